@@ -1,0 +1,14 @@
+//! The core of pix-proxy: everything between "a bank sent XML" and "BACEN got a signed message",
+//! with no knowledge of Lambda, HTTP servers, KMS or PKCS#11.
+//!
+//! The modules follow the path of a message (DESIGN §1):
+//! - [`xml`]: bounded parsing and exclusive canonicalization;
+//! - [`dsig`]: the two XML-DSig profiles BACEN uses (SPI / ISO 20022 and DICT), sign and verify;
+//! - [`signer`]: the [`signer::Signer`] trait that KMS, PKCS#11 and the software key plug into;
+//! - [`trust`]: certificates and the trust store that finds a signer's key by issuer and serial.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod dsig;
+pub mod signer;
+pub mod trust;
+pub mod xml;

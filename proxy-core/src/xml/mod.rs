@@ -1,0 +1,318 @@
+//! XML as the signatures see it: a bounded, namespace-aware parse on quick-xml into a compact tree
+//! that remembers where every element sits in the original bytes, and exclusive canonicalization
+//! (`c14n`) of a whole document or of one element's subtree.
+//!
+//! The parser refuses what a payment message never needs and an attacker would love: DOCTYPEs,
+//! entities other than the five predefined ones and character references, and documents that are
+//! too large, too deep or too wide (see [`Limits`]).
+
+mod c14n;
+mod parse;
+
+pub use c14n::{C14nOptions, canonicalize_document, canonicalize_subtree};
+pub use parse::parse;
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+/// The namespace of XML-DSig elements.
+pub const DSIG_NS: &str = "http://www.w3.org/2000/09/xmldsig#";
+/// The namespace bound to the reserved `xml` prefix.
+pub const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
+
+/// Hard limits applied while parsing; each breach is its own [`XmlError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest accepted document, in bytes.
+    pub max_bytes: usize,
+    /// Deepest accepted element nesting (the root element is depth 1).
+    pub max_depth: usize,
+    /// Most attributes (namespace declarations included) on one element.
+    pub max_attributes: usize,
+}
+
+impl Default for Limits {
+    /// Generous for SPI/DICT messages (a pacs.008 is about 4 KB and 12 levels deep), small enough
+    /// that a hostile input cannot exhaust memory.
+    fn default() -> Self {
+        Limits {
+            max_bytes: 16 * 1024 * 1024,
+            max_depth: 128,
+            max_attributes: 64,
+        }
+    }
+}
+
+/// Why a document was refused by the parser.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum XmlError {
+    /// The document is larger than [`Limits::max_bytes`].
+    #[error("document is {size} bytes, over the limit of {limit}")]
+    TooLarge {
+        /// Size of the input.
+        size: usize,
+        /// The limit in force.
+        limit: usize,
+    },
+    /// Elements nest deeper than [`Limits::max_depth`].
+    #[error("elements nest deeper than the limit of {limit} (at byte {offset})")]
+    TooDeep {
+        /// The limit in force.
+        limit: usize,
+        /// Byte offset of the element that went too deep.
+        offset: usize,
+    },
+    /// An element carries more attributes than [`Limits::max_attributes`].
+    #[error("element <{element}> has more than {limit} attributes")]
+    TooManyAttributes {
+        /// The element's qualified name.
+        element: String,
+        /// The limit in force.
+        limit: usize,
+    },
+    /// The input is not UTF-8.
+    #[error("document is not valid UTF-8 (at byte {offset})")]
+    NotUtf8 {
+        /// Byte offset of the first invalid sequence.
+        offset: usize,
+    },
+    /// The XML declaration names an encoding other than UTF-8, or a version other than 1.0.
+    #[error("unsupported XML declaration: {0}")]
+    UnsupportedDeclaration(String),
+    /// A `<!DOCTYPE …>` was found; DTDs are never accepted.
+    #[error("DOCTYPE declarations are not allowed")]
+    Doctype,
+    /// An entity reference other than `&lt; &gt; &amp; &apos; &quot;` and character references.
+    #[error(
+        "entity reference &{0}; is not allowed (only the five predefined entities and character references)"
+    )]
+    Entity(String),
+    /// A prefix is used without a namespace declaration in scope.
+    #[error("namespace prefix '{0}' is not declared")]
+    UnboundPrefix(String),
+    /// The same attribute (by qualified or expanded name) appears twice on an element.
+    #[error("attribute '{attribute}' appears twice on <{element}>")]
+    DuplicateAttribute {
+        /// The element's qualified name.
+        element: String,
+        /// The repeated attribute.
+        attribute: String,
+    },
+    /// The document has no root element, or more than one, or text outside it.
+    #[error("not a well-formed document: {0}")]
+    Structure(String),
+    /// A syntax error reported by the tokenizer.
+    #[error("XML syntax error at byte {offset}: {message}")]
+    Syntax {
+        /// Byte offset where the tokenizer stopped.
+        offset: usize,
+        /// The tokenizer's description.
+        message: String,
+    },
+}
+
+/// Index of a node in a [`Document`].
+pub type NodeId = usize;
+
+/// A parsed document: nodes in document order, each element with its byte span in the source.
+#[derive(Debug)]
+pub struct Document<'a> {
+    pub(crate) src: &'a str,
+    pub(crate) bom_len: usize,
+    pub(crate) nodes: Vec<Node<'a>>,
+    pub(crate) attrs: Vec<Attribute<'a>>,
+    pub(crate) ns_decls: Vec<NsDecl<'a>>,
+    /// Children of the document node: the root element and comments/PIs around it.
+    pub(crate) top: Vec<NodeId>,
+    pub(crate) root: NodeId,
+}
+
+/// One node of the tree.
+#[derive(Debug)]
+pub struct Node<'a> {
+    /// What the node is.
+    pub kind: NodeKind<'a>,
+    /// The parent element; `None` for top-level nodes.
+    pub parent: Option<NodeId>,
+    pub(crate) first_child: Option<NodeId>,
+    pub(crate) next_sibling: Option<NodeId>,
+}
+
+/// The kinds of node exclusive c14n renders.
+#[derive(Debug)]
+pub enum NodeKind<'a> {
+    /// An element.
+    Element(Element<'a>),
+    /// Character data (line endings normalized, references resolved; CDATA sections included).
+    Text(Cow<'a, str>),
+    /// A comment's text (line endings normalized).
+    Comment(Cow<'a, str>),
+    /// A processing instruction.
+    Pi {
+        /// The PI target.
+        target: &'a str,
+        /// The PI data, leading white space removed, line endings normalized.
+        data: Cow<'a, str>,
+    },
+}
+
+/// An element with its names, attributes and where it sits in the source.
+#[derive(Debug)]
+pub struct Element<'a> {
+    /// Qualified name as written (`ds:Signature`).
+    pub qname: &'a str,
+    /// Prefix as written (`""` for none).
+    pub prefix: &'a str,
+    /// Local name.
+    pub local: &'a str,
+    /// Index into the document's namespace declarations of the binding that applies to this
+    /// element's prefix; `None` when unprefixed and no default namespace is in scope.
+    pub(crate) ns: Option<usize>,
+    pub(crate) attrs: Range<usize>,
+    pub(crate) decls: Range<usize>,
+    /// Byte range of the whole element in the source (start tag to end of end tag).
+    pub span: Range<usize>,
+    /// Byte range of the content between the start and end tags (empty for `<a/>`).
+    pub content: Range<usize>,
+}
+
+/// An attribute other than a namespace declaration.
+#[derive(Debug)]
+pub struct Attribute<'a> {
+    /// Qualified name as written.
+    pub qname: &'a str,
+    /// Prefix as written (`""` for none).
+    pub prefix: &'a str,
+    /// Local name.
+    pub local: &'a str,
+    /// Namespace URI (`""` for unqualified attributes).
+    pub ns_uri: Cow<'a, str>,
+    /// Normalized value (references resolved, white space normalized as XML 1.0 requires).
+    pub value: Cow<'a, str>,
+}
+
+/// A namespace declaration (`xmlns="…"` or `xmlns:p="…"`).
+#[derive(Debug)]
+pub struct NsDecl<'a> {
+    /// The declared prefix (`""` for the default namespace).
+    pub prefix: &'a str,
+    /// The namespace URI (`""` undeclares the default namespace).
+    pub uri: Cow<'a, str>,
+}
+
+impl<'a> Document<'a> {
+    /// The source text the document was parsed from (without a byte-order mark).
+    pub fn source(&self) -> &'a str {
+        self.src
+    }
+
+    /// Length of the UTF-8 byte-order mark that preceded the source, 0 or 3.
+    pub fn bom_len(&self) -> usize {
+        self.bom_len
+    }
+
+    /// The root element.
+    pub fn root(&self) -> NodeId {
+        self.root
+    }
+
+    /// The node with this id.
+    pub fn node(&self, id: NodeId) -> &Node<'a> {
+        &self.nodes[id]
+    }
+
+    /// The element with this id, or `None` when the node is not an element.
+    pub fn element(&self, id: NodeId) -> Option<&Element<'a>> {
+        match &self.nodes.get(id)?.kind {
+            NodeKind::Element(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Children of a node, in document order.
+    pub fn children(&self, id: NodeId) -> Children<'_, 'a> {
+        Children {
+            doc: self,
+            next: self.nodes[id].first_child,
+        }
+    }
+
+    /// Element children of a node, in document order.
+    pub fn child_elements(&self, id: NodeId) -> impl Iterator<Item = NodeId> + '_ {
+        self.children(id).filter(|&c| self.element(c).is_some())
+    }
+
+    /// Every element of the document, in document order.
+    pub fn elements(&self) -> impl Iterator<Item = NodeId> + '_ {
+        (0..self.nodes.len()).filter(|&i| self.element(i).is_some())
+    }
+
+    /// The namespace URI of an element (`""` when it has none).
+    pub fn namespace(&self, el: &Element<'a>) -> &str {
+        el.ns.map_or("", |i| &self.ns_decls[i].uri)
+    }
+
+    /// True when `id` is an element with this namespace URI and local name.
+    pub fn is(&self, id: NodeId, ns: &str, local: &str) -> bool {
+        self.element(id)
+            .is_some_and(|e| e.local == local && self.namespace(e) == ns)
+    }
+
+    /// Attributes of an element (namespace declarations excluded).
+    pub fn attributes(&self, el: &Element<'a>) -> &[Attribute<'a>] {
+        &self.attrs[el.attrs.clone()]
+    }
+
+    /// Namespace declarations made on an element.
+    pub fn ns_declarations(&self, el: &Element<'a>) -> &[NsDecl<'a>] {
+        &self.ns_decls[el.decls.clone()]
+    }
+
+    /// The value of an unqualified attribute.
+    pub fn attribute(&self, id: NodeId, local: &str) -> Option<&str> {
+        let el = self.element(id)?;
+        self.attributes(el)
+            .iter()
+            .find(|a| a.prefix.is_empty() && a.local == local)
+            .map(|a| a.value.as_ref())
+    }
+
+    /// The concatenated character data of an element's direct text children.
+    pub fn text(&self, id: NodeId) -> String {
+        let mut s = String::new();
+        for c in self.children(id) {
+            if let NodeKind::Text(t) = &self.nodes[c].kind {
+                s.push_str(t);
+            }
+        }
+        s
+    }
+
+    /// True when `id` is `ancestor` or lies inside it.
+    pub fn is_within(&self, mut id: NodeId, ancestor: NodeId) -> bool {
+        loop {
+            if id == ancestor {
+                return true;
+            }
+            match self.nodes[id].parent {
+                Some(p) => id = p,
+                None => return false,
+            }
+        }
+    }
+}
+
+/// Iterator over a node's children.
+pub struct Children<'d, 'a> {
+    doc: &'d Document<'a>,
+    next: Option<NodeId>,
+}
+
+impl Iterator for Children<'_, '_> {
+    type Item = NodeId;
+    fn next(&mut self) -> Option<NodeId> {
+        let id = self.next?;
+        self.next = self.doc.nodes[id].next_sibling;
+        Some(id)
+    }
+}
