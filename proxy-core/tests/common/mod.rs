@@ -1,0 +1,265 @@
+//! Helpers shared by proxy-core's end-to-end tests: a throwaway PKI made at test time, the
+//! external reference tools (xmllint, lxml, xmlsec1, the JDK), the `pixsig` binary, and sample
+//! messages written for these tests.
+#![allow(dead_code, missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, PKCS_RSA_SHA256,
+    SerialNumber,
+};
+use tempfile::TempDir;
+
+/// A test PKI in a temp dir: a CA, a signing certificate it issued, one that expired, and one
+/// from another CA that nobody trusts. Keys are PKCS#8 PEM, generated fresh for every run.
+pub struct Pki {
+    pub dir: TempDir,
+    pub key: PathBuf,
+    pub cert: PathBuf,
+    pub expired_key: PathBuf,
+    pub expired_cert: PathBuf,
+    pub rogue_key: PathBuf,
+    pub rogue_cert: PathBuf,
+}
+
+fn new_ca(cn: &str) -> CertifiedIssuer<'static, KeyPair> {
+    let mut params = CertificateParams::default();
+    params.distinguished_name.push(DnType::CountryName, "BR");
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "ICP-Brasil");
+    params
+        .distinguished_name
+        .push(DnType::OrganizationalUnitName, "CSPB-4");
+    params.distinguished_name.push(DnType::CommonName, cn);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let key = KeyPair::generate_for(&PKCS_RSA_SHA256).expect("RSA key generation");
+    CertifiedIssuer::self_signed(params, key).expect("CA certificate")
+}
+
+fn leaf(
+    dir: &Path,
+    name: &str,
+    cn: &str,
+    issuer: &CertifiedIssuer<'static, KeyPair>,
+    expired: bool,
+) -> (PathBuf, PathBuf) {
+    let mut params = CertificateParams::default();
+    params.distinguished_name.push(DnType::CountryName, "BR");
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "Banco Exemplo S.A.");
+    params.distinguished_name.push(DnType::CommonName, cn);
+    // A large serial, as ICP-Brasil issues them: the decimal form is long.
+    params.serial_number = Some(SerialNumber::from_slice(&[
+        0x3a, 0x1f, 0x00, 0xbc, 0x42, 0x99, 0x10, 0x07, 0x55, 0xee, 0x01, 0x02, 0x03,
+    ]));
+    if expired {
+        params.not_before = rcgen::date_time_ymd(2019, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2020, 1, 1);
+    } else {
+        params.not_before = rcgen::date_time_ymd(2024, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2040, 1, 1);
+    }
+    let key = KeyPair::generate_for(&PKCS_RSA_SHA256).expect("RSA key generation");
+    let cert = params.signed_by(&key, issuer).expect("leaf certificate");
+    let key_path = dir.join(format!("{name}.key"));
+    let cert_path = dir.join(format!("{name}.cer"));
+    std::fs::write(&key_path, key.serialize_pem()).expect("write key");
+    std::fs::write(&cert_path, cert.pem()).expect("write cert");
+    (key_path, cert_path)
+}
+
+impl Pki {
+    pub fn new() -> Pki {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ca = new_ca("AC Teste PIX, Autoridade v5");
+        let rogue_ca = new_ca("AC Desconhecida");
+        let (key, cert) = leaf(dir.path(), "sig", "spi.bancoexemplo.com.br", &ca, false);
+        let (expired_key, expired_cert) = leaf(dir.path(), "expired", "old.bancoexemplo.com.br", &ca, true);
+        let (rogue_key, rogue_cert) = leaf(dir.path(), "rogue", "spi.bancoexemplo.com.br", &rogue_ca, false);
+        std::fs::write(dir.path().join("ca.cer"), ca.pem()).expect("write CA");
+        Pki {
+            dir,
+            key,
+            cert,
+            expired_key,
+            expired_cert,
+            rogue_key,
+            rogue_cert,
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+/// True when `tool` is on PATH. When it is not, says so in the test output; under
+/// `PIX_REQUIRE_TOOLS=1` (set by `.ci/run`, which installs them) a missing tool fails the test
+/// instead, so that CI can never go green by skipping.
+pub fn have(tool: &str, probe: &[&str]) -> bool {
+    let ok = Command::new(tool)
+        .args(probe)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        assert!(
+            std::env::var("PIX_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "{tool} is required (PIX_REQUIRE_TOOLS=1) but not available"
+        );
+        eprintln!("SKIPPED: {tool} is not installed; this check needs it (bash .ci/run installs it)");
+    }
+    ok
+}
+
+pub fn have_xmllint() -> bool {
+    have("xmllint", &["--version"])
+}
+
+pub fn have_xmlsec1() -> bool {
+    have("xmlsec1", &["--version"])
+}
+
+pub fn have_java() -> bool {
+    have("java", &["-version"])
+}
+
+pub fn have_lxml() -> bool {
+    have("python3", &["-c", "import lxml.etree"])
+}
+
+/// The `pixsig` binary of this build.
+pub fn pixsig(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pixsig"))
+        .args(args)
+        .output()
+        .expect("run pixsig")
+}
+
+/// Runs `pixsig` and returns stdout, failing the test with stderr when it exits non-zero.
+pub fn pixsig_ok(args: &[&str]) -> Vec<u8> {
+    let out = pixsig(args);
+    assert!(
+        out.status.success(),
+        "pixsig {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// The JDK harness (`tests/jdk/DsigHarness.java`), run as a single-file program.
+pub fn jdk(args: &[&str]) -> Output {
+    let harness = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/jdk/DsigHarness.java");
+    Command::new("java")
+        .args([
+            "--add-exports",
+            "java.xml.crypto/org.jcp.xml.dsig.internal.dom=ALL-UNNAMED",
+            harness,
+        ])
+        .args(args)
+        .output()
+        .expect("run java")
+}
+
+/// `../shared/fixtures/messages/NAME` when the shared folder is beside the checkout.
+pub fn fixture(name: &str) -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fixtures/messages")
+        .join(name);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!(
+            "SKIPPED: {} is absent (../shared is not beside this checkout)",
+            p.display()
+        );
+        None
+    }
+}
+
+/// SPI messages written for these tests, each stressing something c14n must get right.
+pub fn spi_samples() -> Vec<(&'static str, String)> {
+    let document = r#"<Document>
+        <FIToFICstmrCdtTrf>
+            <GrpHdr><MsgId>M9999901012345678901234567890123</MsgId><CreDtTm>2026-11-25T10:00:00.000Z</CreDtTm><NbOfTxs>1</NbOfTxs><SttlmInf><SttlmMtd>CLRG</SttlmMtd></SttlmInf></GrpHdr>
+            <CdtTrfTxInf>
+                <PmtId><EndToEndId>E9999901020261125100000000000001</EndToEndId></PmtId>
+                <IntrBkSttlmAmt Ccy="BRL">150.75</IntrBkSttlmAmt>
+                <Dbtr><Nm>José Conceição &amp; Filhos Ltda</Nm></Dbtr>
+                <RmtInf><Ustrd>Pagamento &lt;referência&gt; nº 42 — obrigado! 😀</Ustrd></RmtInf>
+            </CdtTrfTxInf>
+        </FIToFICstmrCdtTrf>
+    </Document>"#;
+    let hdr = |extra: &str| {
+        format!(
+            "<AppHdr><Fr><FIId><FinInstnId><Othr><Id>99999010</Id></Othr></FinInstnId></FIId></Fr>\
+             <To><FIId><FinInstnId><Othr><Id>00038166</Id></Othr></FinInstnId></FIId></To>\
+             <BizMsgIdr>M9999901012345678901234567890123</BizMsgIdr><MsgDefIdr>pacs.008.spi.1.4</MsgDefIdr>\
+             <CreDt>2026-11-25T10:00:00.000Z</CreDt>{extra}</AppHdr>"
+        )
+    };
+    vec![
+        (
+            "default-namespace",
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Envelope xmlns=\"https://www.bcb.gov.br/pi/pacs.008/1.4\">\n{}\n{document}\n</Envelope>\n",
+                hdr("<Sgntr/>")
+            ),
+        ),
+        (
+            "no-sgntr-yet",
+            format!(
+                "<Envelope xmlns=\"https://www.bcb.gov.br/pi/pacs.008/1.4\">{}{document}</Envelope>",
+                hdr("")
+            ),
+        ),
+        (
+            "prefixed-namespaces",
+            format!(
+                "<Envelope xmlns=\"https://www.bcb.gov.br/pi/pacs.008/1.4\" xmlns:x=\"urn:example:ext\" xmlns:unused=\"urn:unused\">{}<Document x:ver=\"2\"><x:Ext>extensão</x:Ext><Nm>Ana</Nm></Document></Envelope>",
+                hdr("<Sgntr></Sgntr>")
+            ),
+        ),
+        (
+            "crlf-cdata-entities",
+            format!(
+                "<?xml version=\"1.0\"?>\r\n<Envelope xmlns=\"https://www.bcb.gov.br/pi/pacs.002/1.3\">\r\n  {}\r\n  <Document>\r\n    <Nm>Maria</Nm><Txt a=\"x&#9;y\" b='quote \"&apos;'>line1\r\nline2&#13;<![CDATA[<raw> & ]]]]><![CDATA[>]]>&#xE9;&#233;</Txt>\r\n  </Document>\r\n</Envelope>\r\n",
+                hdr("<Sgntr/>")
+            ),
+        ),
+        (
+            "whitespace-comments-pi",
+            format!(
+                "<!-- before -->\n<?app one?>\n<Envelope xmlns=\"https://www.bcb.gov.br/pi/pibr.001/1.0\">\n\t{}\n\t<Document>  <!-- inside --> <?pi data?><Nm>Pedro</Nm>\n\t\t<EchoTxInf> \t text with  spaces \t </EchoTxInf>\n\t</Document>\n</Envelope>\n<!-- after -->\n",
+                hdr("<Sgntr/>")
+            ),
+        ),
+    ]
+}
+
+/// DICT documents written for these tests.
+pub fn dict_samples() -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "create-entry",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CreateEntryRequest>\n    <Entry>\n        <Key>+5561988880000</Key>\n        <KeyType>PHONE</KeyType>\n        <Account>\n            <Participant>99999010</Participant>\n            <Branch>0001</Branch>\n            <AccountNumber>0007654321</AccountNumber>\n            <AccountType>CACC</AccountType>\n            <OpeningDate>2020-01-10T10:00:00Z</OpeningDate>\n        </Account>\n        <Owner>\n            <Type>NATURAL_PERSON</Type>\n            <TaxIdNumber>11122233300</TaxIdNumber>\n            <Name>João Conceição</Name>\n        </Owner>\n    </Entry>\n    <Reason>USER_REQUESTED</Reason>\n    <RequestId>a946d533-7f22-42a5-9a9b-e87cd55c0f4d</RequestId>\n</CreateEntryRequest>\n".to_string(),
+        ),
+        (
+            "namespaced-and-attributes",
+            "<d:CreateClaimRequest xmlns:d=\"urn:example:dict\" xmlns=\"urn:example:default\" d:v=\"1\" z=\"last\" a=\"first &amp; &lt;\"><Claim><Key>user@example.com</Key><x:Note xmlns:x=\"urn:x\">note</x:Note></Claim></d:CreateClaimRequest>".to_string(),
+        ),
+        (
+            "crlf-cdata-self-closing",
+            "<?xml version=\"1.0\"?>\r\n<DeleteEntryRequest>\r\n<Key><![CDATA[a<b]]>&#x20AC;</Key>\r\n<Empty/>\r\n<Reason>USER&#13;REQUESTED</Reason>\r\n</DeleteEntryRequest>\r\n".to_string(),
+        ),
+        ("self-closing-root", "<GetEntryRequest Key=\"12345678901\"/>".to_string()),
+    ]
+}
