@@ -368,7 +368,7 @@ fn der_string(tag: u32, data: &[u8]) -> Option<String> {
     match tag {
         0x0c | 0x12 | 0x13 | 0x16 => std::str::from_utf8(data).ok().map(str::to_string),
         0x14 => Some(data.iter().map(|&b| b as char).collect()),
-        0x1e if data.len() % 2 == 0 => {
+        0x1e if data.len().is_multiple_of(2) => {
             let units: Vec<u16> = data.chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
             String::from_utf16(&units).ok()
         }
@@ -522,7 +522,7 @@ fn parse_name(text: &str) -> Result<NameKey, TrustError> {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.is_empty() || s.len() % 2 != 0 {
+    if s.is_empty() || !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())

@@ -178,7 +178,7 @@ fn jdk_signatures_verify_in_pixsig_and_any_change_breaks_them() {
             ("Ccy=\"", 5, "Document attribute", "Document"),
             ("x:ver=\"", 7, "prefixed attribute", "Document"),
             ("xmlns=\"https://www.bcb.gov.br/pi/", 30, "namespace", "AppHdr"),
-            ("<Key>", 6, "DICT text", "document"),
+            ("<Key>", 5, "DICT text", "document"),
             ("Key=\"", 5, "DICT attribute", "document"),
             ("d:v=\"", 5, "DICT prefixed attribute", "document"),
             ("xmlns=\"urn:example:default", 12, "DICT namespace", "document"),

@@ -108,10 +108,10 @@ fn spi_parts(doc: &Document<'_>) -> Result<SpiParts, String> {
     let find = |local: &str| -> Result<NodeId, String> {
         let found: Vec<NodeId> = doc
             .elements()
-            .filter(|&id| doc.element(id).is_some_and(|e| e.local == local))
+            .filter(|&id| doc.element(id).is_some_and(|e| e.local() == local))
             .collect();
         match found[..] {
-            [id] if doc.node(id).parent == Some(doc.root()) => Ok(id),
+            [id] if doc.node(id).parent() == Some(doc.root()) => Ok(id),
             [_] => Err(format!("{local} is not a child of the root element")),
             _ => Err(format!(
                 "expected exactly one {local} element, found {}",
@@ -128,6 +128,6 @@ fn spi_parts(doc: &Document<'_>) -> Result<SpiParts, String> {
 /// The `Sgntr` children of `AppHdr`.
 fn sgntr_elements(doc: &Document<'_>, app_hdr: NodeId) -> Vec<NodeId> {
     doc.child_elements(app_hdr)
-        .filter(|&c| doc.element(c).is_some_and(|e| e.local == "Sgntr"))
+        .filter(|&c| doc.element(c).is_some_and(|e| e.local() == "Sgntr"))
         .collect()
 }

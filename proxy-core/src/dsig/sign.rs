@@ -65,7 +65,7 @@ pub async fn sign_with_limits(
     match parts {
         Some(parts) => {
             // Refuse signatures elsewhere: the result would carry two and never verify.
-            if let Some(other) = signatures(&doc).find(|&s| doc.node(s).parent != Some(slot)) {
+            if let Some(other) = signatures(&doc).find(|&s| doc.node(s).parent() != Some(slot)) {
                 return Err(shape(format!(
                     "a ds:Signature already stands in <{}>",
                     parent_name(&doc, other)
@@ -147,9 +147,9 @@ pub(super) fn signatures<'d>(doc: &'d Document<'_>) -> impl Iterator<Item = Node
 
 fn parent_name(doc: &Document<'_>, id: NodeId) -> String {
     doc.node(id)
-        .parent
+        .parent()
         .and_then(|p| doc.element(p))
-        .map_or_else(|| "(document)".into(), |e| e.qname.to_string())
+        .map_or_else(|| "(document)".into(), |e| e.qname().to_string())
 }
 
 /// The byte range of `slot` to replace and what to write around the signature there. SPI replaces
@@ -160,15 +160,15 @@ fn fill(doc: &Document<'_>, slot: NodeId, replace_content: bool) -> (Range<usize
         return (0..0, String::new(), String::new());
     };
     let src = doc.source();
-    let self_closing = el.content.start == el.span.end;
+    let self_closing = el.content().start == el.span().end;
     if self_closing {
-        let open = src[el.span.start..el.span.end - 2].trim_end();
-        return (el.span.clone(), format!("{open}>"), format!("</{}>", el.qname));
+        let open = src[el.span().start..el.span().end - 2].trim_end();
+        return (el.span(), format!("{open}>"), format!("</{}>", el.qname()));
     }
     let range = if replace_content {
-        el.content.clone()
+        el.content()
     } else {
-        el.content.start..el.content.start
+        el.content().start..el.content().start
     };
     (range, String::new(), String::new())
 }
@@ -180,24 +180,24 @@ fn add_sgntr(doc: &Document<'_>, app_hdr: NodeId) -> Vec<u8> {
     let Some(hdr) = doc.element(app_hdr) else {
         return src.as_bytes().to_vec();
     };
-    let prefix = if hdr.prefix.is_empty() {
+    let prefix = if hdr.prefix().is_empty() {
         String::new()
     } else {
-        format!("{}:", hdr.prefix)
+        format!("{}:", hdr.prefix())
     };
     let rltd = doc
         .child_elements(app_hdr)
-        .find(|&c| doc.element(c).is_some_and(|e| e.local == "Rltd"))
+        .find(|&c| doc.element(c).is_some_and(|e| e.local() == "Rltd"))
         .and_then(|c| doc.element(c));
     let mut out = String::with_capacity(src.len() + 32);
     let tag = format!("<{prefix}Sgntr></{prefix}Sgntr>");
-    if hdr.content.start == hdr.span.end {
+    if hdr.content().start == hdr.span().end {
         // <AppHdr/>: open it up.
-        out.push_str(src[..hdr.span.end - 2].trim_end());
-        let _ = write!(out, ">{tag}</{}>", hdr.qname);
-        out.push_str(&src[hdr.span.end..]);
+        out.push_str(src[..hdr.span().end - 2].trim_end());
+        let _ = write!(out, ">{tag}</{}>", hdr.qname());
+        out.push_str(&src[hdr.span().end..]);
     } else {
-        let at = rltd.map_or(hdr.content.end, |r| r.span.start);
+        let at = rltd.map_or(hdr.content().end, |r| r.span().start);
         out.push_str(&src[..at]);
         out.push_str(&tag);
         out.push_str(&src[at..]);

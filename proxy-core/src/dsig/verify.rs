@@ -104,10 +104,10 @@ pub fn verify_with_limits(
     let (empty_target, absent_target) = match profile {
         Profile::Spi => {
             let parts = spi_parts(&doc).map_err(VerifyError::Structure)?;
-            let parent = doc.node(sig).parent;
+            let parent = doc.node(sig).parent();
             let in_sgntr = parent.is_some_and(|p| {
-                doc.element(p).is_some_and(|e| e.local == "Sgntr")
-                    && doc.node(p).parent == Some(parts.app_hdr)
+                doc.element(p).is_some_and(|e| e.local() == "Sgntr")
+                    && doc.node(p).parent() == Some(parts.app_hdr)
             });
             if !in_sgntr {
                 return Err(VerifyError::Placement(
@@ -117,7 +117,7 @@ pub fn verify_with_limits(
             (Some(parts.app_hdr), Some(parts.document))
         }
         Profile::Dict => {
-            if doc.node(sig).parent != Some(doc.root()) {
+            if doc.node(sig).parent() != Some(doc.root()) {
                 return Err(VerifyError::Placement(
                     "the DICT profile puts it as a direct child of the root element".into(),
                 ));
@@ -280,13 +280,13 @@ fn ds_children<const N: usize>(
     names: &[&str; N],
 ) -> Result<[NodeId; N], VerifyError> {
     let kids = ds_children_prefix(doc, parent)?;
-    let parent_name = doc.element(parent).map_or("", |e| e.qname);
+    let parent_name = doc.element(parent).map_or("", |e| e.qname());
     let ok = kids.len() == N && kids.iter().zip(names).all(|(&k, n)| doc.is(k, DSIG_NS, n));
     if !ok {
         let found: Vec<&str> = kids
             .iter()
             .filter_map(|&k| doc.element(k))
-            .map(|e| e.qname)
+            .map(|e| e.qname())
             .collect();
         return Err(VerifyError::Malformed(format!(
             "{parent_name} must hold exactly [{}], found [{}]",
@@ -306,7 +306,7 @@ fn ds_children_prefix(doc: &Document<'_>, parent: NodeId) -> Result<Vec<NodeId>,
         match &doc.node(c).kind {
             NodeKind::Element(_) => kids.push(c),
             NodeKind::Text(t) if !t.trim().is_empty() => {
-                let name = doc.element(parent).map_or("", |e| e.qname);
+                let name = doc.element(parent).map_or("", |e| e.qname());
                 return Err(VerifyError::Malformed(format!("unexpected text in {name}")));
             }
             _ => {}
@@ -319,7 +319,7 @@ fn check_algorithm(doc: &Document<'_>, id: NodeId, want: &str) -> Result<(), Ver
     let found = doc.attribute(id, "Algorithm").unwrap_or("");
     if found != want || doc.child_elements(id).next().is_some() {
         return Err(VerifyError::UnsupportedAlgorithm {
-            element: doc.element(id).map_or("", |e| e.qname).to_string(),
+            element: doc.element(id).map_or("", |e| e.qname()).to_string(),
             algorithm: found.to_string(),
         });
     }

@@ -106,7 +106,7 @@ impl<'d, 'a, 'o> Writer<'d, 'a, 'o> {
 
         // Namespaces visibly utilized here: the element's own prefix and its attributes' prefixes.
         let mut decls: Vec<(&'d str, &'d str)> = Vec::new();
-        self.utilize(el.prefix, doc.namespace(el), &mut decls);
+        self.utilize(el.prefix(), doc.namespace(el), &mut decls);
         let attrs = doc.attributes(el);
         for a in attrs {
             if !a.prefix.is_empty() {
@@ -116,7 +116,7 @@ impl<'d, 'a, 'o> Writer<'d, 'a, 'o> {
         decls.sort_unstable_by(|a, b| a.0.cmp(b.0));
 
         self.out.push(b'<');
-        self.out.extend_from_slice(el.qname.as_bytes());
+        self.out.extend_from_slice(el.qname().as_bytes());
         for (prefix, uri) in &decls {
             if prefix.is_empty() {
                 self.out.extend_from_slice(b" xmlns=\"");
@@ -141,16 +141,14 @@ impl<'d, 'a, 'o> Writer<'d, 'a, 'o> {
         }
         self.out.push(b'>');
 
-        let mut child = doc.nodes[id].first_child;
-        while let Some(c) = child {
+        for c in doc.children(id) {
             if !self.exclude.contains(&c) {
                 self.node(c);
             }
-            child = doc.nodes[c].next_sibling;
         }
 
         self.out.extend_from_slice(b"</");
-        self.out.extend_from_slice(el.qname.as_bytes());
+        self.out.extend_from_slice(el.qname().as_bytes());
         self.out.push(b'>');
         self.rendered.truncate(mark);
     }
@@ -184,40 +182,97 @@ impl<'d, 'a, 'o> Writer<'d, 'a, 'o> {
     }
 }
 
-/// Text nodes: `&`, `<`, `>` and carriage returns are escaped.
-fn escape_text(out: &mut Vec<u8>, s: &str) {
-    escape(out, s, |b| match b {
-        b'&' => Some(b"&amp;"),
-        b'<' => Some(b"&lt;"),
-        b'>' => Some(b"&gt;"),
-        b'\r' => Some(b"&#xD;"),
-        _ => None,
-    });
+/// Bytes that text nodes escape: `&`, `<`, `>` and carriage return.
+const TEXT_SPECIAL: [bool; 256] = special(b"&<>\r");
+/// Bytes that attribute values escape: `&`, `<`, `"`, tab, line feed and carriage return.
+const ATTR_SPECIAL: [bool; 256] = special(b"&<\"\t\n\r");
+
+const fn special(bytes: &[u8]) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < bytes.len() {
+        t[bytes[i] as usize] = true;
+        i += 1;
+    }
+    t
 }
 
-/// Attribute values: `&`, `<`, `"`, tab, line feed and carriage return are escaped.
+fn escape_text(out: &mut Vec<u8>, s: &str) {
+    escape(out, s, &TEXT_SPECIAL);
+}
+
 fn escape_attr(out: &mut Vec<u8>, s: &str) {
-    escape(out, s, |b| match b {
-        b'&' => Some(b"&amp;"),
-        b'<' => Some(b"&lt;"),
-        b'"' => Some(b"&quot;"),
-        b'\t' => Some(b"&#x9;"),
-        b'\n' => Some(b"&#xA;"),
-        b'\r' => Some(b"&#xD;"),
-        _ => None,
-    });
+    escape(out, s, &ATTR_SPECIAL);
 }
 
 #[inline]
-fn escape(out: &mut Vec<u8>, s: &str, map: impl Fn(u8) -> Option<&'static [u8]>) {
+fn escape(out: &mut Vec<u8>, s: &str, special: &[bool; 256]) {
     let bytes = s.as_bytes();
     let mut last = 0;
     for (i, &b) in bytes.iter().enumerate() {
-        if let Some(rep) = map(b) {
+        if special[b as usize] {
             out.extend_from_slice(&bytes[last..i]);
-            out.extend_from_slice(rep);
+            out.extend_from_slice(match b {
+                b'&' => b"&amp;",
+                b'<' => b"&lt;",
+                b'>' => b"&gt;",
+                b'"' => b"&quot;",
+                b'\t' => b"&#x9;",
+                b'\n' => b"&#xA;",
+                _ => b"&#xD;",
+            });
             last = i + 1;
         }
     }
     out.extend_from_slice(&bytes[last..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::xml::{Limits, parse};
+
+    fn subtree(xml: &str, local: &str, exclude_local: Option<&str>) -> String {
+        let doc = parse(xml.as_bytes(), &Limits::default()).unwrap();
+        let find = |l: &str| {
+            doc.elements()
+                .find(|&e| doc.element(e).unwrap().local() == l)
+                .unwrap()
+        };
+        let exclude: Vec<NodeId> = exclude_local.map(find).into_iter().collect();
+        let mut out = Vec::new();
+        canonicalize_subtree(&doc, find(local), C14nOptions::default(), &exclude, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_subtree_renders_the_ancestor_namespaces_it_uses() {
+        let xml = r#"<a xmlns="urn:a" xmlns:p="urn:p" xmlns:q="urn:q"><b p:x="1"><c/></b></a>"#;
+        assert_eq!(
+            subtree(xml, "b", None),
+            r#"<b xmlns="urn:a" xmlns:p="urn:p" p:x="1"><c></c></b>"#
+        );
+    }
+
+    #[test]
+    fn excluded_subtrees_leave_their_neighbours() {
+        let xml = "<a><b>x<s><t/></s>y</b></a>";
+        assert_eq!(subtree(xml, "b", Some("s")), "<b>xy</b>");
+        assert_eq!(subtree(xml, "s", Some("s")), "");
+    }
+
+    #[test]
+    fn xml_attributes_are_not_inherited() {
+        assert_eq!(subtree(r#"<a xml:lang="pt"><b/></a>"#, "b", None), "<b></b>");
+    }
+
+    #[test]
+    fn the_default_namespace_is_undeclared_only_when_in_effect() {
+        let xml = r#"<a xmlns="urn:a"><b xmlns=""><c/></b></a>"#;
+        assert_eq!(subtree(xml, "b", None), "<b><c></c></b>");
+        assert_eq!(
+            subtree(xml, "a", None),
+            r#"<a xmlns="urn:a"><b xmlns=""><c></c></b></a>"#
+        );
+    }
 }

@@ -1,4 +1,4 @@
-//! XML as the signatures see it: a bounded, namespace-aware parse on quick-xml into a compact tree
+//! XML as the signatures see it: a bounded, namespace-aware parse into a compact tree
 //! that remembers where every element sits in the original bytes, and exclusive canonicalization
 //! (`c14n`) of a whole document or of one element's subtree.
 //!
@@ -127,15 +127,28 @@ pub struct Document<'a> {
     pub(crate) root: NodeId,
 }
 
-/// One node of the tree.
+/// Marks an absent link in the compact `u32` fields of [`Node`] and [`Element`].
+pub(crate) const NONE: u32 = u32::MAX;
+
+/// One node of the tree. Links are `u32` to keep nodes small (documents are limited to 4 GiB).
 #[derive(Debug)]
 pub struct Node<'a> {
     /// What the node is.
     pub kind: NodeKind<'a>,
+    pub(crate) parent: u32,
+    pub(crate) first_child: u32,
+    pub(crate) next_sibling: u32,
+}
+
+impl Node<'_> {
     /// The parent element; `None` for top-level nodes.
-    pub parent: Option<NodeId>,
-    pub(crate) first_child: Option<NodeId>,
-    pub(crate) next_sibling: Option<NodeId>,
+    pub fn parent(&self) -> Option<NodeId> {
+        link(self.parent)
+    }
+}
+
+pub(crate) fn link(v: u32) -> Option<NodeId> {
+    (v != NONE).then_some(v as NodeId)
 }
 
 /// The kinds of node exclusive c14n renders.
@@ -159,21 +172,56 @@ pub enum NodeKind<'a> {
 /// An element with its names, attributes and where it sits in the source.
 #[derive(Debug)]
 pub struct Element<'a> {
-    /// Qualified name as written (`ds:Signature`).
-    pub qname: &'a str,
-    /// Prefix as written (`""` for none).
-    pub prefix: &'a str,
-    /// Local name.
-    pub local: &'a str,
+    pub(crate) qname: &'a str,
+    /// Position of the colon in `qname`, or `NONE`.
+    pub(crate) colon: u32,
     /// Index into the document's namespace declarations of the binding that applies to this
-    /// element's prefix; `None` when unprefixed and no default namespace is in scope.
-    pub(crate) ns: Option<usize>,
-    pub(crate) attrs: Range<usize>,
-    pub(crate) decls: Range<usize>,
+    /// element's prefix; `NONE` when unprefixed and no default namespace is in scope.
+    pub(crate) ns: u32,
+    pub(crate) attrs: (u32, u32),
+    pub(crate) decls: (u32, u32),
+    pub(crate) span: (u32, u32),
+    pub(crate) content: (u32, u32),
+}
+
+impl<'a> Element<'a> {
+    /// Qualified name as written (`ds:Signature`).
+    pub fn qname(&self) -> &'a str {
+        self.qname
+    }
+
+    /// Prefix as written (`""` for none).
+    pub fn prefix(&self) -> &'a str {
+        if self.colon == NONE {
+            ""
+        } else {
+            &self.qname[..self.colon as usize]
+        }
+    }
+
+    /// Local name.
+    pub fn local(&self) -> &'a str {
+        if self.colon == NONE {
+            self.qname
+        } else {
+            &self.qname[self.colon as usize + 1..]
+        }
+    }
+
     /// Byte range of the whole element in the source (start tag to end of end tag).
-    pub span: Range<usize>,
+    pub fn span(&self) -> Range<usize> {
+        self.span.0 as usize..self.span.1 as usize
+    }
+
     /// Byte range of the content between the start and end tags (empty for `<a/>`).
-    pub content: Range<usize>,
+    pub fn content(&self) -> Range<usize> {
+        self.content.0 as usize..self.content.1 as usize
+    }
+
+    /// True for an element written as an empty-element tag (`<a/>`).
+    pub fn is_self_closing(&self) -> bool {
+        self.content.0 == self.span.1
+    }
 }
 
 /// An attribute other than a namespace declaration.
@@ -233,7 +281,7 @@ impl<'a> Document<'a> {
     pub fn children(&self, id: NodeId) -> Children<'_, 'a> {
         Children {
             doc: self,
-            next: self.nodes[id].first_child,
+            next: link(self.nodes[id].first_child),
         }
     }
 
@@ -249,23 +297,23 @@ impl<'a> Document<'a> {
 
     /// The namespace URI of an element (`""` when it has none).
     pub fn namespace(&self, el: &Element<'a>) -> &str {
-        el.ns.map_or("", |i| &self.ns_decls[i].uri)
+        link(el.ns).map_or("", |i| &self.ns_decls[i].uri)
     }
 
     /// True when `id` is an element with this namespace URI and local name.
     pub fn is(&self, id: NodeId, ns: &str, local: &str) -> bool {
         self.element(id)
-            .is_some_and(|e| e.local == local && self.namespace(e) == ns)
+            .is_some_and(|e| e.local() == local && self.namespace(e) == ns)
     }
 
     /// Attributes of an element (namespace declarations excluded).
     pub fn attributes(&self, el: &Element<'a>) -> &[Attribute<'a>] {
-        &self.attrs[el.attrs.clone()]
+        &self.attrs[el.attrs.0 as usize..el.attrs.1 as usize]
     }
 
     /// Namespace declarations made on an element.
     pub fn ns_declarations(&self, el: &Element<'a>) -> &[NsDecl<'a>] {
-        &self.ns_decls[el.decls.clone()]
+        &self.ns_decls[el.decls.0 as usize..el.decls.1 as usize]
     }
 
     /// The value of an unqualified attribute.
@@ -294,7 +342,7 @@ impl<'a> Document<'a> {
             if id == ancestor {
                 return true;
             }
-            match self.nodes[id].parent {
+            match self.nodes[id].parent() {
                 Some(p) => id = p,
                 None => return false,
             }
@@ -312,7 +360,7 @@ impl Iterator for Children<'_, '_> {
     type Item = NodeId;
     fn next(&mut self) -> Option<NodeId> {
         let id = self.next?;
-        self.next = self.doc.nodes[id].next_sibling;
+        self.next = link(self.doc.nodes[id].next_sibling);
         Some(id)
     }
 }
