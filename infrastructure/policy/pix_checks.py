@@ -75,7 +75,8 @@ def internet_route_only_for_nat(conf):
     p = props(conf)
     if "GatewayId" not in p:
         return True
-    return conf.get("Condition") == "WithNat" and p.get("RouteTableId") == {"Ref": "NatRouteTable"}
+    # checkov has already dropped resources whose Condition is false (no NAT, no such route).
+    return (p.get("RouteTableId") or {}).get("Ref") == "NatRouteTable"
 
 
 def private_encrypted_bucket(conf):
