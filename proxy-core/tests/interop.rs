@@ -197,7 +197,7 @@ fn jdk_signatures_verify_in_pixsig_and_any_change_breaks_them() {
             assert_ne!(text, signed, "{name}: tampering {what} changed nothing");
             let path = pki.path("tampered.xml");
             std::fs::write(&path, &text).expect("write");
-            let out = pixsig(&["verify", "--profile", profile, "--trust", s(&pki.cert), s(&path)]);
+            let out = pixsig_verify(profile, &pki.cert, &path);
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert_eq!(
                 out.status.code(),

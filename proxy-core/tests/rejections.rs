@@ -332,10 +332,11 @@ fn hostile_xml_is_refused_by_the_parser() {
 #[test]
 fn pixsig_verify_reports_the_failed_check_and_exit_codes() {
     let t = setup();
+    let (key, cert, rogue) = (&t.pki.key, &t.pki.cert, &t.pki.rogue_cert);
     let signed = sign(&spi(), Profile::Spi, &t.signer);
     let path = t.pki.path("m.xml");
     std::fs::write(&path, signed.replacen("<Nm>", "<Nm>X", 1)).expect("write");
-    let out = pixsig(&["verify", "--profile", "spi", "--trust", s(&t.pki.cert), s(&path)]);
+    let out = pixsig_verify("spi", cert, &path);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -345,96 +346,31 @@ fn pixsig_verify_reports_the_failed_check_and_exit_codes() {
 
     // Untrusted: exit 1 with the issuer and serial that were looked for.
     std::fs::write(&path, &signed).expect("write");
-    let out = pixsig(&[
-        "verify",
-        "--profile",
-        "spi",
-        "--trust",
-        s(&t.pki.rogue_cert),
-        s(&path),
-    ]);
+    let out = pixsig_verify("spi", rogue, &path);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no trusted certificate with issuer"));
 
     // Usage and unreadable input: exit 2.
+    let missing = std::path::Path::new("/nonexistent");
     assert_eq!(
         pixsig(&["verify", "--profile", "spi", s(&path)]).status.code(),
         Some(2)
     );
-    assert_eq!(
-        pixsig(&["verify", "--profile", "xyz", "--trust", s(&t.pki.cert), s(&path)])
-            .status
-            .code(),
-        Some(2)
-    );
-    assert_eq!(
-        pixsig(&[
-            "verify",
-            "--profile",
-            "spi",
-            "--trust",
-            s(&t.pki.cert),
-            "/nonexistent.xml"
-        ])
-        .status
-        .code(),
-        Some(2)
-    );
-    assert_eq!(
-        pixsig(&[
-            "verify",
-            "--profile",
-            "spi",
-            "--trust",
-            "/nonexistent.pem",
-            s(&path)
-        ])
-        .status
-        .code(),
-        Some(2)
-    );
-    assert_eq!(
-        pixsig(&[
-            "sign",
-            "--profile",
-            "spi",
-            "--key",
-            "/nonexistent",
-            "--cert",
-            s(&t.pki.cert),
-            s(&path)
-        ])
-        .status
-        .code(),
-        Some(2)
-    );
+    assert_eq!(pixsig_verify("xyz", cert, &path).status.code(), Some(2));
+    assert_eq!(pixsig_verify("spi", cert, missing).status.code(), Some(2));
+    assert_eq!(pixsig_verify("spi", missing, &path).status.code(), Some(2));
+    assert_eq!(pixsig_sign("spi", missing, cert, &path).status.code(), Some(2));
     assert_eq!(pixsig(&["frobnicate"]).status.code(), Some(2));
+
     // A message that cannot be signed: exit 1 with the reason.
     let bad = t.pki.path("bad.xml");
     std::fs::write(&bad, "<Envelope><AppHdr/></Envelope>").expect("write");
-    let out = pixsig(&[
-        "sign",
-        "--profile",
-        "spi",
-        "--key",
-        s(&t.pki.key),
-        "--cert",
-        s(&t.pki.cert),
-        s(&bad),
-    ]);
+    let out = pixsig_sign("spi", key, cert, &bad);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("expected exactly one Document element, found 0"));
-    // Keys never reach the output of a failure.
-    let out = pixsig(&[
-        "sign",
-        "--profile",
-        "spi",
-        "--key",
-        s(&t.pki.cert),
-        "--cert",
-        s(&t.pki.key),
-        s(&path),
-    ]);
+
+    // Keys never reach the output of a failure (key and certificate swapped).
+    let out = pixsig_sign("spi", cert, key, &path);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

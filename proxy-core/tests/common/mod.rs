@@ -54,6 +54,25 @@ pub fn pixsig(args: &[&str]) -> Output {
         .expect("run pixsig")
 }
 
+/// `pixsig sign --profile P --key K --cert C FILE`.
+pub fn pixsig_sign(profile: &str, key: &Path, cert: &Path, file: &Path) -> Output {
+    pixsig(&[
+        "sign",
+        "--profile",
+        profile,
+        "--key",
+        s(key),
+        "--cert",
+        s(cert),
+        s(file),
+    ])
+}
+
+/// `pixsig verify --profile P --trust T FILE`.
+pub fn pixsig_verify(profile: &str, trust: &Path, file: &Path) -> Output {
+    pixsig(&["verify", "--profile", profile, "--trust", s(trust), s(file)])
+}
+
 /// Runs `pixsig` and returns stdout, failing the test with stderr when it exits non-zero.
 pub fn pixsig_ok(args: &[&str]) -> Vec<u8> {
     let out = pixsig(args);
