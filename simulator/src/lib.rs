@@ -1,4 +1,454 @@
-//! A BACEN simulator (SPI/ICOM and DICT over mutual TLS) for the PIX proxy's tests.
+//! A BACEN simulator for the PIX proxy's tests: SPI (ICOM) on 9191 and DICT on 8181 over mutual
+//! TLS, a plain-HTTP control port on 7171 (`GET /check`, `POST /faults`), enforcing BACEN's rules
+//! (DESIGN §6) rather than answering 200 to anything: every request signature is verified, only
+//! whitelisted headers pass, ICOM's content types, stream and rate limits apply, and every answer
+//! is signed.
 //!
-//! Not built yet: this crate holds the place of DESIGN §2 in the workspace. Until it lands, the
-//! `pixsig` tool of `proxy-core` is what checks signatures the way BACEN does.
+//! Start it in-process with [`Simulator::start`] (tests, the proxy's `demo`) or as the
+//! `simulator` binary.
+
+pub mod dict;
+pub mod faults;
+pub mod pki;
+pub mod spi;
+pub mod tls;
+pub mod wire;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use proxy_core::dsig::{self, Profile};
+use proxy_core::signer::{Signer, SoftwareSigner};
+use proxy_core::trust::TrustStore;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::faults::{Decision, Faults, Rng};
+use crate::pki::DevPki;
+use crate::wire::{Body, empty, respond};
+
+/// Where the simulator listens and who it is.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address every port binds to.
+    pub bind: IpAddr,
+    /// SPI (ICOM) port, 9191 by default; 0 picks a free one.
+    pub spi_port: u16,
+    /// DICT port, 8181 by default.
+    pub dict_port: u16,
+    /// Control port (plain HTTP: `/check`, `/faults`), 7171 by default.
+    pub check_port: u16,
+    /// TLS server certificate (chain) and key, PEM.
+    pub tls_cert: PathBuf,
+    /// TLS server key, PEM.
+    pub tls_key: PathBuf,
+    /// Certificates (CAs or the PSPs' own) that client certificates must chain to.
+    pub client_roots: Vec<PathBuf>,
+    /// BACEN's signature certificate and key, PEM: every answer is signed with them.
+    pub sig_cert: PathBuf,
+    /// BACEN's signature key.
+    pub sig_key: PathBuf,
+    /// The PSPs' signature certificates: request signatures are verified against them.
+    pub psp_signature_certs: Vec<PathBuf>,
+    /// How long a stream GET waits for a message before `204`.
+    pub stream_wait: Duration,
+    /// ICOM token bucket: capacity and refill per second.
+    pub rate_capacity: f64,
+    /// Tokens added per second.
+    pub rate_refill: f64,
+    /// Seed of the fault generator.
+    pub seed: u64,
+}
+
+impl Config {
+    /// The defaults of DESIGN §4 with the files of a [`DevPki`].
+    pub fn with_pki(pki: &DevPki) -> Self {
+        Config {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            spi_port: 9191,
+            dict_port: 8181,
+            check_port: 7171,
+            tls_cert: pki.path("bacen-tls.cer"),
+            tls_key: pki.path("bacen-tls.key"),
+            client_roots: vec![pki.path("psp-ca.cer")],
+            sig_cert: pki.path("bacen-sig.cer"),
+            sig_key: pki.path("bacen-sig.key"),
+            psp_signature_certs: vec![pki.path("psp-sig.cer")],
+            stream_wait: Duration::from_secs(5),
+            rate_capacity: 3750.0,
+            rate_refill: 750.0,
+            seed: 1,
+        }
+    }
+
+    /// The same, every port 0 (free ports, for tests).
+    pub fn ephemeral(pki: &DevPki) -> Self {
+        Config {
+            spi_port: 0,
+            dict_port: 0,
+            check_port: 0,
+            stream_wait: Duration::from_millis(500),
+            ..Config::with_pki(pki)
+        }
+    }
+}
+
+/// Why the simulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// TLS files missing or inconsistent.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    /// The signature key or certificates could not be loaded.
+    #[error("signature identity: {0}")]
+    Signature(String),
+    /// A port could not be bound.
+    #[error("cannot listen on {addr}: {reason}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The operating system's reason (e.g. address in use).
+        reason: String,
+    },
+}
+
+/// Which interface a request came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// SPI / ICOM.
+    Spi,
+    /// DICT.
+    Dict,
+}
+
+/// State shared by every connection.
+pub(crate) struct State {
+    pub(crate) config: Config,
+    pub(crate) trust: TrustStore,
+    signer: SoftwareSigner,
+    /// Signs answers when the `unknown_key` fault is on: nobody trusts it.
+    rogue: SoftwareSigner,
+    faults: Mutex<FaultState>,
+    pub(crate) spi: spi::Spi,
+    pub(crate) dict: dict::Dict,
+}
+
+struct FaultState {
+    spi: Faults,
+    dict: Faults,
+    rng: Rng,
+    count: u64,
+}
+
+impl State {
+    fn faults(&self, family: Family) -> Faults {
+        let f = self.faults.lock().unwrap_or_else(|e| e.into_inner());
+        match family {
+            Family::Spi => f.spi.clone(),
+            Family::Dict => f.dict.clone(),
+        }
+    }
+
+    fn decide(&self, family: Family) -> (Decision, Faults) {
+        let mut f = self.faults.lock().unwrap_or_else(|e| e.into_inner());
+        let faults = match family {
+            Family::Spi => f.spi.clone(),
+            Family::Dict => f.dict.clone(),
+        };
+        f.count += 1;
+        let count = f.count;
+        (f.rng.decide(&faults, count), faults)
+    }
+
+    /// Signs an answer with BACEN's key, or misbehaves as the faults of `family` say.
+    pub(crate) async fn sign(&self, xml: &[u8], profile: Profile, family: Family) -> Result<Vec<u8>, String> {
+        let faults = self.faults(family);
+        let signer: &dyn Signer = if faults.unknown_key {
+            &self.rogue
+        } else {
+            &self.signer
+        };
+        let mut signed = dsig::sign(xml, profile, signer)
+            .await
+            .map_err(|e| e.to_string())?;
+        if faults.broken_signature {
+            corrupt_signature_value(&mut signed);
+        }
+        Ok(signed)
+    }
+}
+
+/// Changes one character of the `SignatureValue`: still base64, no longer the signature.
+fn corrupt_signature_value(signed: &mut [u8]) {
+    let marker = b"<ds:SignatureValue>";
+    if let Some(i) = signed.windows(marker.len()).position(|w| w == marker) {
+        let at = i + marker.len() + 10;
+        if let Some(b) = signed.get_mut(at) {
+            *b = if *b == b'A' { b'B' } else { b'A' };
+        }
+    }
+}
+
+/// A running simulator.
+pub struct Simulator {
+    /// Bound SPI address.
+    pub spi: SocketAddr,
+    /// Bound DICT address.
+    pub dict: SocketAddr,
+    /// Bound control address.
+    pub check: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl Simulator {
+    /// Loads the identities, binds every port and starts serving.
+    pub async fn start(config: Config) -> Result<Simulator, StartError> {
+        let client_roots: Vec<&std::path::Path> = config.client_roots.iter().map(|p| p.as_path()).collect();
+        let tls = tls::server_config(&config.tls_cert, &config.tls_key, &client_roots)?;
+        let signer = SoftwareSigner::from_pem_files(&config.sig_key, &config.sig_cert)
+            .map_err(|e| StartError::Signature(e.to_string()))?;
+        let trust = TrustStore::from_pem_files(&config.psp_signature_certs)
+            .map_err(|e| StartError::Signature(e.to_string()))?;
+        let rogue = rogue_signer().map_err(StartError::Signature)?;
+        let bind = |port| async move {
+            let addr = SocketAddr::new(config.bind, port);
+            TcpListener::bind(addr).await.map_err(|e| StartError::Bind {
+                addr,
+                reason: e.to_string(),
+            })
+        };
+        let spi_listener = bind(config.spi_port).await?;
+        let dict_listener = bind(config.dict_port).await?;
+        let check_listener = bind(config.check_port).await?;
+        let local = |l: &TcpListener| {
+            l.local_addr().map_err(|e| StartError::Bind {
+                addr: SocketAddr::new(config.bind, 0),
+                reason: e.to_string(),
+            })
+        };
+        let (spi_addr, dict_addr, check_addr) = (
+            local(&spi_listener)?,
+            local(&dict_listener)?,
+            local(&check_listener)?,
+        );
+        let state = Arc::new(State {
+            faults: Mutex::new(FaultState {
+                spi: Faults::default(),
+                dict: Faults::default(),
+                rng: Rng::new(config.seed),
+                count: 0,
+            }),
+            spi: spi::Spi::new(config.rate_capacity, config.rate_refill),
+            dict: dict::Dict::default(),
+            config,
+            trust,
+            signer,
+            rogue,
+        });
+        let (shutdown, watch_rx) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+        tasks.spawn(serve(
+            spi_listener,
+            Some(acceptor.clone()),
+            Arc::clone(&state),
+            Some(Family::Spi),
+            watch_rx.clone(),
+        ));
+        tasks.spawn(serve(
+            dict_listener,
+            Some(acceptor),
+            Arc::clone(&state),
+            Some(Family::Dict),
+            watch_rx.clone(),
+        ));
+        tasks.spawn(serve(check_listener, None, state, None, watch_rx));
+        tracing::info!(spi = %spi_addr, dict = %dict_addr, check = %check_addr, "simulator listening");
+        Ok(Simulator {
+            spi: spi_addr,
+            dict: dict_addr,
+            check: check_addr,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to 10 s), and returns.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+fn rogue_signer() -> Result<SoftwareSigner, String> {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).map_err(|e| e.to_string())?;
+    let mut params = rcgen::CertificateParams::default();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Unknown signer");
+    let cert = params.self_signed(&key).map_err(|e| e.to_string())?;
+    SoftwareSigner::from_pem(key.serialize_pem().as_bytes(), cert.pem().as_bytes(), "rogue")
+        .map_err(|e| e.to_string())
+}
+
+/// The error that makes hyper close a connection without an answer (the `drop` fault).
+#[derive(Debug)]
+struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped on purpose")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+async fn serve(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    state: Arc<State>,
+    family: Option<Family>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => { tracing::warn!(error = %e, "accept failed"); continue; }
+            },
+            _ = stop.changed() => break,
+        };
+        let state = Arc::clone(&state);
+        let tls = tls.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let state = Arc::clone(&state);
+                async move {
+                    match family {
+                        Some(f) => handle(state, f, req).await,
+                        None => Ok::<_, Dropped>(control(&state, req).await),
+                    }
+                }
+            });
+            let builder = hyper::server::conn::http1::Builder::new();
+            let result = match tls {
+                Some(acceptor) => match acceptor.accept(tcp).await {
+                    Ok(stream) => {
+                        watcher
+                            .watch(builder.serve_connection(TokioIo::new(stream), service))
+                            .await
+                    }
+                    Err(e) => {
+                        tracing::info!(%peer, error = %e, "TLS handshake refused");
+                        return;
+                    }
+                },
+                None => {
+                    watcher
+                        .watch(builder.serve_connection(TokioIo::new(tcp), service))
+                        .await
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(%peer, error = %e, "connection ended");
+            }
+        });
+    }
+    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after 10 s at shutdown");
+    }
+}
+
+/// A request to SPI or DICT: faults first, then the endpoint.
+async fn handle(
+    state: Arc<State>,
+    family: Family,
+    req: http::Request<Incoming>,
+) -> Result<http::Response<Body>, Dropped> {
+    let (decision, faults) = state.decide(family);
+    if !faults.latency.is_zero() {
+        tokio::time::sleep(faults.latency).await;
+    }
+    match decision {
+        Decision::Drop => return Err(Dropped),
+        Decision::Fail(code) => {
+            let status = http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+            return Ok(empty(status));
+        }
+        Decision::Serve => {}
+    }
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, wire::MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            let detail = format!("cannot read the body: {e}");
+            return Ok(match family {
+                Family::Spi => spi::problem(http::StatusCode::PAYLOAD_TOO_LARGE, "bodyTooLarge", &detail),
+                Family::Dict => {
+                    dict::problem(
+                        &state,
+                        http::StatusCode::PAYLOAD_TOO_LARGE,
+                        "BodyTooLarge",
+                        &detail,
+                    )
+                    .await
+                }
+            });
+        }
+    };
+    let request = http::Request::from_parts(parts, body);
+    Ok(match family {
+        Family::Spi => spi::handle(&state, request).await,
+        Family::Dict => dict::handle(&state, request).await,
+    })
+}
+
+/// The control port: `GET /check`, `POST /faults?family=spi|dict&…`, `DELETE /faults`.
+async fn control(state: &State, req: http::Request<Incoming>) -> http::Response<Body> {
+    let query = req.uri().query().unwrap_or("").to_string();
+    match (req.method().as_str(), req.uri().path()) {
+        ("GET", "/check") => respond(http::StatusCode::OK, "text/plain", Bytes::from_static(b"ok\n")),
+        ("POST", "/faults") => match Faults::from_query(&query) {
+            Ok(faults) => {
+                let family = query.split('&').find_map(|p| p.strip_prefix("family="));
+                let mut f = state.faults.lock().unwrap_or_else(|e| e.into_inner());
+                match family {
+                    Some("spi") => f.spi = faults,
+                    Some("dict") => f.dict = faults,
+                    _ => {
+                        return respond(
+                            http::StatusCode::BAD_REQUEST,
+                            "text/plain",
+                            "family=spi|dict is required\n",
+                        );
+                    }
+                }
+                tracing::info!(%query, "faults set");
+                empty(http::StatusCode::NO_CONTENT)
+            }
+            Err(e) => respond(http::StatusCode::BAD_REQUEST, "text/plain", format!("{e}\n")),
+        },
+        ("DELETE", "/faults") => {
+            let mut f = state.faults.lock().unwrap_or_else(|e| e.into_inner());
+            f.spi = Faults::default();
+            f.dict = Faults::default();
+            empty(http::StatusCode::NO_CONTENT)
+        }
+        _ => empty(http::StatusCode::NOT_FOUND),
+    }
+}

@@ -1,0 +1,364 @@
+//! DICT (base `/api/v2`): a small in-memory directory that really works for `entries` (create, get
+//! by key with the `PI-*` headers, delete) and `claims` (create, acknowledge, confirm, cancel,
+//! complete). Write requests must carry a valid DICT-profile signature; every answer, errors
+//! included, is signed. Other DICT resources answer a signed `501` problem, not a fake success.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use proxy_core::dsig::{self, Profile};
+use proxy_core::xml::{self, Document, Limits, NodeId};
+
+use crate::spi::{field, unix_now};
+use crate::wire::{self, Body, escape, respond, utc_now};
+use crate::{Family, State};
+
+/// The directory.
+#[derive(Default)]
+pub struct Dict {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    entries: HashMap<String, Entry>,
+    claims: HashMap<String, Claim>,
+}
+
+struct Entry {
+    participant: String,
+    /// The `<Entry>…</Entry>` element as the owner sent it, with its creation date added.
+    xml: String,
+}
+
+struct Claim {
+    status: &'static str,
+    /// The request's claim fields (`Type`, `Key`, `KeyType`, `ClaimerAccount`, `Claimer`).
+    fields: String,
+    donor: String,
+    created: String,
+}
+
+impl Dict {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A DICT error document, signed like every DICT answer.
+pub(crate) async fn problem(state: &State, status: StatusCode, kind: &str, detail: &str) -> Response<Body> {
+    let body = wire::problem_xml(
+        &format!("https://dict.pi.rsfn.net.br/api/v2/error/{kind}"),
+        status,
+        kind,
+        detail,
+    );
+    signed(state, status, "application/problem+xml; charset=utf-8", body).await
+}
+
+async fn signed(state: &State, status: StatusCode, content_type: &str, xml: String) -> Response<Body> {
+    match state.sign(xml.as_bytes(), Profile::Dict, Family::Dict).await {
+        Ok(body) => respond(status, content_type, body),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot sign a DICT answer");
+            wire::empty(StatusCode::INTERNAL_SERVER_ERROR)
+        }
+    }
+}
+
+async fn ok(state: &State, status: StatusCode, root: &str, inner: &str) -> Response<Body> {
+    let xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{root}><ResponseTime>{}</ResponseTime><CorrelationId>{}</CorrelationId>{inner}</{root}>",
+        utc_now(),
+        wire::new_id()
+    );
+    signed(state, status, "application/xml; charset=utf-8", xml).await
+}
+
+/// Serves one DICT request.
+pub(crate) async fn handle(state: &State, req: Request<Bytes>) -> Response<Body> {
+    let path = req.uri().path().to_string();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let response = route(state, &req, &segments).await;
+    tracing::info!(method = %req.method(), %path, status = response.status().as_u16(), "dict");
+    response
+}
+
+async fn route(state: &State, req: &Request<Bytes>, segments: &[&str]) -> Response<Body> {
+    let method = req.method().clone();
+    let Some(rest) = segments.strip_prefix(&["api", "v2"]) else {
+        return problem(
+            state,
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "DICT lives under /api/v2",
+        )
+        .await;
+    };
+    // Writes are signed: verify before anything else.
+    let doc = if method == Method::POST {
+        if let Err(e) = dsig::verify(req.body(), Profile::Dict, &state.trust, unix_now()) {
+            return problem(
+                state,
+                StatusCode::FORBIDDEN,
+                "RequestSignatureInvalid",
+                &e.to_string(),
+            )
+            .await;
+        }
+        match xml::parse(req.body(), &Limits::default()) {
+            Ok(d) => Some(d),
+            Err(e) => return problem(state, StatusCode::BAD_REQUEST, "InvalidRequest", &e.to_string()).await,
+        }
+    } else {
+        None
+    };
+    match (method, rest, doc) {
+        (Method::POST, ["entries"], Some(doc)) => create_entry(state, &doc).await,
+        (Method::GET, ["entries", key], None) => get_entry(state, req, key).await,
+        (Method::POST, ["entries", key, "delete"], Some(_)) => delete_entry(state, key).await,
+        (Method::POST, ["claims"], Some(doc)) => create_claim(state, &doc).await,
+        (Method::POST, ["claims", id, action], Some(_)) => claim_action(state, id, action).await,
+        (_, [resource, ..], _)
+            if matches!(
+                *resource,
+                "keys"
+                    | "sync-verifications"
+                    | "cids"
+                    | "infraction-reports"
+                    | "refunds"
+                    | "policies"
+                    | "claims"
+            ) =>
+        {
+            problem(
+                state,
+                StatusCode::NOT_IMPLEMENTED,
+                "NotImplemented",
+                "not simulated",
+            )
+            .await
+        }
+        _ => problem(state, StatusCode::NOT_FOUND, "NotFound", "no such DICT resource").await,
+    }
+}
+
+/// The first element with this local name.
+fn element(doc: &Document<'_>, local: &str) -> Option<NodeId> {
+    doc.elements()
+        .find(|&e| doc.element(e).is_some_and(|el| el.local() == local))
+}
+
+/// The source text of an element.
+fn source(doc: &Document<'_>, id: NodeId) -> String {
+    doc.element(id)
+        .map(|e| doc.source()[e.span()].to_string())
+        .unwrap_or_default()
+}
+
+async fn create_entry(state: &State, doc: &Document<'_>) -> Response<Body> {
+    let Some(entry) = element(doc, "Entry") else {
+        return problem(state, StatusCode::BAD_REQUEST, "InvalidRequest", "no Entry").await;
+    };
+    let (Some(key), Some(participant)) = (
+        field(doc, Some(entry), "Key"),
+        field(doc, Some(entry), "Participant"),
+    ) else {
+        return problem(
+            state,
+            StatusCode::BAD_REQUEST,
+            "InvalidRequest",
+            "Entry needs Key and Account/Participant",
+        )
+        .await;
+    };
+    let now = utc_now();
+    let src = source(doc, entry);
+    let xml = match src.rfind("</") {
+        Some(at) => format!(
+            "{}<CreationDate>{now}</CreationDate><KeyOwnershipDate>{now}</KeyOwnershipDate>{}",
+            &src[..at],
+            &src[at..]
+        ),
+        None => src,
+    };
+    let inserted = {
+        let mut d = state.dict.lock();
+        let fresh = !d.entries.contains_key(&key);
+        if fresh {
+            d.entries.insert(
+                key.clone(),
+                Entry {
+                    participant,
+                    xml: xml.clone(),
+                },
+            );
+        }
+        fresh
+    };
+    if !inserted {
+        let detail = format!("key {key} is already registered");
+        return problem(state, StatusCode::BAD_REQUEST, "EntryAlreadyExists", &detail).await;
+    }
+    ok(state, StatusCode::CREATED, "CreateEntryResponse", &xml).await
+}
+
+async fn get_entry(state: &State, req: &Request<Bytes>, key: &str) -> Response<Body> {
+    if req.headers().get("pi-requestingparticipant").is_none() {
+        return problem(
+            state,
+            StatusCode::BAD_REQUEST,
+            "InvalidRequest",
+            "PI-RequestingParticipant header is required",
+        )
+        .await;
+    }
+    let found = state.dict.lock().entries.get(key).map(|e| e.xml.clone());
+    match found {
+        Some(xml) => ok(state, StatusCode::OK, "GetEntryResponse", &xml).await,
+        None => {
+            problem(
+                state,
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                &format!("no entry for key {key}"),
+            )
+            .await
+        }
+    }
+}
+
+async fn delete_entry(state: &State, key: &str) -> Response<Body> {
+    let removed = state.dict.lock().entries.remove(key);
+    match removed {
+        Some(_) => {
+            ok(
+                state,
+                StatusCode::OK,
+                "DeleteEntryResponse",
+                &format!("<Key>{}</Key>", escape(key)),
+            )
+            .await
+        }
+        None => {
+            problem(
+                state,
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                &format!("no entry for key {key}"),
+            )
+            .await
+        }
+    }
+}
+
+fn claim_xml(id: &str, c: &Claim) -> String {
+    format!(
+        "<Claim>{}<DonorParticipant>{}</DonorParticipant><Id>{id}</Id><Status>{}</Status>\
+         <ResolutionPeriodEnd>{}</ResolutionPeriodEnd><CompletionPeriodEnd>{}</CompletionPeriodEnd>\
+         <LastModified>{}</LastModified></Claim>",
+        c.fields,
+        escape(&c.donor),
+        c.status,
+        c.created,
+        c.created,
+        utc_now()
+    )
+}
+
+async fn create_claim(state: &State, doc: &Document<'_>) -> Response<Body> {
+    let Some(claim) = element(doc, "Claim") else {
+        return problem(state, StatusCode::BAD_REQUEST, "InvalidRequest", "no Claim").await;
+    };
+    let Some(key) = field(doc, Some(claim), "Key") else {
+        return problem(
+            state,
+            StatusCode::BAD_REQUEST,
+            "InvalidRequest",
+            "Claim needs a Key",
+        )
+        .await;
+    };
+    let fields: String = doc.child_elements(claim).map(|c| source(doc, c)).collect();
+    let id = wire::new_id();
+    let xml = {
+        let mut d = state.dict.lock();
+        match d.entries.get(&key).map(|e| e.participant.clone()) {
+            Some(donor) => {
+                let c = Claim {
+                    status: "OPEN",
+                    fields,
+                    donor,
+                    created: utc_now(),
+                };
+                let xml = claim_xml(&id, &c);
+                d.claims.insert(id, c);
+                Some(xml)
+            }
+            None => None,
+        }
+    };
+    match xml {
+        Some(xml) => ok(state, StatusCode::CREATED, "CreateClaimResponse", &xml).await,
+        None => {
+            problem(
+                state,
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                &format!("no entry for key {key}"),
+            )
+            .await
+        }
+    }
+}
+
+/// The claim life cycle: OPEN → WAITING_RESOLUTION (acknowledge) → CONFIRMED (confirm) →
+/// COMPLETED (complete); cancel from any state that is not final.
+async fn claim_action(state: &State, id: &str, action: &str) -> Response<Body> {
+    let (root, next): (&str, fn(&str) -> Option<&'static str>) = match action {
+        "acknowledge" => ("AcknowledgeClaimResponse", |s| {
+            (s == "OPEN").then_some("WAITING_RESOLUTION")
+        }),
+        "confirm" => ("ConfirmClaimResponse", |s| {
+            (s == "WAITING_RESOLUTION").then_some("CONFIRMED")
+        }),
+        "complete" => ("CompleteClaimResponse", |s| {
+            (s == "CONFIRMED").then_some("COMPLETED")
+        }),
+        "cancel" => ("CancelClaimResponse", |s| {
+            (!matches!(s, "COMPLETED" | "CANCELLED")).then_some("CANCELLED")
+        }),
+        _ => {
+            return problem(
+                state,
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                &format!("no claim action {action}"),
+            )
+            .await;
+        }
+    };
+    let outcome = {
+        let mut d = state.dict.lock();
+        match d.claims.get_mut(id) {
+            None => Err((StatusCode::NOT_FOUND, "NotFound", format!("no claim {id}"))),
+            Some(c) => match next(c.status) {
+                Some(s) => {
+                    c.status = s;
+                    Ok(claim_xml(id, c))
+                }
+                None => Err((
+                    StatusCode::BAD_REQUEST,
+                    "InvalidClaimStatus",
+                    format!("cannot {action} a claim that is {}", c.status),
+                )),
+            },
+        }
+    };
+    match outcome {
+        Ok(xml) => ok(state, StatusCode::OK, root, &xml).await,
+        Err((status, kind, detail)) => problem(state, status, kind, &detail).await,
+    }
+}

@@ -1,0 +1,165 @@
+//! `simulator`: BACEN for tests. `simulator pki --out DIR` writes a development PKI;
+//! `simulator serve` runs SPI (9191), DICT (8181) and the control port (7171) until SIGTERM/ctrl-c.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use simulator::pki::DevPki;
+use simulator::{Config, Simulator};
+
+#[derive(Parser)]
+#[command(
+    name = "simulator",
+    version,
+    about = "A BACEN simulator (SPI/ICOM and DICT over mutual TLS) for PIX proxy tests"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a development PKI (BACEN and PSP CAs, TLS and signature keys) into a directory.
+    Pki {
+        /// Output directory (created if needed).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Serve SPI, DICT and the control port.
+    Serve {
+        /// Directory of a development PKI (`simulator pki`); generated in a temp dir when absent.
+        #[arg(long)]
+        pki: Option<PathBuf>,
+        /// TLS server certificate, overriding the PKI's (e.g. the seeds' mtls.cer).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// TLS server key, PEM.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Signature certificate, overriding the PKI's (e.g. the seeds' sig.cer).
+        #[arg(long, requires = "sig_key")]
+        sig_cert: Option<PathBuf>,
+        /// Signature key, PEM.
+        #[arg(long, requires = "sig_cert")]
+        sig_key: Option<PathBuf>,
+        /// Address to bind.
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: IpAddr,
+        /// SPI port (0: any free port).
+        #[arg(long, default_value_t = 9191)]
+        spi_port: u16,
+        /// DICT port.
+        #[arg(long, default_value_t = 8181)]
+        dict_port: u16,
+        /// Control port (`/check`, `/faults`).
+        #[arg(long, default_value_t = 7171)]
+        check_port: u16,
+        /// Seconds a stream GET waits before 204.
+        #[arg(long, default_value_t = 5)]
+        stream_wait: u64,
+        /// Seed of the fault generator.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    match run(Cli::parse().command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("simulator: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(command: Command) -> Result<(), String> {
+    match command {
+        Command::Pki { out } => {
+            DevPki::generate(&out).map_err(|e| e.to_string())?;
+            println!("development PKI written to {}", out.display());
+            Ok(())
+        }
+        Command::Serve {
+            pki,
+            tls_cert,
+            tls_key,
+            sig_cert,
+            sig_key,
+            bind,
+            spi_port,
+            dict_port,
+            check_port,
+            stream_wait,
+            seed,
+        } => {
+            let (pki, _temp) = match pki {
+                Some(dir) => (DevPki::at(&dir), None),
+                None => {
+                    let temp = std::env::temp_dir().join(format!("pix-simulator-pki-{}", std::process::id()));
+                    (DevPki::generate(&temp).map_err(|e| e.to_string())?, Some(temp))
+                }
+            };
+            let mut config = Config::with_pki(&pki);
+            config.bind = bind;
+            config.spi_port = spi_port;
+            config.dict_port = dict_port;
+            config.check_port = check_port;
+            config.stream_wait = Duration::from_secs(stream_wait);
+            config.seed = seed;
+            if let (Some(c), Some(k)) = (tls_cert, tls_key) {
+                config.tls_cert = c;
+                config.tls_key = k;
+            }
+            if let (Some(c), Some(k)) = (sig_cert, sig_key) {
+                config.sig_cert = c;
+                config.sig_key = k;
+            }
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start the runtime: {e}"))?;
+            runtime.block_on(async {
+                let sim = Simulator::start(config).await.map_err(|e| e.to_string())?;
+                println!(
+                    "SPI https://{}  DICT https://{}  control http://{}",
+                    sim.spi, sim.dict, sim.check
+                );
+                shutdown_signal().await;
+                tracing::info!("shutting down");
+                sim.shutdown().await;
+                Ok(())
+            })
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,526 @@
+//! SPI / ICOM (base `/api/v1`): send (`POST /in/{ispb}/msgs`, one message or up to ten as
+//! multipart/mixed, optionally gzip'd, each signature verified), receive (`GET
+//! /out/{ispb}/stream/start`, long poll, `PI-Pull-Next` acknowledging the batch before it, `204`
+//! when nothing comes, `DELETE` ending the stream, at most six streams), catalogs, BACEN's header
+//! whitelist, content types and token bucket. Each accepted pacs.008 is answered by a signed
+//! pacs.002, each pibr.001 by a pibr.002, delivered on the sender's stream.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use proxy_core::dsig::{self, Profile};
+use proxy_core::xml::{self, Document, Limits};
+use tokio::sync::Notify;
+
+use crate::wire::{self, Body, Part, empty, escape, respond, utc_now};
+use crate::{Family, State};
+
+/// BACEN's ISPB: the `To` of what PSPs send, the `Fr` of what it sends.
+pub const BCB_ISPB: &str = "00038166";
+/// Streams one participant may hold open.
+pub const MAX_STREAMS: usize = 6;
+/// Messages in one send or one multipart delivery.
+pub const MAX_BATCH: usize = 10;
+/// A stream untouched this long is closed and its unacknowledged messages delivered again.
+const STREAM_IDLE: Duration = Duration::from_secs(60);
+
+/// ICOM's state: received messages, per-participant outboxes, open streams, the token bucket.
+pub struct Spi {
+    inner: Mutex<Inner>,
+    arrived: Notify,
+}
+
+struct Inner {
+    received: HashMap<String, Bytes>,
+    outbox: HashMap<String, VecDeque<Outbound>>,
+    streams: HashMap<String, Stream>,
+    tokens: f64,
+    capacity: f64,
+    refill: f64,
+    refilled: Instant,
+}
+
+#[derive(Clone)]
+struct Outbound {
+    resource_id: String,
+    body: Vec<u8>,
+}
+
+struct Stream {
+    ispb: String,
+    in_flight: Vec<Outbound>,
+    touched: Instant,
+}
+
+impl Spi {
+    /// An empty ICOM with a token bucket of `capacity` tokens refilled at `refill` per second.
+    pub fn new(capacity: f64, refill: f64) -> Self {
+        Spi {
+            inner: Mutex::new(Inner {
+                received: HashMap::new(),
+                outbox: HashMap::new(),
+                streams: HashMap::new(),
+                tokens: capacity,
+                capacity,
+                refill,
+                refilled: Instant::now(),
+            }),
+            arrived: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes `cost` tokens, or says how many seconds until there are enough.
+    fn spend(&self, cost: f64) -> Result<(), u64> {
+        let mut s = self.lock();
+        let now = Instant::now();
+        s.tokens = (s.tokens + now.duration_since(s.refilled).as_secs_f64() * s.refill).min(s.capacity);
+        s.refilled = now;
+        if s.tokens >= cost {
+            s.tokens -= cost;
+            Ok(())
+        } else {
+            Err(((cost - s.tokens) / s.refill).ceil().max(1.0) as u64)
+        }
+    }
+}
+
+/// An ICOM error: `application/problem+xml`.
+pub fn problem(status: StatusCode, code: &str, detail: &str) -> Response<Body> {
+    let body = wire::problem_xml(
+        &format!("https://www.bcb.gov.br/api/v1/error/{code}"),
+        status,
+        code,
+        detail,
+    );
+    respond(status, "application/problem+xml; charset=utf-8", body)
+}
+
+/// Serves one SPI request.
+pub(crate) async fn handle(state: &State, req: Request<Bytes>) -> Response<Body> {
+    if let Some(reason) = wire::refused_header(req.headers()) {
+        return problem(StatusCode::BAD_REQUEST, "invalidHeader", &reason);
+    }
+    let path = req.uri().path().to_string();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let response = match (req.method(), segments.as_slice()) {
+        (&Method::POST, ["api", "v1", "in", ispb, "msgs"]) if is_ispb(ispb) => send(state, ispb, &req).await,
+        (&Method::GET, ["api", "v1", "out", ispb, "stream", "start"]) if is_ispb(ispb) => {
+            start_stream(state, ispb, &req).await
+        }
+        (&Method::GET, ["api", "v1", "out", ispb, "stream", id]) if is_ispb(ispb) => {
+            pull(state, ispb, id, &req).await
+        }
+        (&Method::DELETE, ["api", "v1", "out", ispb, "stream", id]) if is_ispb(ispb) => {
+            end_stream(state, ispb, id)
+        }
+        (&Method::GET, ["api", "v1", "in", "catalog"]) => {
+            catalog(&["pacs.008", "pacs.002", "pacs.004", "camt.060", "pibr.001"])
+        }
+        (&Method::GET, ["api", "v1", "out", "catalog"]) => {
+            catalog(&["pacs.002", "pacs.008", "admi.002", "pibr.002"])
+        }
+        _ => problem(
+            StatusCode::NOT_FOUND,
+            "notFound",
+            &format!("no ICOM resource {} {path}", req.method()),
+        ),
+    };
+    tracing::info!(method = %req.method(), %path, status = response.status().as_u16(), "spi");
+    response
+}
+
+fn is_ispb(s: &str) -> bool {
+    s.len() == 8 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn header(req: &Request<Bytes>, name: http::header::HeaderName) -> &str {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// `application/xml; charset=utf-8` (charset optional, case and spaces free).
+fn is_xml(content_type: &str) -> bool {
+    let mut parts = content_type.split(';').map(|p| p.trim().to_ascii_lowercase());
+    parts.next().as_deref() == Some("application/xml")
+        && parts.all(|p| p == "charset=utf-8" || p == "charset=\"utf-8\"")
+}
+
+/// The messages of a send: one XML body, or the parts of a multipart/mixed one.
+fn messages(req: &Request<Bytes>) -> Result<Vec<Vec<u8>>, Box<Response<Body>>> {
+    let body = match header(req, http::header::CONTENT_ENCODING) {
+        "" | "identity" => req.body().to_vec(),
+        "gzip" => wire::gunzip(req.body())
+            .map_err(|e| Box::new(problem(StatusCode::BAD_REQUEST, "invalidBody", &e)))?,
+        other => {
+            return Err(Box::new(problem(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupportedEncoding",
+                &format!("Content-Encoding '{other}' (only gzip)"),
+            )));
+        }
+    };
+    let content_type = header(req, http::header::CONTENT_TYPE);
+    if is_xml(content_type) {
+        return Ok(vec![body]);
+    }
+    let Some(boundary) = wire::boundary(content_type) else {
+        return Err(Box::new(problem(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupportedMediaType",
+            &format!(
+                "Content-Type '{content_type}' (expected application/xml; charset=utf-8 or multipart/mixed)"
+            ),
+        )));
+    };
+    let parts = wire::parse_multipart(&body, &boundary)
+        .map_err(|e| Box::new(problem(StatusCode::BAD_REQUEST, "invalidBody", &e)))?;
+    if parts.is_empty() || parts.len() > MAX_BATCH {
+        return Err(Box::new(problem(
+            StatusCode::BAD_REQUEST,
+            "invalidBody",
+            &format!(
+                "a multipart send holds 1 to {MAX_BATCH} messages, not {}",
+                parts.len()
+            ),
+        )));
+    }
+    parts
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            if p.header("content-encoding").is_some() {
+                return Err(Box::new(problem(
+                    StatusCode::BAD_REQUEST,
+                    "invalidBody",
+                    &format!("part {} is compressed on its own", i + 1),
+                )));
+            }
+            if !is_xml(p.header("content-type").unwrap_or("")) {
+                return Err(Box::new(problem(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupportedMediaType",
+                    &format!("part {} is not application/xml; charset=utf-8", i + 1),
+                )));
+            }
+            Ok(p.body)
+        })
+        .collect()
+}
+
+/// `pacs.008` from `https://www.bcb.gov.br/pi/pacs.008/1.4`.
+fn message_type(doc: &Document<'_>) -> String {
+    let root = doc.root();
+    let ns = doc.element(root).map_or("", |e| doc.namespace(e));
+    ns.trim_end_matches('/')
+        .rsplit('/')
+        .nth(1)
+        .unwrap_or("unknown")
+        .to_string()
+}
+
+/// Text of the first element with this local name inside `within`.
+pub(crate) fn field(doc: &Document<'_>, within: Option<usize>, local: &str) -> Option<String> {
+    doc.elements()
+        .filter(|&e| within.is_none_or(|w| doc.is_within(e, w)))
+        .find(|&e| doc.element(e).is_some_and(|el| el.local() == local))
+        .map(|e| doc.text(e).trim().to_string())
+}
+
+async fn send(state: &State, ispb: &str, req: &Request<Bytes>) -> Response<Body> {
+    let messages = match messages(req) {
+        Ok(m) => m,
+        Err(r) => return *r,
+    };
+    let mut kinds = Vec::with_capacity(messages.len());
+    for (i, m) in messages.iter().enumerate() {
+        let doc = match xml::parse(m, &Limits::default()) {
+            Ok(d) => d,
+            Err(e) => {
+                return problem(
+                    StatusCode::BAD_REQUEST,
+                    "invalidMessage",
+                    &format!("message {}: {e}", i + 1),
+                );
+            }
+        };
+        kinds.push(message_type(&doc));
+    }
+    let cost: f64 = kinds
+        .iter()
+        .map(|k| if k == "pacs.002" { 0.2 } else { 1.0 })
+        .sum();
+    if let Err(wait) = state.spi.spend(cost) {
+        let mut r = problem(
+            StatusCode::TOO_MANY_REQUESTS,
+            "tooManyRequests",
+            "token bucket empty",
+        );
+        r.headers_mut()
+            .insert(http::header::RETRY_AFTER, HeaderValue::from(wait));
+        return r;
+    }
+    let now = unix_now();
+    for (i, m) in messages.iter().enumerate() {
+        if let Err(e) = dsig::verify(m, Profile::Spi, &state.trust, now) {
+            return problem(
+                StatusCode::FORBIDDEN,
+                "invalidSignature",
+                &format!("message {}: {e}", i + 1),
+            );
+        }
+    }
+    let mut ids = Vec::with_capacity(messages.len());
+    for (m, kind) in messages.iter().zip(&kinds) {
+        let id = wire::new_id();
+        let reply = match xml::parse(m, &Limits::default()) {
+            Ok(doc) => reply_to(&doc, kind, ispb),
+            Err(_) => None,
+        };
+        if let Some(reply) = reply {
+            match state.sign(reply.as_bytes(), Profile::Spi, Family::Spi).await {
+                Ok(signed) => {
+                    let out = Outbound {
+                        resource_id: wire::new_id(),
+                        body: signed,
+                    };
+                    state
+                        .spi
+                        .lock()
+                        .outbox
+                        .entry(ispb.to_string())
+                        .or_default()
+                        .push_back(out);
+                }
+                Err(e) => tracing::error!(error = %e, "cannot sign the reply"),
+            }
+        }
+        state
+            .spi
+            .lock()
+            .received
+            .insert(id.clone(), Bytes::copy_from_slice(m));
+        ids.push(id);
+    }
+    state.spi.arrived.notify_waiters();
+    let mut r = empty(StatusCode::CREATED);
+    if let Ok(v) = HeaderValue::from_str(&ids.join(",")) {
+        r.headers_mut().insert("pi-resourceid", v);
+    }
+    r
+}
+
+/// The answer BACEN sends for a message: pacs.002 (accepted) for a pacs.008, pibr.002 for a pibr.001.
+fn reply_to(doc: &Document<'_>, kind: &str, ispb: &str) -> Option<String> {
+    let document = doc
+        .child_elements(doc.root())
+        .find(|&c| doc.element(c).is_some_and(|e| e.local() == "Document"));
+    let now = utc_now();
+    let msg_id = format!("M{BCB_ISPB}{}", &wire::new_id()[..23]);
+    let header = |def: &str| {
+        format!(
+            "<AppHdr><Fr><FIId><FinInstnId><Othr><Id>{BCB_ISPB}</Id></Othr></FinInstnId></FIId></Fr>\
+             <To><FIId><FinInstnId><Othr><Id>{ispb}</Id></Othr></FinInstnId></FIId></To>\
+             <BizMsgIdr>{msg_id}</BizMsgIdr><MsgDefIdr>{def}</MsgDefIdr><CreDt>{now}</CreDt><Sgntr/></AppHdr>"
+        )
+    };
+    match kind {
+        "pacs.008" => {
+            let original = escape(&field(doc, document, "MsgId").unwrap_or_default());
+            let e2e = escape(&field(doc, document, "EndToEndId").unwrap_or_default());
+            Some(format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Envelope xmlns=\"https://www.bcb.gov.br/pi/pacs.002/1.3\">{}\
+                 <Document><FIToFIPmtStsRpt><GrpHdr><MsgId>{msg_id}</MsgId><CreDtTm>{now}</CreDtTm></GrpHdr>\
+                 <OrgnlGrpInfAndSts><OrgnlMsgId>{original}</OrgnlMsgId><OrgnlMsgNmId>pacs.008.spi.1.4</OrgnlMsgNmId></OrgnlGrpInfAndSts>\
+                 <TxInfAndSts><OrgnlEndToEndId>{e2e}</OrgnlEndToEndId><TxSts>ACSP</TxSts></TxInfAndSts>\
+                 </FIToFIPmtStsRpt></Document></Envelope>",
+                header("pacs.002.spi.1.3")
+            ))
+        }
+        "pibr.001" => {
+            let data = escape(&field(doc, document, "Data").unwrap_or_default());
+            Some(format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Envelope xmlns=\"https://www.bcb.gov.br/pi/pibr.002/1.0\">{}\
+                 <Document><EchoRspn><GrpHdr><MsgId>{msg_id}</MsgId><CreDtTm>{now}</CreDtTm></GrpHdr>\
+                 <EchoTxInf><Data>{data}</Data></EchoTxInf></EchoRspn></Document></Envelope>",
+                header("pibr.002.spi.1.0")
+            ))
+        }
+        _ => None,
+    }
+}
+
+fn pull_next(ispb: &str, stream: &str) -> HeaderValue {
+    HeaderValue::from_str(&format!("/api/v1/out/{ispb}/stream/{stream}"))
+        .unwrap_or(HeaderValue::from_static("/"))
+}
+
+async fn start_stream(state: &State, ispb: &str, req: &Request<Bytes>) -> Response<Body> {
+    let id = {
+        let mut s = state.spi.lock();
+        let now = Instant::now();
+        // Idle streams close; what they delivered without acknowledgement is delivered again.
+        let idle: Vec<String> = s
+            .streams
+            .iter()
+            .filter(|(_, st)| now.duration_since(st.touched) > STREAM_IDLE)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in idle {
+            if let Some(st) = s.streams.remove(&k) {
+                let queue = s.outbox.entry(st.ispb).or_default();
+                for m in st.in_flight.into_iter().rev() {
+                    queue.push_front(m);
+                }
+            }
+        }
+        if s.streams.values().filter(|st| st.ispb == ispb).count() >= MAX_STREAMS {
+            return problem(
+                StatusCode::TOO_MANY_REQUESTS,
+                "tooManyStreams",
+                &format!("participant {ispb} already has {MAX_STREAMS} open streams"),
+            );
+        }
+        let id = wire::new_id();
+        s.streams.insert(
+            id.clone(),
+            Stream {
+                ispb: ispb.to_string(),
+                in_flight: Vec::new(),
+                touched: now,
+            },
+        );
+        id
+    };
+    deliver(state, ispb, &id, req).await
+}
+
+async fn pull(state: &State, ispb: &str, id: &str, req: &Request<Bytes>) -> Response<Body> {
+    {
+        let mut s = state.spi.lock();
+        match s.streams.get_mut(id) {
+            Some(st) if st.ispb == ispb => {
+                // Asking for the next batch acknowledges the one before.
+                st.in_flight.clear();
+                st.touched = Instant::now();
+            }
+            _ => {
+                return problem(
+                    StatusCode::NOT_FOUND,
+                    "streamNotFound",
+                    &format!("no open stream {id} for {ispb}"),
+                );
+            }
+        }
+    }
+    deliver(state, ispb, id, req).await
+}
+
+fn end_stream(state: &State, ispb: &str, id: &str) -> Response<Body> {
+    let mut s = state.spi.lock();
+    match s.streams.get(id) {
+        Some(st) if st.ispb == ispb => {
+            s.streams.remove(id);
+            empty(StatusCode::OK)
+        }
+        _ => problem(
+            StatusCode::NOT_FOUND,
+            "streamNotFound",
+            &format!("no open stream {id} for {ispb}"),
+        ),
+    }
+}
+
+/// Waits up to the configured time for messages for `ispb`, then answers 200 (one message, or
+/// up to ten as multipart when asked) or 204; both carry `PI-Pull-Next`.
+async fn deliver(state: &State, ispb: &str, id: &str, req: &Request<Bytes>) -> Response<Body> {
+    let multipart = header(req, http::header::ACCEPT).contains("multipart/mixed");
+    let gzip = header(req, http::header::ACCEPT_ENCODING).contains("gzip");
+    let deadline = tokio::time::Instant::now() + state.config.stream_wait;
+    let batch = loop {
+        let notified = state.spi.arrived.notified();
+        let taken: Vec<Outbound> = {
+            let mut s = state.spi.lock();
+            let n = if multipart { MAX_BATCH } else { 1 };
+            let queue = s.outbox.entry(ispb.to_string()).or_default();
+            let taken: Vec<Outbound> = (0..n).map_while(|_| queue.pop_front()).collect();
+            if let Some(st) = s.streams.get_mut(id) {
+                st.in_flight.extend(taken.iter().cloned());
+            }
+            taken
+        };
+        if !taken.is_empty() {
+            break taken;
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            let mut r = empty(StatusCode::NO_CONTENT);
+            r.headers_mut().insert("pi-pull-next", pull_next(ispb, id));
+            return r;
+        }
+    };
+    let (content_type, body, ids) = if multipart {
+        let boundary = format!("b{}", wire::new_id());
+        let parts: Vec<Part> = batch
+            .iter()
+            .map(|m| Part {
+                headers: vec![
+                    ("Content-Type".into(), "application/xml; charset=utf-8".into()),
+                    ("PI-ResourceId".into(), m.resource_id.clone()),
+                ],
+                body: m.body.clone(),
+            })
+            .collect();
+        (
+            format!("multipart/mixed; boundary={boundary}"),
+            wire::build_multipart(&boundary, &parts),
+            batch
+                .iter()
+                .map(|m| m.resource_id.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+        )
+    } else {
+        (
+            "application/xml; charset=utf-8".to_string(),
+            batch[0].body.clone(),
+            batch[0].resource_id.clone(),
+        )
+    };
+    let body = if gzip { wire::gzip(&body) } else { body };
+    let mut r = respond(StatusCode::OK, &content_type, body);
+    let h = r.headers_mut();
+    h.insert("pi-pull-next", pull_next(ispb, id));
+    if let Ok(v) = HeaderValue::from_str(&ids) {
+        h.insert("pi-resourceid", v);
+    }
+    if gzip {
+        h.insert(http::header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    r
+}
+
+fn catalog(types: &[&str]) -> Response<Body> {
+    let items: String = types
+        .iter()
+        .map(|t| format!("<MsgDefIdr>{t}</MsgDefIdr>"))
+        .collect();
+    respond(
+        StatusCode::OK,
+        "application/xml; charset=utf-8",
+        format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Catalog>{items}</Catalog>"),
+    )
+}
+
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}

@@ -1,0 +1,215 @@
+//! Test helpers: a simulator on free loopback ports with a fresh development PKI, an mTLS client
+//! (rustls + hyper, real handshakes), and messages signed the way the proxy signs them.
+#![allow(dead_code, missing_docs)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use proxy_core::dsig::{self, Profile};
+use proxy_core::signer::SoftwareSigner;
+use proxy_core::trust::TrustStore;
+use rustls::RootCertStore;
+use rustls_pki_types::ServerName;
+use simulator::pki::DevPki;
+use simulator::tls::{load_certs, load_key};
+use simulator::{Config, Simulator};
+use tempfile::TempDir;
+
+pub struct Harness {
+    pub sim: Simulator,
+    pub pki: DevPki,
+    pub dir: TempDir,
+    pub client: Client,
+    pub signer: SoftwareSigner,
+    /// BACEN's signature certificate, to verify answers.
+    pub bacen: TrustStore,
+}
+
+impl Harness {
+    pub async fn start() -> Harness {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Harness {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pki = DevPki::generate(dir.path()).expect("pki");
+        let mut config = Config::ephemeral(&pki);
+        adjust(&mut config);
+        let sim = Simulator::start(config).await.expect("simulator starts");
+        let client = Client::new(
+            &pki.path("bacen-ca.cer"),
+            Some((&pki.path("psp-mtls.cer"), &pki.path("psp-mtls.key"))),
+            "localhost",
+        );
+        let signer = SoftwareSigner::from_pem_files(&pki.path("psp-sig.key"), &pki.path("psp-sig.cer"))
+            .expect("signer");
+        let bacen = TrustStore::from_pem_files(&[pki.path("bacen-sig.cer")]).expect("trust");
+        Harness {
+            sim,
+            pki,
+            dir,
+            client,
+            signer,
+            bacen,
+        }
+    }
+
+    pub async fn signed(&self, xml: &str, profile: Profile) -> Vec<u8> {
+        dsig::sign(xml.as_bytes(), profile, &self.signer)
+            .await
+            .expect("sign")
+    }
+
+    pub async fn spi(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Reply {
+        self.client
+            .request(self.sim.spi, method, path, headers, body)
+            .await
+            .expect("SPI request")
+    }
+
+    pub async fn dict(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Reply {
+        self.client
+            .request(self.sim.dict, method, path, headers, body)
+            .await
+            .expect("DICT request")
+    }
+
+    /// Sets faults through the control port.
+    pub async fn faults(&self, query: &str) {
+        let status = plain_request(self.sim.check, "POST", &format!("/faults?{query}")).await;
+        assert_eq!(status, 204, "faults {query}");
+    }
+
+    pub fn verify(&self, body: &[u8], profile: Profile) -> Result<dsig::Verified, dsig::VerifyError> {
+        dsig::verify(body, profile, &self.bacen, now())
+    }
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// An HTTP/1.1 client over rustls, one connection per request.
+#[derive(Clone)]
+pub struct Client {
+    config: Arc<rustls::ClientConfig>,
+    server_name: ServerName<'static>,
+}
+
+impl Client {
+    pub fn new(root: &Path, identity: Option<(&PathBuf, &PathBuf)>, server_name: &str) -> Client {
+        let mut roots = RootCertStore::empty();
+        for c in load_certs(root).expect("root") {
+            roots.add(c).expect("add root");
+        }
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots);
+        let config = match identity {
+            Some((cert, key)) => builder
+                .with_client_auth_cert(load_certs(cert).expect("cert"), load_key(key).expect("key"))
+                .expect("client auth"),
+            None => builder.with_no_client_auth(),
+        };
+        Client {
+            config: Arc::new(config),
+            server_name: ServerName::try_from(server_name.to_string()).expect("server name"),
+        }
+    }
+
+    pub async fn request(
+        &self,
+        addr: SocketAddr,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<Reply, String> {
+        let tcp = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| e.to_string())?;
+        let tls = tokio_rustls::TlsConnector::from(Arc::clone(&self.config))
+            .connect(self.server_name.clone(), tcp)
+            .await
+            .map_err(|e| format!("handshake: {e}"))?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(conn);
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "localhost");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| e.to_string())?;
+        let res = sender
+            .send_request(req)
+            .await
+            .map_err(|e| format!("request: {e}"))?;
+        let (parts, body) = res.into_parts();
+        let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+        Ok(Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
+    }
+}
+
+/// A plain HTTP request to the control port; returns the status.
+pub async fn plain_request(addr: SocketAddr, method: &str, path: &str) -> u16 {
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .expect("handshake");
+    tokio::spawn(conn);
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "localhost")
+        .body(Full::new(Bytes::new()))
+        .expect("request");
+    sender.send_request(req).await.expect("send").status().as_u16()
+}
+
+/// The project's sample messages.
+pub fn sample(name: &str) -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../samples")
+            .join(name),
+    )
+    .expect("sample")
+}
+
+pub const XML: (&str, &str) = ("content-type", "application/xml; charset=utf-8");

@@ -1,0 +1,303 @@
+//! SPI / ICOM against the simulator over real mTLS handshakes on loopback.
+
+mod common;
+
+use common::*;
+use proxy_core::dsig::{Profile, VerifyError};
+use simulator::wire;
+
+const MSGS: &str = "/api/v1/in/99999010/msgs";
+const START: &str = "/api/v1/out/99999010/stream/start";
+
+#[tokio::test]
+async fn a_client_needs_a_trusted_certificate() {
+    let h = Harness::start().await;
+    let ok = h.spi("GET", "/api/v1/in/catalog", &[], vec![]).await;
+    assert_eq!(ok.status, 200);
+    assert!(ok.text().contains("pacs.008"));
+
+    let root = h.pki.path("bacen-ca.cer");
+    let anonymous = Client::new(&root, None, "localhost");
+    assert!(
+        anonymous
+            .request(h.sim.spi, "GET", "/api/v1/in/catalog", &[], vec![])
+            .await
+            .is_err()
+    );
+
+    // A PSP certificate from another CA: the handshake fails.
+    let other = tempfile::tempdir().expect("dir");
+    let other_pki = simulator::pki::DevPki::generate(other.path()).expect("pki");
+    let stranger = Client::new(
+        &root,
+        Some((&other_pki.path("psp-mtls.cer"), &other_pki.path("psp-mtls.key"))),
+        "localhost",
+    );
+    assert!(
+        stranger
+            .request(h.sim.dict, "GET", "/api/v2/entries/x", &[], vec![])
+            .await
+            .is_err()
+    );
+    h.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_pacs008_comes_back_as_a_signed_pacs002_exactly_once() {
+    let h = Harness::start().await;
+    let message = h.signed(&sample("pacs.008.xml"), Profile::Spi).await;
+    let sent = h.spi("POST", MSGS, &[XML], message).await;
+    assert_eq!(sent.status, 201, "{}", sent.text());
+    assert_eq!(sent.header("pi-resourceid").len(), 32);
+
+    let got = h.spi("GET", START, &[], vec![]).await;
+    assert_eq!(got.status, 200);
+    let next = got.header("pi-pull-next").to_string();
+    assert!(next.starts_with("/api/v1/out/99999010/stream/"), "{next}");
+    let verified = h
+        .verify(&got.body, Profile::Spi)
+        .expect("BACEN's answer verifies");
+    assert!(verified.subject.contains("BCB Simulador Assinatura"));
+    let text = got.text();
+    assert!(text.contains("https://www.bcb.gov.br/pi/pacs.002/1.3"));
+    assert!(text.contains("<OrgnlEndToEndId>E9999901020261125100000000000001</OrgnlEndToEndId>"));
+    assert!(text.contains("<TxSts>ACSP</TxSts>"));
+
+    // The next pull acknowledges it: nothing more comes.
+    let again = h.spi("GET", &next, &[], vec![]).await;
+    assert_eq!(again.status, 204);
+    assert_eq!(again.header("pi-pull-next"), next);
+    assert_eq!(h.spi("DELETE", &next, &[], vec![]).await.status, 200);
+    assert_eq!(h.spi("GET", &next, &[], vec![]).await.status, 404);
+    h.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_echo_is_answered_with_pibr002() {
+    let h = Harness::start().await;
+    let message = h.signed(&sample("pibr.001.xml"), Profile::Spi).await;
+    assert_eq!(h.spi("POST", MSGS, &[XML], message).await.status, 201);
+    let got = h.spi("GET", START, &[], vec![]).await;
+    h.verify(&got.body, Profile::Spi).expect("verifies");
+    assert!(got.text().contains("pibr.002") && got.text().contains("<Data>ping</Data>"));
+    h.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_sends_are_refused_with_the_reason() {
+    let h = Harness::start().await;
+    let signed = String::from_utf8(h.signed(&sample("pacs.008.xml"), Profile::Spi).await).expect("utf-8");
+
+    let tampered = signed.replacen("250.00", "950.00", 1);
+    let r = h.spi("POST", MSGS, &[XML], tampered.into_bytes()).await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.header("content-type"), "application/problem+xml; charset=utf-8");
+    assert!(
+        r.text()
+            .contains("digest of reference 3 (Document) does not match"),
+        "{}",
+        r.text()
+    );
+
+    let unsigned = h
+        .spi("POST", MSGS, &[XML], sample("pacs.008.xml").into_bytes())
+        .await;
+    assert_eq!(unsigned.status, 403);
+    assert!(
+        unsigned
+            .text()
+            .contains("expected exactly one ds:Signature, found 0")
+    );
+
+    let dict_profile = h.signed(&sample("pacs.008.xml"), Profile::Dict).await;
+    let r = h.spi("POST", MSGS, &[XML], dict_profile).await;
+    assert_eq!(r.status, 403);
+    assert!(r.text().contains("misplaced"), "{}", r.text());
+
+    // A wrapped message: a second Document.
+    let wrapped = signed.replacen("</Envelope>", "<Document/></Envelope>", 1);
+    let r = h.spi("POST", MSGS, &[XML], wrapped.into_bytes()).await;
+    assert_eq!(r.status, 403);
+    assert!(r.text().contains("exactly one Document"), "{}", r.text());
+
+    let r = h
+        .spi(
+            "POST",
+            MSGS,
+            &[("content-type", "text/plain")],
+            signed.clone().into_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 415);
+    let r = h
+        .spi(
+            "POST",
+            MSGS,
+            &[XML, ("x-api-key", "secret")],
+            signed.clone().into_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("invalidHeader") && r.text().contains("x-api-key"));
+    let r = h
+        .client
+        .request(
+            h.sim.spi,
+            "POST",
+            MSGS,
+            &[XML, ("host", "localhost:9191")],
+            signed.into_bytes(),
+        )
+        .await;
+    assert_eq!(r.expect("reply").status, 400);
+    assert_eq!(
+        h.spi("POST", "/api/v1/in/123/msgs", &[XML], vec![]).await.status,
+        404
+    );
+    h.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn multipart_and_gzip_work_both_ways() {
+    let h = Harness::start().await;
+    let one = h.signed(&sample("pacs.008.xml"), Profile::Spi).await;
+    let two = h
+        .signed(
+            &sample("pacs.008.xml").replace(
+                "E9999901020261125100000000000001",
+                "E9999901020261125100000000000002",
+            ),
+            Profile::Spi,
+        )
+        .await;
+    let part = |body: Vec<u8>| wire::Part {
+        headers: vec![("Content-Type".into(), "application/xml; charset=utf-8".into())],
+        body,
+    };
+    let body = wire::gzip(&wire::build_multipart("sep42", &[part(one), part(two)]));
+    let sent = h
+        .spi(
+            "POST",
+            MSGS,
+            &[
+                ("content-type", "multipart/mixed; boundary=sep42"),
+                ("content-encoding", "gzip"),
+            ],
+            body,
+        )
+        .await;
+    assert_eq!(sent.status, 201, "{}", sent.text());
+    assert_eq!(sent.header("pi-resourceid").split(',').count(), 2);
+
+    let got = h
+        .spi(
+            "GET",
+            START,
+            &[("accept", "multipart/mixed"), ("accept-encoding", "gzip")],
+            vec![],
+        )
+        .await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.header("content-encoding"), "gzip");
+    let boundary = wire::boundary(got.header("content-type")).expect("multipart answer");
+    let parts = wire::parse_multipart(&wire::gunzip(&got.body).expect("gzip"), &boundary).expect("parts");
+    assert_eq!(parts.len(), 2);
+    for (i, p) in parts.iter().enumerate() {
+        h.verify(&p.body, Profile::Spi).expect("each part verifies");
+        assert_eq!(p.header("pi-resourceid").map(str::len), Some(32));
+        assert!(
+            String::from_utf8_lossy(&p.body).contains(&format!("E999990102026112510000000000000{}", i + 1))
+        );
+    }
+    h.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn stream_and_rate_limits() {
+    let h = Harness::start_with(|c| {
+        c.rate_capacity = 2.0;
+        c.rate_refill = 0.5;
+        c.stream_wait = std::time::Duration::from_millis(50);
+    })
+    .await;
+    for _ in 0..simulator::spi::MAX_STREAMS {
+        assert_eq!(h.spi("GET", START, &[], vec![]).await.status, 204);
+    }
+    let r = h.spi("GET", START, &[], vec![]).await;
+    assert_eq!(r.status, 429);
+    assert!(r.text().contains("tooManyStreams"));
+
+    let message = h.signed(&sample("pibr.001.xml"), Profile::Spi).await;
+    assert_eq!(h.spi("POST", MSGS, &[XML], message.clone()).await.status, 201);
+    assert_eq!(h.spi("POST", MSGS, &[XML], message.clone()).await.status, 201);
+    let limited = h.spi("POST", MSGS, &[XML], message).await;
+    assert_eq!(limited.status, 429);
+    assert!(limited.header("retry-after").parse::<u64>().expect("Retry-After") >= 1);
+    h.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn faults_are_seen() {
+    let h = Harness::start().await;
+    let message = h.signed(&sample("pacs.008.xml"), Profile::Spi).await;
+
+    h.faults("family=spi&latency_ms=300").await;
+    let started = std::time::Instant::now();
+    assert_eq!(h.spi("GET", "/api/v1/in/catalog", &[], vec![]).await.status, 200);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+
+    h.faults("family=spi&error_rate=1").await;
+    let statuses = [
+        h.spi("GET", "/api/v1/in/catalog", &[], vec![])
+            .await
+            .status
+            .as_u16(),
+        h.spi("GET", "/api/v1/in/catalog", &[], vec![])
+            .await
+            .status
+            .as_u16(),
+    ];
+    assert!(statuses.contains(&500) && statuses.contains(&503), "{statuses:?}");
+
+    h.faults("family=spi&drop_rate=1").await;
+    let dropped = h
+        .client
+        .request(h.sim.spi, "GET", "/api/v1/in/catalog", &[], vec![])
+        .await;
+    assert!(dropped.is_err(), "{dropped:?}");
+
+    h.faults("family=spi&broken_signature=true").await;
+    assert_eq!(h.spi("POST", MSGS, &[XML], message.clone()).await.status, 201);
+    let got = h.spi("GET", START, &[], vec![]).await;
+    assert!(matches!(
+        h.verify(&got.body, Profile::Spi),
+        Err(VerifyError::BadSignatureValue { .. })
+    ));
+
+    h.faults("family=spi&unknown_key=true").await;
+    assert_eq!(h.spi("POST", MSGS, &[XML], message).await.status, 201);
+    let got = h.spi("GET", START, &[], vec![]).await;
+    assert!(matches!(
+        h.verify(&got.body, Profile::Spi),
+        Err(VerifyError::Trust(_))
+    ));
+
+    // DICT is unaffected by SPI's faults.
+    let r = h
+        .dict(
+            "GET",
+            "/api/v2/entries/none",
+            &[("pi-requestingparticipant", "99999010")],
+            vec![],
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    h.verify(&r.body, Profile::Dict)
+        .expect("DICT still signs with BACEN's key");
+    assert_eq!(plain_request(h.sim.check, "GET", "/check").await, 200);
+    assert_eq!(
+        plain_request(h.sim.check, "POST", "/faults?family=spi&error_rate=7").await,
+        400
+    );
+    h.sim.shutdown().await;
+}
