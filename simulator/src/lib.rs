@@ -208,9 +208,16 @@ pub struct Simulator {
     pub check: SocketAddr,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
+    state: Arc<State>,
 }
 
 impl Simulator {
+    /// Sets the faults of one endpoint, from a query such as
+    /// `family=spi&latency_ms=200&error_rate=0.1&drop_rate=0.05&broken_signature=true&unknown_key=true`.
+    pub fn set_faults(&self, query: &str) -> Result<(), String> {
+        set_faults(&self.state, query)
+    }
+
     /// Loads the identities, binds every port and starts serving.
     pub async fn start(config: Config) -> Result<Simulator, StartError> {
         let client_roots: Vec<&std::path::Path> = config.client_roots.iter().map(|p| p.as_path()).collect();
@@ -272,7 +279,7 @@ impl Simulator {
             Some(Family::Dict),
             watch_rx.clone(),
         ));
-        tasks.spawn(serve(check_listener, None, state, None, watch_rx));
+        tasks.spawn(serve(check_listener, None, Arc::clone(&state), None, watch_rx));
         tracing::info!(spi = %spi_addr, dict = %dict_addr, check = %check_addr, "simulator listening");
         Ok(Simulator {
             spi: spi_addr,
@@ -280,6 +287,7 @@ impl Simulator {
             check: check_addr,
             shutdown,
             tasks,
+            state,
         })
     }
 
@@ -418,29 +426,26 @@ async fn handle(
     })
 }
 
+fn set_faults(state: &State, query: &str) -> Result<(), String> {
+    let faults = Faults::from_query(query)?;
+    let family = query.split('&').find_map(|p| p.strip_prefix("family="));
+    let mut f = state.faults.lock().unwrap_or_else(|e| e.into_inner());
+    match family {
+        Some("spi") => f.spi = faults,
+        Some("dict") => f.dict = faults,
+        _ => return Err("family=spi|dict is required".into()),
+    }
+    tracing::info!(%query, "faults set");
+    Ok(())
+}
+
 /// The control port: `GET /check`, `POST /faults?family=spi|dict&…`, `DELETE /faults`.
 async fn control(state: &State, req: http::Request<Incoming>) -> http::Response<Body> {
     let query = req.uri().query().unwrap_or("").to_string();
     match (req.method().as_str(), req.uri().path()) {
         ("GET", "/check") => respond(http::StatusCode::OK, "text/plain", Bytes::from_static(b"ok\n")),
-        ("POST", "/faults") => match Faults::from_query(&query) {
-            Ok(faults) => {
-                let family = query.split('&').find_map(|p| p.strip_prefix("family="));
-                let mut f = state.faults.lock().unwrap_or_else(|e| e.into_inner());
-                match family {
-                    Some("spi") => f.spi = faults,
-                    Some("dict") => f.dict = faults,
-                    _ => {
-                        return respond(
-                            http::StatusCode::BAD_REQUEST,
-                            "text/plain",
-                            "family=spi|dict is required\n",
-                        );
-                    }
-                }
-                tracing::info!(%query, "faults set");
-                empty(http::StatusCode::NO_CONTENT)
-            }
+        ("POST", "/faults") => match set_faults(state, &query) {
+            Ok(()) => empty(http::StatusCode::NO_CONTENT),
             Err(e) => respond(http::StatusCode::BAD_REQUEST, "text/plain", format!("{e}\n")),
         },
         ("DELETE", "/faults") => {

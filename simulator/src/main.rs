@@ -64,6 +64,10 @@ enum Command {
         /// Seed of the fault generator.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Faults from the start, as the control port takes them (repeatable), e.g.
+        /// `family=spi&latency_ms=200&error_rate=0.1` (see `POST /faults` on the control port).
+        #[arg(long)]
+        faults: Vec<String>,
     },
 }
 
@@ -102,6 +106,7 @@ fn run(command: Command) -> Result<(), String> {
             check_port,
             stream_wait,
             seed,
+            faults,
         } => {
             let (pki, _temp) = match pki {
                 Some(dir) => (DevPki::at(&dir), None),
@@ -131,6 +136,9 @@ fn run(command: Command) -> Result<(), String> {
                 .map_err(|e| format!("cannot start the runtime: {e}"))?;
             runtime.block_on(async {
                 let sim = Simulator::start(config).await.map_err(|e| e.to_string())?;
+                for f in &faults {
+                    sim.set_faults(f).map_err(|e| format!("--faults {f}: {e}"))?;
+                }
                 println!(
                     "SPI https://{}  DICT https://{}  control http://{}",
                     sim.spi, sim.dict, sim.check

@@ -43,6 +43,28 @@ async fn a_client_needs_a_trusted_certificate() {
 }
 
 #[tokio::test]
+async fn tls12_with_ecdhe_rsa_aes128_gcm_sha256_is_offered() {
+    let h = Harness::start().await;
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    provider.cipher_suites =
+        vec![rustls::crypto::aws_lc_rs::cipher_suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256];
+    let identity = (&h.pki.path("psp-mtls.cer"), &h.pki.path("psp-mtls.key"));
+    let client = Client::with_provider(
+        &h.pki.path("bacen-ca.cer"),
+        Some(identity),
+        "localhost",
+        provider,
+        true,
+    );
+    let r = client
+        .request(h.sim.spi, "GET", "/api/v1/in/catalog", &[], vec![])
+        .await
+        .expect("TLS 1.2 handshake");
+    assert_eq!(r.status, 200);
+    h.sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_pacs008_comes_back_as_a_signed_pacs002_exactly_once() {
     let h = Harness::start().await;
     let message = h.signed(&sample("pacs.008.xml"), Profile::Spi).await;

@@ -122,13 +122,34 @@ pub struct Client {
 
 impl Client {
     pub fn new(root: &Path, identity: Option<(&PathBuf, &PathBuf)>, server_name: &str) -> Client {
+        Self::with_provider(
+            root,
+            identity,
+            server_name,
+            rustls::crypto::aws_lc_rs::default_provider(),
+            false,
+        )
+    }
+
+    /// A client limited to `provider`'s suites, TLS 1.2 only when `tls12_only`.
+    pub fn with_provider(
+        root: &Path,
+        identity: Option<(&PathBuf, &PathBuf)>,
+        server_name: &str,
+        provider: rustls::crypto::CryptoProvider,
+        tls12_only: bool,
+    ) -> Client {
         let mut roots = RootCertStore::empty();
         for c in load_certs(root).expect("root") {
             roots.add(c).expect("add root");
         }
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let builder = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
+        let versions: &[&rustls::SupportedProtocolVersion] = if tls12_only {
+            &[&rustls::version::TLS12]
+        } else {
+            rustls::DEFAULT_VERSIONS
+        };
+        let builder = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+            .with_protocol_versions(versions)
             .expect("versions")
             .with_root_certificates(roots);
         let config = match identity {

@@ -1,0 +1,212 @@
+//! DICT against the simulator: an entry created, read, claimed through the whole claim life
+//! cycle and deleted, every answer signed; refusals signed too.
+
+mod common;
+
+use common::*;
+use proxy_core::dsig::{Profile, VerifyError};
+
+const LOOKUP: &[(&str, &str)] = &[
+    ("pi-requestingparticipant", "99999020"),
+    ("pi-payerid", "12345678909"),
+    ("pi-endtoendid", "E9999902020261125100000000000001"),
+];
+
+fn claim_request(key: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CreateClaimRequest><Claim><Type>OWNERSHIP</Type><Key>{key}</Key>\
+         <KeyType>PHONE</KeyType><ClaimerAccount><Participant>99999020</Participant><Branch>0002</Branch>\
+         <AccountNumber>0001234567</AccountNumber><AccountType>CACC</AccountType></ClaimerAccount>\
+         <Claimer><Type>NATURAL_PERSON</Type><TaxIdNumber>98765432100</TaxIdNumber><Name>José Souza</Name></Claimer>\
+         </Claim><RequestId>0b3b1a5e-5d2f-4e1b-9f4a-3b2c1d0e9f8a</RequestId></CreateClaimRequest>"
+    )
+}
+
+fn action_request(root: &str, id: &str) -> String {
+    format!("<{root}><ClaimId>{id}</ClaimId><Participant>99999010</Participant></{root}>")
+}
+
+/// The text of `<tag>` in an answer.
+fn value(xml: &str, tag: &str) -> String {
+    let open = format!("<{tag}>");
+    let start = xml
+        .find(&open)
+        .map(|i| i + open.len())
+        .unwrap_or_else(|| panic!("no {tag} in {xml}"));
+    xml[start..start + xml[start..].find('<').unwrap_or(0)].to_string()
+}
+
+#[tokio::test]
+async fn an_entry_lives_and_is_claimed_to_completion() {
+    let h = Harness::start().await;
+    let key = "+5561988880000";
+
+    let created = h
+        .dict(
+            "POST",
+            "/api/v2/entries",
+            &[XML],
+            h.signed(&sample("dict-create-entry.xml"), Profile::Dict).await,
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    h.verify(&created.body, Profile::Dict).expect("signed answer");
+    assert!(created.text().contains("<CreateEntryResponse>") && created.text().contains("<CreationDate>"));
+
+    let again = h
+        .dict(
+            "POST",
+            "/api/v2/entries",
+            &[XML],
+            h.signed(&sample("dict-create-entry.xml"), Profile::Dict).await,
+        )
+        .await;
+    assert_eq!(again.status, 400);
+    assert!(
+        again
+            .text()
+            .contains("https://dict.pi.rsfn.net.br/api/v2/error/EntryAlreadyExists")
+    );
+    h.verify(&again.body, Profile::Dict)
+        .expect("errors are signed too");
+
+    let got = h
+        .dict("GET", &format!("/api/v2/entries/{key}"), LOOKUP, vec![])
+        .await;
+    assert_eq!(got.status, 200);
+    h.verify(&got.body, Profile::Dict).expect("signed");
+    assert_eq!(value(&got.text(), "Name"), "Maria da Conceição");
+    let anonymous = h
+        .dict("GET", &format!("/api/v2/entries/{key}"), &[], vec![])
+        .await;
+    assert_eq!(anonymous.status, 400);
+
+    let claim = h
+        .dict(
+            "POST",
+            "/api/v2/claims",
+            &[XML],
+            h.signed(&claim_request(key), Profile::Dict).await,
+        )
+        .await;
+    assert_eq!(claim.status, 201, "{}", claim.text());
+    h.verify(&claim.body, Profile::Dict).expect("signed");
+    let id = value(&claim.text(), "Id");
+    assert_eq!(value(&claim.text(), "Status"), "OPEN");
+    assert_eq!(value(&claim.text(), "DonorParticipant"), "99999010");
+
+    // Confirming before acknowledging is refused.
+    let early = h
+        .dict(
+            "POST",
+            &format!("/api/v2/claims/{id}/confirm"),
+            &[XML],
+            h.signed(&action_request("ConfirmClaimRequest", &id), Profile::Dict)
+                .await,
+        )
+        .await;
+    assert_eq!(early.status, 400);
+    assert!(early.text().contains("InvalidClaimStatus"));
+
+    for (action, root, status) in [
+        ("acknowledge", "AcknowledgeClaimRequest", "WAITING_RESOLUTION"),
+        ("confirm", "ConfirmClaimRequest", "CONFIRMED"),
+        ("complete", "CompleteClaimRequest", "COMPLETED"),
+    ] {
+        let r = h
+            .dict(
+                "POST",
+                &format!("/api/v2/claims/{id}/{action}"),
+                &[XML],
+                h.signed(&action_request(root, &id), Profile::Dict).await,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{action}: {}", r.text());
+        h.verify(&r.body, Profile::Dict).expect("signed");
+        assert_eq!(value(&r.text(), "Status"), status);
+    }
+    let cancel = h
+        .dict(
+            "POST",
+            &format!("/api/v2/claims/{id}/cancel"),
+            &[XML],
+            h.signed(&action_request("CancelClaimRequest", &id), Profile::Dict)
+                .await,
+        )
+        .await;
+    assert_eq!(cancel.status, 400, "a completed claim cannot be cancelled");
+
+    let delete = format!(
+        "<DeleteEntryRequest><Key>{key}</Key><Participant>99999010</Participant><Reason>USER_REQUESTED</Reason></DeleteEntryRequest>"
+    );
+    let deleted = h
+        .dict(
+            "POST",
+            &format!("/api/v2/entries/{key}/delete"),
+            &[XML],
+            h.signed(&delete, Profile::Dict).await,
+        )
+        .await;
+    assert_eq!(deleted.status, 200);
+    let gone = h
+        .dict("GET", &format!("/api/v2/entries/{key}"), LOOKUP, vec![])
+        .await;
+    assert_eq!(gone.status, 404);
+    assert_eq!(
+        gone.header("content-type"),
+        "application/problem+xml; charset=utf-8"
+    );
+    h.verify(&gone.body, Profile::Dict).expect("signed problem");
+    h.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn unsigned_writes_and_unknown_resources_are_refused() {
+    let h = Harness::start().await;
+    let unsigned = h
+        .dict(
+            "POST",
+            "/api/v2/entries",
+            &[XML],
+            sample("dict-create-entry.xml").into_bytes(),
+        )
+        .await;
+    assert_eq!(unsigned.status, 403);
+    assert!(unsigned.text().contains("RequestSignatureInvalid") && unsigned.text().contains("found 0"));
+
+    let spi_profile = h.signed(&sample("pacs.008.xml"), Profile::Spi).await;
+    assert_eq!(
+        h.dict("POST", "/api/v2/entries", &[XML], spi_profile)
+            .await
+            .status,
+        403
+    );
+
+    let tampered = String::from_utf8(h.signed(&sample("dict-create-entry.xml"), Profile::Dict).await)
+        .expect("utf-8")
+        .replacen("0007654321", "0007654322", 1);
+    let r = h
+        .dict("POST", "/api/v2/entries", &[XML], tampered.into_bytes())
+        .await;
+    assert_eq!(r.status, 403);
+    assert!(r.text().contains("digest of reference 2"));
+
+    let r = h.dict("GET", "/api/v2/policies/x", &[], vec![]).await;
+    assert_eq!(r.status, 501);
+    h.verify(&r.body, Profile::Dict).expect("signed 501");
+    assert_eq!(h.dict("GET", "/nowhere", &[], vec![]).await.status, 404);
+
+    h.faults("family=dict&unknown_key=true").await;
+    let r = h.dict("GET", "/api/v2/entries/x", LOOKUP, vec![]).await;
+    assert!(matches!(
+        h.verify(&r.body, Profile::Dict),
+        Err(VerifyError::Trust(_))
+    ));
+    h.faults("family=dict&broken_signature=true").await;
+    let r = h.dict("GET", "/api/v2/entries/x", LOOKUP, vec![]).await;
+    assert!(matches!(
+        h.verify(&r.body, Profile::Dict),
+        Err(VerifyError::BadSignatureValue { .. })
+    ));
+    h.sim.shutdown().await;
+}
