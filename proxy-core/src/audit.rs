@@ -5,6 +5,11 @@
 //! exactly these fields with matching types; a test reads both. Records are written as JSON lines,
 //! partitioned `log/spi|dict/year=YYYY/month=MM/day=DD/hour=HH/`.
 
+use std::future::Future;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+
 use serde::{Deserialize, Serialize};
 
 /// One exchange between a bank service and BACEN through the proxy.
@@ -62,9 +67,116 @@ pub const GLUE_COLUMNS: &[(&str, &str)] = &[
     ("signature_key_id", "string"),
 ];
 
+/// The future an [`AuditSink`] returns.
+pub type WriteFuture<'a> = Pin<Box<dyn Future<Output = Result<(), AuditError>> + Send + 'a>>;
+
+/// Where audit records go: local files here, Firehose in the AWS flavours.
+pub trait AuditSink: Send + Sync {
+    /// Writes one record of `family` (`spi` or `dict`) durably before returning.
+    fn write<'a>(&'a self, family: &'a str, record: &'a AuditRecord) -> WriteFuture<'a>;
+}
+
+/// Why a record could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The record could not be stored.
+    #[error("cannot write the audit record to {path}: {reason}")]
+    Io {
+        /// Where it was going.
+        path: String,
+        /// The operating system's reason.
+        reason: String,
+    },
+}
+
+impl AuditRecord {
+    /// The partition of the record, `log/<family>/year=YYYY/month=MM/day=DD/hour=HH`, from
+    /// `request_date` (RFC 3339 UTC).
+    pub fn partition(&self, family: &str) -> PathBuf {
+        let d = &self.request_date;
+        let part = |r: std::ops::Range<usize>| {
+            d.get(r)
+                .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
+                .unwrap_or("00")
+        };
+        PathBuf::from(format!(
+            "log/{family}/year={}/month={}/day={}/hour={}",
+            part(0..4),
+            part(5..7),
+            part(8..10),
+            part(11..13)
+        ))
+    }
+}
+
+/// JSON lines under `root/log/<family>/year=…/month=…/day=…/hour=…/records.jsonl`, each record
+/// written and fsynced before [`AuditSink::write`] returns.
+#[derive(Debug, Clone)]
+pub struct FileSink {
+    root: PathBuf,
+}
+
+impl FileSink {
+    /// A sink writing under `root`.
+    pub fn new(root: &Path) -> Self {
+        FileSink {
+            root: root.to_path_buf(),
+        }
+    }
+}
+
+impl AuditSink for FileSink {
+    fn write<'a>(&'a self, family: &'a str, record: &'a AuditRecord) -> WriteFuture<'a> {
+        let dir = self.root.join(record.partition(family));
+        let line = serde_json::to_string(record).map(|mut l| {
+            l.push('\n');
+            l
+        });
+        Box::pin(async move {
+            let path = dir.join("records.jsonl");
+            let shown = path.display().to_string();
+            let line = line.map_err(|e| AuditError::Io {
+                path: shown.clone(),
+                reason: e.to_string(),
+            })?;
+            // File I/O and fsync block: keep them off the async workers.
+            tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+                std::fs::create_dir_all(&dir)?;
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)?;
+                f.write_all(line.as_bytes())?;
+                f.sync_data()
+            })
+            .await
+            .map_err(|e| AuditError::Io {
+                path: shown.clone(),
+                reason: e.to_string(),
+            })?
+            .map_err(|e| AuditError::Io {
+                path: shown,
+                reason: e.to_string(),
+            })
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn records_are_partitioned_by_hour() {
+        let r = AuditRecord {
+            request_date: "2026-11-25T13:04:05.123Z".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            r.partition("spi"),
+            PathBuf::from("log/spi/year=2026/month=11/day=25/hour=13")
+        );
+    }
 
     /// The JSON of a record has exactly the columns of [`GLUE_COLUMNS`], in order, with values of
     /// the declared types.

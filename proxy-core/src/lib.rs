@@ -11,6 +11,8 @@
 
 pub mod audit;
 pub mod dsig;
+pub mod relay;
 pub mod signer;
+pub mod tls;
 pub mod trust;
 pub mod xml;

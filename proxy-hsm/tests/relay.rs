@@ -1,0 +1,257 @@
+//! The relay end to end: proxy front end → relay → mTLS → simulator, and back, on loopback with
+//! real TLS handshakes. Keys are software keys in this suite (the PKCS#11 signer is not built yet).
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+use std::time::Duration;
+
+use proxy_hsm::Listen;
+use proxy_hsm::demo::{DevSetup, call};
+
+const XML: (&str, &str) = ("content-type", "application/xml; charset=utf-8");
+const MSGS: &str = "/api/v1/in/99999010/msgs";
+
+fn sample(name: &str) -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../samples")
+            .join(name),
+    )
+    .expect("sample")
+}
+
+async fn setup(dir: &Path) -> DevSetup {
+    DevSetup::start_with(
+        dir,
+        Listen::ephemeral(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        Duration::from_millis(800),
+    )
+    .await
+    .expect("setup")
+}
+
+fn header(h: &http::HeaderMap, name: &str) -> String {
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Every audit record written under `dir`, parsed.
+fn audit(dir: &Path, family: &str) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.join("audit/log").join(family)];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                let text = std::fs::read_to_string(e.path()).expect("audit file");
+                out.extend(
+                    text.lines()
+                        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON line")),
+                );
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spi_messages_are_signed_sent_verified_and_audited() {
+    let dir = tempfile::tempdir().expect("dir");
+    let s = setup(dir.path()).await;
+    let (status, h, body) = call(
+        s.proxy.spi,
+        "POST",
+        MSGS,
+        &[XML, ("x-api-key", "secret")],
+        sample("pacs.008.xml"),
+    )
+    .await
+    .expect("send");
+    // The simulator refuses headers outside BACEN's whitelist: a 201 means the proxy dropped it.
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(header(&h, "pi-resourceid").len(), 32);
+
+    let (status, h, body) = call(
+        s.proxy.spi,
+        "GET",
+        "/api/v1/out/99999010/stream/start",
+        &[],
+        vec![],
+    )
+    .await
+    .expect("pull");
+    assert_eq!(status, 200);
+    assert_eq!(header(&h, "pix-signature-valid"), "true");
+    assert!(String::from_utf8_lossy(&body).contains("<TxSts>ACSP</TxSts>"));
+    let next = header(&h, "pi-pull-next");
+    let (status, h, _) = call(s.proxy.spi, "GET", &next, &[], vec![]).await.expect("next");
+    assert_eq!(status, 204);
+    assert_eq!(header(&h, "pix-signature-valid"), "false");
+
+    // Multipart of two, gzip'd: each part signed by the proxy.
+    let part = |b: Vec<u8>| simulator::wire::Part {
+        headers: vec![("Content-Type".into(), "application/xml; charset=utf-8".into())],
+        body: b,
+    };
+    let body = simulator::wire::gzip(&simulator::wire::build_multipart(
+        "cut",
+        &[part(sample("pacs.008.xml")), part(sample("pibr.001.xml"))],
+    ));
+    let (status, h, text) = call(
+        s.proxy.spi,
+        "POST",
+        MSGS,
+        &[
+            ("content-type", "multipart/mixed; boundary=cut"),
+            ("content-encoding", "gzip"),
+        ],
+        body,
+    )
+    .await
+    .expect("multipart");
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&text));
+    assert_eq!(header(&h, "pi-resourceid").split(',').count(), 2);
+    let dir_path = dir.path().to_path_buf();
+    s.shutdown().await;
+
+    let records = audit(&dir_path, "spi");
+    assert_eq!(records.len(), 4, "one record per exchange");
+    let first = &records
+        .iter()
+        .find(|r| r["request_method"] == "POST" && r["message_type"] == "pacs.008")
+        .expect("pacs.008 record");
+    assert_eq!(first["end_to_end_id"], "E9999901020261125100000000000001");
+    assert_eq!(first["response_status_code"], 201);
+    assert!(
+        first["request_body"]
+            .as_str()
+            .expect("body")
+            .contains("<ds:Signature")
+    );
+    assert!(
+        first["request_header"]
+            .as_str()
+            .expect("headers")
+            .contains("[redacted]")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dict_entries_go_through_with_their_lookup_headers() {
+    let dir = tempfile::tempdir().expect("dir");
+    let s = setup(dir.path()).await;
+    let (status, h, _) = call(
+        s.proxy.dict,
+        "POST",
+        "/api/v2/entries",
+        &[XML],
+        sample("dict-create-entry.xml"),
+    )
+    .await
+    .expect("create");
+    assert_eq!(status, 201);
+    assert_eq!(header(&h, "pix-signature-valid"), "true");
+    let lookup = [
+        ("pi-requestingparticipant", "99999010"),
+        ("pi-payerid", "12345678909"),
+        ("pi-endtoendid", "E9999901020261125100000000000001"),
+    ];
+    let (status, h, body) = call(
+        s.proxy.dict,
+        "GET",
+        "/api/v2/entries/+5561988880000",
+        &lookup,
+        vec![],
+    )
+    .await
+    .expect("get");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(header(&h, "pix-signature-valid"), "true");
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_answers_slow_or_absent_bacen_and_bad_paths_fail_closed() {
+    let dir = tempfile::tempdir().expect("dir");
+    let s = setup(dir.path()).await;
+    let faults = |q: &'static str| {
+        let check = s.simulator.check;
+        async move {
+            let (status, _, _) = call(check, "POST", &format!("/faults?{q}"), &[], vec![])
+                .await
+                .expect("faults");
+            assert_eq!(status, 204);
+        }
+    };
+
+    faults("family=spi&broken_signature=true").await;
+    let (status, h, body) = call(s.proxy.spi, "GET", "/api/v1/in/catalog", &[], vec![])
+        .await
+        .expect("catalog");
+    assert_eq!(status, 200, "unsigned catalog answers pass");
+    assert_eq!(header(&h, "pix-signature-valid"), "false");
+    let _ = body;
+    assert_eq!(
+        call(s.proxy.spi, "POST", MSGS, &[XML], sample("pacs.008.xml"))
+            .await
+            .expect("send")
+            .0,
+        201
+    );
+    let (status, h, body) = call(
+        s.proxy.spi,
+        "GET",
+        "/api/v1/out/99999010/stream/start",
+        &[],
+        vec![],
+    )
+    .await
+    .expect("pull");
+    assert_eq!(status, 502);
+    assert_eq!(header(&h, "pix-signature-valid"), "false");
+    assert!(
+        String::from_utf8_lossy(&body).contains("SignatureValue does not verify"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+
+    faults("family=spi&latency_ms=1500").await;
+    let (status, _, body) = call(s.proxy.spi, "GET", "/api/v1/in/catalog", &[], vec![])
+        .await
+        .expect("slow");
+    assert_eq!(status, 504, "{}", String::from_utf8_lossy(&body));
+
+    // Paths never leave for another host.
+    for path in ["//evil.example/x", "http://evil.example/x"] {
+        let (status, _, body) = call(s.proxy.spi, "GET", path, &[], vec![]).await.expect("path");
+        assert_eq!(status, 400, "{path}: {}", String::from_utf8_lossy(&body));
+    }
+    // A message the profile cannot sign: 400 with the reason.
+    let (status, _, body) = call(s.proxy.spi, "POST", MSGS, &[XML], b"<Envelope/>".to_vec())
+        .await
+        .expect("bad");
+    assert_eq!(status, 400);
+    assert!(String::from_utf8_lossy(&body).contains("AppHdr"));
+
+    let DevSetup {
+        simulator,
+        proxy,
+        audit_dir,
+        ..
+    } = s;
+    simulator.shutdown().await;
+    let (status, _, body) = call(proxy.spi, "GET", "/api/v1/in/catalog", &[], vec![])
+        .await
+        .expect("down");
+    assert_eq!(status, 502, "{}", String::from_utf8_lossy(&body));
+    proxy.shutdown().await;
+    let _ = audit_dir;
+    assert_eq!(
+        audit(dir.path(), "spi").len(),
+        8,
+        "every exchange, failed ones included, has one record"
+    );
+}
