@@ -157,6 +157,14 @@ impl Certificate {
         &self.rsa_public_key
     }
 
+    /// True when `signature` is an RSASSA-PKCS1-v1_5 SHA-256 signature of `message` by this
+    /// certificate's key (used to prove that a key held elsewhere matches its certificate).
+    pub fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+        aws_lc_rs::signature::UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &self.rsa_public_key)
+            .verify(message, signature)
+            .is_ok()
+    }
+
     /// Checks that `now` (seconds since the epoch) lies within the validity period.
     pub fn check_validity(&self, now: i64) -> Result<(), TrustError> {
         if now > self.not_after {

@@ -14,11 +14,24 @@ use proxy_core::audit::FileSink;
 use proxy_core::dsig::Profile;
 use proxy_core::relay::{Relay, RelayConfig, SIGNATURE_VALID};
 use proxy_core::signer::{Signer, SoftwareSigner};
-use proxy_core::trust::TrustStore;
+use proxy_core::trust::{Certificate, TrustStore};
 use simulator::pki::DevPki;
 use simulator::{Config, Simulator};
 
+use crate::pkcs11::Token;
+use crate::softhsm::{self, DevToken};
 use crate::{FrontEnd, Listen};
+
+/// Where the development set-up keeps its keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keys {
+    /// In a throwaway SoftHSM token, not extractable (the CloudHSM code path).
+    SoftHsm,
+    /// In files (software keys).
+    Software,
+    /// SoftHSM when it can be used here, else software keys.
+    Auto,
+}
 
 /// Simulator and proxy running together on loopback.
 pub struct DevSetup {
@@ -30,29 +43,89 @@ pub struct DevSetup {
     pub audit_dir: PathBuf,
     /// Which signer the proxy uses, in words.
     pub signer: String,
+    /// The SoftHSM token, when the keys are in one (deleted on drop).
+    pub token: Option<(DevToken, Token)>,
+}
+
+/// The proxy's two keys and their story.
+struct ProxyKeys {
+    signer: Arc<dyn Signer>,
+    mtls: Arc<dyn Signer>,
+    description: String,
+    token: Option<(DevToken, Token)>,
+    signature_cert: PathBuf,
+}
+
+fn software_keys(pki: &DevPki, why: &str) -> Result<ProxyKeys, String> {
+    let load = |key: &str, cert: &str| {
+        SoftwareSigner::from_pem_files(&pki.path(key), &pki.path(cert)).map_err(|e| e.to_string())
+    };
+    Ok(ProxyKeys {
+        signer: Arc::new(load("psp-sig.key", "psp-sig.cer")?),
+        mtls: Arc::new(load("psp-mtls.key", "psp-mtls.cer")?),
+        description: format!("software keys ({why})"),
+        token: None,
+        signature_cert: pki.path("psp-sig.cer"),
+    })
+}
+
+/// Both keys made in a fresh SoftHSM token (never extractable) and certified by the PSP CA.
+fn softhsm_keys(pki: &DevPki, dev: DevToken) -> Result<ProxyKeys, String> {
+    let token =
+        Token::open(Path::new(softhsm::MODULE), Some(&dev.label), &dev.pin).map_err(|e| e.to_string())?;
+    let mut made: Vec<Arc<dyn Signer>> = Vec::new();
+    for (label, name, client) in [
+        ("pix-signature", "psp-sig-hsm", false),
+        ("pix-mtls", "psp-mtls-hsm", true),
+    ] {
+        token.generate_rsa_key(label).map_err(|e| e.to_string())?;
+        let (n, e) = token.public_key(label).map_err(|e| e.to_string())?;
+        let path = pki
+            .issue(name, &format!("PSP Exemplo {label} (HSM)"), client, &n, &e)
+            .map_err(|e| e.to_string())?;
+        let cert = Certificate::from_pem_file(&path).map_err(|e| e.to_string())?;
+        made.push(Arc::new(token.signer(label, cert, 8).map_err(|e| e.to_string())?));
+    }
+    let mtls = made.pop().ok_or("no mTLS key")?;
+    let signer = made.pop().ok_or("no signature key")?;
+    Ok(ProxyKeys {
+        signer,
+        mtls,
+        description: format!(
+            "SoftHSM token {} (keys pix-signature and pix-mtls, not extractable)",
+            dev.label
+        ),
+        token: Some((dev, token)),
+        signature_cert: pki.path("psp-sig-hsm.cer"),
+    })
 }
 
 impl DevSetup {
-    /// Makes a PKI under `dir`, starts the simulator on free ports and the proxy on `listen`.
+    /// Makes a PKI under `dir`, starts the simulator on free ports and the proxy on `listen`,
+    /// with its keys in SoftHSM when it can be used here.
     pub async fn start(dir: &Path, listen: Listen) -> Result<DevSetup, String> {
-        Self::start_with(dir, listen, std::time::Duration::from_secs(10)).await
+        Self::start_with(dir, listen, std::time::Duration::from_secs(10), Keys::Auto).await
     }
 
-    /// The same, with the relay's timeout for BACEN's answers.
+    /// The same, with the relay's timeout for BACEN's answers and the choice of keys.
     pub async fn start_with(
         dir: &Path,
         listen: Listen,
         timeout: std::time::Duration,
+        keys: Keys,
     ) -> Result<DevSetup, String> {
         let pki = DevPki::generate(&dir.join("pki")).map_err(|e| e.to_string())?;
-        let simulator = Simulator::start(Config::ephemeral(&pki))
-            .await
-            .map_err(|e| e.to_string())?;
-        let load = |key: &str, cert: &str| {
-            SoftwareSigner::from_pem_files(&pki.path(key), &pki.path(cert)).map_err(|e| e.to_string())
+        let keys = match keys {
+            Keys::Software => software_keys(&pki, "asked for")?,
+            Keys::SoftHsm => softhsm_keys(&pki, DevToken::create().map_err(|e| format!("SoftHSM: {e}"))?)?,
+            Keys::Auto => match DevToken::create() {
+                Ok(dev) => softhsm_keys(&pki, dev)?,
+                Err(why) => software_keys(&pki, &format!("SoftHSM unavailable: {why}"))?,
+            },
         };
-        let signer: Arc<dyn Signer> = Arc::new(load("psp-sig.key", "psp-sig.cer")?);
-        let mtls: Arc<dyn Signer> = Arc::new(load("psp-mtls.key", "psp-mtls.cer")?);
+        let mut config = Config::ephemeral(&pki);
+        config.psp_signature_certs = vec![keys.signature_cert.clone()];
+        let simulator = Simulator::start(config).await.map_err(|e| e.to_string())?;
         let trust =
             Arc::new(TrustStore::from_pem_files(&[pki.path("bacen-sig.cer")]).map_err(|e| e.to_string())?);
         let anchors = simulator::tls::load_certs(&pki.path("bacen-ca.cer")).map_err(|e| e.to_string())?;
@@ -65,10 +138,11 @@ impl DevSetup {
                 anchors.clone(),
             );
             config.timeout = timeout;
+            let signer = Arc::clone(&keys.signer);
             Relay::new(
                 config,
-                Arc::clone(&signer),
-                Arc::clone(&mtls),
+                signer,
+                Arc::clone(&keys.mtls),
                 Arc::clone(&trust),
                 audit.clone(),
             )
@@ -84,11 +158,12 @@ impl DevSetup {
             simulator,
             proxy,
             audit_dir,
-            signer: "software keys (the PKCS#11/SoftHSM signer is not built yet)".into(),
+            signer: keys.description,
+            token: keys.token,
         })
     }
 
-    /// Stops the proxy, then the simulator.
+    /// Stops the proxy, then the simulator (the SoftHSM token goes when the set-up is dropped).
     pub async fn shutdown(self) {
         self.proxy.shutdown().await;
         self.simulator.shutdown().await;

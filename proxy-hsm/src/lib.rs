@@ -2,11 +2,13 @@
 //! internal ALB (DICT on 8080, SPI on 9090, `GET /check` on 7070), each handing requests to a
 //! [`Relay`] of `proxy-core`, with graceful shutdown.
 //!
-//! State of this crate: the front end, `serve --dev` and `demo` run the whole pipeline with
-//! software keys; the PKCS#11 (CloudHSM / SoftHSM) signer and the SSM/Secrets Manager
-//! configuration are the next steps of its issue.
+//! Keys live in a PKCS#11 token ([`pkcs11::Pkcs11Signer`]: CloudHSM in production, SoftHSMv2 in
+//! the demo and tests), the mTLS key included. Configuration from SSM and Secrets Manager is the
+//! next step of this crate's issue; `serve --dev` and `demo` build everything locally.
 
 pub mod demo;
+pub mod pkcs11;
+pub mod softhsm;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

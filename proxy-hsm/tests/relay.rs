@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use proxy_hsm::Listen;
-use proxy_hsm::demo::{DevSetup, call};
+use proxy_hsm::demo::{DevSetup, Keys, call};
 
 const XML: (&str, &str) = ("content-type", "application/xml; charset=utf-8");
 const MSGS: &str = "/api/v1/in/99999010/msgs";
@@ -25,6 +25,7 @@ async fn setup(dir: &Path) -> DevSetup {
         dir,
         Listen::ephemeral(IpAddr::V4(Ipv4Addr::LOCALHOST)),
         Duration::from_millis(800),
+        Keys::Software,
     )
     .await
     .expect("setup")

@@ -10,12 +10,13 @@
 //! | `psp-ca.cer` | the PSP's CA (the simulator's trust anchor for client certificates) |
 //! | `psp-mtls.cer`, `psp-mtls.key` | the PSP's mTLS client identity |
 //! | `psp-sig.cer`, `psp-sig.key` | the PSP's signature key (the simulator verifies requests with the certificate) |
+//! | `bacen-ca.key`, `psp-ca.key` | the CAs' keys, so that [`DevPki::issue`] can certify keys held elsewhere (an HSM) |
 
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-    KeyUsagePurpose, PKCS_RSA_SHA256, SanType,
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+    KeyPair, KeyUsagePurpose, PKCS_RSA_SHA256, PublicKeyData, SanType, SignatureAlgorithm,
 };
 
 /// Why a PKI could not be made.
@@ -69,6 +70,8 @@ impl DevPki {
         let psp = ca("PSP Exemplo AC Teste")?;
         pki.write("bacen-ca.cer", &bacen.pem())?;
         pki.write("psp-ca.cer", &psp.pem())?;
+        pki.write("bacen-ca.key", &bacen.key().serialize_pem())?;
+        pki.write("psp-ca.key", &psp.key().serialize_pem())?;
         let sans = ["localhost", "test.pi.rsfn.net.br", "127.0.0.1"];
         pki.leaf("bacen-tls", "*.pi.rsfn.net.br", &sans, Use::Server, &bacen)?;
         pki.leaf(
@@ -81,6 +84,38 @@ impl DevPki {
         pki.leaf("psp-mtls", "spi.psp-exemplo.com.br", &[], Use::Client, &psp)?;
         pki.leaf("psp-sig", "PSP Exemplo Assinatura", &[], Use::Signature, &psp)?;
         Ok(pki)
+    }
+
+    /// Certifies, with the PSP CA, an RSA key held elsewhere (an HSM), given its modulus and public
+    /// exponent: writes `<name>.cer` (for mTLS client use when `client`, else for signatures).
+    pub fn issue(
+        &self,
+        name: &str,
+        cn: &str,
+        client: bool,
+        modulus: &[u8],
+        exponent: &[u8],
+    ) -> Result<PathBuf, PkiError> {
+        let fail = |e: rcgen::Error| PkiError::Generate {
+            what: name.to_string(),
+            reason: e.to_string(),
+        };
+        let read = |f: &str| {
+            std::fs::read_to_string(self.path(f)).map_err(|e| PkiError::Generate {
+                what: name.to_string(),
+                reason: format!("{f}: {e}"),
+            })
+        };
+        let ca_key = KeyPair::from_pem(&read("psp-ca.key")?).map_err(fail)?;
+        let issuer = Issuer::from_ca_cert_pem(&read("psp-ca.cer")?, ca_key).map_err(fail)?;
+        let public = RsaPublicKey(rsa_public_key_der(modulus, exponent));
+        let usage = if client { Use::Client } else { Use::Signature };
+        let cert = leaf_params(cn, &[], usage)
+            .map_err(fail)?
+            .signed_by(&public, &issuer)
+            .map_err(fail)?;
+        self.write(&format!("{name}.cer"), &cert.pem())?;
+        Ok(self.path(&format!("{name}.cer")))
     }
 
     fn write(&self, name: &str, content: &str) -> Result<(), PkiError> {
@@ -103,31 +138,82 @@ impl DevPki {
             what: name.to_string(),
             reason: e.to_string(),
         };
-        let mut params = CertificateParams::default();
-        params.distinguished_name.push(DnType::CountryName, "BR");
-        params
-            .distinguished_name
-            .push(DnType::OrganizationName, "PIX Simulador");
-        params.distinguished_name.push(DnType::CommonName, cn);
-        params.not_before = rcgen::date_time_ymd(2025, 1, 1);
-        params.not_after = rcgen::date_time_ymd(2035, 1, 1);
-        for san in sans {
-            params.subject_alt_names.push(match san.parse() {
-                Ok(ip) => SanType::IpAddress(ip),
-                Err(_) => SanType::DnsName((*san).try_into().map_err(fail)?),
-            });
-        }
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        match usage {
-            Use::Server => params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth],
-            Use::Client => params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth],
-            Use::Signature => params.key_usages.push(KeyUsagePurpose::ContentCommitment),
-        }
+        let params = leaf_params(cn, sans, usage).map_err(fail)?;
         let key = KeyPair::generate_for(&PKCS_RSA_SHA256).map_err(fail)?;
         let cert = params.signed_by(&key, issuer).map_err(fail)?;
         self.write(&format!("{name}.cer"), &cert.pem())?;
         self.write(&format!("{name}.key"), &key.serialize_pem())
     }
+}
+
+fn leaf_params(cn: &str, sans: &[&str], usage: Use) -> Result<CertificateParams, rcgen::Error> {
+    let mut params = CertificateParams::default();
+    params.distinguished_name.push(DnType::CountryName, "BR");
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "PIX Simulador");
+    params.distinguished_name.push(DnType::CommonName, cn);
+    params.not_before = rcgen::date_time_ymd(2025, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2035, 1, 1);
+    for san in sans {
+        params.subject_alt_names.push(match san.parse() {
+            Ok(ip) => SanType::IpAddress(ip),
+            Err(_) => SanType::DnsName((*san).try_into()?),
+        });
+    }
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    match usage {
+        Use::Server => params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth],
+        Use::Client => params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth],
+        Use::Signature => params.key_usages.push(KeyUsagePurpose::ContentCommitment),
+    }
+    Ok(params)
+}
+
+/// An RSA public key known only by its numbers (the private half is in an HSM).
+struct RsaPublicKey(Vec<u8>);
+
+impl PublicKeyData for RsaPublicKey {
+    fn der_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    fn algorithm(&self) -> &'static SignatureAlgorithm {
+        &PKCS_RSA_SHA256
+    }
+}
+
+/// DER `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }`.
+fn rsa_public_key_der(modulus: &[u8], exponent: &[u8]) -> Vec<u8> {
+    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        let len = content.len();
+        if len < 0x80 {
+            out.push(len as u8);
+        } else {
+            let bytes: Vec<u8> = len.to_be_bytes().into_iter().skip_while(|&b| b == 0).collect();
+            out.push(0x80 | bytes.len() as u8);
+            out.extend_from_slice(&bytes);
+        }
+        out.extend_from_slice(content);
+        out
+    }
+    fn integer(bytes: &[u8]) -> Vec<u8> {
+        let trimmed: Vec<u8> = bytes.iter().copied().skip_while(|&b| b == 0).collect();
+        let mut content = if trimmed.first().is_some_and(|b| b & 0x80 != 0) {
+            vec![0]
+        } else {
+            Vec::new()
+        };
+        content.extend_from_slice(&trimmed);
+        if content.is_empty() {
+            content.push(0);
+        }
+        tlv(0x02, &content)
+    }
+    let mut body = integer(modulus);
+    body.extend(integer(exponent));
+    tlv(0x30, &body)
 }
 
 #[derive(Clone, Copy)]
