@@ -106,9 +106,13 @@ impl FrontEnd {
         let (check_l, check_addr) = bind(listen.check_port).await?;
         let (stop, rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
-        tasks.spawn(serve(dict_l, Some(dict), rx.clone()));
-        tasks.spawn(serve(spi_l, Some(spi), rx.clone()));
-        tasks.spawn(serve(check_l, None, rx));
+        let both = Arc::new(Checked {
+            dict: Arc::clone(&dict),
+            spi: Arc::clone(&spi),
+        });
+        tasks.spawn(serve(dict_l, Route::Relay(dict), rx.clone()));
+        tasks.spawn(serve(spi_l, Route::Relay(spi), rx.clone()));
+        tasks.spawn(serve(check_l, Route::Check(both), rx));
         tracing::info!(dict = %dict_addr, spi = %spi_addr, check = %check_addr, "proxy listening");
         Ok(FrontEnd {
             dict: dict_addr,
@@ -126,7 +130,20 @@ impl FrontEnd {
     }
 }
 
-async fn serve(listener: TcpListener, relay: Option<Arc<Relay>>, mut stop: watch::Receiver<bool>) {
+/// The relays the health port checks.
+struct Checked {
+    dict: Arc<Relay>,
+    spi: Arc<Relay>,
+}
+
+/// What a listener serves.
+#[derive(Clone)]
+enum Route {
+    Relay(Arc<Relay>),
+    Check(Arc<Checked>),
+}
+
+async fn serve(listener: TcpListener, route: Route, mut stop: watch::Receiver<bool>) {
     let graceful = GracefulShutdown::new();
     loop {
         let (tcp, peer) = tokio::select! {
@@ -136,12 +153,12 @@ async fn serve(listener: TcpListener, relay: Option<Arc<Relay>>, mut stop: watch
             },
             _ = stop.changed() => break,
         };
-        let relay = relay.clone();
+        let route = route.clone();
         let conn = hyper::server::conn::http1::Builder::new().serve_connection(
             TokioIo::new(tcp),
             service_fn(move |req| {
-                let relay = relay.clone();
-                async move { Ok::<_, std::convert::Infallible>(answer(relay.as_deref(), req).await) }
+                let route = route.clone();
+                async move { Ok::<_, std::convert::Infallible>(answer(&route, req).await) }
             }),
         );
         let watched = graceful.watch(conn);
@@ -159,13 +176,10 @@ async fn serve(listener: TcpListener, relay: Option<Arc<Relay>>, mut stop: watch
     }
 }
 
-async fn answer(relay: Option<&Relay>, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    let Some(relay) = relay else {
-        let ok = req.uri().path() == "/check";
-        let status = if ok { StatusCode::OK } else { StatusCode::NOT_FOUND };
-        let mut r = Response::new(Full::new(Bytes::from_static(if ok { b"ok\n" } else { b"" })));
-        *r.status_mut() = status;
-        return r;
+async fn answer(route: &Route, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let relay = match route {
+        Route::Relay(r) => r,
+        Route::Check(c) => return check(c, req.uri().path()).await,
     };
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_REQUEST).collect().await {
@@ -183,4 +197,31 @@ async fn answer(relay: Option<&Relay>, req: Request<Incoming>) -> Response<Full<
         .handle(Request::from_parts(parts, body))
         .await
         .map(Full::new)
+}
+
+/// `GET /check`: 200 when both relays can sign and reach BACEN, else 503 with the reasons.
+async fn check(c: &Checked, path: &str) -> Response<Full<Bytes>> {
+    if path != "/check" {
+        let mut r = Response::new(Full::new(Bytes::new()));
+        *r.status_mut() = StatusCode::NOT_FOUND;
+        return r;
+    }
+    let limit = Duration::from_secs(2);
+    let (dict, spi) = tokio::join!(c.dict.check(limit), c.spi.check(limit));
+    let problems: Vec<String> = [("dict", dict), ("spi", spi)]
+        .into_iter()
+        .filter_map(|(family, r)| r.err().map(|e| format!("{family}: {e}")))
+        .collect();
+    let (status, body) = if problems.is_empty() {
+        (StatusCode::OK, "ok\n".to_string())
+    } else {
+        tracing::warn!(problems = ?problems, "unhealthy");
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("unhealthy: {}\n", problems.join("; ")),
+        )
+    };
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r
 }

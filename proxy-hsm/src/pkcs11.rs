@@ -197,6 +197,18 @@ impl Token {
         Ok((modulus, exponent))
     }
 
+    /// Ends this application's login on the token, as a token reset or an HSM fail-over does
+    /// (signers recover by logging in again).
+    pub fn logout(&self) -> Result<(), SignerError> {
+        let session = self
+            .pkcs11
+            .open_ro_session(self.slot)
+            .map_err(|e| fail("pkcs11", e))?;
+        session
+            .logout()
+            .map_err(|e| fail("pkcs11", format!("C_Logout: {e}")))
+    }
+
     /// Whether the private key labelled `label` is extractable (it must not be).
     pub fn is_extractable(&self, label: &str) -> Result<bool, SignerError> {
         let key_id = format!("pkcs11:{label}");

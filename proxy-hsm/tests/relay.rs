@@ -237,6 +237,10 @@ async fn bad_answers_slow_or_absent_bacen_and_bad_paths_fail_closed() {
     assert_eq!(status, 400);
     assert!(String::from_utf8_lossy(&body).contains("AppHdr"));
 
+    let (status, _, _) = call(s.proxy.check, "GET", "/check", &[], vec![])
+        .await
+        .expect("check");
+    assert_eq!(status, 200);
     let DevSetup {
         simulator,
         proxy,
@@ -244,6 +248,15 @@ async fn bad_answers_slow_or_absent_bacen_and_bad_paths_fail_closed() {
         ..
     } = s;
     simulator.shutdown().await;
+    let (status, _, body) = call(proxy.check, "GET", "/check", &[], vec![])
+        .await
+        .expect("check");
+    assert_eq!(status, 503, "BACEN unreachable makes the task unhealthy");
+    assert!(
+        String::from_utf8_lossy(&body).contains("BACEN"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
     let (status, _, body) = call(proxy.spi, "GET", "/api/v1/in/catalog", &[], vec![])
         .await
         .expect("down");

@@ -154,5 +154,23 @@ async fn keys_in_softhsm_sign_messages_and_tls_end_to_end() {
         let (i, sig) = t.await.expect("join");
         assert!(cert.verifies(&[i; 32], &sig.expect("signature")), "signature {i}");
     }
+
+    // The token forgets the login (reset, fail-over): signers log in again and carry on.
+    token.logout().expect("logout");
+    let sig = signer
+        .sign(b"after reset")
+        .await
+        .expect("recovered after the sessions were lost");
+    assert!(cert.verifies(b"after reset", &sig));
+    let (status, _, _) = call(
+        setup.proxy.spi,
+        "POST",
+        "/api/v1/in/99999010/msgs",
+        &[xml],
+        sample("pibr.001.xml"),
+    )
+    .await
+    .expect("send");
+    assert_eq!(status, 201, "the proxy's own signer recovered too");
     setup.shutdown().await;
 }

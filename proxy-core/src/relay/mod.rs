@@ -148,6 +148,22 @@ impl Relay {
         })
     }
 
+    /// Readiness: the signer signs (the token is there and logged in) and BACEN accepts a TCP
+    /// connection, each within `limit`.
+    pub async fn check(&self, limit: Duration) -> Result<(), String> {
+        match tokio::time::timeout(limit, self.signer.sign(b"pix-proxy health check")).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(format!("signer: {e}")),
+            Err(_) => return Err("signer: no answer".into()),
+        }
+        let authority = self.base.trim_start_matches("https://").to_string();
+        match tokio::time::timeout(limit, tokio::net::TcpStream::connect(&authority)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(format!("BACEN {authority}: {e}")),
+            Err(_) => Err(format!("BACEN {authority}: no answer")),
+        }
+    }
+
     /// Relays one request; always answers.
     pub async fn handle(&self, req: Request<Bytes>) -> Response<Bytes> {
         let started = Instant::now();
