@@ -6,6 +6,7 @@
 //! the demo and tests), the mTLS key included. Configuration from SSM and Secrets Manager is the
 //! next step of this crate's issue; `serve --dev` and `demo` build everything locally.
 
+pub mod configured;
 pub mod demo;
 pub mod pkcs11;
 pub mod softhsm;

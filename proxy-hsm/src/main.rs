@@ -5,9 +5,14 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use clap::{Parser, Subcommand};
-use proxy_hsm::Listen;
+use proxy_core::audit::FileSink;
+use proxy_core::config::Parameters;
+use proxy_hsm::configured::{self, Deployment, PinFormat};
 use proxy_hsm::demo::{self, DevSetup};
+use proxy_hsm::{FrontEnd, Listen};
 
 #[derive(Parser)]
 #[command(
@@ -20,6 +25,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at start-up: the size of the larger variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run the whole pipeline once on loopback and print each step.
@@ -28,12 +35,36 @@ enum Command {
         #[arg(long, default_value = "target/pix-demo")]
         dir: PathBuf,
     },
-    /// Serve on 8080 (DICT), 9090 (SPI) and 7070 (/check).
+    /// Serve on 8080 (DICT), 9090 (SPI) and 7070 (/check) until SIGTERM.
     Serve {
-        /// Development set-up: dev PKI and an in-process simulator as BACEN.
-        #[arg(long, required = true)]
+        /// Development set-up: dev PKI, keys in SoftHSM (or software), an in-process simulator.
+        #[arg(long, conflicts_with_all = ["parameters", "secret"])]
         dev: bool,
-        /// Where the PKI and the audit files go.
+        /// The seed-001 parameters (`/pix/proxy/cloudhsm/*`) as a JSON object of full names to values.
+        #[arg(long, required_unless_present = "dev", requires = "secret")]
+        parameters: Option<PathBuf>,
+        /// The secret `/pix/proxy/cloudhsm/CloudHSMSecret` ({"HSM_USER":…,"HSM_PASSWORD":…}).
+        #[arg(long, required_unless_present = "dev")]
+        secret: Option<PathBuf>,
+        /// PKCS#11 module.
+        #[arg(long, default_value = "/opt/cloudhsm/lib/libcloudhsm_pkcs11.so")]
+        module: PathBuf,
+        /// Token label (default: the first token).
+        #[arg(long)]
+        token_label: Option<String>,
+        /// PIN as CloudHSM wants it (user:password) or the password alone (other tokens).
+        #[arg(long, value_parser = ["cloudhsm", "plain"], default_value = "cloudhsm")]
+        pin_format: String,
+        /// Connect to this address instead of resolving BACEN's host names (test networks).
+        #[arg(long)]
+        resolve: Option<IpAddr>,
+        /// TLS name to verify BACEN's certificate against (else BcbTlsServerName, else the host).
+        #[arg(long)]
+        tls_server_name: Option<String>,
+        /// Where audit records go (JSON lines, fsynced).
+        #[arg(long, default_value = "audit")]
+        audit_dir: PathBuf,
+        /// Where the development PKI and audit files go (--dev).
         #[arg(long, default_value = "target/pix-dev")]
         dir: PathBuf,
         /// Address to bind.
@@ -60,14 +91,38 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match Cli::parse().command {
             Command::Demo { dir } => demo::run(&dir, &repo_root()).await,
-            Command::Serve { dev: _, dir, bind } => {
+            Command::Serve { dev: true, dir, bind, .. } => {
                 let setup = DevSetup::start(&dir, Listen::standard(bind)).await?;
                 println!(
                     "proxy: DICT http://{} SPI http://{} check http://{}; BACEN simulator SPI {} DICT {}; signer: {}",
                     setup.proxy.dict, setup.proxy.spi, setup.proxy.check, setup.simulator.spi, setup.simulator.dict, setup.signer
                 );
-                let _ = tokio::signal::ctrl_c().await;
+                shutdown_signal().await;
                 setup.shutdown().await;
+                Ok(())
+            }
+            Command::Serve { parameters, secret, module, token_label, pin_format, resolve, tls_server_name, audit_dir, bind, .. } => {
+                let (Some(parameters), Some(secret)) = (parameters, secret) else {
+                    return Err("--parameters and --secret are required without --dev".to_string());
+                };
+                let params = Parameters::from_json_file(configured::PREFIX, &parameters).map_err(|e| e.to_string())?;
+                let secret = std::fs::read_to_string(&secret).map_err(|e| format!("{}: {e}", secret.display()))?;
+                let format = if pin_format == "plain" { PinFormat::Plain } else { PinFormat::CloudHsm };
+                let pin = configured::pin_from_secret(&secret, format).map_err(|e| e.to_string())?;
+                let deployment = Deployment {
+                    module,
+                    token_label,
+                    pool: 16,
+                    timeout: std::time::Duration::from_secs(10),
+                    resolve,
+                    tls_server_name,
+                };
+                let audit = Arc::new(FileSink::new(&audit_dir));
+                let (dict, spi) = configured::relays(&params, &pin, &deployment, audit)?;
+                let proxy = FrontEnd::start(Listen::standard(bind), dict, spi).await.map_err(|e| e.to_string())?;
+                tracing::info!(dict = %proxy.dict, spi = %proxy.spi, check = %proxy.check, "serving");
+                shutdown_signal().await;
+                proxy.shutdown().await;
                 Ok(())
             }
         }
@@ -88,4 +143,19 @@ fn repo_root() -> PathBuf {
         return PathBuf::from(".");
     }
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// SIGTERM (ECS stopping the task) or ctrl-c.
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }

@@ -12,7 +12,11 @@
 
 pub mod wire;
 
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -22,6 +26,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::{FixedServerNameResolver, HttpsConnector};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::dns::Name;
 use hyper_util::rt::TokioExecutor;
 use rustls_pki_types::{CertificateDer, ServerName};
 
@@ -50,6 +55,9 @@ pub struct RelayConfig {
     pub timeout: Duration,
     /// Largest request or answer body, bytes.
     pub max_body: usize,
+    /// Connect to this address instead of resolving the endpoint's host (like curl's
+    /// `--resolve`: RSFN names in a test network without their DNS).
+    pub resolve: Option<IpAddr>,
 }
 
 impl RelayConfig {
@@ -62,6 +70,7 @@ impl RelayConfig {
             bacen_anchors,
             timeout: Duration::from_secs(10),
             max_body: 8 * 1024 * 1024,
+            resolve: None,
         }
     }
 }
@@ -85,8 +94,10 @@ pub struct Relay {
     profile: Profile,
     family: &'static str,
     base: String,
+    /// Where the health check connects (the pinned address when `resolve` is set).
+    probe: String,
     host: HeaderValue,
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector<Resolver>>, Full<Bytes>>,
     signer: Arc<dyn Signer>,
     trust: Arc<TrustStore>,
     audit: Arc<dyn AuditSink>,
@@ -126,7 +137,11 @@ impl Relay {
             }
             None => builder,
         };
-        let connector = builder.enable_http1().build();
+        let pinned = config.resolve.map(|ip| (authority.host().to_string(), ip));
+        let mut http = HttpConnector::new_with_resolver(Resolver { pinned });
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        let connector = builder.enable_http1().wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(64)
@@ -138,6 +153,10 @@ impl Relay {
                 Profile::Dict => "dict",
             },
             base: format!("https://{authority}"),
+            probe: match config.resolve {
+                Some(ip) => SocketAddr::new(ip, authority.port_u16().unwrap_or(443)).to_string(),
+                None => authority.to_string(),
+            },
             host,
             client,
             signer,
@@ -156,11 +175,11 @@ impl Relay {
             Ok(Err(e)) => return Err(format!("signer: {e}")),
             Err(_) => return Err("signer: no answer".into()),
         }
-        let authority = self.base.trim_start_matches("https://").to_string();
-        match tokio::time::timeout(limit, tokio::net::TcpStream::connect(&authority)).await {
+        let probe = &self.probe;
+        match tokio::time::timeout(limit, tokio::net::TcpStream::connect(probe)).await {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(format!("BACEN {authority}: {e}")),
-            Err(_) => Err(format!("BACEN {authority}: no answer")),
+            Ok(Err(e)) => Err(format!("BACEN {probe}: {e}")),
+            Err(_) => Err(format!("BACEN {probe}: no answer")),
         }
     }
 
@@ -439,6 +458,43 @@ fn header_str(headers: &http::HeaderMap, name: HeaderName) -> &str {
 fn is_xml(content_type: &str) -> bool {
     let kind = content_type.split(';').next().unwrap_or("").trim();
     kind.eq_ignore_ascii_case("application/xml") || kind.eq_ignore_ascii_case("text/xml")
+}
+
+/// Name resolution for the connector: the system's, except for an endpoint pinned to an address.
+#[derive(Clone)]
+struct Resolver {
+    pinned: Option<(String, IpAddr)>,
+}
+
+type Resolving = Pin<Box<dyn Future<Output = std::io::Result<std::vec::IntoIter<SocketAddr>>> + Send>>;
+
+impl tower_service::Service<Name> for Resolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = std::io::Error;
+    type Future = Resolving;
+
+    fn poll_ready(&mut self, _cx: &mut std::task::Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        if let Some((host, ip)) = &self.pinned
+            && host.eq_ignore_ascii_case(name.as_str())
+        {
+            let addr = SocketAddr::new(*ip, 0);
+            return Box::pin(std::future::ready(Ok(vec![addr].into_iter())));
+        }
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                (host.as_str(), 0)
+                    .to_socket_addrs()
+                    .map(|a| a.collect::<Vec<_>>().into_iter())
+            })
+            .await
+            .map_err(std::io::Error::other)?
+        })
+    }
 }
 
 /// A problem document (RFC 7807, XML) from the proxy itself.

@@ -1,0 +1,161 @@
+//! Configuration by the seeds' names: the parameters a bank puts under `/pix/proxy/cloudhsm/`
+//! (seed 001) or `/pix/proxy/kms/` (seed 002) in SSM Parameter Store, read here from any source
+//! that yields name → value (a JSON file for development; SSM in the AWS flavours). A missing or
+//! malformed parameter stops start-up with a message naming it.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+
+use crate::trust::{Certificate, TrustStore};
+
+/// Why the configuration is not usable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A required parameter is absent.
+    #[error("parameter {0} is missing")]
+    Missing(String),
+    /// A parameter's value is not what it should be.
+    #[error("parameter {name} is malformed: {reason}")]
+    Malformed {
+        /// The parameter's full name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The source could not be read.
+    #[error("cannot read the configuration {0}")]
+    Source(String),
+}
+
+/// Parameters by full name (`/pix/proxy/cloudhsm/BcbSpiEndpoint` → `test.pi.rsfn.net.br:9191`).
+#[derive(Debug, Clone, Default)]
+pub struct Parameters {
+    prefix: String,
+    values: HashMap<String, String>,
+}
+
+impl Parameters {
+    /// Parameters under `prefix` (e.g. `/pix/proxy/cloudhsm/`).
+    pub fn new(prefix: &str, values: HashMap<String, String>) -> Self {
+        Parameters {
+            prefix: prefix.to_string(),
+            values,
+        }
+    }
+
+    /// Reads a JSON object of full parameter names to values (what
+    /// `aws ssm get-parameters-by-path` gives, flattened).
+    pub fn from_json_file(prefix: &str, path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::Source(format!("{}: {e}", path.display())))?;
+        let values: HashMap<String, String> = serde_json::from_str(&text)
+            .map_err(|e| ConfigError::Source(format!("{}: {e}", path.display())))?;
+        Ok(Self::new(prefix, values))
+    }
+
+    /// The full name of a parameter.
+    pub fn name(&self, short: &str) -> String {
+        format!("{}{short}", self.prefix)
+    }
+
+    /// A required parameter.
+    pub fn get(&self, short: &str) -> Result<&str, ConfigError> {
+        let name = self.name(short);
+        match self.values.get(&name).map(|v| v.trim()) {
+            Some(v) if !v.is_empty() => Ok(v),
+            _ => Err(ConfigError::Missing(name)),
+        }
+    }
+
+    /// An optional parameter.
+    pub fn optional(&self, short: &str) -> Option<&str> {
+        self.values
+            .get(&self.name(short))
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// A PEM certificate parameter.
+    pub fn certificate(&self, short: &str) -> Result<Certificate, ConfigError> {
+        let name = self.name(short);
+        Certificate::from_pem(self.get(short)?.as_bytes(), &name).map_err(|e| ConfigError::Malformed {
+            name,
+            reason: e.to_string(),
+        })
+    }
+
+    /// A PEM certificate parameter as a TLS trust anchor.
+    pub fn anchor(&self, short: &str) -> Result<CertificateDer<'static>, ConfigError> {
+        let name = self.name(short);
+        CertificateDer::from_pem_slice(self.get(short)?.as_bytes()).map_err(|e| ConfigError::Malformed {
+            name,
+            reason: e.to_string(),
+        })
+    }
+
+    /// A trust store holding the certificate of a parameter.
+    pub fn trust(&self, short: &str) -> Result<TrustStore, ConfigError> {
+        let mut store = TrustStore::new();
+        let name = self.name(short);
+        store
+            .add(self.certificate(short)?)
+            .map_err(|e| ConfigError::Malformed {
+                name,
+                reason: e.to_string(),
+            })?;
+        Ok(store)
+    }
+
+    /// A `host:port` endpoint parameter.
+    pub fn endpoint(&self, short: &str) -> Result<String, ConfigError> {
+        let v = self.get(short)?;
+        let ok = v
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+        if !ok {
+            return Err(ConfigError::Malformed {
+                name: self.name(short),
+                reason: format!("'{v}' is not host:port"),
+            });
+        }
+        Ok(v.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Parameters {
+        let values = pairs
+            .iter()
+            .map(|(k, v)| (format!("/pix/proxy/cloudhsm/{k}"), v.to_string()))
+            .collect();
+        Parameters::new("/pix/proxy/cloudhsm/", values)
+    }
+
+    #[test]
+    fn missing_and_malformed_parameters_are_named() {
+        let p = params(&[
+            ("BcbSpiEndpoint", "test.pi.rsfn.net.br:9191"),
+            ("BcbDictEndpoint", "nohost"),
+            ("SignatureCertificate", "junk"),
+        ]);
+        assert_eq!(p.endpoint("BcbSpiEndpoint").unwrap(), "test.pi.rsfn.net.br:9191");
+        assert_eq!(
+            p.get("SpiAuditStream").unwrap_err(),
+            ConfigError::Missing("/pix/proxy/cloudhsm/SpiAuditStream".into())
+        );
+        assert!(
+            matches!(p.endpoint("BcbDictEndpoint"), Err(ConfigError::Malformed { name, .. }) if name.ends_with("BcbDictEndpoint"))
+        );
+        assert!(matches!(
+            p.certificate("SignatureCertificate"),
+            Err(ConfigError::Malformed { .. })
+        ));
+        assert_eq!(p.optional("TlsServerName"), None);
+    }
+}
