@@ -125,6 +125,70 @@ impl Parameters {
     }
 }
 
+/// SSM Parameter Store and Secrets Manager as configuration sources (feature `aws`).
+#[cfg(feature = "aws")]
+pub mod aws {
+    use std::collections::HashMap;
+
+    use super::{ConfigError, Parameters};
+
+    /// The SDK configuration: the default chain (task role, Lambda role, environment), with an
+    /// endpoint override for local emulators.
+    pub async fn sdk_config(endpoint: Option<&str>) -> aws_config::SdkConfig {
+        let loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        match endpoint {
+            Some(url) => loader.endpoint_url(url).load().await,
+            None => loader.load().await,
+        }
+    }
+
+    /// Every parameter under `prefix`, SecureStrings decrypted, in one paginated
+    /// `GetParametersByPath`.
+    pub async fn parameters(client: &aws_sdk_ssm::Client, prefix: &str) -> Result<Parameters, ConfigError> {
+        let path = prefix.trim_end_matches('/');
+        let mut values = HashMap::new();
+        let mut pages = client
+            .get_parameters_by_path()
+            .path(path)
+            .recursive(true)
+            .with_decryption(true)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| {
+                ConfigError::Source(format!(
+                    "SSM {path}: {}",
+                    aws_sdk_ssm::error::DisplayErrorContext(&e)
+                ))
+            })?;
+            for p in page.parameters() {
+                if let (Some(name), Some(value)) = (p.name(), p.value()) {
+                    values.insert(name.to_string(), value.to_string());
+                }
+            }
+        }
+        Ok(Parameters::new(prefix, values))
+    }
+
+    /// A secret's string value. Errors name the secret, never its value.
+    pub async fn secret(client: &aws_sdk_secretsmanager::Client, name: &str) -> Result<String, ConfigError> {
+        let out = client
+            .get_secret_value()
+            .secret_id(name)
+            .send()
+            .await
+            .map_err(|e| {
+                ConfigError::Source(format!(
+                    "secret {name}: {}",
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+                ))
+            })?;
+        out.secret_string()
+            .map(str::to_string)
+            .ok_or_else(|| ConfigError::Missing(format!("{name} (string value)")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,8 @@ use crate::pkcs11::Token;
 
 /// The seeds' prefix for the CloudHSM flavour.
 pub const PREFIX: &str = "/pix/proxy/cloudhsm/";
+/// The seeds' secret holding the HSM crypto user.
+pub const SECRET: &str = "/pix/proxy/cloudhsm/CloudHSMSecret";
 
 /// How the HSM PIN is made from the secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +49,7 @@ pub struct Deployment {
 
 /// The HSM PIN from the secret's JSON. Errors never quote the secret.
 pub fn pin_from_secret(json: &str, format: PinFormat) -> Result<String, ConfigError> {
-    let secret = "/pix/proxy/cloudhsm/CloudHSMSecret";
+    let secret = SECRET;
     let value: serde_json::Value = serde_json::from_str(json).map_err(|_| ConfigError::Malformed {
         name: secret.into(),
         reason: "not a JSON object".into(),

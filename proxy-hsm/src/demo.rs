@@ -125,6 +125,9 @@ impl DevSetup {
         };
         let mut config = Config::ephemeral(&pki);
         config.psp_signature_certs = vec![keys.signature_cert.clone()];
+        // The development set-up does not throttle: load tests measure the proxy, not ICOM's bucket.
+        config.rate_capacity = 1e9;
+        config.rate_refill = 1e9;
         let simulator = Simulator::start(config).await.map_err(|e| e.to_string())?;
         let trust =
             Arc::new(TrustStore::from_pem_files(&[pki.path("bacen-sig.cer")]).map_err(|e| e.to_string())?);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use proxy_core::audit::FileSink;
-use proxy_core::config::Parameters;
+use proxy_core::config::{Parameters, aws};
 use proxy_hsm::configured::{self, Deployment, PinFormat};
 use proxy_hsm::demo::{self, DevSetup};
 use proxy_hsm::{FrontEnd, Listen};
@@ -40,11 +40,18 @@ enum Command {
         /// Development set-up: dev PKI, keys in SoftHSM (or software), an in-process simulator.
         #[arg(long, conflicts_with_all = ["parameters", "secret"])]
         dev: bool,
+        /// Read the seed-001 parameters from SSM (`/pix/proxy/cloudhsm/*`) and the secret
+        /// `/pix/proxy/cloudhsm/CloudHSMSecret` from Secrets Manager (the Fargate task's role).
+        #[arg(long, conflicts_with_all = ["parameters", "secret"])]
+        from_aws: bool,
+        /// AWS endpoint override (a local emulator).
+        #[arg(long, requires = "from_aws")]
+        aws_endpoint: Option<String>,
         /// The seed-001 parameters (`/pix/proxy/cloudhsm/*`) as a JSON object of full names to values.
-        #[arg(long, required_unless_present = "dev", requires = "secret")]
+        #[arg(long, required_unless_present_any = ["dev", "from_aws"], requires = "secret")]
         parameters: Option<PathBuf>,
         /// The secret `/pix/proxy/cloudhsm/CloudHSMSecret` ({"HSM_USER":…,"HSM_PASSWORD":…}).
-        #[arg(long, required_unless_present = "dev")]
+        #[arg(long, required_unless_present_any = ["dev", "from_aws"])]
         secret: Option<PathBuf>,
         /// PKCS#11 module.
         #[arg(long, default_value = "/opt/cloudhsm/lib/libcloudhsm_pkcs11.so")]
@@ -101,12 +108,35 @@ fn main() -> ExitCode {
                 setup.shutdown().await;
                 Ok(())
             }
-            Command::Serve { parameters, secret, module, token_label, pin_format, resolve, tls_server_name, audit_dir, bind, .. } => {
-                let (Some(parameters), Some(secret)) = (parameters, secret) else {
-                    return Err("--parameters and --secret are required without --dev".to_string());
+            Command::Serve {
+                from_aws,
+                aws_endpoint,
+                parameters,
+                secret,
+                module,
+                token_label,
+                pin_format,
+                resolve,
+                tls_server_name,
+                audit_dir,
+                bind,
+                ..
+            } => {
+                let (params, secret) = if from_aws {
+                    let sdk = aws::sdk_config(aws_endpoint.as_deref()).await;
+                    let ssm = aws_sdk_ssm::Client::new(&sdk);
+                    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+                    let params = aws::parameters(&ssm, configured::PREFIX).await.map_err(|e| e.to_string())?;
+                    let secret = aws::secret(&secrets, configured::SECRET).await.map_err(|e| e.to_string())?;
+                    (params, secret)
+                } else {
+                    let (Some(parameters), Some(secret)) = (parameters, secret) else {
+                        return Err("--parameters and --secret (or --from-aws) are required without --dev".to_string());
+                    };
+                    let params = Parameters::from_json_file(configured::PREFIX, &parameters).map_err(|e| e.to_string())?;
+                    let secret = std::fs::read_to_string(&secret).map_err(|e| format!("{}: {e}", secret.display()))?;
+                    (params, secret)
                 };
-                let params = Parameters::from_json_file(configured::PREFIX, &parameters).map_err(|e| e.to_string())?;
-                let secret = std::fs::read_to_string(&secret).map_err(|e| format!("{}: {e}", secret.display()))?;
                 let format = if pin_format == "plain" { PinFormat::Plain } else { PinFormat::CloudHsm };
                 let pin = configured::pin_from_secret(&secret, format).map_err(|e| e.to_string())?;
                 let deployment = Deployment {

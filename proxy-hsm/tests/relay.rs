@@ -8,17 +8,11 @@ use std::time::Duration;
 use proxy_hsm::Listen;
 use proxy_hsm::demo::{DevSetup, Keys, call};
 
+mod common;
+use common::sample;
+
 const XML: (&str, &str) = ("content-type", "application/xml; charset=utf-8");
 const MSGS: &str = "/api/v1/in/99999010/msgs";
-
-fn sample(name: &str) -> Vec<u8> {
-    std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../samples")
-            .join(name),
-    )
-    .expect("sample")
-}
 
 async fn setup(dir: &Path) -> DevSetup {
     DevSetup::start_with(

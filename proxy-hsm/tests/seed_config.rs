@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,37 +14,13 @@ use proxy_core::config::Parameters;
 use proxy_hsm::configured::{self, Deployment, PREFIX, PinFormat};
 use proxy_hsm::demo::call;
 use proxy_hsm::pkcs11::Token;
-use proxy_hsm::softhsm::{DevToken, MODULE};
+use proxy_hsm::softhsm::MODULE;
+
+mod common;
+use common::{seed_pki, softhsm};
 use proxy_hsm::{FrontEnd, Listen};
 use simulator::pki::DevPki;
 use simulator::{Config, Simulator};
-
-fn seed_pki() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/seed-simulator-pki");
-    if p.join("mtls.cer").exists() {
-        Some(p)
-    } else {
-        eprintln!(
-            "SKIPPED: {} is absent (../shared is not beside this checkout)",
-            p.display()
-        );
-        None
-    }
-}
-
-fn softhsm() -> Option<DevToken> {
-    match DevToken::create() {
-        Ok(t) => Some(t),
-        Err(why) => {
-            assert!(
-                std::env::var("PIX_REQUIRE_TOOLS").as_deref() != Ok("1"),
-                "SoftHSM is required: {why}"
-            );
-            eprintln!("SKIPPED: SoftHSM cannot be used here: {why}");
-            None
-        }
-    }
-}
 
 fn read(p: &Path) -> String {
     std::fs::read_to_string(p).expect("read")

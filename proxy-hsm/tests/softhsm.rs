@@ -10,31 +10,10 @@ use proxy_core::signer::Signer;
 use proxy_hsm::Listen;
 use proxy_hsm::demo::{DevSetup, Keys, call};
 use proxy_hsm::pkcs11::Token;
-use proxy_hsm::softhsm::{DevToken, MODULE};
+use proxy_hsm::softhsm::MODULE;
 
-fn sample(name: &str) -> Vec<u8> {
-    std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../samples")
-            .join(name),
-    )
-    .expect("sample")
-}
-
-/// SoftHSM can be used here, or the test says why not (and fails under PIX_REQUIRE_TOOLS=1).
-fn softhsm() -> Option<DevToken> {
-    match DevToken::create() {
-        Ok(t) => Some(t),
-        Err(why) => {
-            assert!(
-                std::env::var("PIX_REQUIRE_TOOLS").as_deref() != Ok("1"),
-                "SoftHSM is required: {why}"
-            );
-            eprintln!("SKIPPED: SoftHSM cannot be used here: {why} (bash .ci/run installs softhsm2)");
-            None
-        }
-    }
-}
+mod common;
+use common::{sample, softhsm};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn keys_in_softhsm_sign_messages_and_tls_end_to_end() {

@@ -1,0 +1,104 @@
+//! Configuration from SSM Parameter Store and Secrets Manager, through the real aws-sdk clients,
+//! against moto's server: one paginated GetParametersByPath (SecureString decrypted) and the
+//! CloudHSM secret; `serve --from-aws` reads them before it touches the HSM.
+
+mod common;
+
+use std::process::Command;
+
+use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
+use proxy_core::config::aws;
+use proxy_hsm::configured::{self, PREFIX, PinFormat, SECRET};
+
+fn ssm(endpoint: &str) -> aws_sdk_ssm::Client {
+    let conf = aws_sdk_ssm::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("sa-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+        .build();
+    aws_sdk_ssm::Client::from_conf(conf)
+}
+
+fn secrets(endpoint: &str) -> aws_sdk_secretsmanager::Client {
+    let conf = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("sa-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+        .build();
+    aws_sdk_secretsmanager::Client::from_conf(conf)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn parameters_and_the_secret_come_from_aws() {
+    let Some(moto) = common::Moto::start() else { return };
+    let ssm = ssm(&moto.endpoint);
+    // More parameters than one page (10) holds, one of them a SecureString.
+    for i in 0..14 {
+        let kind = if i == 0 {
+            aws_sdk_ssm::types::ParameterType::SecureString
+        } else {
+            aws_sdk_ssm::types::ParameterType::String
+        };
+        ssm.put_parameter()
+            .name(format!("{PREFIX}Param{i:02}"))
+            .value(format!("value {i}"))
+            .r#type(kind)
+            .send()
+            .await
+            .expect("put");
+    }
+    ssm.put_parameter()
+        .name("/pix/proxy/kms/BcbSpiEndpoint")
+        .value("other flavour")
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .expect("put");
+    let params = aws::parameters(&ssm, PREFIX).await.expect("parameters");
+    assert_eq!(params.get("Param00").expect("secure string decrypted"), "value 0");
+    assert_eq!(params.get("Param13").expect("second page"), "value 13");
+    assert!(
+        params.get("BcbSpiEndpoint").is_err(),
+        "only this flavour's prefix"
+    );
+
+    let sm = secrets(&moto.endpoint);
+    let missing = aws::secret(&sm, SECRET).await.expect_err("no secret yet");
+    assert!(missing.to_string().contains(SECRET), "{missing}");
+    sm.create_secret()
+        .name(SECRET)
+        .secret_string(r#"{"HSM_USER":"crypto_user","HSM_PASSWORD":"hunter2"}"#)
+        .send()
+        .await
+        .expect("create");
+    let json = aws::secret(&sm, SECRET).await.expect("secret");
+    assert_eq!(
+        configured::pin_from_secret(&json, PinFormat::CloudHsm).expect("pin"),
+        "crypto_user:hunter2"
+    );
+
+    // `serve --from-aws` reads both, then stops at the HSM module, naming it (and not the PIN).
+    let out = Command::new(env!("CARGO_BIN_EXE_proxy-hsm"))
+        .args([
+            "serve",
+            "--from-aws",
+            "--aws-endpoint",
+            &moto.endpoint,
+            "--module",
+            "/nonexistent/libcloudhsm_pkcs11.so",
+        ])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "sa-east-1")
+        .output()
+        .expect("run proxy-hsm");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("/nonexistent/libcloudhsm_pkcs11.so does not exist"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "the secret never reaches the output");
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Load test on loopback: `proxy-hsm serve --dev` (simulator in-process, keys in SoftHSM when
+# installed) and wrk POSTing the sample pacs.008 to the SPI port. Prints wrk's messages/s and
+# latency percentiles, then the bare RSA-2048 sign rate of the same machine for comparison.
+#   scripts/load.sh [SECONDS] [CONNECTIONS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-10} conns=${2:-8}
+command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)"; exit 2; }
+cargo build -q --release -p proxy-hsm
+cargo build -q --release -p proxy-core --example rsa_rate
+dir=$(mktemp -d)
+./target/release/proxy-hsm serve --dev --dir "$dir" --bind 127.0.0.1 >"$dir/serve.log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
+for _ in $(seq 100); do
+  curl -fs http://127.0.0.1:7070/check >/dev/null 2>&1 && break
+  sleep 0.2
+done
+head -1 "$dir/serve.log"
+echo "== light load (1 connection): the proxy's own latency"
+wrk -t1 -c1 -d"${secs}s" --latency -s scripts/load.lua http://127.0.0.1:9090/api/v1/in/99999010/msgs | grep -E "Latency|50%|99%|Requests/sec|Non-2xx"
+echo "== saturation ($conns connections)"
+wrk -t2 -c"$conns" -d"${secs}s" --latency -s scripts/load.lua http://127.0.0.1:9090/api/v1/in/99999010/msgs | grep -E "Latency|50%|99%|Requests/sec|Non-2xx"
+./target/release/examples/rsa_rate
