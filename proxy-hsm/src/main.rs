@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use proxy_core::audit::FileSink;
 use proxy_core::config::{Parameters, aws};
 use proxy_hsm::configured::{self, Deployment, PinFormat};
-use proxy_hsm::demo::{self, DevSetup};
+use proxy_hsm::demo::{self, DevSetup, Keys};
 use proxy_hsm::{FrontEnd, Listen};
 
 #[derive(Parser)]
@@ -74,6 +74,9 @@ enum Command {
         /// Where the development PKI and audit files go (--dev).
         #[arg(long, default_value = "target/pix-dev")]
         dir: PathBuf,
+        /// Keys of the development set-up (--dev): in SoftHSM, in files, or SoftHSM when available.
+        #[arg(long, value_parser = ["softhsm", "software", "auto"], default_value = "auto")]
+        keys: String,
         /// Address to bind.
         #[arg(long, default_value = "127.0.0.1")]
         bind: IpAddr,
@@ -98,8 +101,14 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match Cli::parse().command {
             Command::Demo { dir } => demo::run(&dir, &repo_root()).await,
-            Command::Serve { dev: true, dir, bind, .. } => {
-                let setup = DevSetup::start(&dir, Listen::standard(bind)).await?;
+            Command::Serve { dev: true, dir, bind, keys, .. } => {
+                let keys = match keys.as_str() {
+                    "softhsm" => Keys::SoftHsm,
+                    "software" => Keys::Software,
+                    _ => Keys::Auto,
+                };
+                let timeout = std::time::Duration::from_secs(10);
+                let setup = DevSetup::start_with(&dir, Listen::standard(bind), timeout, keys).await?;
                 println!(
                     "proxy: DICT http://{} SPI http://{} check http://{}; BACEN simulator SPI {} DICT {}; signer: {}",
                     setup.proxy.dict, setup.proxy.spi, setup.proxy.check, setup.simulator.spi, setup.simulator.dict, setup.signer

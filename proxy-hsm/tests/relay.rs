@@ -1,5 +1,7 @@
 //! The relay end to end: proxy front end → relay → mTLS → simulator, and back, on loopback with
-//! real TLS handshakes. Keys are software keys in this suite (the PKCS#11 signer is not built yet).
+//! real TLS handshakes. Software keys here: the relay does not depend on where keys live, and
+//! SoftHSM's slot list does not follow tokens created by parallel tests in one process; the same
+//! pipeline with keys in SoftHSM is `tests/softhsm.rs` and `tests/seed_config.rs`.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
