@@ -111,11 +111,33 @@ async fn spi_messages_are_signed_sent_verified_and_audited() {
     .expect("multipart");
     assert_eq!(status, 201, "{}", String::from_utf8_lossy(&text));
     assert_eq!(header(&h, "pi-resourceid").split(',').count(), 2);
+
+    // Both answers come back as one gzip'd multipart: every part verified by the proxy.
+    let accept = [("accept", "multipart/mixed"), ("accept-encoding", "gzip")];
+    let (status, h, body) = call(
+        s.proxy.spi,
+        "GET",
+        "/api/v1/out/99999010/stream/start",
+        &accept,
+        vec![],
+    )
+    .await
+    .expect("multipart pull");
+    assert_eq!(status, 200);
+    assert_eq!(header(&h, "pix-signature-valid"), "true");
+    let boundary = simulator::wire::boundary(&header(&h, "content-type")).expect("multipart");
+    let plain = simulator::wire::gunzip(&body).expect("gzip");
+    assert_eq!(
+        simulator::wire::parse_multipart(&plain, &boundary)
+            .expect("parts")
+            .len(),
+        2
+    );
     let dir_path = dir.path().to_path_buf();
     s.shutdown().await;
 
     let records = audit(&dir_path, "spi");
-    assert_eq!(records.len(), 4, "one record per exchange");
+    assert_eq!(records.len(), 5, "one record per exchange");
     let first = &records
         .iter()
         .find(|r| r["request_method"] == "POST" && r["message_type"] == "pacs.008")
