@@ -15,8 +15,8 @@ def stub(tmp_path):
     bin_dir.mkdir()
     (bin_dir / "aws").symlink_to(ROOT / "tests" / "aws_stub.py")
     key = tmp_path / "mtls.key"
-    # Not a key: a placeholder with PEM markers, to see that deploy.sh passes it on and masks it.
-    key.write_text("-----BEGIN PRIVATE KEY-----\nnot-a-real-key\n-----END PRIVATE KEY-----\n")
+    # Not a key: placeholder text, to see that deploy.sh passes the file's content on and masks it.
+    key.write_text("placeholder mTLS key material\nnot-a-real-key\n")
     env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", AWS_STUB_LOG=str(tmp_path / "calls.log"),
                PIX_MTLS_PRIVATE_KEY_FILE=str(key), PIX_HSM_USER="crypto-user", PIX_HSM_PASSWORD="s3cret-pw")
 

@@ -218,16 +218,19 @@ async fn get_entry(state: &State, req: &Request<Bytes>, key: &str) -> Response<B
     let found = state.dict.lock().entries.get(key).map(|e| e.xml.clone());
     match found {
         Some(xml) => ok(state, StatusCode::OK, "GetEntryResponse", &xml).await,
-        None => {
-            problem(
-                state,
-                StatusCode::NOT_FOUND,
-                "NotFound",
-                &format!("no entry for key {key}"),
-            )
-            .await
-        }
+        None => no_entry(state, key).await,
     }
+}
+
+/// The signed 404 for a key the directory does not hold.
+async fn no_entry(state: &State, key: &str) -> Response<Body> {
+    problem(
+        state,
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        &format!("no entry for key {key}"),
+    )
+    .await
 }
 
 async fn delete_entry(state: &State, key: &str) -> Response<Body> {
@@ -242,15 +245,7 @@ async fn delete_entry(state: &State, key: &str) -> Response<Body> {
             )
             .await
         }
-        None => {
-            problem(
-                state,
-                StatusCode::NOT_FOUND,
-                "NotFound",
-                &format!("no entry for key {key}"),
-            )
-            .await
-        }
+        None => no_entry(state, key).await,
     }
 }
 
@@ -302,15 +297,7 @@ async fn create_claim(state: &State, doc: &Document<'_>) -> Response<Body> {
     };
     match xml {
         Some(xml) => ok(state, StatusCode::CREATED, "CreateClaimResponse", &xml).await,
-        None => {
-            problem(
-                state,
-                StatusCode::NOT_FOUND,
-                "NotFound",
-                &format!("no entry for key {key}"),
-            )
-            .await
-        }
+        None => no_entry(state, &key).await,
     }
 }
 
