@@ -6,14 +6,17 @@
 //! - [`dsig`]: the two XML-DSig profiles BACEN uses (SPI / ISO 20022 and DICT), sign and verify;
 //! - [`signer`]: the [`signer::Signer`] trait that KMS, PKCS#11 and the software key plug into;
 //! - [`trust`]: certificates and the trust store that finds a signer's key by issuer and serial;
-//! - [`audit`]: the audit record every exchange leaves (its Glue tables live in `infrastructure/`);
-//! - [`config`]: configuration by the seeds' parameter names.
+//! - [`audit`]: the audit record every exchange leaves and its sinks (files; Firehose with a
+//!   write-ahead spool); its Glue tables live in `infrastructure/`;
+//! - [`config`]: configuration by the seeds' parameter names;
+//! - [`retry`]: jittered backoff for AWS calls that throttle.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod audit;
 pub mod config;
 pub mod dsig;
 pub mod relay;
+pub mod retry;
 pub mod signer;
 pub mod tls;
 pub mod trust;

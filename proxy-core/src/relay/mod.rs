@@ -38,6 +38,8 @@ use crate::xml::{self, Limits};
 
 /// The header that tells the bank service whether BACEN's answer was verified.
 pub const SIGNATURE_VALID: &str = "pix-signature-valid";
+/// Response header carrying the exchange's `request_id`, the key of its audit record.
+pub const REQUEST_ID: &str = "pix-request-id";
 
 /// How a relay reaches BACEN.
 #[derive(Debug, Clone)]
@@ -198,7 +200,10 @@ impl Relay {
             signature_key_id: self.signer.key_id().to_string(),
             ..Default::default()
         };
-        let (response, sent_body) = self.exchange(req).await;
+        let (mut response, sent_body) = self.exchange(req).await;
+        if let Ok(id) = HeaderValue::from_str(&record.request_id) {
+            response.headers_mut().insert(REQUEST_ID, id);
+        }
         record.request_body = String::from_utf8_lossy(&sent_body).into_owned();
         describe(&mut record, &sent_body);
         record.response_status_code = i32::from(response.status().as_u16());

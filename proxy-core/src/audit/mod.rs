@@ -4,11 +4,22 @@
 //! auditor needs to find a payment. The Glue tables in `infrastructure/stacks/audit.yaml` list
 //! exactly these fields with matching types; a test reads both. Records are written as JSON lines,
 //! partitioned `log/spi|dict/year=YYYY/month=MM/day=DD/hour=HH/`.
+//!
+//! Sinks: [`FileSink`] (local JSON lines, fsynced) and, behind feature `aws`,
+//! [`firehose::FirehoseSink`] (Kinesis Data Firehose with a write-ahead [`spool::Spool`] on local
+//! disk, so that a record is durable before the response leaves and is never lost while Firehose
+//! is away).
+
+mod files;
+#[cfg(feature = "aws")]
+pub mod firehose;
+pub mod spool;
 
 use std::future::Future;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::pin::Pin;
+
+pub use files::FileSink;
 
 use serde::{Deserialize, Serialize};
 
@@ -74,6 +85,11 @@ pub type WriteFuture<'a> = Pin<Box<dyn Future<Output = Result<(), AuditError>> +
 pub trait AuditSink: Send + Sync {
     /// Writes one record of `family` (`spi` or `dict`) durably before returning.
     fn write<'a>(&'a self, family: &'a str, record: &'a AuditRecord) -> WriteFuture<'a>;
+
+    /// Whether the sink can take records; the reason when it cannot (the health check reports it).
+    fn health(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Why a record could not be written.
@@ -85,6 +101,23 @@ pub enum AuditError {
         /// Where it was going.
         path: String,
         /// The operating system's reason.
+        reason: String,
+    },
+    /// The spool holds as many undelivered records as it may: the destination has been away too
+    /// long. The record is not stored.
+    #[error("the audit spool is full ({bytes} bytes undelivered, limit {limit})")]
+    SpoolFull {
+        /// Bytes waiting for delivery.
+        bytes: u64,
+        /// The configured limit.
+        limit: u64,
+    },
+    /// The destination refused or did not take the record in time (direct delivery).
+    #[error("audit delivery to {destination} failed: {reason}")]
+    Delivery {
+        /// The stream.
+        destination: String,
+        /// What went wrong.
         reason: String,
     },
 }
@@ -109,138 +142,9 @@ impl AuditRecord {
     }
 }
 
-/// JSON lines under `root/log/<family>/year=…/month=…/day=…/hour=…/records.jsonl`, each record
-/// written and fsynced before [`AuditSink::write`] returns.
-///
-/// One writer thread does group commit: the records of every exchange waiting at that moment are
-/// appended, then fsynced once, then all those exchanges go on. Under load that is one fsync per
-/// batch instead of one per message, with the same guarantee for each.
-#[derive(Debug, Clone)]
-pub struct FileSink {
-    queue: std::sync::mpsc::Sender<Pending>,
-}
-
-/// A record waiting for the writer: its file, its line, and who to tell.
-type Pending = (PathBuf, String, tokio::sync::oneshot::Sender<Result<(), String>>);
-
-impl FileSink {
-    /// A sink writing under `root`.
-    pub fn new(root: &Path) -> Self {
-        let (queue, pending) = std::sync::mpsc::channel::<Pending>();
-        let root = root.to_path_buf();
-        std::thread::Builder::new()
-            .name("audit-writer".into())
-            .spawn(move || {
-                // Ends when the last FileSink is dropped.
-                while let Ok(first) = pending.recv() {
-                    let mut batch = vec![first];
-                    batch.extend(pending.try_iter());
-                    let result = write_batch(&root, &batch).map_err(|e| e.to_string());
-                    for (_, _, done) in batch {
-                        let _ = done.send(result.clone());
-                    }
-                }
-            })
-            .ok();
-        FileSink { queue }
-    }
-}
-
-/// Appends a batch, then fsyncs each file it touched.
-fn write_batch(root: &Path, batch: &[Pending]) -> std::io::Result<()> {
-    let mut files: Vec<(PathBuf, std::fs::File)> = Vec::new();
-    for (relative, line, _) in batch {
-        let path = root.join(relative);
-        let index = match files.iter().position(|(p, _)| *p == path) {
-            Some(i) => i,
-            None => {
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir)?;
-                }
-                let f = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&path)?;
-                files.push((path, f));
-                files.len() - 1
-            }
-        };
-        files[index].1.write_all(line.as_bytes())?;
-    }
-    for (_, f) in &files {
-        f.sync_data()?;
-    }
-    Ok(())
-}
-
-impl AuditSink for FileSink {
-    fn write<'a>(&'a self, family: &'a str, record: &'a AuditRecord) -> WriteFuture<'a> {
-        let relative = record.partition(family).join("records.jsonl");
-        let line = serde_json::to_string(record).map(|mut l| {
-            l.push('\n');
-            l
-        });
-        Box::pin(async move {
-            let shown = relative.display().to_string();
-            let fail = |reason: String| AuditError::Io {
-                path: shown.clone(),
-                reason,
-            };
-            let line = line.map_err(|e| fail(e.to_string()))?;
-            let (done, wait) = tokio::sync::oneshot::channel();
-            self.queue
-                .send((relative.clone(), line, done))
-                .map_err(|_| fail("the audit writer has stopped".into()))?;
-            wait.await
-                .map_err(|_| fail("the audit writer has stopped".into()))?
-                .map_err(fail)
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test(flavor = "multi_thread")]
-    async fn concurrent_records_are_all_written_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let sink = FileSink::new(dir.path());
-        let mut tasks = Vec::new();
-        for i in 0..200 {
-            let sink = sink.clone();
-            tasks.push(tokio::spawn(async move {
-                let r = AuditRecord {
-                    request_id: format!("r{i}"),
-                    request_date: "2026-11-25T13:04:05.123Z".into(),
-                    ..Default::default()
-                };
-                sink.write(if i % 2 == 0 { "spi" } else { "dict" }, &r).await
-            }));
-        }
-        for t in tasks {
-            t.await.unwrap().unwrap();
-        }
-        let read = |family: &str| {
-            let path = dir.path().join(format!(
-                "log/{family}/year=2026/month=11/day=25/hour=13/records.jsonl"
-            ));
-            std::fs::read_to_string(path).unwrap().lines().count()
-        };
-        assert_eq!((read("spi"), read("dict")), (100, 100));
-    }
-
-    #[tokio::test]
-    async fn a_write_that_cannot_happen_is_an_error() {
-        let dir = tempfile::tempdir().unwrap();
-        // A file where the sink needs a directory.
-        std::fs::write(dir.path().join("log"), b"").unwrap();
-        let err = FileSink::new(dir.path())
-            .write("spi", &AuditRecord::default())
-            .await
-            .unwrap_err();
-        assert!(err.to_string().contains("records.jsonl"), "{err}");
-    }
 
     #[test]
     fn records_are_partitioned_by_hour() {
