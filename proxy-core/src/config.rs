@@ -123,6 +123,15 @@ impl Parameters {
         }
         Ok(v.to_string())
     }
+
+    /// The Firehose delivery streams of the audit trail by family (`spi`, `dict`), from the
+    /// seeds' `SpiAuditStream` and `DictAuditStream`.
+    pub fn audit_streams(&self) -> Result<HashMap<String, String>, ConfigError> {
+        Ok(HashMap::from([
+            ("spi".to_string(), self.get("SpiAuditStream")?.to_string()),
+            ("dict".to_string(), self.get("DictAuditStream")?.to_string()),
+        ]))
+    }
 }
 
 /// SSM Parameter Store and Secrets Manager as configuration sources (feature `aws`).

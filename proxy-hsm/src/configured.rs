@@ -94,9 +94,8 @@ pub fn relays(
             .map_err(|e| e.to_string())?,
     );
     let anchor = params.anchor("BcbMtlsCertificate").map_err(|e| e.to_string())?;
-    // Read now so that a missing stream name stops start-up (the Firehose sink uses them).
-    params.get("SpiAuditStream").map_err(|e| e.to_string())?;
-    params.get("DictAuditStream").map_err(|e| e.to_string())?;
+    // Read now so that a missing stream name stops start-up whichever sink is used.
+    params.audit_streams().map_err(|e| e.to_string())?;
     let server_name = deployment
         .tls_server_name
         .clone()

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http::Request;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use proxy_core::audit::FileSink;
+use proxy_core::audit::{AuditSink, FileSink};
 use proxy_core::dsig::Profile;
 use proxy_core::relay::{Relay, RelayConfig, SIGNATURE_VALID};
 use proxy_core::signer::{Signer, SoftwareSigner};
@@ -31,6 +31,31 @@ pub enum Keys {
     Software,
     /// SoftHSM when it can be used here, else software keys.
     Auto,
+}
+
+/// How to run the development set-up.
+#[derive(Clone)]
+pub struct DevOptions {
+    /// Where the proxy listens.
+    pub listen: Listen,
+    /// Time allowed for BACEN's answers.
+    pub timeout: std::time::Duration,
+    /// Where the keys live.
+    pub keys: Keys,
+    /// Where audit records go (`None`: JSON lines under `<dir>/audit`).
+    pub audit: Option<Arc<dyn AuditSink>>,
+}
+
+impl DevOptions {
+    /// Defaults on `listen`: 10 s for BACEN, SoftHSM when available, audit files.
+    pub fn new(listen: Listen) -> Self {
+        DevOptions {
+            listen,
+            timeout: std::time::Duration::from_secs(10),
+            keys: Keys::Auto,
+            audit: None,
+        }
+    }
 }
 
 /// Simulator and proxy running together on loopback.
@@ -104,16 +129,17 @@ impl DevSetup {
     /// Makes a PKI under `dir`, starts the simulator on free ports and the proxy on `listen`,
     /// with its keys in SoftHSM when it can be used here.
     pub async fn start(dir: &Path, listen: Listen) -> Result<DevSetup, String> {
-        Self::start_with(dir, listen, std::time::Duration::from_secs(10), Keys::Auto).await
+        Self::start_with(dir, DevOptions::new(listen)).await
     }
 
-    /// The same, with the relay's timeout for BACEN's answers and the choice of keys.
-    pub async fn start_with(
-        dir: &Path,
-        listen: Listen,
-        timeout: std::time::Duration,
-        keys: Keys,
-    ) -> Result<DevSetup, String> {
+    /// The same, with other [`DevOptions`].
+    pub async fn start_with(dir: &Path, options: DevOptions) -> Result<DevSetup, String> {
+        let DevOptions {
+            listen,
+            timeout,
+            keys,
+            audit,
+        } = options;
         let pki = DevPki::generate(&dir.join("pki")).map_err(|e| e.to_string())?;
         let keys = match keys {
             Keys::Software => software_keys(&pki, "asked for")?,
@@ -133,7 +159,7 @@ impl DevSetup {
             Arc::new(TrustStore::from_pem_files(&[pki.path("bacen-sig.cer")]).map_err(|e| e.to_string())?);
         let anchors = simulator::tls::load_certs(&pki.path("bacen-ca.cer")).map_err(|e| e.to_string())?;
         let audit_dir = dir.join("audit");
-        let audit = Arc::new(FileSink::new(&audit_dir));
+        let audit = audit.unwrap_or_else(|| Arc::new(FileSink::new(&audit_dir)));
         let relay = |profile, endpoint: SocketAddr| {
             let mut config = RelayConfig::new(
                 profile,

@@ -8,10 +8,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use proxy_core::audit::FileSink;
+use std::collections::HashMap;
+
+use proxy_core::audit::firehose::{FirehoseSink, Settings};
+use proxy_core::audit::{AuditSink, FileSink};
 use proxy_core::config::{Parameters, aws};
 use proxy_hsm::configured::{self, Deployment, PinFormat};
-use proxy_hsm::demo::{self, DevSetup, Keys};
+use proxy_hsm::demo::{self, DevOptions, DevSetup, Keys};
 use proxy_hsm::{FrontEnd, Listen};
 
 #[derive(Parser)]
@@ -44,8 +47,8 @@ enum Command {
         /// `/pix/proxy/cloudhsm/CloudHSMSecret` from Secrets Manager (the Fargate task's role).
         #[arg(long, conflicts_with_all = ["parameters", "secret"])]
         from_aws: bool,
-        /// AWS endpoint override (a local emulator).
-        #[arg(long, requires = "from_aws")]
+        /// AWS endpoint override (a local emulator), for configuration and Firehose.
+        #[arg(long)]
         aws_endpoint: Option<String>,
         /// The seed-001 parameters (`/pix/proxy/cloudhsm/*`) as a JSON object of full names to values.
         #[arg(long, required_unless_present_any = ["dev", "from_aws"], requires = "secret")]
@@ -68,9 +71,22 @@ enum Command {
         /// TLS name to verify BACEN's certificate against (else BcbTlsServerName, else the host).
         #[arg(long)]
         tls_server_name: Option<String>,
-        /// Where audit records go (JSON lines, fsynced).
+        /// Audit sink: Firehose (streams SpiAuditStream/DictAuditStream, write-ahead spool) or
+        /// local files; auto: Firehose when configured from AWS, else files.
+        #[arg(long, value_parser = ["auto", "firehose", "files"], default_value = "auto")]
+        audit: String,
+        /// Where audit records go with `--audit files` (JSON lines, fsynced).
         #[arg(long, default_value = "audit")]
         audit_dir: PathBuf,
+        /// The write-ahead spool of the Firehose sink (records wait here until delivered).
+        #[arg(long, default_value = "audit-spool")]
+        spool_dir: PathBuf,
+        /// Firehose stream of SPI records (instead of the parameter SpiAuditStream).
+        #[arg(long)]
+        spi_audit_stream: Option<String>,
+        /// Firehose stream of DICT records (instead of the parameter DictAuditStream).
+        #[arg(long)]
+        dict_audit_stream: Option<String>,
         /// Where the development PKI and audit files go (--dev).
         #[arg(long, default_value = "target/pix-dev")]
         dir: PathBuf,
@@ -80,6 +96,15 @@ enum Command {
         /// Address to bind.
         #[arg(long, default_value = "127.0.0.1")]
         bind: IpAddr,
+        /// DICT port.
+        #[arg(long, default_value_t = 8080)]
+        dict_port: u16,
+        /// SPI port.
+        #[arg(long, default_value_t = 9090)]
+        spi_port: u16,
+        /// Health-check port.
+        #[arg(long, default_value_t = 7070)]
+        check_port: u16,
     },
 }
 
@@ -101,20 +126,53 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match Cli::parse().command {
             Command::Demo { dir } => demo::run(&dir, &repo_root()).await,
-            Command::Serve { dev: true, dir, bind, keys, .. } => {
+            Command::Serve {
+                dev: true,
+                dir,
+                bind,
+                dict_port,
+                spi_port,
+                check_port,
+                keys,
+                audit,
+                aws_endpoint,
+                spool_dir,
+                spi_audit_stream,
+                dict_audit_stream,
+                ..
+            } => {
                 let keys = match keys.as_str() {
                     "softhsm" => Keys::SoftHsm,
                     "software" => Keys::Software,
                     _ => Keys::Auto,
                 };
-                let timeout = std::time::Duration::from_secs(10);
-                let setup = DevSetup::start_with(&dir, Listen::standard(bind), timeout, keys).await?;
+                let firehose = if audit == "firehose" {
+                    let (Some(spi), Some(dict)) = (spi_audit_stream, dict_audit_stream) else {
+                        return Err("--audit firehose with --dev needs --spi-audit-stream and --dict-audit-stream".into());
+                    };
+                    let streams = HashMap::from([("spi".to_string(), spi), ("dict".to_string(), dict)]);
+                    Some(firehose_sink(aws_endpoint.as_deref(), streams, &spool_dir).await?)
+                } else {
+                    None
+                };
+                let options = DevOptions {
+                    keys,
+                    audit: firehose.clone().map(|f| f as Arc<dyn AuditSink>),
+                    ..DevOptions::new(Listen {
+                        bind,
+                        dict_port,
+                        spi_port,
+                        check_port,
+                    })
+                };
+                let setup = DevSetup::start_with(&dir, options).await?;
                 println!(
                     "proxy: DICT http://{} SPI http://{} check http://{}; BACEN simulator SPI {} DICT {}; signer: {}",
                     setup.proxy.dict, setup.proxy.spi, setup.proxy.check, setup.simulator.spi, setup.simulator.dict, setup.signer
                 );
                 shutdown_signal().await;
                 setup.shutdown().await;
+                flush(firehose.as_deref()).await;
                 Ok(())
             }
             Command::Serve {
@@ -127,8 +185,15 @@ fn main() -> ExitCode {
                 pin_format,
                 resolve,
                 tls_server_name,
+                audit,
                 audit_dir,
+                spool_dir,
+                spi_audit_stream,
+                dict_audit_stream,
                 bind,
+                dict_port,
+                spi_port,
+                check_port,
                 ..
             } => {
                 let (params, secret) = if from_aws {
@@ -156,12 +221,30 @@ fn main() -> ExitCode {
                     resolve,
                     tls_server_name,
                 };
-                let audit = Arc::new(FileSink::new(&audit_dir));
+                let firehose = if audit == "firehose" || (audit == "auto" && from_aws) {
+                    let mut streams = params.audit_streams().map_err(|e| e.to_string())?;
+                    streams.extend(spi_audit_stream.map(|s| ("spi".to_string(), s)));
+                    streams.extend(dict_audit_stream.map(|s| ("dict".to_string(), s)));
+                    Some(firehose_sink(aws_endpoint.as_deref(), streams, &spool_dir).await?)
+                } else {
+                    None
+                };
+                let audit: Arc<dyn AuditSink> = match &firehose {
+                    Some(f) => f.clone(),
+                    None => Arc::new(FileSink::new(&audit_dir)),
+                };
                 let (dict, spi) = configured::relays(&params, &pin, &deployment, audit)?;
-                let proxy = FrontEnd::start(Listen::standard(bind), dict, spi).await.map_err(|e| e.to_string())?;
+                let listen = Listen {
+                    bind,
+                    dict_port,
+                    spi_port,
+                    check_port,
+                };
+                let proxy = FrontEnd::start(listen, dict, spi).await.map_err(|e| e.to_string())?;
                 tracing::info!(dict = %proxy.dict, spi = %proxy.spi, check = %proxy.check, "serving");
                 shutdown_signal().await;
                 proxy.shutdown().await;
+                flush(firehose.as_deref()).await;
                 Ok(())
             }
         }
@@ -172,6 +255,33 @@ fn main() -> ExitCode {
             eprintln!("proxy-hsm: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// The Firehose sink of the service: spooled, so a record is on disk before its response leaves.
+async fn firehose_sink(
+    endpoint: Option<&str>,
+    streams: HashMap<String, String>,
+    spool: &Path,
+) -> Result<Arc<FirehoseSink>, String> {
+    let sdk = aws::sdk_config(endpoint).await;
+    let client = aws_sdk_firehose::Client::new(&sdk);
+    let sink =
+        FirehoseSink::spooled(client, streams, spool, Settings::default()).map_err(|e| e.to_string())?;
+    Ok(Arc::new(sink))
+}
+
+/// At shutdown: gives Firehose a little time for what is spooled; the rest is replayed at the next start.
+async fn flush(firehose: Option<&FirehoseSink>) {
+    if let Some(f) = firehose {
+        let done = f.flush(std::time::Duration::from_secs(10)).await;
+        let c = f.counts();
+        tracing::info!(
+            delivered = c.delivered,
+            retries = c.retries,
+            all_delivered = done,
+            "audit flushed"
+        );
     }
 }
 

@@ -32,7 +32,7 @@ fn secrets(endpoint: &str) -> aws_sdk_secretsmanager::Client {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn parameters_and_the_secret_come_from_aws() {
-    let Some(moto) = common::Moto::start() else { return };
+    let Some(moto) = common::moto() else { return };
     let ssm = ssm(&moto.endpoint);
     // More parameters than one page (10) holds, one of them a SecureString.
     for i in 0..14 {

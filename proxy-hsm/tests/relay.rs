@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use proxy_hsm::Listen;
-use proxy_hsm::demo::{DevSetup, Keys, call};
+use proxy_hsm::demo::{DevOptions, DevSetup, Keys, call};
 
 mod common;
 use common::sample;
@@ -19,9 +19,11 @@ const MSGS: &str = "/api/v1/in/99999010/msgs";
 async fn setup(dir: &Path) -> DevSetup {
     DevSetup::start_with(
         dir,
-        Listen::ephemeral(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-        Duration::from_millis(800),
-        Keys::Software,
+        DevOptions {
+            timeout: Duration::from_millis(800),
+            keys: Keys::Software,
+            ..DevOptions::new(Listen::ephemeral(IpAddr::V4(Ipv4Addr::LOCALHOST)))
+        },
     )
     .await
     .expect("setup")

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use proxy_core::signer::Signer;
 use proxy_hsm::Listen;
-use proxy_hsm::demo::{DevSetup, Keys, call};
+use proxy_hsm::demo::{DevOptions, DevSetup, Keys, call};
 use proxy_hsm::pkcs11::Token;
 use proxy_hsm::softhsm::MODULE;
 
@@ -35,9 +35,11 @@ async fn keys_in_softhsm_sign_messages_and_tls_end_to_end() {
     let dir = tempfile::tempdir().expect("dir");
     let setup = DevSetup::start_with(
         dir.path(),
-        Listen::ephemeral(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-        Duration::from_secs(5),
-        Keys::SoftHsm,
+        DevOptions {
+            timeout: Duration::from_secs(5),
+            keys: Keys::SoftHsm,
+            ..DevOptions::new(Listen::ephemeral(IpAddr::V4(Ipv4Addr::LOCALHOST)))
+        },
     )
     .await
     .expect("set-up with SoftHSM keys");

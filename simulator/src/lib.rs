@@ -4,9 +4,12 @@
 //! whitelisted headers pass, ICOM's content types, stream and rate limits apply, and every answer
 //! is signed.
 //!
+//! [`aws`] does the same for AWS: moto's server and a fault proxy in front of it.
+//!
 //! Start it in-process with [`Simulator::start`] (tests, the proxy's `demo`) or as the
 //! `simulator` binary.
 
+pub mod aws;
 pub mod dict;
 pub mod faults;
 pub mod pki;

@@ -119,7 +119,7 @@ impl FirehoseSink {
             tracing::info!(records = left.len(), "replaying undelivered audit records");
         }
         let inner = Arc::new(Inner {
-            client,
+            client: own_retries(client),
             streams,
             spool: Some(spool),
             settings,
@@ -140,7 +140,7 @@ impl FirehoseSink {
     pub fn direct(client: Client, streams: HashMap<String, String>, settings: Settings) -> FirehoseSink {
         FirehoseSink {
             inner: Arc::new(Inner {
-                client,
+                client: own_retries(client),
                 streams,
                 spool: None,
                 settings,
@@ -252,6 +252,17 @@ impl AuditSink for FirehoseSink {
     }
 }
 
+/// The client without the SDK's own retries: the sink retries with its backoff and counts the
+/// attempts, and records that failed alone are sent again alone.
+fn own_retries(client: Client) -> Client {
+    let config = client
+        .config()
+        .to_builder()
+        .retry_config(aws_sdk_firehose::config::retry::RetryConfig::disabled())
+        .build();
+    Client::from_conf(config)
+}
+
 /// A record over Firehose's size limit, with its bodies cut to fit (and marked with their
 /// original size and SHA-256, so the exchange can still be matched); `None` when it fits.
 fn fit(record: &AuditRecord) -> Option<AuditRecord> {
@@ -338,7 +349,7 @@ async fn deliver(
     let mut attempt = 0u32;
     loop {
         let reason = match put(&inner.client, stream, &records).await {
-            Ok(failed) if failed.is_empty() => {
+            Ok(failed) if failed.iter().all(Option::is_none) => {
                 accepted(inner, &records);
                 return Ok(());
             }

@@ -169,9 +169,10 @@ impl Relay {
         })
     }
 
-    /// Readiness: the signer signs (the token is there and logged in) and BACEN accepts a TCP
-    /// connection, each within `limit`.
+    /// Readiness: the audit sink takes records, the signer signs (the token is there and logged
+    /// in) and BACEN accepts a TCP connection, each within `limit`.
     pub async fn check(&self, limit: Duration) -> Result<(), String> {
+        self.audit.health()?;
         match tokio::time::timeout(limit, self.signer.sign(b"pix-proxy health check")).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => return Err(format!("signer: {e}")),

@@ -2,10 +2,7 @@
 //! identity, and moto's server (a real AWS-API emulator) on a free loopback port.
 #![allow(dead_code, missing_docs)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use proxy_hsm::softhsm::DevToken;
 
@@ -45,45 +42,11 @@ pub fn seed_pki() -> Option<PathBuf> {
     }
 }
 
-/// moto's server on a free loopback port; stopped on drop.
-pub struct Moto {
-    child: Child,
-    pub endpoint: String,
+/// moto's server on a free loopback port (stopped on drop), or `None` (saying why) where it
+/// cannot run.
+pub fn moto() -> Option<simulator::aws::Moto> {
+    simulator::aws::Moto::start()
+        .map_err(|why| required("moto_server (pip install 'moto[server]')", &why))
+        .ok()
 }
-
-impl Moto {
-    pub fn start() -> Option<Moto> {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("free port");
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let child = match child {
-            Ok(c) => c,
-            Err(e) => {
-                required("moto_server (pip install 'moto[server]')", &e.to_string());
-                return None;
-            }
-        };
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(30), "moto did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Some(Moto {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-        })
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+pub mod aws;

@@ -1,0 +1,274 @@
+//! Stand-ins for AWS, for tests and the KMS flavour's demo: moto's server (a real AWS-API
+//! emulator, PyPI `moto[server]`) on a free loopback port, and a [`FaultProxy`] in front of it.
+//!
+//! moto never throttles, never goes away and never fails part of a Firehose batch, so the proxy
+//! adds exactly those faults on top of it; everything else is moto's real answer. (The fault
+//! layer is the one hand-made part: no real component produces these faults on demand.)
+
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+
+/// moto's server on a free loopback port; stopped when dropped.
+#[derive(Debug)]
+pub struct Moto {
+    child: Child,
+    /// `http://127.0.0.1:<port>`.
+    pub endpoint: String,
+}
+
+impl Moto {
+    /// Starts `moto_server` and waits until it accepts connections.
+    pub fn start() -> Result<Moto, String> {
+        let port = StdListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .map_err(|e| format!("no free port: {e}"))?;
+        let mut child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("moto_server (pip install 'moto[server]'): {e}"))?;
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if started.elapsed() > Duration::from_secs(30) || matches!(child.try_wait(), Ok(Some(_))) {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err("moto_server did not start within 30 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        })
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What the [`FaultProxy`] does to the calls it relays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Relay everything unchanged.
+    None,
+    /// Close every connection without an answer (the service is unreachable).
+    Unreachable,
+    /// Answer `400 ThrottlingException` to calls whose `X-Amz-Target` ends with this operation
+    /// (e.g. `Sign`, `PutRecordBatch`).
+    Throttle(String),
+    /// Firehose `PutRecordBatch`: fail every n-th record the proxy sees (counted across calls, so
+    /// a record sent again eventually passes); moto gets the others, and the answer carries
+    /// `FailedPutCount` and per-record errors as Firehose's does.
+    FailRecords(usize),
+}
+
+/// A plain-HTTP proxy in front of an AWS endpoint that injects [`Fault`]s.
+#[derive(Debug)]
+pub struct FaultProxy {
+    /// `http://127.0.0.1:<port>`: give it to the SDK as the endpoint.
+    pub endpoint: String,
+    fault: Arc<Mutex<Fault>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FaultProxy {
+    /// Starts relaying to `upstream` (`http://host:port`) without faults.
+    pub async fn start(upstream: &str) -> std::io::Result<FaultProxy> {
+        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        let endpoint = format!("http://{}", listener.local_addr()?);
+        let fault = Arc::new(Mutex::new(Fault::None));
+        let state = Arc::new(Upstream {
+            base: upstream.trim_end_matches('/').to_string(),
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            fault: Arc::clone(&fault),
+            seen: AtomicUsize::new(0),
+        });
+        let task = tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let state = Arc::clone(&state);
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| {
+                        let state = Arc::clone(&state);
+                        async move { state.relay(req).await }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tcp), service)
+                        .await;
+                });
+            }
+        });
+        Ok(FaultProxy {
+            endpoint,
+            fault,
+            task,
+        })
+    }
+
+    /// Changes the fault for the calls that follow.
+    pub fn set(&self, fault: Fault) {
+        *self.fault.lock().unwrap_or_else(|p| p.into_inner()) = fault;
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+struct Upstream {
+    base: String,
+    client: Client<HttpConnector, Full<Bytes>>,
+    fault: Arc<Mutex<Fault>>,
+    /// Records seen by [`Fault::FailRecords`].
+    seen: AtomicUsize,
+}
+
+/// Dropping the connection is the answer.
+#[derive(Debug)]
+struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by the fault proxy")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+impl Upstream {
+    async fn relay(&self, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Dropped> {
+        let fault = self.fault.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let target = req
+            .headers()
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let (mut parts, body) = req.into_parts();
+        let body = body.collect().await.map_err(|_| Dropped)?.to_bytes();
+        match fault {
+            Fault::Unreachable => return Err(Dropped),
+            Fault::Throttle(op) if target.ends_with(&format!(".{op}")) => {
+                return Ok(aws_json(
+                    StatusCode::BAD_REQUEST,
+                    serde_json::json!({"__type": "ThrottlingException", "message": "Rate exceeded (fault proxy)"}),
+                ));
+            }
+            Fault::FailRecords(n) if n > 0 && target.ends_with(".PutRecordBatch") => {
+                return Ok(self.fail_records(parts, body, n).await);
+            }
+            _ => {}
+        }
+        parts.headers.remove(http::header::CONTENT_LENGTH);
+        Ok(self.forward(parts, body).await)
+    }
+
+    async fn forward(&self, mut parts: http::request::Parts, body: Bytes) -> Response<Full<Bytes>> {
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        parts.uri = match format!("{}{path}", self.base).parse() {
+            Ok(u) => u,
+            Err(_) => {
+                return aws_json(
+                    StatusCode::BAD_GATEWAY,
+                    serde_json::json!({"message": "bad path"}),
+                );
+            }
+        };
+        match self
+            .client
+            .request(Request::from_parts(parts, Full::new(body)))
+            .await
+        {
+            Ok(r) => {
+                let (parts, body) = r.into_parts();
+                match body.collect().await {
+                    Ok(b) => Response::from_parts(parts, Full::new(b.to_bytes())),
+                    Err(e) => aws_json(
+                        StatusCode::BAD_GATEWAY,
+                        serde_json::json!({"message": e.to_string()}),
+                    ),
+                }
+            }
+            Err(e) => aws_json(
+                StatusCode::BAD_GATEWAY,
+                serde_json::json!({"message": e.to_string()}),
+            ),
+        }
+    }
+
+    /// Sends moto the records that are not to fail, and answers for all of them.
+    async fn fail_records(
+        &self,
+        mut parts: http::request::Parts,
+        body: Bytes,
+        n: usize,
+    ) -> Response<Full<Bytes>> {
+        let Ok(mut call) = serde_json::from_slice::<serde_json::Value>(&body) else {
+            return aws_json(
+                StatusCode::BAD_REQUEST,
+                serde_json::json!({"__type": "SerializationException"}),
+            );
+        };
+        let records = call["Records"].as_array().cloned().unwrap_or_default();
+        let first = self.seen.fetch_add(records.len(), Ordering::Relaxed);
+        let fails = |i: usize| (first + i) % n == 0;
+        let kept: Vec<_> = records
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !fails(*i))
+            .map(|(_, r)| r.clone())
+            .collect();
+        if !kept.is_empty() {
+            call["Records"] = serde_json::Value::Array(kept);
+            parts.headers.remove(http::header::CONTENT_LENGTH);
+            let relayed = self.forward(parts, Bytes::from(call.to_string())).await;
+            if !relayed.status().is_success() {
+                return relayed;
+            }
+        }
+        let answers: Vec<_> = (0..records.len())
+            .map(|i| {
+                if fails(i) {
+                    serde_json::json!({"ErrorCode": "ServiceUnavailableException", "ErrorMessage": "injected by the fault proxy"})
+                } else {
+                    serde_json::json!({"RecordId": format!("fault-proxy-{i}")})
+                }
+            })
+            .collect();
+        let failed = (0..records.len()).filter(|i| fails(*i)).count();
+        aws_json(
+            StatusCode::OK,
+            serde_json::json!({"FailedPutCount": failed, "Encrypted": false, "RequestResponses": answers}),
+        )
+    }
+}
+
+fn aws_json(status: StatusCode, body: serde_json::Value) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    r
+}
