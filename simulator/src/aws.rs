@@ -231,7 +231,7 @@ impl Upstream {
         };
         let records = call["Records"].as_array().cloned().unwrap_or_default();
         let first = self.seen.fetch_add(records.len(), Ordering::Relaxed);
-        let fails = |i: usize| (first + i) % n == 0;
+        let fails = |i: usize| (first + i).is_multiple_of(n);
         let kept: Vec<_> = records
             .iter()
             .enumerate()

@@ -375,7 +375,7 @@ async fn deliver(
             return Err(reason);
         }
         inner.stats.retries.fetch_add(1, Ordering::Relaxed);
-        if attempt % 10 == 0 {
+        if attempt.is_multiple_of(10) {
             tracing::warn!(stream, attempt, records = records.len(), reason = %reason, "audit delivery to Firehose failed; retrying");
         }
         tokio::time::sleep(delay).await;
