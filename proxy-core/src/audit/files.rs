@@ -25,10 +25,11 @@ impl GroupWriter {
         let spawned = std::thread::Builder::new()
             .name("audit-writer".into())
             .spawn(move || {
+                let mut open = OpenFiles::default();
                 while let Ok(first) = pending.recv() {
                     let mut batch = vec![first];
                     batch.extend(pending.try_iter());
-                    let result = write_batch(&batch).map_err(|e| e.to_string());
+                    let result = open.write_batch(&batch).map_err(|e| e.to_string());
                     for (_, _, done) in batch {
                         let _ = done.send(result.clone());
                     }
@@ -52,27 +53,47 @@ impl GroupWriter {
     }
 }
 
-/// Appends a batch, then fsyncs each file it touched.
-fn write_batch(batch: &[Pending]) -> std::io::Result<()> {
-    let mut files: Vec<(&Path, std::fs::File)> = Vec::new();
-    for (path, line, _) in batch {
-        let index = match files.iter().position(|(p, _)| p == path) {
-            Some(i) => i,
-            None => {
+/// The writer's open files, kept across batches (an hourly partition gets many batches).
+#[derive(Default)]
+struct OpenFiles {
+    files: std::collections::HashMap<PathBuf, std::fs::File>,
+}
+
+impl OpenFiles {
+    /// Files beyond which the least useful (all of them) are closed: partitions are hourly.
+    const MAX: usize = 64;
+
+    /// Appends a batch (one write per file), then fsyncs each file it touched.
+    fn write_batch(&mut self, batch: &[Pending]) -> std::io::Result<()> {
+        let mut by_file: Vec<(&PathBuf, Vec<u8>)> = Vec::new();
+        for (path, line, _) in batch {
+            match by_file.iter_mut().find(|(p, _)| *p == path) {
+                Some((_, bytes)) => bytes.extend_from_slice(line.as_bytes()),
+                None => by_file.push((path, line.as_bytes().to_vec())),
+            }
+        }
+        for (path, bytes) in &by_file {
+            if !self.files.contains_key(*path) {
+                if self.files.len() >= Self::MAX {
+                    self.files.clear();
+                }
                 if let Some(dir) = path.parent() {
                     std::fs::create_dir_all(dir)?;
                 }
                 let f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-                files.push((path, f));
-                files.len() - 1
+                self.files.insert((*path).clone(), f);
             }
-        };
-        files[index].1.write_all(line.as_bytes())?;
+            let Some(f) = self.files.get_mut(*path) else {
+                continue;
+            };
+            if let Err(e) = f.write_all(bytes).and_then(|()| f.sync_data()) {
+                // Reopen next time (the file may have been moved or removed).
+                self.files.remove(*path);
+                return Err(e);
+            }
+        }
+        Ok(())
     }
-    for (_, f) in &files {
-        f.sync_data()?;
-    }
-    Ok(())
 }
 
 /// JSON lines under `root/log/<family>/year=…/month=…/day=…/hour=…/records.jsonl`, each record

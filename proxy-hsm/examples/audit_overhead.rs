@@ -1,0 +1,165 @@
+//! What the audit path costs the relay: closed-loop throughput of the development set-up
+//! (software keys, simulator in-process, pacs.002 so BACEN signs nothing back) with the audit
+//! records discarded (the baseline), written to local files, and sent to Firehose (moto's server)
+//! through the write-ahead spool. Rounds alternate between the variants; medians are printed.
+//!
+//! `cargo run --release -p proxy-hsm --example audit_overhead [SECONDS] [ROUNDS] [CONNECTIONS]`
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use proxy_core::audit::firehose::{FirehoseSink, Settings};
+use proxy_core::audit::{AuditRecord, AuditSink, FileSink, WriteFuture};
+use proxy_hsm::Listen;
+use proxy_hsm::demo::{DevOptions, DevSetup, Keys};
+
+/// The tests' audit pipeline on moto (bucket, two delivery streams).
+#[path = "../tests/common/aws.rs"]
+mod aws;
+
+/// The baseline only: drops every record (not a product sink; it measures the relay without
+/// the audit path).
+struct Discard;
+
+impl AuditSink for Discard {
+    fn write<'a>(&'a self, _: &'a str, _: &'a AuditRecord) -> WriteFuture<'a> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// Messages per second through the proxy's SPI port with `connections` clients for `secs`.
+async fn throughput(addr: SocketAddr, body: Bytes, connections: usize, secs: u64) -> Result<f64, String> {
+    let done = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let tcp = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| e.to_string())?;
+        tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(tcp))
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(conn);
+        let (done, stop, body) = (Arc::clone(&done), Arc::clone(&stop), body.clone());
+        tasks.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let req = http::Request::post("/api/v1/in/99999010/msgs")
+                    .header("host", "localhost")
+                    .header("content-type", "application/xml; charset=utf-8")
+                    .body(Full::new(body.clone()));
+                let Ok(req) = req else { return };
+                match sender.send_request(req).await {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = r.into_body().collect().await;
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => return,
+                }
+            }
+        }));
+    }
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    let n = done.load(Ordering::Relaxed);
+    let elapsed = started.elapsed().as_secs_f64();
+    for t in tasks {
+        let _ = t.await;
+    }
+    Ok(n as f64 / elapsed)
+}
+
+/// CPU time of this process so far (user + system), from /proc (Linux).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces): utime and stime are 14 and 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+    // Field 3 (state) is rest[0]; clock ticks are 100 per second on Linux.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+#[tokio::main]
+async fn main() -> Result<(), String> {
+    let args: Vec<u64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let (secs, rounds, connections) = (
+        args.first().copied().unwrap_or(5),
+        args.get(1).copied().unwrap_or(3),
+        args.get(2).copied().unwrap_or(8) as usize,
+    );
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let body = Bytes::from(std::fs::read(root.join("samples/pacs.002.xml")).map_err(|e| e.to_string())?);
+    let moto = simulator::aws::Moto::start()?;
+    aws::audit_pipeline(&moto.endpoint).await;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let firehose = Arc::new(
+        FirehoseSink::spooled(
+            aws::firehose(&moto.endpoint),
+            aws::streams(),
+            &dir.path().join("spool"),
+            Settings::default(),
+        )
+        .map_err(|e| e.to_string())?,
+    );
+    let variants: Vec<(&str, Arc<dyn AuditSink>)> = vec![
+        ("discarded (baseline)", Arc::new(Discard)),
+        (
+            "files (fsync)",
+            Arc::new(FileSink::new(&dir.path().join("files"))),
+        ),
+        ("firehose (spool + moto)", firehose.clone()),
+    ];
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
+    let mut cpu_costs: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
+    for round in 0..rounds {
+        for (i, (name, sink)) in variants.iter().enumerate() {
+            if std::env::var("ONLY").is_ok_and(|only| !name.starts_with(&only)) {
+                continue;
+            }
+            let options = DevOptions {
+                keys: Keys::Software,
+                audit: Some(Arc::clone(sink)),
+                ..DevOptions::new(Listen::ephemeral(IpAddr::V4(Ipv4Addr::LOCALHOST)))
+            };
+            let setup = DevSetup::start_with(&dir.path().join(format!("dev{i}")), options).await?;
+            let cpu = cpu_seconds();
+            let rate = throughput(setup.proxy.spi, body.clone(), connections, secs).await?;
+            let cpu_per_msg = (cpu_seconds() - cpu) / (rate * secs as f64) * 1e6;
+            setup.shutdown().await;
+            eprintln!("round {round}: {name}: {rate:.0} msg/s, {cpu_per_msg:.0} µs CPU/msg");
+            rates[i].push(rate);
+            cpu_costs[i].push(cpu_per_msg);
+        }
+    }
+    let delivered = firehose.flush(Duration::from_secs(60)).await;
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let base = median(&mut rates[0].clone());
+    let base_cpu = median(&mut cpu_costs[0].clone());
+    println!(
+        "audit path cost, {connections} connections, {rounds} rounds of {secs} s (medians; CPU of proxy + simulator + load):"
+    );
+    for (i, (name, _)) in variants.iter().enumerate() {
+        let (m, c) = (median(&mut rates[i]), median(&mut cpu_costs[i]));
+        println!(
+            "  {name:<26} {m:>7.0} msg/s {:>+6.1}%   {c:>5.0} µs CPU/msg {:>+6.1}%",
+            (m / base - 1.0) * 100.0,
+            (c / base_cpu - 1.0) * 100.0
+        );
+    }
+    let c = firehose.counts();
+    println!(
+        "  firehose: {} records spooled, {} delivered, {} retries, all delivered: {delivered}",
+        c.spooled, c.delivered, c.retries
+    );
+    Ok(())
+}
