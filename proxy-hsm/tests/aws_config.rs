@@ -6,29 +6,9 @@ mod common;
 
 use std::process::Command;
 
-use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
+use common::aws::{secrets, ssm};
 use proxy_core::config::aws;
 use proxy_hsm::configured::{self, PREFIX, PinFormat, SECRET};
-
-fn ssm(endpoint: &str) -> aws_sdk_ssm::Client {
-    let conf = aws_sdk_ssm::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(Region::new("sa-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .build();
-    aws_sdk_ssm::Client::from_conf(conf)
-}
-
-fn secrets(endpoint: &str) -> aws_sdk_secretsmanager::Client {
-    let conf = aws_sdk_secretsmanager::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(Region::new("sa-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .build();
-    aws_sdk_secretsmanager::Client::from_conf(conf)
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn parameters_and_the_secret_come_from_aws() {

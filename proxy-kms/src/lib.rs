@@ -1,4 +1,13 @@
-//! The Lambda flavour of the PIX proxy: a `Signer` backed by AWS KMS and the API Gateway front end.
+//! The Lambda flavour of the PIX proxy (seed 002): one function per message family behind a
+//! private API Gateway, the signature key in AWS KMS ([`kms::KmsSigner`]), the mTLS key from
+//! Secrets Manager, the audit trail to Firehose delivered before each invocation returns.
 //!
-//! Not built yet: this crate holds the place of DESIGN §2 in the workspace so that the layout and the
-//! dependency rules (it may use `proxy-core`, nothing else of ours) are fixed from the start.
+//! - [`configured`]: the seeds' parameters and secret → one [`proxy_core::relay::Relay`] per
+//!   container;
+//! - [`handler`]: API Gateway REST proxy events ↔ the relay (lambda_http);
+//! - [`local`]: the same handler behind a plain HTTP listener (`proxy-kms serve`).
+
+pub mod configured;
+pub mod handler;
+pub mod kms;
+pub mod local;

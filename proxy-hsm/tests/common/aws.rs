@@ -1,5 +1,7 @@
 //! The audit pipeline on moto's server, through the real aws-sdk clients: an S3 bucket and two
-//! Firehose delivery streams writing to it (`log/spi/`, `log/dict/`), as seeds 001/002 set up.
+//! Firehose delivery streams writing to it (`log/spi/`, `log/dict/`), as seeds 001/002 set up;
+//! clients of moto for every service the proxy uses. Shared by proxy-hsm's and proxy-kms's tests
+//! (the latter include this file by path).
 #![allow(dead_code, missing_docs)]
 
 use std::collections::HashMap;
@@ -24,6 +26,18 @@ macro_rules! moto_client {
 
 pub fn firehose(endpoint: &str) -> aws_sdk_firehose::Client {
     moto_client!(aws_sdk_firehose, endpoint)
+}
+
+pub fn kms(endpoint: &str) -> aws_sdk_kms::Client {
+    moto_client!(aws_sdk_kms, endpoint)
+}
+
+pub fn ssm(endpoint: &str) -> aws_sdk_ssm::Client {
+    moto_client!(aws_sdk_ssm, endpoint)
+}
+
+pub fn secrets(endpoint: &str) -> aws_sdk_secretsmanager::Client {
+    moto_client!(aws_sdk_secretsmanager, endpoint)
 }
 
 pub fn s3(endpoint: &str) -> aws_sdk_s3::Client {

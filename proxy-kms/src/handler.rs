@@ -1,0 +1,69 @@
+//! The Lambda handler: an API Gateway REST proxy event (via lambda_http's own types) in, the
+//! shared relay, a proxy response out. The relay (configuration, KMS client, TLS client and its
+//! connection pool) is built once per container and reused by every invocation.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use lambda_http::{Body, RequestExt};
+use proxy_core::relay::{self, Relay};
+
+/// Turns the event's request into the relay's: the path as the client sent it (without the
+/// API Gateway stage that lambda_http puts in front), the query string, the (multi-value)
+/// headers, and the body decoded from text or base64.
+pub fn to_relay_request(event: lambda_http::Request) -> Result<Request<Bytes>, String> {
+    let raw_path = event.raw_http_path().to_string();
+    let (parts, body) = event.into_parts();
+    let mut path = if raw_path.is_empty() {
+        parts.uri.path().to_string()
+    } else {
+        raw_path
+    };
+    if let Some(q) = parts.uri.query() {
+        path.push('?');
+        path.push_str(q);
+    }
+    let body = match body {
+        Body::Empty => Bytes::new(),
+        Body::Text(t) => Bytes::from(t),
+        Body::Binary(b) => Bytes::from(b),
+        // lambda_http's Body is non-exhaustive: whatever else comes is refused, not guessed.
+        #[allow(unreachable_patterns)]
+        _ => return Err("unsupported body encoding".into()),
+    };
+    let mut req = Request::builder()
+        .method(parts.method)
+        .uri(&path)
+        .body(body)
+        .map_err(|e| format!("path {path:?}: {e}"))?;
+    *req.headers_mut() = parts.headers;
+    Ok(req)
+}
+
+/// The relay's answer as a proxy response: text when it is UTF-8 (XML, JSON problems), else
+/// binary (lambda_http base64-encodes it, e.g. gzip).
+pub fn to_lambda_response(response: Response<Bytes>) -> Response<Body> {
+    let (parts, body) = response.into_parts();
+    let body = if body.is_empty() {
+        Body::Empty
+    } else {
+        match String::from_utf8(body.to_vec()) {
+            Ok(text) => Body::Text(text),
+            Err(e) => Body::Binary(e.into_bytes()),
+        }
+    };
+    Response::from_parts(parts, body)
+}
+
+/// One invocation. Never fails: bad input is answered with a problem (the relay's own, with its
+/// audit record; a path that is not a URI at all, `400`, before the relay).
+pub async fn handle(relay: Arc<Relay>, event: lambda_http::Request) -> Response<Body> {
+    match to_relay_request(event) {
+        Ok(req) => to_lambda_response(relay.handle(req).await),
+        Err(reason) => {
+            tracing::warn!(reason = %reason, "request refused before the relay");
+            to_lambda_response(relay::problem(StatusCode::BAD_REQUEST, "invalidRequest", &reason))
+        }
+    }
+}

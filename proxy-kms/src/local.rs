@@ -1,0 +1,75 @@
+//! `proxy-kms serve`: the Lambda handler behind a plain HTTP listener, so the KMS flavour runs
+//! on a laptop against any AWS endpoint (moto's server) with no Lambda runtime.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use lambda_http::Body;
+use proxy_core::relay::{self, Relay};
+use tokio::net::TcpListener;
+
+use crate::handler;
+
+/// Largest request body taken (API Gateway's own limit is 10 MB).
+const MAX_REQUEST: usize = 10 * 1024 * 1024;
+
+/// Serves `relay` on `listener` until `stop` resolves.
+pub async fn serve(listener: TcpListener, relay: Arc<Relay>, stop: impl std::future::Future<Output = ()>) {
+    tokio::pin!(stop);
+    loop {
+        let (tcp, _) = tokio::select! {
+            a = listener.accept() => match a {
+                Ok(a) => a,
+                Err(e) => { tracing::warn!(error = %e, "accept failed"); continue; }
+            },
+            () = &mut stop => return,
+        };
+        let relay = Arc::clone(&relay);
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let relay = Arc::clone(&relay);
+                async move { Ok::<_, std::convert::Infallible>(answer(relay, req).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(tcp), service)
+                .await;
+        });
+    }
+}
+
+/// Binds `addr` (port 0: a free one).
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))
+}
+
+/// The same request as API Gateway would hand it over, through the Lambda handler.
+async fn answer(relay: Arc<Relay>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, MAX_REQUEST).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            let r = relay::problem(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "bodyTooLarge",
+                &format!("request body: {e}"),
+            );
+            return r.map(Full::new);
+        }
+    };
+    let event = Request::from_parts(parts, Body::Binary(body.to_vec()));
+    let (parts, body) = handler::handle(relay, event).await.into_parts();
+    let bytes = match body {
+        Body::Text(t) => Bytes::from(t),
+        Body::Binary(b) => Bytes::from(b),
+        _ => Bytes::new(),
+    };
+    Response::from_parts(parts, Full::new(bytes))
+}

@@ -1,0 +1,133 @@
+//! `proxy-kms`: the Lambda's `bootstrap` (no arguments, under the Lambda runtime), or
+//! `serve` (the same handler over plain HTTP against any AWS endpoint).
+
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use proxy_kms::configured::{self, Clients, Deployment, Family};
+use proxy_kms::{handler, local};
+
+#[derive(Parser)]
+#[command(
+    name = "proxy-kms",
+    version,
+    about = "PIX proxy, Lambda flavour: signs with AWS KMS, forwards over mTLS, verifies, audits to Firehose"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run under the Lambda runtime (the default when AWS_LAMBDA_RUNTIME_API is set).
+    Lambda,
+    /// Serve the Lambda handler over plain HTTP (local runs against moto's server or AWS).
+    Serve {
+        /// AWS endpoint override (a local emulator).
+        #[arg(long)]
+        aws_endpoint: Option<String>,
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// The family served (default: PIX_SPI_PROXY=true → spi, false → dict).
+        #[arg(long, value_parser = ["spi", "dict"])]
+        family: Option<String>,
+        /// Connect to this address instead of resolving BACEN's host name (test networks).
+        #[arg(long)]
+        resolve: Option<IpAddr>,
+        /// TLS name to verify BACEN's certificate against (else BcbTlsServerName, else the host).
+        #[arg(long)]
+        tls_server_name: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let started = Instant::now();
+    tracing_subscriber::fmt()
+        .json()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("proxy-kms: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let cli = Cli::parse();
+    let result = runtime.block_on(async move {
+        let command = match cli.command {
+            Some(c) => c,
+            None if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() => Command::Lambda,
+            None => return Err("no command: run `proxy-kms serve` locally (see --help)".to_string()),
+        };
+        let env_family = std::env::var("PIX_SPI_PROXY").ok();
+        match command {
+            Command::Lambda => {
+                let family = Family::from_env_value(env_family.as_deref()).map_err(|e| e.to_string())?;
+                let clients = Clients::load(None).await;
+                let relay = configured::relay(&clients, family, &Deployment::default()).await?;
+                tracing::info!(family = family.name(), ready_ms = started.elapsed().as_millis() as u64, "ready");
+                let service = lambda_http::service_fn(move |event| {
+                    let relay = Arc::clone(&relay);
+                    async move { Ok::<_, std::convert::Infallible>(handler::handle(relay, event).await) }
+                });
+                lambda_http::run(service).await.map_err(|e| e.to_string())
+            }
+            Command::Serve {
+                aws_endpoint,
+                listen,
+                family,
+                resolve,
+                tls_server_name,
+            } => {
+                let family = match family.as_deref() {
+                    Some("spi") => Family::Spi,
+                    Some(_) => Family::Dict,
+                    None => Family::from_env_value(env_family.as_deref()).map_err(|e| e.to_string())?,
+                };
+                let listener = local::bind(listen).await?;
+                let clients = Clients::load(aws_endpoint.as_deref()).await;
+                let deployment = Deployment {
+                    resolve,
+                    tls_server_name,
+                    ..Deployment::default()
+                };
+                let relay = configured::relay(&clients, family, &deployment).await?;
+                let addr = listener.local_addr().map_err(|e| e.to_string())?;
+                tracing::info!(family = family.name(), %addr, ready_ms = started.elapsed().as_millis() as u64, "ready");
+                local::serve(listener, relay, shutdown_signal()).await;
+                Ok(())
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("proxy-kms: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// SIGTERM or ctrl-c.
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

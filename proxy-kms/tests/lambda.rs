@@ -1,0 +1,361 @@
+//! The Lambda flavour against moto's server (KMS with an RSA_2048 SIGN_VERIFY key, SSM, Secrets
+//! Manager, Firehose → S3) and the simulator on loopback, driven by API Gateway REST proxy (v1)
+//! event JSON through lambda_http's own types.
+
+#[path = "../../proxy-hsm/tests/common/aws.rs"]
+mod aws;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use proxy_core::relay::Relay;
+use proxy_kms::configured::{self, Clients, Deployment, Family, MTLS_SECRET, PREFIX};
+use proxy_kms::handler;
+use simulator::aws::{Fault, FaultProxy, Moto};
+use simulator::pki::DevPki;
+use simulator::{Config, Simulator};
+use x509_parser::prelude::FromDer;
+use x509_parser::public_key::PublicKey;
+use x509_parser::x509::SubjectPublicKeyInfo;
+
+fn moto() -> Option<Moto> {
+    match Moto::start() {
+        Ok(m) => Some(m),
+        Err(why) => {
+            assert!(
+                std::env::var("PIX_REQUIRE_TOOLS").as_deref() != Ok("1"),
+                "moto_server is required: {why}"
+            );
+            eprintln!("SKIPPED: moto_server cannot be used here: {why} (bash .ci/run installs it)");
+            None
+        }
+    }
+}
+
+fn sample(name: &str) -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../samples")
+            .join(name),
+    )
+    .expect("sample")
+}
+
+/// Everything a deployment of seed 002 has, on loopback.
+struct Bank {
+    moto: Moto,
+    simulator: Simulator,
+    pki: DevPki,
+    _dir: tempfile::TempDir,
+}
+
+fn clients(moto: &str, kms: &str) -> Clients {
+    Clients {
+        ssm: aws::ssm(moto),
+        secrets: aws::secrets(moto),
+        kms: aws::kms(kms),
+        firehose: aws::firehose(moto),
+    }
+}
+
+async fn put(ssm: &aws_sdk_ssm::Client, name: &str, value: &str) {
+    ssm.put_parameter()
+        .name(format!("{PREFIX}{name}"))
+        .value(value)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .overwrite(true)
+        .send()
+        .await
+        .expect("put parameter");
+}
+
+/// A KMS key, its certificate from the dev PKI, the simulator trusting it, and the seed-002
+/// parameters and secret in moto.
+async fn bank() -> Option<Bank> {
+    let moto = moto()?;
+    aws::audit_pipeline(&moto.endpoint).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let pki = DevPki::generate(&dir.path().join("pki")).expect("pki");
+    let kms = aws::kms(&moto.endpoint);
+    let key = kms
+        .create_key()
+        .key_spec(aws_sdk_kms::types::KeySpec::Rsa2048)
+        .key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify)
+        .send()
+        .await
+        .expect("create key");
+    let key_id = key.key_metadata().expect("metadata").key_id().to_string();
+    let public = kms
+        .get_public_key()
+        .key_id(&key_id)
+        .send()
+        .await
+        .expect("public key");
+    let (_, spki) = SubjectPublicKeyInfo::from_der(public.public_key().expect("der").as_ref()).expect("spki");
+    let Ok(PublicKey::RSA(rsa)) = spki.parsed() else {
+        panic!("an RSA key")
+    };
+    let cert = pki
+        .issue(
+            "psp-sig-kms",
+            "PSP Exemplo (KMS)",
+            false,
+            rsa.modulus,
+            rsa.exponent,
+        )
+        .expect("certificate");
+
+    let mut config = Config::ephemeral(&pki);
+    config.psp_signature_certs = vec![cert.clone()];
+    let simulator = Simulator::start(config).await.expect("simulator");
+
+    let read = |p: &Path| std::fs::read_to_string(p).expect("read");
+    let ssm = aws::ssm(&moto.endpoint);
+    for (name, value) in [
+        ("SignatureKeyId", key_id.clone()),
+        ("SignatureCertificate", read(&cert)),
+        ("MtlsCertificate", read(&pki.path("psp-mtls.cer"))),
+        ("DictAuditStream", aws::DICT_STREAM.into()),
+        ("SpiAuditStream", aws::SPI_STREAM.into()),
+        ("BcbDictEndpoint", format!("localhost:{}", simulator.dict.port())),
+        ("BcbSpiEndpoint", format!("localhost:{}", simulator.spi.port())),
+        ("BcbSignatureCertificate", read(&pki.path("bacen-sig.cer"))),
+        ("BcbMtlsCertificate", read(&pki.path("bacen-ca.cer"))),
+    ] {
+        put(&ssm, name, &value).await;
+    }
+    aws::secrets(&moto.endpoint)
+        .create_secret()
+        .name(MTLS_SECRET)
+        .secret_string(read(&pki.path("psp-mtls.key")))
+        .send()
+        .await
+        .expect("secret");
+    Some(Bank {
+        moto,
+        simulator,
+        pki,
+        _dir: dir,
+    })
+}
+
+/// An API Gateway REST proxy (v1) event, as the private API hands it to the function.
+fn event(method: &str, path: &str, query: Option<(&str, &str)>, body: Option<&str>, base64: bool) -> String {
+    let body = body.map(|b| {
+        if base64 {
+            base64::engine::general_purpose::STANDARD.encode(b)
+        } else {
+            b.to_string()
+        }
+    });
+    let (q, mq) = match query {
+        Some((k, v)) => (serde_json::json!({ k: v }), serde_json::json!({ k: [v] })),
+        None => (serde_json::Value::Null, serde_json::Value::Null),
+    };
+    serde_json::json!({
+        "resource": "/{proxy+}",
+        "path": path,
+        "httpMethod": method,
+        "headers": {"Content-Type": "application/xml; charset=utf-8", "Host": "abc123.execute-api.sa-east-1.amazonaws.com"},
+        "multiValueHeaders": {
+            "Content-Type": ["application/xml; charset=utf-8"],
+            "Host": ["abc123.execute-api.sa-east-1.amazonaws.com"],
+            "Accept": ["application/xml", "application/json"],
+            "PI-RequestingParticipant": ["99999010"]
+        },
+        "queryStringParameters": q,
+        "multiValueQueryStringParameters": mq,
+        "pathParameters": {"proxy": path.trim_start_matches('/')},
+        "stageVariables": null,
+        "requestContext": {
+            "resourcePath": "/{proxy+}", "httpMethod": method, "path": format!("/prod{path}"),
+            "accountId": "123456789012", "stage": "prod", "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+            "identity": {"sourceIp": "10.0.1.25"}, "apiId": "abc123",
+            "domainName": "abc123.execute-api.sa-east-1.amazonaws.com"
+        },
+        "body": body,
+        "isBase64Encoded": base64
+    })
+    .to_string()
+}
+
+async fn invoke(relay: &Arc<Relay>, json: &str) -> (u16, http::HeaderMap, String) {
+    let request = lambda_http::request::from_str(json).expect("a REST v1 event");
+    let response = handler::handle(Arc::clone(relay), request).await;
+    let (parts, body) = response.into_parts();
+    let body = match body {
+        lambda_http::Body::Text(t) => t,
+        lambda_http::Body::Binary(b) => String::from_utf8_lossy(&b).into_owned(),
+        _ => String::new(),
+    };
+    (parts.status.as_u16(), parts.headers, body)
+}
+
+fn header(h: &http::HeaderMap, name: &str) -> String {
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spi_and_dict_through_the_handler_signed_by_kms_and_audited() {
+    let Some(bank) = bank().await else { return };
+    let clients = clients(&bank.moto.endpoint, &bank.moto.endpoint);
+    let deployment = Deployment::default();
+    let spi = configured::relay(&clients, Family::Spi, &deployment)
+        .await
+        .expect("SPI relay");
+    let dict = configured::relay(&clients, Family::Dict, &deployment)
+        .await
+        .expect("DICT relay");
+
+    // A text body: the simulator accepts the KMS signature (it checks every request's).
+    let (status, h, body) = invoke(
+        &spi,
+        &event(
+            "POST",
+            "/api/v1/in/99999010/msgs",
+            None,
+            Some(&sample("pacs.008.xml")),
+            false,
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let mut ids = vec![header(&h, "pix-request-id")];
+    // The pacs.002 BACEN answers with, read from the stream; its signature verified.
+    let (status, h, body) = invoke(
+        &spi,
+        &event("GET", "/api/v1/out/99999010/stream/start", None, None, false),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(header(&h, "pix-signature-valid"), "true");
+    assert!(body.contains("pacs.002"), "{body}");
+    ids.push(header(&h, "pix-request-id"));
+    // A base64 body (as API Gateway sends binary media types) to DICT.
+    let (status, h, body) = invoke(
+        &dict,
+        &event(
+            "POST",
+            "/api/v2/entries",
+            None,
+            Some(&sample("dict-create-entry.xml")),
+            true,
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(header(&h, "pix-signature-valid"), "true");
+    ids.push(header(&h, "pix-request-id"));
+    // Path and query reach BACEN without the API Gateway stage.
+    let (status, h, body) = invoke(
+        &dict,
+        &event(
+            "GET",
+            "/api/v2/entries/+5561988880000",
+            Some(("PI-RequestingParticipant", "99999010")),
+            None,
+            false,
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(header(&h, "pix-signature-valid"), "true");
+    ids.push(header(&h, "pix-request-id"));
+
+    // Each invocation's record is in S3 before it returned (direct delivery).
+    let mut in_s3 = aws::s3_records(&bank.moto.endpoint, "spi").await;
+    in_s3.extend(aws::s3_records(&bank.moto.endpoint, "dict").await);
+    let mut found: Vec<String> = in_s3
+        .iter()
+        .map(|r| r["request_id"].as_str().unwrap_or("").to_string())
+        .collect();
+    found.sort();
+    ids.sort();
+    assert_eq!(found, ids);
+    let get = in_s3
+        .iter()
+        .find(|r| r["request_method"] == "GET" && r["request_path"].as_str().unwrap_or("").contains("+5561"))
+        .expect("the DICT lookup's record");
+    assert_eq!(
+        get["request_path"],
+        "/api/v2/entries/+5561988880000?PI-RequestingParticipant=99999010"
+    );
+    assert!(
+        in_s3
+            .iter()
+            .all(|r| r["signature_key_id"].as_str().is_some_and(|k| !k.is_empty())),
+        "records name the KMS key"
+    );
+    bank.simulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_certificate_of_another_key_or_a_missing_parameter_stops_start_up() {
+    let Some(bank) = bank().await else { return };
+    let clients = clients(&bank.moto.endpoint, &bank.moto.endpoint);
+    let ssm = aws::ssm(&bank.moto.endpoint);
+    let other = std::fs::read_to_string(bank.pki.path("psp-sig.cer")).expect("cert");
+    put(&ssm, "SignatureCertificate", &other).await;
+    let err = configured::relay(&clients, Family::Spi, &Deployment::default())
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.contains("does not hold this KMS key's public key"), "{err}");
+
+    ssm.delete_parameter()
+        .name(format!("{PREFIX}BcbSpiEndpoint"))
+        .send()
+        .await
+        .expect("delete");
+    let err = configured::relay(&clients, Family::Spi, &Deployment::default())
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(err, "parameter /pix/proxy/kms/BcbSpiEndpoint is missing");
+
+    put(&ssm, "BcbSpiEndpoint", "no-port").await;
+    let err = configured::relay(&clients, Family::Spi, &Deployment::default())
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        err.contains("/pix/proxy/kms/BcbSpiEndpoint is malformed"),
+        "{err}"
+    );
+    bank.simulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_throttled_kms_gives_503_with_the_reason_then_recovers() {
+    let Some(bank) = bank().await else { return };
+    let faults = FaultProxy::start(&bank.moto.endpoint).await.expect("fault proxy");
+    let clients = clients(&bank.moto.endpoint, &faults.endpoint);
+    let mut deployment = Deployment::default();
+    deployment.kms.deadline = Duration::from_millis(400);
+    let spi = configured::relay(&clients, Family::Spi, &deployment)
+        .await
+        .expect("relay");
+    let send = event(
+        "POST",
+        "/api/v1/in/99999010/msgs",
+        None,
+        Some(&sample("pacs.008.xml")),
+        false,
+    );
+
+    faults.set(Fault::Throttle("Sign".into()));
+    let (status, _, body) = invoke(&spi, &send).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("ThrottlingException"), "{body}");
+    assert!(body.contains("attempts"), "retried before giving up: {body}");
+
+    faults.set(Fault::None);
+    let (status, _, body) = invoke(&spi, &send).await;
+    assert_eq!(status, 201, "{body}");
+    bank.simulator.shutdown().await;
+}
