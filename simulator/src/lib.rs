@@ -10,6 +10,7 @@
 //! `simulator` binary.
 
 pub mod aws;
+pub mod bank;
 pub mod dict;
 pub mod faults;
 pub mod pki;
