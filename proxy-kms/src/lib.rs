@@ -5,9 +5,11 @@
 //! - [`configured`]: the seeds' parameters and secret → one [`proxy_core::relay::Relay`] per
 //!   container;
 //! - [`handler`]: API Gateway REST proxy events ↔ the relay (lambda_http);
-//! - [`local`]: the same handler behind a plain HTTP listener (`proxy-kms serve`).
+//! - [`local`]: the same handler behind a plain HTTP listener (`proxy-kms serve`);
+//! - [`demo`]: the whole flavour on loopback with moto's server as AWS (`proxy-kms demo`).
 
 pub mod configured;
+pub mod demo;
 pub mod handler;
 pub mod kms;
 pub mod local;

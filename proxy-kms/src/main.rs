@@ -25,6 +25,13 @@ struct Cli {
 enum Command {
     /// Run under the Lambda runtime (the default when AWS_LAMBDA_RUNTIME_API is set).
     Lambda,
+    /// The whole KMS flavour on loopback: moto's server as AWS, the simulator as BACEN, the
+    /// sample messages through the handler; each step printed.
+    Demo {
+        /// Where the development PKI goes.
+        #[arg(long, default_value = "target/pix-demo-kms")]
+        dir: std::path::PathBuf,
+    },
     /// Serve the Lambda handler over plain HTTP (local runs against moto's server or AWS).
     Serve {
         /// AWS endpoint override (a local emulator).
@@ -70,6 +77,14 @@ fn main() -> ExitCode {
         };
         let env_family = std::env::var("PIX_SPI_PROXY").ok();
         match command {
+            Command::Demo { dir } => {
+                let repo = if std::path::Path::new("samples").is_dir() {
+                    std::path::PathBuf::from(".")
+                } else {
+                    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+                };
+                proxy_kms::demo::run(&dir, &repo).await
+            }
             Command::Lambda => {
                 let family = Family::from_env_value(env_family.as_deref()).map_err(|e| e.to_string())?;
                 let clients = Clients::load(None).await;

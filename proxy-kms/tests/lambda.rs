@@ -11,14 +11,11 @@ use std::time::Duration;
 
 use base64::Engine;
 use proxy_core::relay::Relay;
-use proxy_kms::configured::{self, Clients, Deployment, Family, MTLS_SECRET, PREFIX};
-use proxy_kms::handler;
+use proxy_kms::configured::{self, Clients, Deployment, Family, PREFIX};
+use proxy_kms::{demo, handler};
+use simulator::Simulator;
 use simulator::aws::{Fault, FaultProxy, Moto};
 use simulator::pki::DevPki;
-use simulator::{Config, Simulator};
-use x509_parser::prelude::FromDer;
-use x509_parser::public_key::PublicKey;
-use x509_parser::x509::SubjectPublicKeyInfo;
 
 fn moto() -> Option<Moto> {
     match Moto::start() {
@@ -43,21 +40,13 @@ fn sample(name: &str) -> String {
     .expect("sample")
 }
 
-/// Everything a deployment of seed 002 has, on loopback.
+/// Everything a deployment of seed 002 has, on loopback (provisioned as `proxy-kms demo` does).
 struct Bank {
     moto: Moto,
+    clients: Clients,
     simulator: Simulator,
     pki: DevPki,
     _dir: tempfile::TempDir,
-}
-
-fn clients(moto: &str, kms: &str) -> Clients {
-    Clients {
-        ssm: aws::ssm(moto),
-        secrets: aws::secrets(moto),
-        kms: aws::kms(kms),
-        firehose: aws::firehose(moto),
-    }
 }
 
 async fn put(ssm: &aws_sdk_ssm::Client, name: &str, value: &str) {
@@ -71,72 +60,18 @@ async fn put(ssm: &aws_sdk_ssm::Client, name: &str, value: &str) {
         .expect("put parameter");
 }
 
-/// A KMS key, its certificate from the dev PKI, the simulator trusting it, and the seed-002
-/// parameters and secret in moto.
 async fn bank() -> Option<Bank> {
     let moto = moto()?;
-    aws::audit_pipeline(&moto.endpoint).await;
     let dir = tempfile::tempdir().expect("dir");
-    let pki = DevPki::generate(&dir.path().join("pki")).expect("pki");
-    let kms = aws::kms(&moto.endpoint);
-    let key = kms
-        .create_key()
-        .key_spec(aws_sdk_kms::types::KeySpec::Rsa2048)
-        .key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify)
-        .send()
+    let (clients, s3) = demo::moto_clients(&moto.endpoint).await;
+    let made = demo::provision(&clients, &s3, dir.path())
         .await
-        .expect("create key");
-    let key_id = key.key_metadata().expect("metadata").key_id().to_string();
-    let public = kms
-        .get_public_key()
-        .key_id(&key_id)
-        .send()
-        .await
-        .expect("public key");
-    let (_, spki) = SubjectPublicKeyInfo::from_der(public.public_key().expect("der").as_ref()).expect("spki");
-    let Ok(PublicKey::RSA(rsa)) = spki.parsed() else {
-        panic!("an RSA key")
-    };
-    let cert = pki
-        .issue(
-            "psp-sig-kms",
-            "PSP Exemplo (KMS)",
-            false,
-            rsa.modulus,
-            rsa.exponent,
-        )
-        .expect("certificate");
-
-    let mut config = Config::ephemeral(&pki);
-    config.psp_signature_certs = vec![cert.clone()];
-    let simulator = Simulator::start(config).await.expect("simulator");
-
-    let read = |p: &Path| std::fs::read_to_string(p).expect("read");
-    let ssm = aws::ssm(&moto.endpoint);
-    for (name, value) in [
-        ("SignatureKeyId", key_id.clone()),
-        ("SignatureCertificate", read(&cert)),
-        ("MtlsCertificate", read(&pki.path("psp-mtls.cer"))),
-        ("DictAuditStream", aws::DICT_STREAM.into()),
-        ("SpiAuditStream", aws::SPI_STREAM.into()),
-        ("BcbDictEndpoint", format!("localhost:{}", simulator.dict.port())),
-        ("BcbSpiEndpoint", format!("localhost:{}", simulator.spi.port())),
-        ("BcbSignatureCertificate", read(&pki.path("bacen-sig.cer"))),
-        ("BcbMtlsCertificate", read(&pki.path("bacen-ca.cer"))),
-    ] {
-        put(&ssm, name, &value).await;
-    }
-    aws::secrets(&moto.endpoint)
-        .create_secret()
-        .name(MTLS_SECRET)
-        .secret_string(read(&pki.path("psp-mtls.key")))
-        .send()
-        .await
-        .expect("secret");
+        .expect("provision");
     Some(Bank {
         moto,
-        simulator,
-        pki,
+        clients,
+        simulator: made.simulator,
+        pki: made.pki,
         _dir: dir,
     })
 }
@@ -203,7 +138,7 @@ fn header(h: &http::HeaderMap, name: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn spi_and_dict_through_the_handler_signed_by_kms_and_audited() {
     let Some(bank) = bank().await else { return };
-    let clients = clients(&bank.moto.endpoint, &bank.moto.endpoint);
+    let clients = bank.clients.clone();
     let deployment = Deployment::default();
     let spi = configured::relay(&clients, Family::Spi, &deployment)
         .await
@@ -297,10 +232,10 @@ async fn spi_and_dict_through_the_handler_signed_by_kms_and_audited() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_certificate_of_another_key_or_a_missing_parameter_stops_start_up() {
     let Some(bank) = bank().await else { return };
-    let clients = clients(&bank.moto.endpoint, &bank.moto.endpoint);
-    let ssm = aws::ssm(&bank.moto.endpoint);
+    let clients = bank.clients.clone();
+    let ssm = &bank.clients.ssm;
     let other = std::fs::read_to_string(bank.pki.path("psp-sig.cer")).expect("cert");
-    put(&ssm, "SignatureCertificate", &other).await;
+    put(ssm, "SignatureCertificate", &other).await;
     let err = configured::relay(&clients, Family::Spi, &Deployment::default())
         .await
         .err()
@@ -318,7 +253,7 @@ async fn a_certificate_of_another_key_or_a_missing_parameter_stops_start_up() {
         .expect("refused");
     assert_eq!(err, "parameter /pix/proxy/kms/BcbSpiEndpoint is missing");
 
-    put(&ssm, "BcbSpiEndpoint", "no-port").await;
+    put(ssm, "BcbSpiEndpoint", "no-port").await;
     let err = configured::relay(&clients, Family::Spi, &Deployment::default())
         .await
         .err()
@@ -334,7 +269,10 @@ async fn a_certificate_of_another_key_or_a_missing_parameter_stops_start_up() {
 async fn a_throttled_kms_gives_503_with_the_reason_then_recovers() {
     let Some(bank) = bank().await else { return };
     let faults = FaultProxy::start(&bank.moto.endpoint).await.expect("fault proxy");
-    let clients = clients(&bank.moto.endpoint, &faults.endpoint);
+    let clients = Clients {
+        kms: demo::moto_clients(&faults.endpoint).await.0.kms,
+        ..bank.clients.clone()
+    };
     let mut deployment = Deployment::default();
     deployment.kms.deadline = Duration::from_millis(400);
     let spi = configured::relay(&clients, Family::Spi, &deployment)

@@ -43,7 +43,6 @@ pub async fn call(
     Ok((parts.status.as_u16(), parts.headers, body))
 }
 
-
 fn sample(root: &Path, name: &str) -> Result<Vec<u8>, String> {
     std::fs::read(root.join("samples").join(name)).map_err(|e| format!("samples/{name}: {e}"))
 }
@@ -127,14 +126,7 @@ pub async fn conversation(spi: SocketAddr, dict: SocketAddr, repo: &Path) -> Res
         ("pi-payerid", "12345678909"),
         ("pi-endtoendid", "E9999901020261125100000000000001"),
     ];
-    let (status, h, _) = call(
-        dict,
-        "GET",
-        "/api/v2/entries/+5561988880000",
-        &lookup,
-        vec![],
-    )
-    .await?;
+    let (status, h, _) = call(dict, "GET", "/api/v2/entries/+5561988880000", &lookup, vec![]).await?;
     println!(
         "DICT GetEntry (PI-* headers): {status}, response signature valid: {}",
         valid(&h)

@@ -1,0 +1,158 @@
+//! Cold start and CPU per message of the KMS flavour, with moto's server as AWS and the simulator
+//! as BACEN (both in this process or beside it, not in the one measured).
+//!
+//! Cold start: from spawning `proxy-kms serve` (configuration read from SSM and Secrets Manager,
+//! KMS `GetPublicKey` checked) to its "ready" log line, and to the first answered message.
+//! CPU per message: user + system time of that process over N sequential pacs.008, i.e. our own
+//! work beyond the KMS call (moto does KMS's part in its own process).
+//!
+//! `cargo build --release -p proxy-kms && cargo run --release -p proxy-kms --example kms_costs [RUNS] [MESSAGES]`
+
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use proxy_kms::demo;
+use simulator::bank::call;
+
+/// CPU seconds (user + system) of process `pid`, from /proc (Linux, 100 ticks per second).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+#[tokio::main]
+async fn main() -> Result<(), String> {
+    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let (runs, messages) = (
+        args.first().copied().unwrap_or(5),
+        args.get(1).copied().unwrap_or(300),
+    );
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let binary = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .map(|p| p.join("proxy-kms"))
+        .filter(|p| p.exists())
+        .ok_or("build the binary first: cargo build --release -p proxy-kms")?;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let body = std::fs::read(root.join("samples/pacs.008.xml")).map_err(|e| e.to_string())?;
+
+    let moto = simulator::aws::Moto::start()?;
+    let (clients, s3) = demo::moto_clients(&moto.endpoint).await;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let bank = demo::provision(&clients, &s3, dir.path()).await?;
+
+    let mut ready = Vec::new();
+    let mut first = Vec::new();
+    let mut cpu = Vec::new();
+    for run in 0..runs {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let started = Instant::now();
+        let mut child = Command::new(&binary)
+            .args(["serve", "--family", "spi", "--aws-endpoint", &moto.endpoint])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .env("AWS_ACCESS_KEY_ID", "demo")
+            .env("AWS_SECRET_ACCESS_KEY", "demo")
+            .env("AWS_REGION", "sa-east-1")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let stderr = child.stderr.take().ok_or("no stderr")?;
+        let mut lines = BufReader::new(stderr).lines();
+        loop {
+            match lines.next() {
+                Some(Ok(line)) if line.contains("\"ready\"") => break,
+                Some(Ok(_)) => {}
+                _ => return Err("proxy-kms serve ended before it was ready".into()),
+            }
+        }
+        let to_ready = started.elapsed();
+        // Keep draining its log so that it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let path = "/api/v1/in/99999010/msgs";
+        let xml = [("content-type", "application/xml; charset=utf-8")];
+        let (status, _, answer) = call(addr, "POST", path, &xml, body.clone()).await?;
+        if status != 201 {
+            return Err(format!(
+                "first message: {status} {}",
+                String::from_utf8_lossy(&answer)
+            ));
+        }
+        let to_first = started.elapsed();
+        let idle_from = cpu_seconds(child.id());
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let idle = cpu_seconds(child.id()) - idle_from;
+        // One kept-alive connection, as API Gateway's invocations do not open one each.
+        let tcp = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(conn);
+        let before = cpu_seconds(child.id());
+        let t = Instant::now();
+        for _ in 0..messages {
+            let req = http::Request::post(path)
+                .header("host", "localhost")
+                .header(xml[0].0, xml[0].1)
+                .body(http_body_util::Full::new(bytes::Bytes::from(body.clone())))
+                .map_err(|e| e.to_string())?;
+            sender
+                .ready()
+                .await
+                .map_err(|e| format!("connection to the proxy: {e}"))?;
+            let r = sender.send_request(req).await.map_err(|e| format!("send: {e}"))?;
+            let status = r.status();
+            let _ = http_body_util::BodyExt::collect(r.into_body()).await;
+            if status != 201 {
+                return Err(format!("status {status}"));
+            }
+        }
+        let per_message = (cpu_seconds(child.id()) - before) / messages as f64;
+        let wall = t.elapsed() / messages as u32;
+        let _ = child.kill();
+        let _ = child.wait();
+        eprintln!(
+            "run {run}: ready {:.0} ms, first answer {:.0} ms, {:.3} ms CPU/msg, {:.1} ms wall/msg, idle CPU {:.0} ms/s",
+            to_ready.as_secs_f64() * 1e3,
+            to_first.as_secs_f64() * 1e3,
+            per_message * 1e3,
+            wall.as_secs_f64() * 1e3,
+            idle * 1e3
+        );
+        ready.push(to_ready);
+        first.push(to_first);
+        cpu.push(per_message);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    ready.sort();
+    first.sort();
+    cpu.sort_by(f64::total_cmp);
+    println!("KMS flavour, {runs} cold starts, {messages} messages each (medians):");
+    println!(
+        "  process start -> ready (config from SSM + Secrets Manager, GetPublicKey): {:.0} ms",
+        ready[runs / 2].as_secs_f64() * 1e3
+    );
+    println!(
+        "  process start -> first message answered: {:.0} ms",
+        first[runs / 2].as_secs_f64() * 1e3
+    );
+    println!(
+        "  our CPU per message (sign via KMS, mTLS, verify, audit to Firehose): {:.3} ms",
+        cpu[runs / 2] * 1e3
+    );
+    bank.simulator.shutdown().await;
+    Ok(())
+}

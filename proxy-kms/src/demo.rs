@@ -1,0 +1,252 @@
+//! The KMS flavour with no AWS account: moto's server plays KMS, SSM, Secrets Manager, Firehose
+//! and S3, the simulator plays BACEN, and [`provision`] sets them up as seed 002 describes (an
+//! RSA_2048 `SIGN_VERIFY` key certified by the development PKI, the `/pix/proxy/kms/*`
+//! parameters, the mTLS secret, the audit bucket and streams). `proxy-kms demo` then runs the
+//! Lambda handler (one per family, as two functions would) and sends the sample messages.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use simulator::aws::Moto;
+use simulator::pki::DevPki;
+use simulator::{Config, Simulator};
+use x509_parser::prelude::FromDer;
+use x509_parser::public_key::PublicKey;
+use x509_parser::x509::SubjectPublicKeyInfo;
+
+use crate::configured::{self, Clients, Deployment, Family, MTLS_SECRET, PREFIX};
+use crate::local;
+
+/// The audit streams and bucket the demo creates.
+pub const SPI_STREAM: &str = "pix-proxy-spi-audit";
+/// See [`SPI_STREAM`].
+pub const DICT_STREAM: &str = "pix-proxy-dict-audit";
+/// See [`SPI_STREAM`].
+pub const BUCKET: &str = "pix-proxy-audit";
+
+/// What [`provision`] made.
+pub struct Provisioned {
+    /// BACEN.
+    pub simulator: Simulator,
+    /// The development PKI.
+    pub pki: DevPki,
+    /// The KMS key's id.
+    pub key_id: String,
+    /// The key's certificate (issued by the PSP CA).
+    pub certificate: PathBuf,
+}
+
+/// Sets up the AWS side (through `clients`, pointed at moto) and starts the simulator trusting
+/// the KMS key. `s3` creates the audit bucket.
+pub async fn provision(
+    clients: &Clients,
+    s3: &aws_sdk_s3::Client,
+    dir: &Path,
+) -> Result<Provisioned, String> {
+    let e = |what: &str| {
+        let what = what.to_string();
+        move |err: &dyn std::fmt::Display| format!("{what}: {err}")
+    };
+    let pki = DevPki::generate(&dir.join("pki")).map_err(|x| e("PKI")(&x))?;
+    let key = clients
+        .kms
+        .create_key()
+        .key_spec(aws_sdk_kms::types::KeySpec::Rsa2048)
+        .key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify)
+        .description("pix-proxy demo signature key")
+        .send()
+        .await
+        .map_err(|x| e("KMS CreateKey")(&aws_sdk_kms::error::DisplayErrorContext(&x)))?;
+    let key_id = key
+        .key_metadata()
+        .map(|m| m.key_id().to_string())
+        .ok_or("KMS CreateKey returned no key")?;
+    let public = clients
+        .kms
+        .get_public_key()
+        .key_id(&key_id)
+        .send()
+        .await
+        .map_err(|x| e("KMS GetPublicKey")(&aws_sdk_kms::error::DisplayErrorContext(&x)))?;
+    let der = public.public_key().ok_or("KMS GetPublicKey returned no key")?;
+    let (_, spki) = SubjectPublicKeyInfo::from_der(der.as_ref()).map_err(|x| e("KMS public key")(&x))?;
+    let Ok(PublicKey::RSA(rsa)) = spki.parsed() else {
+        return Err("the KMS key is not RSA".into());
+    };
+    let certificate = pki
+        .issue(
+            "psp-sig-kms",
+            "PSP Exemplo (KMS)",
+            false,
+            rsa.modulus,
+            rsa.exponent,
+        )
+        .map_err(|x| e("certificate")(&x))?;
+
+    let mut config = Config::ephemeral(&pki);
+    config.psp_signature_certs = vec![certificate.clone()];
+    config.rate_capacity = 1e9;
+    config.rate_refill = 1e9;
+    let simulator = Simulator::start(config).await.map_err(|x| e("simulator")(&x))?;
+
+    let read = |p: &Path| std::fs::read_to_string(p).map_err(|x| format!("{}: {x}", p.display()));
+    for (name, value) in [
+        ("SignatureKeyId", key_id.clone()),
+        ("SignatureCertificate", read(&certificate)?),
+        ("MtlsCertificate", read(&pki.path("psp-mtls.cer"))?),
+        ("DictAuditStream", DICT_STREAM.into()),
+        ("SpiAuditStream", SPI_STREAM.into()),
+        ("BcbDictEndpoint", format!("localhost:{}", simulator.dict.port())),
+        ("BcbSpiEndpoint", format!("localhost:{}", simulator.spi.port())),
+        ("BcbSignatureCertificate", read(&pki.path("bacen-sig.cer"))?),
+        ("BcbMtlsCertificate", read(&pki.path("bacen-ca.cer"))?),
+    ] {
+        clients
+            .ssm
+            .put_parameter()
+            .name(format!("{PREFIX}{name}"))
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .overwrite(true)
+            .send()
+            .await
+            .map_err(|x| e(&format!("SSM {name}"))(&aws_sdk_ssm::error::DisplayErrorContext(&x)))?;
+    }
+    clients
+        .secrets
+        .create_secret()
+        .name(MTLS_SECRET)
+        .secret_string(read(&pki.path("psp-mtls.key"))?)
+        .send()
+        .await
+        .map_err(|x| e(MTLS_SECRET)(&aws_sdk_secretsmanager::error::DisplayErrorContext(&x)))?;
+    s3.create_bucket()
+        .bucket(BUCKET)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::SaEast1)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|x| e("S3 bucket")(&aws_sdk_s3::error::DisplayErrorContext(&x)))?;
+    for (stream, family) in [(SPI_STREAM, "spi"), (DICT_STREAM, "dict")] {
+        let destination = aws_sdk_firehose::types::ExtendedS3DestinationConfiguration::builder()
+            .role_arn("arn:aws:iam::123456789012:role/pix-proxy-firehose")
+            .bucket_arn(format!("arn:aws:s3:::{BUCKET}"))
+            .prefix(format!("log/{family}/"))
+            .build()
+            .map_err(|x| e("Firehose destination")(&x))?;
+        clients
+            .firehose
+            .create_delivery_stream()
+            .delivery_stream_name(stream)
+            .extended_s3_destination_configuration(destination)
+            .send()
+            .await
+            .map_err(|x| e(stream)(&aws_sdk_firehose::error::DisplayErrorContext(&x)))?;
+    }
+    Ok(Provisioned {
+        simulator,
+        pki,
+        key_id,
+        certificate,
+    })
+}
+
+/// Clients of moto's server at `endpoint` (moto takes any credentials).
+pub async fn moto_clients(endpoint: &str) -> (Clients, aws_sdk_s3::Client) {
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("sa-east-1"))
+        .credentials_provider(aws_sdk_kms::config::Credentials::new(
+            "demo", "demo", None, None, "demo",
+        ))
+        .load()
+        .await;
+    let clients = Clients {
+        ssm: aws_sdk_ssm::Client::new(&sdk),
+        secrets: aws_sdk_secretsmanager::Client::new(&sdk),
+        kms: aws_sdk_kms::Client::new(&sdk),
+        firehose: aws_sdk_firehose::Client::new(&sdk),
+    };
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    (clients, s3)
+}
+
+/// Audit records in the demo bucket under `log/<family>/`.
+pub async fn records_in_s3(s3: &aws_sdk_s3::Client, family: &str) -> Result<usize, String> {
+    let list = s3
+        .list_objects_v2()
+        .bucket(BUCKET)
+        .prefix(format!("log/{family}/"))
+        .send()
+        .await
+        .map_err(|x| format!("S3: {}", aws_sdk_s3::error::DisplayErrorContext(&x)))?;
+    let mut n = 0;
+    for object in list.contents() {
+        let Some(key) = object.key() else { continue };
+        let body = s3
+            .get_object()
+            .bucket(BUCKET)
+            .key(key)
+            .send()
+            .await
+            .map_err(|x| format!("S3 {key}: {}", aws_sdk_s3::error::DisplayErrorContext(&x)))?;
+        let bytes = body.body.collect().await.map_err(|x| format!("S3 {key}: {x}"))?;
+        n += bytes.into_bytes().iter().filter(|b| **b == b'\n').count();
+    }
+    Ok(n)
+}
+
+/// `proxy-kms demo`: moto, the simulator, the handler of each family on loopback, the samples.
+pub async fn run(dir: &Path, repo: &Path) -> Result<(), String> {
+    let moto = Moto::start().map_err(|why| format!("the KMS demo needs moto's server: {why}"))?;
+    let (clients, s3) = moto_clients(&moto.endpoint).await;
+    let bank = provision(&clients, &s3, dir).await?;
+    println!(
+        "moto's server (KMS, SSM, Secrets Manager, Firehose, S3) at {}; BACEN simulator SPI {} DICT {}",
+        moto.endpoint, bank.simulator.spi, bank.simulator.dict
+    );
+    println!(
+        "signature key: KMS key {} (RSA_2048, SIGN_VERIFY), certified by the dev PKI",
+        bank.key_id
+    );
+    let mut addrs = Vec::new();
+    let mut stops = Vec::new();
+    for family in [Family::Spi, Family::Dict] {
+        let relay = configured::relay(&clients, family, &Deployment::default()).await?;
+        let listener = local::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
+        addrs.push(listener.local_addr().map_err(|x| x.to_string())?);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        stops.push(stop);
+        tokio::spawn(local::serve(listener, Arc::clone(&relay), async {
+            let _ = stopped.await;
+        }));
+    }
+    println!(
+        "handlers (the Lambda code behind plain HTTP): SPI {} DICT {}",
+        addrs[0], addrs[1]
+    );
+    let mut failures = simulator::bank::conversation(addrs[0], addrs[1], repo).await?;
+    let (spi, dict) = (
+        records_in_s3(&s3, "spi").await?,
+        records_in_s3(&s3, "dict").await?,
+    );
+    println!("\naudit: {spi} SPI and {dict} DICT records delivered to Firehose, in S3 s3://{BUCKET}/log/");
+    if spi + dict < 7 {
+        failures += 1;
+    }
+    drop(stops);
+    bank.simulator.shutdown().await;
+    if failures > 0 {
+        return Err(format!("{failures} steps failed"));
+    }
+    println!("\nall steps passed");
+    Ok(())
+}
