@@ -54,7 +54,8 @@ async fn serve_runs_the_handler_with_configuration_from_aws() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("parameter /pix/proxy/kms/SignatureKeyId is missing"),
+        stderr.contains("secret /pix/proxy/kms/MtlsPrivateKey")
+            && stderr.contains("ResourceNotFoundException"),
         "{stderr}"
     );
 
