@@ -59,7 +59,17 @@ async fn parameters_and_the_secret_come_from_aws() {
         "crypto_user:hunter2"
     );
 
-    // `serve --from-aws` reads both, then stops at the HSM module, naming it (and not the PIN).
+    // `serve --from-aws` reads both (and the audit streams), then stops at the HSM module,
+    // naming it (and not the PIN).
+    for (name, value) in [("SpiAuditStream", "spi-audit"), ("DictAuditStream", "dict-audit")] {
+        ssm.put_parameter()
+            .name(format!("{PREFIX}{name}"))
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .send()
+            .await
+            .expect("put");
+    }
     let out = Command::new(env!("CARGO_BIN_EXE_proxy-hsm"))
         .args([
             "serve",

@@ -121,32 +121,13 @@ pub async fn provision(
         .send()
         .await
         .map_err(|x| e(MTLS_SECRET)(&aws_sdk_secretsmanager::error::DisplayErrorContext(&x)))?;
-    s3.create_bucket()
-        .bucket(BUCKET)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::SaEast1)
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(|x| e("S3 bucket")(&aws_sdk_s3::error::DisplayErrorContext(&x)))?;
-    for (stream, family) in [(SPI_STREAM, "spi"), (DICT_STREAM, "dict")] {
-        let destination = aws_sdk_firehose::types::ExtendedS3DestinationConfiguration::builder()
-            .role_arn("arn:aws:iam::123456789012:role/pix-proxy-firehose")
-            .bucket_arn(format!("arn:aws:s3:::{BUCKET}"))
-            .prefix(format!("log/{family}/"))
-            .build()
-            .map_err(|x| e("Firehose destination")(&x))?;
-        clients
-            .firehose
-            .create_delivery_stream()
-            .delivery_stream_name(stream)
-            .extended_s3_destination_configuration(destination)
-            .send()
-            .await
-            .map_err(|x| e(stream)(&aws_sdk_firehose::error::DisplayErrorContext(&x)))?;
-    }
+    simulator::aws::audit_pipeline(
+        s3,
+        &clients.firehose,
+        BUCKET,
+        &[(SPI_STREAM, "spi"), (DICT_STREAM, "dict")],
+    )
+    .await?;
     Ok(Provisioned {
         simulator,
         pki,

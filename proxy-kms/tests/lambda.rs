@@ -17,20 +17,6 @@ use simulator::Simulator;
 use simulator::aws::{Fault, FaultProxy, Moto};
 use simulator::pki::DevPki;
 
-fn moto() -> Option<Moto> {
-    match Moto::start() {
-        Ok(m) => Some(m),
-        Err(why) => {
-            assert!(
-                std::env::var("PIX_REQUIRE_TOOLS").as_deref() != Ok("1"),
-                "moto_server is required: {why}"
-            );
-            eprintln!("SKIPPED: moto_server cannot be used here: {why} (bash .ci/run installs it)");
-            None
-        }
-    }
-}
-
 fn sample(name: &str) -> String {
     std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -61,7 +47,7 @@ async fn put(ssm: &aws_sdk_ssm::Client, name: &str, value: &str) {
 }
 
 async fn bank() -> Option<Bank> {
-    let moto = moto()?;
+    let moto = aws::moto()?;
     let dir = tempfile::tempdir().expect("dir");
     let (clients, s3) = demo::moto_clients(&moto.endpoint).await;
     let made = demo::provision(&clients, &s3, dir.path())

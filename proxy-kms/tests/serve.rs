@@ -2,27 +2,15 @@
 //! chain (environment credentials, endpoint override), the handler over plain HTTP; and a
 //! deployment missing its parameters refuses to start, naming what is missing.
 
+#[path = "../../proxy-hsm/tests/common/aws.rs"]
+mod aws;
+
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::process::{Command, Stdio};
 
 use proxy_kms::demo;
-use simulator::aws::Moto;
 use simulator::bank::call;
-
-fn moto() -> Option<Moto> {
-    match Moto::start() {
-        Ok(m) => Some(m),
-        Err(why) => {
-            assert!(
-                std::env::var("PIX_REQUIRE_TOOLS").as_deref() != Ok("1"),
-                "moto_server is required: {why}"
-            );
-            eprintln!("SKIPPED: moto_server cannot be used here: {why} (bash .ci/run installs it)");
-            None
-        }
-    }
-}
 
 fn serve(endpoint: &str, port: u16) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_proxy-kms"));
@@ -42,7 +30,7 @@ fn serve(endpoint: &str, port: u16) -> Command {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_runs_the_handler_with_configuration_from_aws() {
-    let Some(moto) = moto() else { return };
+    let Some(moto) = aws::moto() else { return };
     let dir = tempfile::tempdir().expect("dir");
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

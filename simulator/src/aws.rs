@@ -65,6 +65,57 @@ impl Drop for Moto {
     }
 }
 
+/// The audit pipeline of seeds 001/002 on moto: bucket `bucket` and one Firehose delivery
+/// stream per `(stream, family)` writing to it under `log/<family>/`.
+pub async fn audit_pipeline(
+    s3: &aws_sdk_s3::Client,
+    firehose: &aws_sdk_firehose::Client,
+    bucket: &str,
+    streams: &[(&str, &str)],
+) -> Result<(), String> {
+    let mut create = s3.create_bucket().bucket(bucket);
+    if let Some(region) = s3
+        .config()
+        .region()
+        .map(|r| r.to_string())
+        .filter(|r| r != "us-east-1")
+    {
+        // Outside us-east-1, S3 (and moto) want the region named.
+        create = create.create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(region.as_str()))
+                .build(),
+        );
+    }
+    create.send().await.map_err(|e| {
+        format!(
+            "S3 bucket {bucket}: {}",
+            aws_sdk_s3::error::DisplayErrorContext(&e)
+        )
+    })?;
+    for (stream, family) in streams {
+        let destination = aws_sdk_firehose::types::ExtendedS3DestinationConfiguration::builder()
+            .role_arn("arn:aws:iam::123456789012:role/pix-proxy-firehose")
+            .bucket_arn(format!("arn:aws:s3:::{bucket}"))
+            .prefix(format!("log/{family}/"))
+            .build()
+            .map_err(|e| format!("Firehose {stream}: {e}"))?;
+        firehose
+            .create_delivery_stream()
+            .delivery_stream_name(*stream)
+            .extended_s3_destination_configuration(destination)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "Firehose {stream}: {}",
+                    aws_sdk_firehose::error::DisplayErrorContext(&e)
+                )
+            })?;
+    }
+    Ok(())
+}
+
 /// What the [`FaultProxy`] does to the calls it relays.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {

@@ -23,7 +23,23 @@ pub async fn call(
     let tcp = tokio::net::TcpStream::connect(addr)
         .await
         .map_err(|e| e.to_string())?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+    let (status, headers, body) = request_over(tcp, method, path, headers, body).await?;
+    Ok((status.as_u16(), headers, body))
+}
+
+/// One HTTP/1.1 request over an established stream (plain TCP, or TLS in the simulator's
+/// tests), `Host: localhost`: (status, headers, body).
+pub async fn request_over<S>(
+    stream: S,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Result<(http::StatusCode, http::HeaderMap, Bytes), String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| e.to_string())?;
     tokio::spawn(conn);
@@ -37,10 +53,13 @@ pub async fn call(
     let req = req
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| e.to_string())?;
-    let res = sender.send_request(req).await.map_err(|e| e.to_string())?;
+    let res = sender
+        .send_request(req)
+        .await
+        .map_err(|e| format!("request: {e}"))?;
     let (parts, body) = res.into_parts();
     let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
-    Ok((parts.status.as_u16(), parts.headers, body))
+    Ok((parts.status, parts.headers, body))
 }
 
 fn sample(root: &Path, name: &str) -> Result<Vec<u8>, String> {

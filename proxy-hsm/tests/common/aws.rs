@@ -70,31 +70,29 @@ pub fn streams() -> HashMap<String, String> {
 
 /// Creates the bucket and the two delivery streams.
 pub async fn audit_pipeline(endpoint: &str) {
-    s3(endpoint)
-        .create_bucket()
-        .bucket(BUCKET)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::SaEast1)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("bucket");
-    let fh = firehose(endpoint);
-    for (stream, family) in [(SPI_STREAM, "spi"), (DICT_STREAM, "dict")] {
-        let destination = aws_sdk_firehose::types::ExtendedS3DestinationConfiguration::builder()
-            .role_arn("arn:aws:iam::123456789012:role/firehose")
-            .bucket_arn(format!("arn:aws:s3:::{BUCKET}"))
-            .prefix(format!("log/{family}/"))
-            .build()
-            .expect("destination");
-        fh.create_delivery_stream()
-            .delivery_stream_name(stream)
-            .extended_s3_destination_configuration(destination)
-            .send()
-            .await
-            .expect("delivery stream");
+    simulator::aws::audit_pipeline(
+        &s3(endpoint),
+        &firehose(endpoint),
+        BUCKET,
+        &[(SPI_STREAM, "spi"), (DICT_STREAM, "dict")],
+    )
+    .await
+    .expect("audit pipeline");
+}
+
+/// moto's server on a free loopback port (stopped on drop), or `None`, saying why, where it
+/// cannot run (an error under `PIX_REQUIRE_TOOLS=1`, as in CI).
+pub fn moto() -> Option<simulator::aws::Moto> {
+    match simulator::aws::Moto::start() {
+        Ok(m) => Some(m),
+        Err(why) => {
+            assert!(
+                std::env::var("PIX_REQUIRE_TOOLS").as_deref() != Ok("1"),
+                "moto_server (pip install 'moto[server]') is required: {why}"
+            );
+            eprintln!("SKIPPED: moto_server cannot be used here: {why} (bash .ci/run installs it)");
+            None
+        }
     }
 }
 
