@@ -220,7 +220,7 @@ impl Relay {
         if let Err(e) = self.audit.write(self.family, &record).await {
             // The payment goes on; the record must not be lost: log it whole.
             let json = serde_json::to_string(&record).unwrap_or_default();
-            tracing::error!(error = %e, record = %json, "audit write failed; record logged instead");
+            tracing::error!(metric = "AuditWriteFailed", error = %e, record = %json, "audit write failed; record logged instead");
         }
         response
     }
