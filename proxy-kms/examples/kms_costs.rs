@@ -6,7 +6,7 @@
 //! CPU per message: user + system time of that process over N sequential pacs.008, i.e. our own
 //! work beyond the KMS call (moto does KMS's part in its own process).
 //!
-//! `cargo build --release -p proxy-kms && cargo run --release -p proxy-kms --example kms_costs [RUNS] [MESSAGES]`
+//! `cargo build --release -p proxy-kms && [KEEP_ALIVE=1] cargo run --release -p proxy-kms --example kms_costs [RUNS] [MESSAGES]`
 
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
@@ -46,6 +46,17 @@ async fn main() -> Result<(), String> {
     let (clients, s3) = demo::moto_clients(&moto.endpoint).await;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let bank = demo::provision(&clients, &s3, dir.path()).await?;
+    // moto's server closes every connection after one answer; AWS keeps them alive. With
+    // KEEP_ALIVE=1 the proxy talks to moto through the (fault-free) fault proxy, which keeps the
+    // proxy's connections open, so that the measured process pays what it would against AWS.
+    let relay = simulator::aws::FaultProxy::start(&moto.endpoint)
+        .await
+        .map_err(|e| e.to_string())?;
+    let endpoint = if std::env::var("KEEP_ALIVE").as_deref() == Ok("1") {
+        relay.endpoint.clone()
+    } else {
+        moto.endpoint.clone()
+    };
 
     let mut ready = Vec::new();
     let mut first = Vec::new();
@@ -57,7 +68,7 @@ async fn main() -> Result<(), String> {
             .port();
         let started = Instant::now();
         let mut child = Command::new(&binary)
-            .args(["serve", "--family", "spi", "--aws-endpoint", &moto.endpoint])
+            .args(["serve", "--family", "spi", "--aws-endpoint", &endpoint])
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .env("AWS_ACCESS_KEY_ID", "demo")
             .env("AWS_SECRET_ACCESS_KEY", "demo")

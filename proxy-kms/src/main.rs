@@ -61,7 +61,9 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // One thread: a Lambda container handles one invocation at a time, and cross-thread wake-ups
+    // cost more CPU per message than they save (measured: 2.5 → 2.2 ms, `examples/kms_costs.rs`).
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("proxy-kms: cannot start the runtime: {e}");
