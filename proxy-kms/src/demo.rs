@@ -102,16 +102,7 @@ pub async fn provision(
         ("BcbSignatureCertificate", read(&pki.path("bacen-sig.cer"))?),
         ("BcbMtlsCertificate", read(&pki.path("bacen-ca.cer"))?),
     ] {
-        clients
-            .ssm
-            .put_parameter()
-            .name(format!("{PREFIX}{name}"))
-            .value(value)
-            .r#type(aws_sdk_ssm::types::ParameterType::String)
-            .overwrite(true)
-            .send()
-            .await
-            .map_err(|x| e(&format!("SSM {name}"))(&aws_sdk_ssm::error::DisplayErrorContext(&x)))?;
+        put_parameter(&clients.ssm, name, &value).await?;
     }
     clients
         .secrets
@@ -134,6 +125,24 @@ pub async fn provision(
         key_id,
         certificate,
     })
+}
+
+/// Puts (or overwrites) the parameter `/pix/proxy/kms/<name>`.
+pub async fn put_parameter(ssm: &aws_sdk_ssm::Client, name: &str, value: &str) -> Result<(), String> {
+    ssm.put_parameter()
+        .name(format!("{PREFIX}{name}"))
+        .value(value)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .overwrite(true)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|x| {
+            format!(
+                "SSM {PREFIX}{name}: {}",
+                aws_sdk_ssm::error::DisplayErrorContext(&x)
+            )
+        })
 }
 
 /// Clients of moto's server at `endpoint` (moto takes any credentials).

@@ -36,12 +36,7 @@ struct Bank {
 }
 
 async fn put(ssm: &aws_sdk_ssm::Client, name: &str, value: &str) {
-    ssm.put_parameter()
-        .name(format!("{PREFIX}{name}"))
-        .value(value)
-        .r#type(aws_sdk_ssm::types::ParameterType::String)
-        .overwrite(true)
-        .send()
+    demo::put_parameter(ssm, name, value)
         .await
         .expect("put parameter");
 }

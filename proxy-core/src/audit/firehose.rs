@@ -188,10 +188,14 @@ impl AuditSink for FirehoseSink {
                     reason: "no audit stream is configured for it".into(),
                 });
             };
-            let fitted = fit(record);
-            let record = fitted.as_ref().unwrap_or(record);
+            // Serialised once: the spool stores and Firehose receives this line.
+            let data = record_line(record).map_err(|e| AuditError::Delivery {
+                destination: stream.clone(),
+                reason: e.to_string(),
+            })?;
             match (&inner.spool, &self.queue) {
-                (Some(spool), Some(queue)) => match spool.append(family, record).await {
+                (Some(spool), Some(queue)) => match spool.append_line(family, &record.request_id, data).await
+                {
                     Ok(spooled) => {
                         inner.stats.spooled.fetch_add(1, Ordering::Relaxed);
                         if inner.stats.full.swap(false, Ordering::Relaxed) {
@@ -216,10 +220,6 @@ impl AuditSink for FirehoseSink {
                     }
                 },
                 _ => {
-                    let data = json_line(record).map_err(|e| AuditError::Delivery {
-                        destination: stream.clone(),
-                        reason: e.to_string(),
-                    })?;
                     let one = Spooled {
                         segment: 0,
                         family: family.to_string(),
@@ -261,6 +261,19 @@ fn own_retries(client: Client) -> Client {
         .retry_config(aws_sdk_firehose::config::retry::RetryConfig::disabled())
         .build();
     Client::from_conf(config)
+}
+
+/// The record as the JSON line Firehose receives: as it is, or with its bodies cut when it is
+/// over Firehose's size limit (see [`fit`]).
+fn record_line(record: &AuditRecord) -> Result<String, serde_json::Error> {
+    let line = json_line(record)?;
+    if line.len() <= MAX_RECORD_BYTES {
+        return Ok(line);
+    }
+    match fit(record) {
+        Some(fitted) => json_line(&fitted),
+        None => Ok(line),
+    }
 }
 
 /// A record over Firehose's size limit, with its bodies cut to fit (and marked with their

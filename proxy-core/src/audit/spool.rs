@@ -107,15 +107,28 @@ impl Spool {
 
     /// Stores a record durably (fsynced) and returns it as it waits for delivery.
     pub async fn append(&self, family: &str, record: &AuditRecord) -> Result<Spooled, AuditError> {
+        let data = json_line(record).map_err(|e| AuditError::Io {
+            path: self.dir.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        self.append_line(family, &record.request_id, data).await
+    }
+
+    /// [`Spool::append`] for a record already serialised as one JSON line (with its newline).
+    pub async fn append_line(
+        &self,
+        family: &str,
+        request_id: &str,
+        data: String,
+    ) -> Result<Spooled, AuditError> {
         let io = |reason: String| AuditError::Io {
             path: self.dir.display().to_string(),
             reason,
         };
-        let data = json_line(record).map_err(|e| io(e.to_string()))?;
         let mut spooled = Spooled {
             segment: 0,
             family: family.to_string(),
-            request_id: record.request_id.clone(),
+            request_id: request_id.to_string(),
             data,
         };
         let size = spooled.size();
