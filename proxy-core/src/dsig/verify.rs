@@ -336,6 +336,6 @@ fn has_id(doc: &Document<'_>, id: NodeId, value: &str) -> bool {
 }
 
 fn decode_b64(text: &str) -> Result<Vec<u8>, String> {
-    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let compact: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     B64.decode(compact).map_err(|e| format!("not base64 ({e})"))
 }

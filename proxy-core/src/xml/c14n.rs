@@ -77,8 +77,10 @@ impl<'d, 'a, 'o> Writer<'d, 'a, 'o> {
     }
 
     fn node(&mut self, id: NodeId) {
-        match &self.doc.nodes[id].kind {
+        let node = &self.doc.nodes[id];
+        match &node.kind {
             NodeKind::Element(_) => self.element(id),
+            NodeKind::Text(t) if node.verbatim => self.out.extend_from_slice(t.as_bytes()),
             NodeKind::Text(t) => escape_text(self.out, t),
             NodeKind::Comment(c) => {
                 if self.opts.with_comments {
@@ -159,16 +161,16 @@ impl<'d, 'a, 'o> Writer<'d, 'a, 'o> {
         if prefix == "xml" && uri == XML_NS {
             return;
         }
-        if decls.iter().any(|d| d.0 == prefix) {
+        if decls.iter().any(|d| same(d.0, prefix)) {
             return;
         }
         let in_effect = self
             .rendered
             .iter()
             .rev()
-            .find(|d| d.0 == prefix)
+            .find(|d| same(d.0, prefix))
             .map_or("", |d| d.1);
-        if in_effect != uri {
+        if !same(in_effect, uri) {
             decls.push((prefix, uri));
         }
     }
@@ -180,6 +182,13 @@ impl<'d, 'a, 'o> Writer<'d, 'a, 'o> {
         escape_attr(self.out, value);
         self.out.push(b'"');
     }
+}
+
+/// String equality that skips the comparison when both sides are the same slice (names and URIs
+/// usually come from the same declaration) or empty.
+#[inline]
+pub(crate) fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && (a.len() == 0 || std::ptr::eq(a.as_ptr(), b.as_ptr()) || a == b)
 }
 
 /// Bytes that text nodes escape: `&`, `<`, `>` and carriage return.
@@ -259,6 +268,19 @@ mod tests {
         let xml = "<a><b>x<s><t/></s>y</b></a>";
         assert_eq!(subtree(xml, "b", Some("s")), "<b>xy</b>");
         assert_eq!(subtree(xml, "s", Some("s")), "");
+    }
+
+    #[test]
+    fn text_is_copied_only_when_nothing_in_it_needs_escaping() {
+        // Plain runs (long enough for the eight-byte scan), runs with '>' or a carriage return,
+        // references, and CDATA merged into a plain run.
+        let xml = "<a>        plain text, long enough       <b>x &gt; y</b><c>1\r\n2 ></c>\
+                   <d>p<![CDATA[<&>]]>q</d><e>&#xD;&amp;</e></a>";
+        assert_eq!(
+            subtree(xml, "a", None),
+            "<a>        plain text, long enough       <b>x &gt; y</b><c>1\n2 &gt;</c>\
+             <d>p&lt;&amp;&gt;q</d><e>&#xD;&amp;</e></a>"
+        );
     }
 
     #[test]

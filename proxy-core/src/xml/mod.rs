@@ -138,6 +138,9 @@ pub struct Node<'a> {
     pub(crate) parent: u32,
     pub(crate) first_child: u32,
     pub(crate) next_sibling: u32,
+    /// Text whose canonical form is its source bytes: none of them is escaped by c14n (no `&`,
+    /// `>` or carriage return in the source, no CDATA), so the writer copies it as is.
+    pub(crate) verbatim: bool,
 }
 
 impl Node<'_> {

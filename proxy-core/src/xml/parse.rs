@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 
-use memchr::{memchr, memchr2, memmem};
+use memchr::{memchr, memmem};
 
 use super::{Attribute, Document, Element, Limits, NONE, Node, NodeId, NodeKind, NsDecl, XML_NS, XmlError};
 
@@ -28,9 +28,9 @@ pub fn parse<'a>(input: &'a [u8], limits: &Limits) -> Result<Document<'a>, XmlEr
     let src = std::str::from_utf8(&input[bom_len..]).map_err(|e| XmlError::NotUtf8 {
         offset: bom_len + e.valid_up_to(),
     })?;
-    // Every node starts with '<' or follows one: size the arenas once instead of growing them.
-    let markup = memchr::memchr_iter(b'<', src.as_bytes()).count();
-    Builder::new(src, bom_len, limits, markup).run()
+    // Size the node arena once for typical documents (a node per 8 bytes is more than ISO 20022
+    // messages need) instead of growing and copying it; counting the '<' would cost more.
+    Builder::new(src, bom_len, limits, src.len() / 8 + 8).run()
 }
 
 struct Builder<'a> {
@@ -55,12 +55,12 @@ struct Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
-    fn new(src: &'a str, bom_len: usize, limits: &Limits, markup: usize) -> Self {
+    fn new(src: &'a str, bom_len: usize, limits: &Limits, nodes: usize) -> Self {
         let doc = Document {
             src,
             bom_len,
-            nodes: Vec::with_capacity(markup + 8),
-            attrs: Vec::with_capacity(markup / 4 + 8),
+            nodes: Vec::with_capacity(nodes),
+            attrs: Vec::with_capacity(nodes / 8),
             // Index 0 is the implicit binding of the `xml` prefix.
             ns_decls: vec![NsDecl {
                 prefix: "xml",
@@ -90,15 +90,14 @@ impl<'a> Builder<'a> {
             self.declaration()?;
         }
         loop {
-            let rest = &self.bytes[self.pos..];
-            let Some(lt) = memchr(b'<', rest) else {
-                self.text_run(self.pos, self.bytes.len())?;
-                break;
-            };
-            if lt > 0 {
-                self.text_run(self.pos, self.pos + lt)?;
+            let (lt, seen) = scan_text(self.bytes, self.pos);
+            if lt > self.pos {
+                self.text_run(self.pos, lt, seen)?;
             }
-            self.pos += lt;
+            self.pos = lt;
+            if lt == self.bytes.len() {
+                break;
+            }
             match self.bytes.get(self.pos + 1) {
                 Some(b'/') => self.end_tag()?,
                 Some(b'?') => self.pi()?,
@@ -128,6 +127,7 @@ impl<'a> Builder<'a> {
         let parent = self.open.last().copied();
         self.doc.nodes.push(Node {
             kind,
+            verbatim: false,
             parent: parent.map_or(NONE, |p| p as u32),
             first_child: NONE,
             next_sibling: NONE,
@@ -151,8 +151,9 @@ impl<'a> Builder<'a> {
         id
     }
 
-    /// Character data between markup, `start..end` of the source.
-    fn text_run(&mut self, start: usize, end: usize) -> Result<(), XmlError> {
+    /// Character data between markup, `start..end` of the source; `seen` are the [`TEXT_CLASS`]
+    /// bits of its bytes.
+    fn text_run(&mut self, start: usize, end: usize, seen: u8) -> Result<(), XmlError> {
         let raw = &self.src[start..end];
         if self.open.is_empty() {
             if raw.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r')) {
@@ -162,24 +163,33 @@ impl<'a> Builder<'a> {
                 "character data outside the root element".into(),
             ));
         }
-        let mut gts = memchr::memchr_iter(b'>', raw.as_bytes());
-        if gts.any(|i| i >= 2 && &raw.as_bytes()[i - 2..i] == b"]]") {
+        if seen & GT != 0 && memmem::find(raw.as_bytes(), b"]]>").is_some() {
             return Err(self.syntax(start, "']]>' is not allowed in character data"));
         }
-        let text = decode_text(raw).map_err(|(at, e)| self.reference_error(start + at, e))?;
-        self.push_text(text);
+        let text = if seen & DECODE == 0 {
+            Cow::Borrowed(raw)
+        } else {
+            decode(raw, false)
+                .map(Cow::Owned)
+                .map_err(|(at, e)| self.reference_error(start + at, e))?
+        };
+        self.push_text(text, seen & (DECODE | GT) == 0);
         Ok(())
     }
 
-    fn push_text(&mut self, text: Cow<'a, str>) {
+    /// Appends character data; `verbatim` when c14n may copy it unescaped (see [`Node::verbatim`]).
+    fn push_text(&mut self, text: Cow<'a, str>, verbatim: bool) {
         // Adjacent character data (text and CDATA sections) becomes one text node.
-        if let Some(Some(prev)) = self.last_child.last()
-            && let NodeKind::Text(t) = &mut self.doc.nodes[*prev].kind
-        {
-            t.to_mut().push_str(&text);
-            return;
+        if let Some(Some(prev)) = self.last_child.last() {
+            let node = &mut self.doc.nodes[*prev];
+            if let NodeKind::Text(t) = &mut node.kind {
+                t.to_mut().push_str(&text);
+                node.verbatim &= verbatim;
+                return;
+            }
         }
-        self.append(NodeKind::Text(text));
+        let id = self.append(NodeKind::Text(text));
+        self.doc.nodes[id].verbatim = verbatim;
     }
 
     fn reference_error(&self, at: usize, e: RefError) -> XmlError {
@@ -214,7 +224,7 @@ impl<'a> Builder<'a> {
                 .map(|i| body + i)
                 .ok_or_else(|| self.syntax(self.pos, "unterminated CDATA section"))?;
             let text = normalize_eol(&self.src[body..end]);
-            self.push_text(text);
+            self.push_text(text, false);
             self.pos = end + 3;
         } else if rest.starts_with(b"<!DOCTYPE") {
             return Err(XmlError::Doctype);
@@ -298,10 +308,10 @@ impl<'a> Builder<'a> {
             });
         }
         let mut i = start + 1;
-        let name_end =
+        let (name_end, colons) =
             scan_name(self.bytes, i).map_err(|at| self.syntax(at, "invalid character in element name"))?;
         let qname = &self.src[i..name_end];
-        check_qname(qname).map_err(|m| self.syntax(start, format!("element name: {m}")))?;
+        check_qname(qname, colons).map_err(|m| self.syntax(start, format!("element name: {m}")))?;
         i = name_end;
         self.pending.clear();
         let empty;
@@ -324,10 +334,11 @@ impl<'a> Builder<'a> {
                 }
                 None => return Err(self.syntax(start, format!("unterminated start tag <{qname}>"))),
             }
-            let name_end = scan_name(self.bytes, ws)
+            let (name_end, colon) = scan_name(self.bytes, ws)
                 .map_err(|at| self.syntax(at, "invalid character in attribute name"))?;
             let name = &self.src[ws..name_end];
-            check_qname(name).map_err(|m| self.syntax(ws, format!("attribute name in <{qname}>: {m}")))?;
+            check_qname(name, colon)
+                .map_err(|m| self.syntax(ws, format!("attribute name in <{qname}>: {m}")))?;
             let eq = skip_ws(self.bytes, name_end);
             if self.bytes.get(eq) != Some(&b'=') {
                 return Err(self.syntax(eq, format!("attribute '{name}' has no value")));
@@ -363,12 +374,22 @@ impl<'a> Builder<'a> {
             self.pending.push((name, value));
             i = close + 1;
         }
-        self.element(qname, start, i, empty)
+        let colon = match colons {
+            Colons::One(c) => Some(c),
+            _ => None,
+        };
+        self.element(qname, colon, start, i, empty)
     }
 
     /// Resolves namespaces and records the element whose start tag spans `start..end`.
-    fn element(&mut self, qname: &'a str, start: usize, end: usize, empty: bool) -> Result<(), XmlError> {
-        let colon = qname.bytes().position(|b| b == b':');
+    fn element(
+        &mut self,
+        qname: &'a str,
+        colon: Option<usize>,
+        start: usize,
+        end: usize,
+        empty: bool,
+    ) -> Result<(), XmlError> {
         let prefix = colon.map_or("", |i| &qname[..i]);
         self.scope_marks.push(self.scope.len());
         let decls_start = self.doc.ns_decls.len();
@@ -444,7 +465,21 @@ impl<'a> Builder<'a> {
 
     fn end_tag(&mut self) -> Result<(), XmlError> {
         let start = self.pos;
-        let name_end =
+        // The usual case, the open element's name followed by '>', needs no scan.
+        if let Some(q) = self
+            .open
+            .last()
+            .and_then(|&id| self.doc.element(id))
+            .map(|e| e.qname())
+            && self.bytes[start + 2..].starts_with(q.as_bytes())
+            && self.bytes.get(start + 2 + q.len()) == Some(&b'>')
+        {
+            let end = start + 3 + q.len();
+            self.close(start, end);
+            self.pos = end;
+            return Ok(());
+        }
+        let (name_end, _) =
             scan_name(self.bytes, start + 2).map_err(|at| self.syntax(at, "invalid character in end tag"))?;
         let name = &self.src[start + 2..name_end];
         let gt = skip_ws(self.bytes, name_end);
@@ -483,7 +518,7 @@ impl<'a> Builder<'a> {
     fn resolve(&self, prefix: &str) -> Result<Option<usize>, XmlError> {
         for &i in self.scope.iter().rev() {
             let d = &self.doc.ns_decls[i];
-            if d.prefix == prefix {
+            if super::c14n::same(d.prefix, prefix) {
                 return Ok((!d.uri.is_empty()).then_some(i));
             }
         }
@@ -499,6 +534,7 @@ impl<'a> Builder<'a> {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum NameByte {
     Part,
+    Colon,
     End,
     Invalid,
 }
@@ -517,6 +553,7 @@ const NAME_BYTES: [NameByte; 256] = {
         t[invalid[i] as usize] = NameByte::Invalid;
         i += 1;
     }
+    t[b':' as usize] = NameByte::Colon;
     let mut c = 0;
     while c < 0x20 {
         if t[c].eq_part() {
@@ -533,16 +570,35 @@ impl NameByte {
     }
 }
 
-/// End of the name starting at `i` (the first delimiter), or an error for a byte no name has.
-fn scan_name(bytes: &[u8], mut i: usize) -> Result<usize, usize> {
+/// Where the colons of a name are, as [`scan_name`] saw them.
+#[derive(Clone, Copy)]
+enum Colons {
+    None,
+    /// Exactly one, at this offset in the name.
+    One(usize),
+    Several,
+}
+
+/// End of the name starting at `i` (the first delimiter) and its colons, or the offset of a byte
+/// no name has.
+fn scan_name(bytes: &[u8], start: usize) -> Result<(usize, Colons), usize> {
+    let mut i = start;
+    let mut colons = Colons::None;
     while let Some(&b) = bytes.get(i) {
         match NAME_BYTES[b as usize] {
-            NameByte::Part => i += 1,
+            NameByte::Part => {}
+            NameByte::Colon => {
+                colons = match colons {
+                    Colons::None => Colons::One(i - start),
+                    _ => Colons::Several,
+                }
+            }
             NameByte::End => break,
             NameByte::Invalid => return Err(i),
         }
+        i += 1;
     }
-    Ok(i)
+    Ok((i, colons))
 }
 
 fn skip_ws(bytes: &[u8], mut i: usize) -> usize {
@@ -565,23 +621,14 @@ fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// A qualified name: a name with at most one colon, and a non-empty prefix and local part.
-fn check_qname(name: &str) -> Result<(), String> {
+/// A qualified name (`colons` as [`scan_name`] found them): a name with at most one colon, and
+/// a non-empty prefix and local part.
+fn check_qname(name: &str, colons: Colons) -> Result<(), String> {
     check_name(name)?;
-    let b = name.as_bytes();
-    let mut colon = None;
-    for (i, &c) in b.iter().enumerate() {
-        if c == b':' {
-            if colon.is_some() {
-                return Err(format!("'{name}' is not a valid qualified name"));
-            }
-            colon = Some(i);
-        }
-    }
-    match colon {
-        None => Ok(()),
-        Some(i) if i + 1 < b.len() => check_name(&name[i + 1..]),
-        Some(_) => Err(format!("'{name}' is not a valid qualified name")),
+    match colons {
+        Colons::None => Ok(()),
+        Colons::One(i) if i + 1 < name.len() => check_name(&name[i + 1..]),
+        _ => Err(format!("'{name}' is not a valid qualified name")),
     }
 }
 
@@ -651,12 +698,58 @@ fn reference(s: &str) -> Result<(char, usize), RefError> {
     Ok((c, semi + 1))
 }
 
-/// Text content: line endings normalized, references resolved. Borrows when there is neither.
-fn decode_text(raw: &str) -> Result<Cow<'_, str>, (usize, RefError)> {
-    if memchr2(b'&', b'\r', raw.as_bytes()).is_none() {
-        return Ok(Cow::Borrowed(raw));
+/// [`TEXT_CLASS`] bit: a byte that needs decoding (`&`, `\r`).
+const DECODE: u8 = 1;
+/// [`TEXT_CLASS`] bit: `>`, which may end a forbidden `]]>`.
+const GT: u8 = 2;
+/// [`TEXT_CLASS`] bit: `<`, the end of character data.
+const LT: u8 = 4;
+/// What character data scanning must notice about each byte.
+const TEXT_CLASS: [u8; 256] = {
+    let mut t = [0; 256];
+    t[b'&' as usize] = DECODE;
+    t[b'\r' as usize] = DECODE;
+    t[b'>' as usize] = GT;
+    t[b'<' as usize] = LT;
+    t
+};
+
+/// The next `<` at or after `i` (or the end of input) and the [`TEXT_CLASS`] bits of the bytes
+/// before it. Runs between tags are mostly indentation and short values: eight bytes are checked
+/// at a time (portable SWAR, no SIMD intrinsics), then the byte that stopped the check.
+#[inline]
+fn scan_text(bytes: &[u8], mut i: usize) -> (usize, u8) {
+    let mut seen = 0;
+    loop {
+        while let Some(chunk) = bytes.get(i..i + 8) {
+            let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+            let hits =
+                has_byte(word, b'<') | has_byte(word, b'&') | has_byte(word, b'>') | has_byte(word, b'\r');
+            if hits != 0 {
+                // The lowest flagged byte is always a real match.
+                i += (hits.trailing_zeros() / 8) as usize;
+                break;
+            }
+            i += 8;
+        }
+        let Some(&b) = bytes.get(i) else {
+            return (i, seen);
+        };
+        let class = TEXT_CLASS[b as usize];
+        if class == LT {
+            return (i, seen);
+        }
+        seen |= class;
+        i += 1;
     }
-    decode(raw, false).map(Cow::Owned)
+}
+
+/// Flags (high bit set) the bytes of `word` equal to `b`; exact for the lowest one.
+#[inline]
+fn has_byte(word: u64, b: u8) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let x = word ^ (ONES * b as u64);
+    x.wrapping_sub(ONES) & !x & (ONES << 7)
 }
 
 /// An attribute value normalized as XML 1.0 requires for CDATA attributes: literal white space
