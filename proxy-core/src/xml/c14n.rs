@@ -188,7 +188,7 @@ impl<'d, 'a, 'o> Writer<'d, 'a, 'o> {
 /// usually come from the same declaration) or empty.
 #[inline]
 pub(crate) fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && (a.len() == 0 || std::ptr::eq(a.as_ptr(), b.as_ptr()) || a == b)
+    a.len() == b.len() && (a.is_empty() || std::ptr::eq(a.as_ptr(), b.as_ptr()) || a == b)
 }
 
 /// Bytes that text nodes escape: `&`, `<`, `>` and carriage return.

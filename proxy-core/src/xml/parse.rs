@@ -721,8 +721,8 @@ const TEXT_CLASS: [u8; 256] = {
 fn scan_text(bytes: &[u8], mut i: usize) -> (usize, u8) {
     let mut seen = 0;
     loop {
-        while let Some(chunk) = bytes.get(i..i + 8) {
-            let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        while let Some(chunk) = bytes.get(i..).and_then(<[u8]>::first_chunk::<8>) {
+            let word = u64::from_le_bytes(*chunk);
             let hits =
                 has_byte(word, b'<') | has_byte(word, b'&') | has_byte(word, b'>') | has_byte(word, b'\r');
             if hits != 0 {
