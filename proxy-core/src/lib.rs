@@ -17,6 +17,7 @@ pub mod config;
 pub mod dsig;
 pub mod relay;
 pub mod retry;
+pub mod service;
 pub mod signer;
 pub mod tls;
 pub mod trust;

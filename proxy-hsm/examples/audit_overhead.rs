@@ -17,6 +17,7 @@ use proxy_core::audit::firehose::{FirehoseSink, Settings};
 use proxy_core::audit::{AuditRecord, AuditSink, FileSink, WriteFuture};
 use proxy_hsm::Listen;
 use proxy_hsm::demo::{DevOptions, DevSetup, Keys};
+use simulator::bank::cpu_seconds;
 
 /// The tests' audit pipeline on moto (bucket, two delivery streams).
 #[path = "../tests/common/aws.rs"]
@@ -75,17 +76,6 @@ async fn throughput(addr: SocketAddr, body: Bytes, connections: usize, secs: u64
     Ok(n as f64 / elapsed)
 }
 
-/// CPU time of this process so far (user + system), from /proc (Linux).
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which may hold spaces): utime and stime are 14 and 15.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
-    // Field 3 (state) is rest[0]; clock ticks are 100 per second on Linux.
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 #[tokio::main]
 async fn main() -> Result<(), String> {
     let args: Vec<u64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
@@ -129,9 +119,9 @@ async fn main() -> Result<(), String> {
                 ..DevOptions::new(Listen::ephemeral(IpAddr::V4(Ipv4Addr::LOCALHOST)))
             };
             let setup = DevSetup::start_with(&dir.path().join(format!("dev{i}")), options).await?;
-            let cpu = cpu_seconds();
+            let cpu = cpu_seconds(std::process::id());
             let rate = throughput(setup.proxy.spi, body.clone(), connections, secs).await?;
-            let cpu_per_msg = (cpu_seconds() - cpu) / (rate * secs as f64) * 1e6;
+            let cpu_per_msg = (cpu_seconds(std::process::id()) - cpu) / (rate * secs as f64) * 1e6;
             setup.shutdown().await;
             eprintln!("round {round}: {name}: {rate:.0} msg/s, {cpu_per_msg:.0} µs CPU/msg");
             rates[i].push(rate);

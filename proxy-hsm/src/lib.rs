@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -183,21 +183,11 @@ async fn answer(route: &Route, req: Request<Incoming>) -> Response<Full<Bytes>> 
         Route::Check(c) => return check(c, req.uri().path()).await,
     };
     let (parts, body) = req.into_parts();
-    let body = match Limited::new(body, MAX_REQUEST).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) => {
-            let r = relay::problem(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "bodyTooLarge",
-                &format!("request body: {e}"),
-            );
-            return r.map(Full::new);
-        }
+    let answer = match relay::collect_body(body, MAX_REQUEST).await {
+        Ok(body) => relay.handle(Request::from_parts(parts, body)).await,
+        Err(refused) => relay.refuse(parts, refused).await,
     };
-    relay
-        .handle(Request::from_parts(parts, body))
-        .await
-        .map(Full::new)
+    answer.map(Full::new)
 }
 
 /// `GET /check`: 200 when both relays can sign and reach BACEN, else 503 with the reasons.

@@ -109,13 +109,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .json()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .init();
+    proxy_core::service::init_json_logs("warn");
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -170,7 +164,7 @@ fn main() -> ExitCode {
                     "proxy: DICT http://{} SPI http://{} check http://{}; BACEN simulator SPI {} DICT {}; signer: {}",
                     setup.proxy.dict, setup.proxy.spi, setup.proxy.check, setup.simulator.spi, setup.simulator.dict, setup.signer
                 );
-                shutdown_signal().await;
+                proxy_core::service::shutdown_signal().await;
                 setup.shutdown().await;
                 flush(firehose.as_deref()).await;
                 Ok(())
@@ -242,7 +236,7 @@ fn main() -> ExitCode {
                 };
                 let proxy = FrontEnd::start(listen, dict, spi).await.map_err(|e| e.to_string())?;
                 tracing::info!(dict = %proxy.dict, spi = %proxy.spi, check = %proxy.check, "serving");
-                shutdown_signal().await;
+                proxy_core::service::shutdown_signal().await;
                 proxy.shutdown().await;
                 flush(firehose.as_deref()).await;
                 Ok(())
@@ -292,19 +286,4 @@ fn repo_root() -> PathBuf {
         return PathBuf::from(".");
     }
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// SIGTERM (ECS stopping the task) or ctrl-c.
-async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
 }

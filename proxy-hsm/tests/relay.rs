@@ -250,6 +250,11 @@ async fn bad_answers_slow_or_absent_bacen_and_bad_paths_fail_closed() {
         let (status, _, body) = call(s.proxy.spi, "GET", path, &[], vec![]).await.expect("path");
         assert_eq!(status, 400, "{path}: {}", String::from_utf8_lossy(&body));
     }
+    // A body over the front end's memory bound: 413 with the reason, and audited.
+    let big = vec![b' '; proxy_hsm::MAX_REQUEST + 1];
+    let (status, _, body) = call(s.proxy.spi, "POST", MSGS, &[XML], big).await.expect("big");
+    assert_eq!(status, 413, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("bodyTooLarge"));
     // A message the profile cannot sign: 400 with the reason.
     let (status, _, body) = call(s.proxy.spi, "POST", MSGS, &[XML], b"<Envelope/>".to_vec())
         .await
@@ -285,7 +290,7 @@ async fn bad_answers_slow_or_absent_bacen_and_bad_paths_fail_closed() {
     let _ = audit_dir;
     assert_eq!(
         audit(dir.path(), "spi").len(),
-        8,
+        9,
         "every exchange, failed ones included, has one record"
     );
 }

@@ -14,16 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use proxy_kms::demo;
-use simulator::bank::call;
-
-/// CPU seconds (user + system) of process `pid`, from /proc (Linux, 100 ticks per second).
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
-}
+use simulator::bank::{call, cpu_seconds};
 
 #[tokio::main]
 async fn main() -> Result<(), String> {

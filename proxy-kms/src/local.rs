@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http::{Request, Response};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -53,16 +53,10 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
 /// The same request as API Gateway would hand it over, through the Lambda handler.
 async fn answer(relay: Arc<Relay>, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
-    let body = match Limited::new(body, MAX_REQUEST).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) => {
-            let r = relay::problem(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "bodyTooLarge",
-                &format!("request body: {e}"),
-            );
-            return r.map(Full::new);
-        }
+    // API Gateway refuses such a request before the function runs: no invocation, no record.
+    let body = match relay::collect_body(body, MAX_REQUEST).await {
+        Ok(b) => b,
+        Err(refused) => return refused.map(Full::new),
     };
     let event = Request::from_parts(parts, Body::Binary(body.to_vec()));
     let (parts, body) = handler::handle(relay, event).await.into_parts();

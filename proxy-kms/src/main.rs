@@ -54,13 +54,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let started = Instant::now();
-    tracing_subscriber::fmt()
-        .json()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    proxy_core::service::init_json_logs("info");
     // One thread: a Lambda container handles one invocation at a time, and cross-thread wake-ups
     // cost more CPU per message than they save (measured: 2.5 → 2.2 ms, `examples/kms_costs.rs`).
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -120,7 +114,7 @@ fn main() -> ExitCode {
                 let relay = configured::relay(&clients, family, &deployment).await?;
                 let addr = listener.local_addr().map_err(|e| e.to_string())?;
                 tracing::info!(family = family.name(), %addr, ready_ms = started.elapsed().as_millis() as u64, "ready");
-                local::serve(listener, relay, shutdown_signal()).await;
+                local::serve(listener, relay, proxy_core::service::shutdown_signal()).await;
                 Ok(())
             }
         }
@@ -131,20 +125,5 @@ fn main() -> ExitCode {
             eprintln!("proxy-kms: {e}");
             ExitCode::from(1)
         }
-    }
-}
-
-/// SIGTERM or ctrl-c.
-async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
     }
 }

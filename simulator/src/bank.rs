@@ -156,3 +156,14 @@ pub async fn conversation(spi: SocketAddr, dict: SocketAddr, repo: &Path) -> Res
 
     Ok(failures)
 }
+
+/// CPU seconds (user + system) process `pid` has used so far, from `/proc` (Linux, 100 ticks per
+/// second); 0 where it cannot be read. The load examples divide it by the messages they sent.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces): utime and stime are 14 and 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}

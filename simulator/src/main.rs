@@ -72,12 +72,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    proxy_core::service::init_json_logs("info");
     match run(Cli::parse().command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -143,31 +138,11 @@ fn run(command: Command) -> Result<(), String> {
                     "SPI https://{}  DICT https://{}  control http://{}",
                     sim.spi, sim.dict, sim.check
                 );
-                shutdown_signal().await;
+                proxy_core::service::shutdown_signal().await;
                 tracing::info!("shutting down");
                 sim.shutdown().await;
                 Ok(())
             })
         }
     }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }

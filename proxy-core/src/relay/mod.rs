@@ -189,24 +189,48 @@ impl Relay {
     /// Relays one request; always answers.
     pub async fn handle(&self, req: Request<Bytes>) -> Response<Bytes> {
         let started = Instant::now();
-        let mut record = AuditRecord {
+        let (parts, body) = req.into_parts();
+        let record = self.start_record(&parts, started);
+        let (response, sent_body) = self.exchange(Request::from_parts(parts, body)).await;
+        self.finish(record, response, &sent_body).await
+    }
+
+    /// Answers a request the front end refused before relaying it (e.g. a body over its memory
+    /// bound, see [`collect_body`]) with `response`, audited like every exchange.
+    pub async fn refuse(&self, parts: http::request::Parts, response: Response<Bytes>) -> Response<Bytes> {
+        let record = self.start_record(&parts, Instant::now());
+        self.finish(record, response, &Bytes::new()).await
+    }
+
+    /// The audit record of a request, as far as its head tells.
+    fn start_record(&self, parts: &http::request::Parts, started: Instant) -> (AuditRecord, Instant) {
+        let record = AuditRecord {
             request_id: wire::new_id(),
             request_date: wire::utc_now(),
-            request_method: req.method().to_string(),
-            request_path: req
-                .uri()
+            request_method: parts.method.to_string(),
+            request_path: parts
+                .uri
                 .path_and_query()
-                .map_or_else(|| req.uri().to_string(), |p| p.to_string()),
-            request_header: headers_json(req.headers()),
+                .map_or_else(|| parts.uri.to_string(), |p| p.to_string()),
+            request_header: headers_json(&parts.headers),
             signature_key_id: self.signer.key_id().to_string(),
             ..Default::default()
         };
-        let (mut response, sent_body) = self.exchange(req).await;
+        (record, started)
+    }
+
+    /// Completes the record with what was sent and answered, writes it, and returns the answer.
+    async fn finish(
+        &self,
+        (mut record, started): (AuditRecord, Instant),
+        mut response: Response<Bytes>,
+        sent_body: &Bytes,
+    ) -> Response<Bytes> {
         if let Ok(id) = HeaderValue::from_str(&record.request_id) {
             response.headers_mut().insert(REQUEST_ID, id);
         }
-        record.request_body = String::from_utf8_lossy(&sent_body).into_owned();
-        describe(&mut record, &sent_body);
+        record.request_body = String::from_utf8_lossy(sent_body).into_owned();
+        describe(&mut record, sent_body);
         record.response_status_code = i32::from(response.status().as_u16());
         record.response_signature_valid = response
             .headers()
@@ -500,6 +524,23 @@ impl tower_service::Service<Name> for Resolver {
             .await
             .map_err(std::io::Error::other)?
         })
+    }
+}
+
+/// Collects a request body of at most `limit` bytes (the front ends' memory bound); past it, the
+/// `413` problem to answer with.
+pub async fn collect_body<B>(body: B, limit: usize) -> Result<Bytes, Response<Bytes>>
+where
+    B: hyper::body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    match Limited::new(body, limit).collect().await {
+        Ok(b) => Ok(b.to_bytes()),
+        Err(e) => Err(problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "bodyTooLarge",
+            &format!("request body: {e}"),
+        )),
     }
 }
 
