@@ -197,7 +197,12 @@ pub struct TrustedKey {
 /// Trusted signing certificates, found by issuer name and serial number.
 #[derive(Debug, Default)]
 pub struct TrustStore {
-    by_issuer_serial: HashMap<(NameKey, String), TrustedKey>,
+    keys: Vec<TrustedKey>,
+    /// Index into `keys` by issuer name (parsed, compared as names) and serial.
+    by_issuer_serial: HashMap<(NameKey, String), usize>,
+    /// Issuer names as the certificates render them (what signers usually write), with each
+    /// certificate's serial and index: found without parsing the name.
+    by_issuer_text: HashMap<String, Vec<(String, usize)>>,
 }
 
 impl TrustStore {
@@ -227,28 +232,53 @@ impl TrustStore {
                 }
             })?;
         let id = (certificate.issuer_key.clone(), certificate.serial.clone());
-        self.by_issuer_serial.insert(id, TrustedKey { certificate, key });
+        let index = match self.by_issuer_serial.get(&id) {
+            // The same certificate again (or another with its issuer and serial): the last wins.
+            Some(&i) => {
+                self.keys[i] = TrustedKey { certificate, key };
+                return Ok(());
+            }
+            None => self.keys.len(),
+        };
+        self.by_issuer_text
+            .entry(certificate.issuer.clone())
+            .or_default()
+            .push((certificate.serial.clone(), index));
+        self.keys.push(TrustedKey { certificate, key });
+        self.by_issuer_serial.insert(id, index);
         Ok(())
     }
 
     /// Number of trusted certificates.
     pub fn len(&self) -> usize {
-        self.by_issuer_serial.len()
+        self.keys.len()
     }
 
     /// True when the store trusts nothing.
     pub fn is_empty(&self) -> bool {
-        self.by_issuer_serial.is_empty()
+        self.keys.is_empty()
     }
 
     /// Finds the trusted certificate named by `X509IssuerName` / `X509SerialNumber` and checks
     /// that it is valid at `now` (seconds since the epoch).
     pub fn lookup(&self, issuer: &str, serial: &str, now: i64) -> Result<&TrustedKey, TrustError> {
-        let key = parse_name(issuer)?;
         let serial_norm = normalize_serial(serial)?;
-        let found = self
-            .by_issuer_serial
-            .get(&(key, serial_norm))
+        // The name exactly as a trusted certificate renders it needs no parsing.
+        let known = self.by_issuer_text.get(issuer.trim()).and_then(|certs| {
+            certs
+                .iter()
+                .find(|(s, _)| *s == serial_norm)
+                .map(|&(_, index)| index)
+        });
+        let index = match known {
+            Some(index) => Some(index),
+            None => self
+                .by_issuer_serial
+                .get(&(parse_name(issuer)?, serial_norm))
+                .copied(),
+        };
+        let found = index
+            .and_then(|i| self.keys.get(i))
             .ok_or_else(|| TrustError::Unknown {
                 issuer: issuer.to_string(),
                 serial: serial.trim().to_string(),

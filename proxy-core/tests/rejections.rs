@@ -253,6 +253,36 @@ fn untrusted_and_expired_certificates_are_rejected() {
 }
 
 #[test]
+fn the_signing_key_is_found_by_issuer_name_and_serial_however_the_name_is_written() {
+    let t = setup();
+    let cert = proxy_core::trust::Certificate::from_pem_file(&t.pki.cert).expect("cert");
+    let now = 1_795_000_000;
+    // As the certificate renders it (found without parsing) …
+    let found = t
+        .trust
+        .lookup(cert.issuer(), cert.serial(), now)
+        .expect("exact name");
+    assert_eq!(found.certificate.serial(), cert.serial());
+    // … and as another signer may write it: RDNs compared as parsed names, serial as a number.
+    let rewritten = cert.issuer().replace("CN=", "cn=").replace(", O=", ",o=");
+    assert_ne!(
+        rewritten,
+        cert.issuer(),
+        "the test must exercise the parsing path"
+    );
+    let found = t
+        .trust
+        .lookup(&rewritten, &format!("00{}", cert.serial()), now)
+        .expect("same name, written differently");
+    assert_eq!(found.certificate.issuer(), cert.issuer());
+    // The right name with another serial is someone else.
+    assert!(matches!(
+        t.trust.lookup(cert.issuer(), "1", now),
+        Err(TrustError::Unknown { .. })
+    ));
+}
+
+#[test]
 fn hostile_xml_is_refused_by_the_parser() {
     let t = setup();
     let bomb = "<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\"><!ENTITY lol2 \"&lol;&lol;&lol;&lol;\">]><lolz>&lol2;</lolz>";

@@ -336,6 +336,16 @@ fn has_id(doc: &Document<'_>, id: NodeId, value: &str) -> bool {
 }
 
 fn decode_b64(text: &str) -> Result<Vec<u8>, String> {
-    let compact: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    B64.decode(compact).map_err(|e| format!("not base64 ({e})"))
+    let bytes = text.as_bytes();
+    let decoded = if bytes.iter().any(u8::is_ascii_whitespace) {
+        let compact: Vec<u8> = bytes
+            .iter()
+            .copied()
+            .filter(|b| !b.is_ascii_whitespace())
+            .collect();
+        B64.decode(compact)
+    } else {
+        B64.decode(bytes)
+    };
+    decoded.map_err(|e| format!("not base64 ({e})"))
 }

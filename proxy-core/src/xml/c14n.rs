@@ -157,6 +157,7 @@ impl<'d, 'a, 'o> Writer<'d, 'a, 'o> {
 
     /// Queues the declaration of `prefix` unless the nearest output ancestor already rendered the
     /// same binding (for the default namespace, an absent one counts as `xmlns=""`).
+    #[inline(always)]
     fn utilize(&self, prefix: &'d str, uri: &'d str, decls: &mut Vec<(&'d str, &'d str)>) {
         if prefix == "xml" && uri == XML_NS {
             return;

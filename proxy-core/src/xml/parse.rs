@@ -40,18 +40,23 @@ struct Builder<'a> {
     limits: Limits,
     doc: Document<'a>,
     /// Open elements, innermost last.
-    open: Vec<NodeId>,
+    open: Vec<Frame>,
     /// Indices into `doc.ns_decls` of the declarations in scope, innermost last.
     scope: Vec<usize>,
-    /// Length of `scope` when each open element started.
-    scope_marks: Vec<usize>,
-    /// Last child appended to each open element.
-    last_child: Vec<Option<NodeId>>,
     /// Last node appended at the top level.
     top_last: Option<NodeId>,
     root: Option<NodeId>,
     /// Attributes of the start tag being read: (qualified name, value).
     pending: Vec<(&'a str, Cow<'a, str>)>,
+}
+
+/// An element whose content is being read.
+struct Frame {
+    id: NodeId,
+    /// Length of the builder's `scope` when the element started.
+    scope_mark: usize,
+    /// Its last child so far.
+    last_child: Option<NodeId>,
 }
 
 impl<'a> Builder<'a> {
@@ -77,8 +82,6 @@ impl<'a> Builder<'a> {
             doc,
             open: Vec::with_capacity(32),
             scope: vec![0],
-            scope_marks: Vec::with_capacity(32),
-            last_child: Vec::with_capacity(32),
             top_last: None,
             root: None,
             pending: Vec::new(),
@@ -122,9 +125,16 @@ impl<'a> Builder<'a> {
     }
 
     /// Appends a node as the last child of the innermost open element (or of the document).
+    #[inline(always)]
     fn append(&mut self, kind: NodeKind<'a>) -> NodeId {
         let id = self.doc.nodes.len();
-        let parent = self.open.last().copied();
+        let (parent, prev) = match self.open.last_mut() {
+            Some(f) => (Some(f.id), f.last_child.replace(id)),
+            None => {
+                self.doc.top.push(id);
+                (None, self.top_last.replace(id))
+            }
+        };
         self.doc.nodes.push(Node {
             kind,
             verbatim: false,
@@ -132,21 +142,10 @@ impl<'a> Builder<'a> {
             first_child: NONE,
             next_sibling: NONE,
         });
-        let slot = match self.last_child.last_mut() {
-            Some(slot) => slot,
-            None => &mut self.top_last,
-        };
-        match *slot {
-            Some(prev) => self.doc.nodes[prev].next_sibling = id as u32,
-            None => {
-                if let Some(p) = parent {
-                    self.doc.nodes[p].first_child = id as u32;
-                }
-            }
-        }
-        *slot = Some(id);
-        if parent.is_none() {
-            self.doc.top.push(id);
+        match (prev, parent) {
+            (Some(prev), _) => self.doc.nodes[prev].next_sibling = id as u32,
+            (None, Some(p)) => self.doc.nodes[p].first_child = id as u32,
+            (None, None) => {}
         }
         id
     }
@@ -178,10 +177,11 @@ impl<'a> Builder<'a> {
     }
 
     /// Appends character data; `verbatim` when c14n may copy it unescaped (see [`Node::verbatim`]).
+    #[inline(always)]
     fn push_text(&mut self, text: Cow<'a, str>, verbatim: bool) {
         // Adjacent character data (text and CDATA sections) becomes one text node.
-        if let Some(Some(prev)) = self.last_child.last() {
-            let node = &mut self.doc.nodes[*prev];
+        if let Some(prev) = self.open.last().and_then(|f| f.last_child) {
+            let node = &mut self.doc.nodes[prev];
             if let NodeKind::Text(t) = &mut node.kind {
                 t.to_mut().push_str(&text);
                 node.verbatim &= verbatim;
@@ -391,7 +391,7 @@ impl<'a> Builder<'a> {
         empty: bool,
     ) -> Result<(), XmlError> {
         let prefix = colon.map_or("", |i| &qname[..i]);
-        self.scope_marks.push(self.scope.len());
+        let scope_mark = self.scope.len();
         let decls_start = self.doc.ns_decls.len();
         let attrs_start = self.doc.attrs.len();
         let pending = std::mem::take(&mut self.pending);
@@ -454,8 +454,11 @@ impl<'a> Builder<'a> {
         if self.open.is_empty() {
             self.root = Some(id);
         }
-        self.open.push(id);
-        self.last_child.push(None);
+        self.open.push(Frame {
+            id,
+            scope_mark,
+            last_child: None,
+        });
         self.pos = end;
         if empty {
             self.close(end, end);
@@ -469,7 +472,7 @@ impl<'a> Builder<'a> {
         if let Some(q) = self
             .open
             .last()
-            .and_then(|&id| self.doc.element(id))
+            .and_then(|f| self.doc.element(f.id))
             .map(|e| e.qname())
             && self.bytes[start + 2..].starts_with(q.as_bytes())
             && self.bytes.get(start + 2 + q.len()) == Some(&b'>')
@@ -489,7 +492,7 @@ impl<'a> Builder<'a> {
         let open = self
             .open
             .last()
-            .and_then(|&id| self.doc.element(id))
+            .and_then(|f| self.doc.element(f.id))
             .map(|e| e.qname());
         match open {
             Some(q) if q == name => {}
@@ -501,13 +504,11 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
+    #[inline(always)]
     fn close(&mut self, content_end: usize, end: usize) {
-        if let Some(id) = self.open.pop() {
-            self.last_child.pop();
-            if let Some(mark) = self.scope_marks.pop() {
-                self.scope.truncate(mark);
-            }
-            if let NodeKind::Element(el) = &mut self.doc.nodes[id].kind {
+        if let Some(frame) = self.open.pop() {
+            self.scope.truncate(frame.scope_mark);
+            if let NodeKind::Element(el) = &mut self.doc.nodes[frame.id].kind {
                 el.span.1 = end as u32;
                 el.content.1 = (content_end as u32).max(el.content.0);
             }
@@ -623,6 +624,7 @@ fn check_name(name: &str) -> Result<(), String> {
 
 /// A qualified name (`colons` as [`scan_name`] found them): a name with at most one colon, and
 /// a non-empty prefix and local part.
+#[inline]
 fn check_qname(name: &str, colons: Colons) -> Result<(), String> {
     check_name(name)?;
     match colons {
