@@ -105,23 +105,25 @@ struct SpiParts {
 /// Finds `AppHdr` and `Document`: exactly one of each in the whole message, both children of the
 /// root. Anything else is refused, so that no second `Document` can hide behind the signed one.
 fn spi_parts(doc: &Document<'_>) -> Result<SpiParts, String> {
-    let find = |local: &str| -> Result<NodeId, String> {
-        let found: Vec<NodeId> = doc
-            .elements()
-            .filter(|&id| doc.element(id).is_some_and(|e| e.local() == local))
-            .collect();
-        match found[..] {
-            [id] if doc.node(id).parent() == Some(doc.root()) => Ok(id),
-            [_] => Err(format!("{local} is not a child of the root element")),
-            _ => Err(format!(
-                "expected exactly one {local} element, found {}",
-                found.len()
-            )),
-        }
+    // One pass over the elements: (first found, how many) for each part.
+    let (mut app_hdr, mut document) = ((None, 0), (None, 0));
+    for id in doc.elements() {
+        let slot = match doc.element(id).map(|e| e.local()) {
+            Some("AppHdr") => &mut app_hdr,
+            Some("Document") => &mut document,
+            _ => continue,
+        };
+        slot.0.get_or_insert(id);
+        slot.1 += 1;
+    }
+    let only = |local: &str, (first, count): (Option<NodeId>, usize)| match first {
+        Some(id) if count == 1 && doc.node(id).parent() == Some(doc.root()) => Ok(id),
+        Some(_) if count == 1 => Err(format!("{local} is not a child of the root element")),
+        _ => Err(format!("expected exactly one {local} element, found {count}")),
     };
     Ok(SpiParts {
-        app_hdr: find("AppHdr")?,
-        document: find("Document")?,
+        app_hdr: only("AppHdr", app_hdr)?,
+        document: only("Document", document)?,
     })
 }
 

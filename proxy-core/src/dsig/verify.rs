@@ -157,10 +157,9 @@ pub fn verify_with_limits(
     for (i, (&reference, spec)) in references.iter().zip(specs).enumerate() {
         let index = i + 1;
         let uri = doc.attribute(reference, "URI");
-        let shown = uri.map_or_else(|| "(none)".to_string(), |u| format!("\"{u}\""));
         let fail = |reason: String| VerifyError::Reference {
             index,
-            uri: shown.clone(),
+            uri: uri.map_or_else(|| "(none)".to_string(), |u| format!("\"{u}\"")),
             reason,
         };
         let target = match (spec.target, uri) {

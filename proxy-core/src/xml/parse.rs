@@ -66,26 +66,29 @@ impl<'a> Builder<'a> {
             bom_len,
             nodes: Vec::with_capacity(nodes),
             attrs: Vec::with_capacity(nodes / 8),
-            // Index 0 is the implicit binding of the `xml` prefix.
-            ns_decls: vec![NsDecl {
-                prefix: "xml",
-                uri: Cow::Borrowed(XML_NS),
-            }],
-            top: Vec::new(),
+            ns_decls: Vec::with_capacity(8),
+            top: Vec::with_capacity(4),
             root: 0,
         };
-        Builder {
+        let mut builder = Builder {
             src,
             bytes: src.as_bytes(),
             pos: 0,
             limits: *limits,
             doc,
             open: Vec::with_capacity(32),
-            scope: vec![0],
+            scope: Vec::with_capacity(16),
             top_last: None,
             root: None,
-            pending: Vec::new(),
-        }
+            pending: Vec::with_capacity(8),
+        };
+        // Index 0 is the implicit binding of the `xml` prefix, always in scope.
+        builder.doc.ns_decls.push(NsDecl {
+            prefix: "xml",
+            uri: Cow::Borrowed(XML_NS),
+        });
+        builder.scope.push(0);
+        builder
     }
 
     fn run(mut self) -> Result<Document<'a>, XmlError> {
