@@ -117,6 +117,26 @@ impl<'d, 'a, 'o> Writer<'d, 'a, 'o> {
         }
         decls.sort_unstable_by(|a, b| a.0.cmp(b.0));
 
+        // Tags written in the source exactly as c14n writes them (`<a>`, `</a>`, nothing to add)
+        // are copied from it; a leaf holding only plain text is copied whole.
+        let (start, end, content) = (el.span.0 as usize, el.span.1 as usize, el.content());
+        let q = el.qname().len();
+        if decls.is_empty()
+            && attrs.is_empty()
+            && content.start - start == q + 2
+            && end - content.end == q + 3
+        {
+            let src = doc.src.as_bytes();
+            if self.is_plain_leaf(id) {
+                self.out.extend_from_slice(&src[start..end]);
+                return;
+            }
+            self.out.extend_from_slice(&src[start..content.start]);
+            self.children(id);
+            self.out.extend_from_slice(&src[content.end..end]);
+            return;
+        }
+
         self.out.push(b'<');
         self.out.extend_from_slice(el.qname().as_bytes());
         for (prefix, uri) in &decls {
@@ -142,17 +162,32 @@ impl<'d, 'a, 'o> Writer<'d, 'a, 'o> {
             self.attribute(a.qname, &a.value);
         }
         self.out.push(b'>');
-
-        for c in doc.children(id) {
-            if !self.exclude.contains(&c) {
-                self.node(c);
-            }
-        }
-
+        self.children(id);
         self.out.extend_from_slice(b"</");
         self.out.extend_from_slice(el.qname().as_bytes());
         self.out.push(b'>');
         self.rendered.truncate(mark);
+    }
+
+    fn children(&mut self, id: NodeId) {
+        for c in self.doc.children(id) {
+            if !self.exclude.contains(&c) {
+                self.node(c);
+            }
+        }
+    }
+
+    /// True when the element's content is nothing, or one text node c14n copies as is.
+    fn is_plain_leaf(&self, id: NodeId) -> bool {
+        let mut kids = self.doc.children(id);
+        match (kids.next(), kids.next()) {
+            (None, _) => true,
+            (Some(c), None) => {
+                let node = &self.doc.nodes[c];
+                node.verbatim && matches!(node.kind, NodeKind::Text(_)) && !self.exclude.contains(&c)
+            }
+            _ => false,
+        }
     }
 
     /// Queues the declaration of `prefix` unless the nearest output ancestor already rendered the
@@ -282,6 +317,19 @@ mod tests {
             "<a>        plain text, long enough       <b>x &gt; y</b><c>1\n2 &gt;</c>\
              <d>p&lt;&amp;&gt;q</d><e>&#xD;&amp;</e></a>"
         );
+    }
+
+    #[test]
+    fn tags_are_copied_only_when_the_source_writes_them_canonically() {
+        let xml = "<a xmlns=\"urn:a\"><b>x</b><c></c><d >y</d ><e/><f>p&amp;q</f><g><h>z</h></g>\
+                   <i xmlns=\"urn:i\">w</i><j xmlns=\"urn:a\">v</j><k a='1'>u</k></a>";
+        assert_eq!(
+            subtree(xml, "a", None),
+            "<a xmlns=\"urn:a\"><b>x</b><c></c><d>y</d><e></e><f>p&amp;q</f><g><h>z</h></g>\
+             <i xmlns=\"urn:i\">w</i><j>v</j><k a=\"1\">u</k></a>"
+        );
+        // The apex of a subtree renders the namespace it uses, even when its tags are plain.
+        assert_eq!(subtree(xml, "h", None), "<h xmlns=\"urn:a\">z</h>");
     }
 
     #[test]

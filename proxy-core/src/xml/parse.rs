@@ -43,6 +43,9 @@ struct Builder<'a> {
     open: Vec<Frame>,
     /// Indices into `doc.ns_decls` of the declarations in scope, innermost last.
     scope: Vec<usize>,
+    /// The default namespace declaration in scope (`None` when none, or undeclared), kept so
+    /// that unprefixed names, most of them, resolve without a search.
+    default_ns: Option<usize>,
     /// Last node appended at the top level.
     top_last: Option<NodeId>,
     root: Option<NodeId>,
@@ -55,6 +58,8 @@ struct Frame {
     id: NodeId,
     /// Length of the builder's `scope` when the element started.
     scope_mark: usize,
+    /// The builder's `default_ns` outside the element.
+    outer_default_ns: Option<usize>,
     /// Its last child so far.
     last_child: Option<NodeId>,
 }
@@ -78,6 +83,7 @@ impl<'a> Builder<'a> {
             doc,
             open: Vec::with_capacity(32),
             scope: Vec::with_capacity(16),
+            default_ns: None,
             top_last: None,
             root: None,
             pending: Vec::with_capacity(8),
@@ -395,6 +401,7 @@ impl<'a> Builder<'a> {
     ) -> Result<(), XmlError> {
         let prefix = colon.map_or("", |i| &qname[..i]);
         let scope_mark = self.scope.len();
+        let outer_default_ns = self.default_ns;
         let decls_start = self.doc.ns_decls.len();
         let attrs_start = self.doc.attrs.len();
         let pending = std::mem::take(&mut self.pending);
@@ -406,7 +413,11 @@ impl<'a> Builder<'a> {
                     prefix: p,
                     uri: value.clone(),
                 });
-                self.scope.push(self.doc.ns_decls.len() - 1);
+                let index = self.doc.ns_decls.len() - 1;
+                self.scope.push(index);
+                if p.is_empty() {
+                    self.default_ns = (!value.is_empty()).then_some(index);
+                }
             }
         }
         let ns = self.resolve(prefix)?;
@@ -460,6 +471,7 @@ impl<'a> Builder<'a> {
         self.open.push(Frame {
             id,
             scope_mark,
+            outer_default_ns,
             last_child: None,
         });
         self.pos = end;
@@ -511,6 +523,7 @@ impl<'a> Builder<'a> {
     fn close(&mut self, content_end: usize, end: usize) {
         if let Some(frame) = self.open.pop() {
             self.scope.truncate(frame.scope_mark);
+            self.default_ns = frame.outer_default_ns;
             if let NodeKind::Element(el) = &mut self.doc.nodes[frame.id].kind {
                 el.span.1 = end as u32;
                 el.content.1 = (content_end as u32).max(el.content.0);
@@ -519,18 +532,18 @@ impl<'a> Builder<'a> {
     }
 
     /// The declaration binding `prefix` in the current scope; `None` for an unbound default.
+    #[inline]
     fn resolve(&self, prefix: &str) -> Result<Option<usize>, XmlError> {
+        if prefix.is_empty() {
+            return Ok(self.default_ns);
+        }
         for &i in self.scope.iter().rev() {
             let d = &self.doc.ns_decls[i];
             if super::c14n::same(d.prefix, prefix) {
                 return Ok((!d.uri.is_empty()).then_some(i));
             }
         }
-        if prefix.is_empty() {
-            Ok(None)
-        } else {
-            Err(XmlError::UnboundPrefix(prefix.to_string()))
-        }
+        Err(XmlError::UnboundPrefix(prefix.to_string()))
     }
 }
 
@@ -588,21 +601,26 @@ enum Colons {
 fn scan_name(bytes: &[u8], start: usize) -> Result<(usize, Colons), usize> {
     let mut i = start;
     let mut colons = Colons::None;
-    while let Some(&b) = bytes.get(i) {
-        match NAME_BYTES[b as usize] {
-            NameByte::Part => {}
-            NameByte::Colon => {
+    loop {
+        // Plain name bytes, nearly all of them, in a tight loop.
+        while bytes
+            .get(i)
+            .is_some_and(|&b| NAME_BYTES[b as usize] == NameByte::Part)
+        {
+            i += 1;
+        }
+        match bytes.get(i).map(|&b| NAME_BYTES[b as usize]) {
+            Some(NameByte::Colon) => {
                 colons = match colons {
                     Colons::None => Colons::One(i - start),
                     _ => Colons::Several,
-                }
+                };
+                i += 1;
             }
-            NameByte::End => break,
-            NameByte::Invalid => return Err(i),
+            Some(NameByte::Invalid) => return Err(i),
+            _ => return Ok((i, colons)),
         }
-        i += 1;
     }
-    Ok((i, colons))
 }
 
 fn skip_ws(bytes: &[u8], mut i: usize) -> usize {
