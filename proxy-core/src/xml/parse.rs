@@ -404,6 +404,42 @@ impl<'a> Builder<'a> {
         let outer_default_ns = self.default_ns;
         let decls_start = self.doc.ns_decls.len();
         let attrs_start = self.doc.attrs.len();
+        if !self.pending.is_empty() {
+            self.attributes(qname)?;
+        }
+        let ns = self.resolve(prefix)?;
+        if !prefix.is_empty() && ns.is_none() {
+            return Err(XmlError::UnboundPrefix(prefix.to_string()));
+        }
+        let id = self.append(NodeKind::Element(Element {
+            qname,
+            colon: colon.map_or(NONE, |i| i as u32),
+            ns: ns.map_or(NONE, |i| i as u32),
+            attrs: (attrs_start as u32, self.doc.attrs.len() as u32),
+            decls: (decls_start as u32, self.doc.ns_decls.len() as u32),
+            span: (start as u32, end as u32),
+            content: (end as u32, end as u32),
+        }));
+        if self.open.is_empty() {
+            self.root = Some(id);
+        }
+        self.open.push(Frame {
+            id,
+            scope_mark,
+            outer_default_ns,
+            last_child: None,
+        });
+        self.pos = end;
+        if empty {
+            self.close(end, end);
+        }
+        Ok(())
+    }
+
+    /// The namespace declarations and attributes of the start tag just read (`pending`): the
+    /// declarations come into scope, the attributes are resolved and recorded.
+    fn attributes(&mut self, qname: &'a str) -> Result<(), XmlError> {
+        let attrs_start = self.doc.attrs.len();
         let pending = std::mem::take(&mut self.pending);
         for (name, value) in &pending {
             if *name == "xmlns" || name.starts_with("xmlns:") {
@@ -419,10 +455,6 @@ impl<'a> Builder<'a> {
                     self.default_ns = (!value.is_empty()).then_some(index);
                 }
             }
-        }
-        let ns = self.resolve(prefix)?;
-        if !prefix.is_empty() && ns.is_none() {
-            return Err(XmlError::UnboundPrefix(prefix.to_string()));
         }
         for (name, value) in pending
             .iter()
@@ -456,28 +488,6 @@ impl<'a> Builder<'a> {
             });
         }
         self.pending = pending;
-        let id = self.append(NodeKind::Element(Element {
-            qname,
-            colon: colon.map_or(NONE, |i| i as u32),
-            ns: ns.map_or(NONE, |i| i as u32),
-            attrs: (attrs_start as u32, self.doc.attrs.len() as u32),
-            decls: (decls_start as u32, self.doc.ns_decls.len() as u32),
-            span: (start as u32, end as u32),
-            content: (end as u32, end as u32),
-        }));
-        if self.open.is_empty() {
-            self.root = Some(id);
-        }
-        self.open.push(Frame {
-            id,
-            scope_mark,
-            outer_default_ns,
-            last_child: None,
-        });
-        self.pos = end;
-        if empty {
-            self.close(end, end);
-        }
         Ok(())
     }
 
