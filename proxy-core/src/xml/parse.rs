@@ -655,8 +655,16 @@ fn check_name(name: &str) -> Result<(), String> {
 
 /// A qualified name (`colons` as [`scan_name`] found them): a name with at most one colon, and
 /// a non-empty prefix and local part.
-#[inline]
+#[inline(always)]
 fn check_qname(name: &str, colons: Colons) -> Result<(), String> {
+    // Nearly every name: no colon, starting with a letter.
+    if matches!(colons, Colons::None) && name.as_bytes().first().is_some_and(u8::is_ascii_alphabetic) {
+        return Ok(());
+    }
+    check_qname_fully(name, colons)
+}
+
+fn check_qname_fully(name: &str, colons: Colons) -> Result<(), String> {
     check_name(name)?;
     match colons {
         Colons::None => Ok(()),
@@ -756,8 +764,8 @@ fn scan_text(bytes: &[u8], mut i: usize) -> (usize, u8) {
     loop {
         while let Some(chunk) = bytes.get(i..).and_then(<[u8]>::first_chunk::<8>) {
             let word = u64::from_le_bytes(*chunk);
-            let hits =
-                has_byte(word, b'<') | has_byte(word, b'&') | has_byte(word, b'>') | has_byte(word, b'\r');
+            // '<' (0x3C) and '>' (0x3E) differ only in bit 1: one test finds both.
+            let hits = has_byte(word | ONES * 2, b'>') | has_byte(word, b'&') | has_byte(word, b'\r');
             if hits != 0 {
                 // The lowest flagged byte is always a real match.
                 i += (hits.trailing_zeros() / 8) as usize;
@@ -777,10 +785,12 @@ fn scan_text(bytes: &[u8], mut i: usize) -> (usize, u8) {
     }
 }
 
+/// One in each byte of a word.
+const ONES: u64 = 0x0101_0101_0101_0101;
+
 /// Flags (high bit set) the bytes of `word` equal to `b`; exact for the lowest one.
 #[inline]
 fn has_byte(word: u64, b: u8) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
     let x = word ^ (ONES * b as u64);
     x.wrapping_sub(ONES) & !x & (ONES << 7)
 }
