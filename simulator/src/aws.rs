@@ -251,7 +251,11 @@ impl Upstream {
             .await
         {
             Ok(r) => {
-                let (parts, body) = r.into_parts();
+                let (mut parts, body) = r.into_parts();
+                // Hop-by-hop: moto's `Connection: close` is about its own connection, not the
+                // caller's, which stays alive as it would with AWS.
+                parts.headers.remove(http::header::CONNECTION);
+                parts.headers.remove("keep-alive");
                 match body.collect().await {
                     Ok(b) => Response::from_parts(parts, Full::new(b.to_bytes())),
                     Err(e) => aws_json(

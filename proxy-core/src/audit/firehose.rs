@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 
 use super::files::json_line;
 use super::spool::{Spool, Spooled};
-use super::{AuditError, AuditRecord, AuditSink, WriteFuture};
+use super::{AuditError, AuditRecord, AuditSink, InFlight, WriteFuture};
 use crate::retry::Backoff;
 
 /// Firehose's limits for one `PutRecordBatch` call.
@@ -249,6 +249,10 @@ impl AuditSink for FirehoseSink {
             ));
         }
         Ok(())
+    }
+
+    fn in_flight(&self) -> Option<&InFlight> {
+        self.inner.spool.as_ref().map(Spool::in_flight)
     }
 }
 

@@ -90,6 +90,44 @@ pub trait AuditSink: Send + Sync {
     fn health(&self) -> Result<(), String> {
         Ok(())
     }
+
+    /// The gauge of exchanges under way, for a sink that commits records in groups: the relay
+    /// counts each exchange on it from arrival to audit record, so that the sink knows how many
+    /// records are coming (see [`InFlight`]). `None`: the sink does not need to know.
+    fn in_flight(&self) -> Option<&InFlight> {
+        None
+    }
+}
+
+/// Exchanges under way whose records a sink will be asked to write.
+///
+/// A sink that fsyncs in groups waits a little (bounded) for more records when many exchanges
+/// are under way, so that one fsync covers several records: what PostgreSQL calls
+/// `commit_delay` with `commit_siblings`. At light load nobody waits.
+#[derive(Debug, Clone, Default)]
+pub struct InFlight(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl InFlight {
+    /// Counts one exchange until the guard is dropped.
+    pub fn enter(&self) -> InFlightGuard {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        InFlightGuard(self.clone())
+    }
+
+    /// Exchanges under way now.
+    pub fn count(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// One exchange counted by [`InFlight::enter`].
+#[derive(Debug)]
+pub struct InFlightGuard(InFlight);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.0.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// Why a record could not be written.

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use super::files::{GroupWriter, json_line};
-use super::{AuditError, AuditRecord};
+use super::{AuditError, AuditRecord, InFlight};
 
 /// A segment is closed and a new one started past this size.
 const SEGMENT_BYTES: u64 = 4 * 1024 * 1024;
@@ -183,6 +183,11 @@ impl Spool {
             }
         }
         self.release(records);
+    }
+
+    /// The gauge of exchanges under way that the spool's group commit waits for.
+    pub fn in_flight(&self) -> &InFlight {
+        self.writer.in_flight()
     }
 
     /// Bytes of records not yet delivered.

@@ -30,7 +30,7 @@ use hyper_util::client::legacy::connect::dns::Name;
 use hyper_util::rt::TokioExecutor;
 use rustls_pki_types::{CertificateDer, ServerName};
 
-use crate::audit::{AuditRecord, AuditSink};
+use crate::audit::{AuditRecord, AuditSink, InFlight};
 use crate::dsig::{self, Profile, SignError};
 use crate::signer::{Signer, SignerError};
 use crate::trust::TrustStore;
@@ -189,6 +189,7 @@ impl Relay {
     /// Relays one request; always answers.
     pub async fn handle(&self, req: Request<Bytes>) -> Response<Bytes> {
         let started = Instant::now();
+        let _counted = self.audit.in_flight().map(InFlight::enter);
         let (parts, body) = req.into_parts();
         let record = self.start_record(&parts, started);
         let (response, sent_body) = self.exchange(Request::from_parts(parts, body)).await;
