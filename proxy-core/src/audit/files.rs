@@ -170,6 +170,14 @@ pub(crate) fn json_line(record: &AuditRecord) -> Result<String, serde_json::Erro
     })
 }
 
+impl FileSink {
+    /// Batches written and fsynced so far: with the records written, how well group commit
+    /// groups (`examples/audit_overhead.rs` prints it).
+    pub fn commits(&self) -> u64 {
+        self.writer.commits()
+    }
+}
+
 impl AuditSink for FileSink {
     fn write<'a>(&'a self, family: &'a str, record: &'a AuditRecord) -> WriteFuture<'a> {
         let relative = record.partition(family).join("records.jsonl");
