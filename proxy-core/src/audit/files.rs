@@ -31,7 +31,7 @@ pub(crate) const COMMIT_DELAY: Duration = Duration::from_millis(4);
 
 /// Exchanges under way, besides those whose records are already in the batch, from which the
 /// writer waits for more records ([`COMMIT_DELAY`]).
-pub(crate) const COMMIT_SIBLINGS: usize = 8;
+pub(crate) const COMMIT_SIBLINGS: usize = 16;
 
 impl GroupWriter {
     /// Starts the writer thread; it ends when the last clone is dropped.
