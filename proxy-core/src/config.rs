@@ -143,13 +143,31 @@ pub mod aws {
 
     /// The SDK configuration: the default chain (task role, Lambda role, environment), with an
     /// endpoint override for local emulators.
+    ///
+    /// Every call is bounded by one operation timeout, and the SDK's stalled-stream protection is
+    /// off: it watches large streaming bodies (S3 downloads), ours are small JSON calls, the
+    /// message path already bounds each of them (KMS signer, Firehose sink), and its per-call
+    /// body wrappers and timers cost 5-10 % of the Lambda flavour's CPU per message
+    /// (measured: `proxy-kms/examples/kms_costs.rs`, README).
     pub async fn sdk_config(endpoint: Option<&str>) -> aws_config::SdkConfig {
-        let loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        let loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .stalled_stream_protection(
+                aws_config::stalled_stream_protection::StalledStreamProtectionConfig::disabled(),
+            )
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .operation_timeout(OPERATION_TIMEOUT)
+                    .build(),
+            );
         match endpoint {
             Some(url) => loader.endpoint_url(url).load().await,
             None => loader.load().await,
         }
     }
+
+    /// The longest any AWS call may take, retries included (start-up's SSM and Secrets Manager
+    /// calls too, which nothing else bounds).
+    pub const OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
     /// Every parameter under `prefix`, SecureStrings decrypted, in one paginated
     /// `GetParametersByPath`.
