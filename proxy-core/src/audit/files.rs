@@ -2,6 +2,8 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{AuditError, AuditRecord, AuditSink, InFlight, WriteFuture};
@@ -18,7 +20,7 @@ pub(crate) struct GroupWriter {
     queue: std::sync::mpsc::Sender<Pending>,
     in_flight: InFlight,
     /// Batches written and fsynced so far.
-    commits: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    commits: Arc<AtomicU64>,
 }
 
 /// A line waiting for the writer: its file, the line, and who to tell.
@@ -39,8 +41,8 @@ impl GroupWriter {
         let (queue, pending) = std::sync::mpsc::channel::<Pending>();
         let in_flight = InFlight::default();
         let gauge = in_flight.clone();
-        let commits = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let committed = std::sync::Arc::clone(&commits);
+        let commits = Arc::new(AtomicU64::new(0));
+        let committed = Arc::clone(&commits);
         let spawned = std::thread::Builder::new()
             .name("audit-writer".into())
             .spawn(move || {
@@ -63,7 +65,7 @@ impl GroupWriter {
                         }
                     }
                     let result = open.write_batch(&batch).map_err(|e| e.to_string());
-                    committed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    committed.fetch_add(1, Ordering::Relaxed);
                     for (_, _, done) in batch {
                         let _ = done.send(result.clone());
                     }
@@ -82,7 +84,7 @@ impl GroupWriter {
 
     /// Batches written and fsynced so far (one fsync per file each).
     pub(crate) fn commits(&self) -> u64 {
-        self.commits.load(std::sync::atomic::Ordering::Relaxed)
+        self.commits.load(Ordering::Relaxed)
     }
 
     /// The gauge the relay counts its exchanges on (see [`AuditSink::in_flight`]).

@@ -18,6 +18,8 @@ pub mod spool;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub use files::FileSink;
 
@@ -105,18 +107,18 @@ pub trait AuditSink: Send + Sync {
 /// are under way, so that one fsync covers several records: what PostgreSQL calls
 /// `commit_delay` with `commit_siblings`. At light load nobody waits.
 #[derive(Debug, Clone, Default)]
-pub struct InFlight(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+pub struct InFlight(Arc<AtomicUsize>);
 
 impl InFlight {
     /// Counts one exchange until the guard is dropped.
     pub fn enter(&self) -> InFlightGuard {
-        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.0.fetch_add(1, Ordering::Relaxed);
         InFlightGuard(self.clone())
     }
 
     /// Exchanges under way now.
     pub fn count(&self) -> usize {
-        self.0.load(std::sync::atomic::Ordering::Relaxed)
+        self.0.load(Ordering::Relaxed)
     }
 }
 
@@ -126,7 +128,7 @@ pub struct InFlightGuard(InFlight);
 
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
-        self.0.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.0.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
