@@ -302,9 +302,9 @@ fn ds_children<const N: usize>(
 fn ds_children_prefix(doc: &Document<'_>, parent: NodeId) -> Result<Vec<NodeId>, VerifyError> {
     let mut kids = Vec::new();
     for c in doc.children(parent) {
-        match &doc.node(c).kind {
+        match doc.node(c).kind {
             NodeKind::Element(_) => kids.push(c),
-            NodeKind::Text(t) if !t.trim().is_empty() => {
+            NodeKind::Text(t) if !doc.chars(t).trim().is_empty() => {
                 let name = doc.element(parent).map_or("", |e| e.qname());
                 return Err(VerifyError::Malformed(format!("unexpected text in {name}")));
             }

@@ -78,18 +78,19 @@ impl<'d, 'a, 'o> Writer<'d, 'a, 'o> {
 
     fn node(&mut self, id: NodeId) {
         let node = &self.doc.nodes[id];
-        match &node.kind {
+        match node.kind {
             NodeKind::Element(_) => self.element(id),
-            NodeKind::Text(t) if node.verbatim => self.out.extend_from_slice(t.as_bytes()),
-            NodeKind::Text(t) => escape_text(self.out, t),
+            NodeKind::Text(t) if node.verbatim => self.out.extend_from_slice(self.doc.chars(t).as_bytes()),
+            NodeKind::Text(t) => escape_text(self.out, self.doc.chars(t)),
             NodeKind::Comment(c) => {
                 if self.opts.with_comments {
                     self.out.extend_from_slice(b"<!--");
-                    self.out.extend_from_slice(c.as_bytes());
+                    self.out.extend_from_slice(self.doc.chars(c).as_bytes());
                     self.out.extend_from_slice(b"-->");
                 }
             }
             NodeKind::Pi { target, data } => {
+                let data = self.doc.chars(data);
                 self.out.extend_from_slice(b"<?");
                 self.out.extend_from_slice(target.as_bytes());
                 if !data.is_empty() {

@@ -120,6 +120,9 @@ pub struct Document<'a> {
     pub(crate) src: &'a str,
     pub(crate) bom_len: usize,
     pub(crate) nodes: Vec<Node<'a>>,
+    /// Character data that differs from its source bytes (references resolved, line ends
+    /// normalized, text and CDATA merged), which [`Chars`] with `decoded` point into.
+    pub(crate) decoded: String,
     pub(crate) attrs: Vec<Attribute<'a>>,
     pub(crate) ns_decls: Vec<NsDecl<'a>>,
     /// Children of the document node: the root element and comments/PIs around it.
@@ -154,22 +157,31 @@ pub(crate) fn link(v: u32) -> Option<NodeId> {
     (v != NONE).then_some(v as NodeId)
 }
 
-/// The kinds of node exclusive c14n renders.
+/// The kinds of node exclusive c14n renders. Text is held as [`Chars`] (read it with
+/// [`Document::chars`]) so that nodes own nothing: a document is freed without visiting them.
 #[derive(Debug)]
 pub enum NodeKind<'a> {
     /// An element.
     Element(Element<'a>),
     /// Character data (line endings normalized, references resolved; CDATA sections included).
-    Text(Cow<'a, str>),
+    Text(Chars),
     /// A comment's text (line endings normalized).
-    Comment(Cow<'a, str>),
+    Comment(Chars),
     /// A processing instruction.
     Pi {
         /// The PI target.
         target: &'a str,
         /// The PI data, leading white space removed, line endings normalized.
-        data: Cow<'a, str>,
+        data: Chars,
     },
+}
+
+/// Where a node's text is: a range of the source, or of the document's decoded text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chars {
+    pub(crate) start: u32,
+    pub(crate) end: u32,
+    pub(crate) decoded: bool,
 }
 
 /// An element with its names, attributes and where it sits in the source.
@@ -332,11 +344,21 @@ impl<'a> Document<'a> {
     pub fn text(&self, id: NodeId) -> String {
         let mut s = String::new();
         for c in self.children(id) {
-            if let NodeKind::Text(t) = &self.nodes[c].kind {
-                s.push_str(t);
+            if let NodeKind::Text(t) = self.nodes[c].kind {
+                s.push_str(self.chars(t));
             }
         }
         s
+    }
+
+    /// The text a node's [`Chars`] stand for.
+    pub fn chars(&self, c: Chars) -> &str {
+        let text = if c.decoded {
+            self.decoded.as_str()
+        } else {
+            self.src
+        };
+        &text[c.start as usize..c.end as usize]
     }
 
     /// True when `id` is `ancestor` or lies inside it.

@@ -10,7 +10,9 @@ use std::borrow::Cow;
 
 use memchr::{memchr, memmem};
 
-use super::{Attribute, Document, Element, Limits, NONE, Node, NodeId, NodeKind, NsDecl, XML_NS, XmlError};
+use super::{
+    Attribute, Chars, Document, Element, Limits, NONE, Node, NodeId, NodeKind, NsDecl, XML_NS, XmlError,
+};
 
 const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
 
@@ -72,7 +74,11 @@ const BLANK_ELEMENT: Node<'static> = Node {
 
 /// The node [`Builder::push_text`] pushes, then fills in.
 const BLANK_TEXT: Node<'static> = Node {
-    kind: NodeKind::Text(Cow::Borrowed("")),
+    kind: NodeKind::Text(Chars {
+        start: 0,
+        end: 0,
+        decoded: false,
+    }),
     verbatim: false,
     parent: NONE,
     first_child: NONE,
@@ -96,6 +102,7 @@ impl<'a> Builder<'a> {
             src,
             bom_len,
             nodes: Vec::with_capacity(nodes),
+            decoded: String::new(),
             attrs: Vec::with_capacity(nodes / 8),
             ns_decls: Vec::with_capacity(8),
             top: Vec::with_capacity(4),
@@ -209,11 +216,12 @@ impl<'a> Builder<'a> {
             return Err(self.syntax(start, "']]>' is not allowed in character data"));
         }
         let text = if seen & DECODE == 0 {
-            Cow::Borrowed(raw)
+            source_chars(start, end)
         } else {
-            decode(raw, false)
-                .map(Cow::Owned)
-                .map_err(|(at, e)| self.reference_error(start + at, e))?
+            let from = self.doc.decoded.len();
+            decode_into(raw, false, &mut self.doc.decoded)
+                .map_err(|(at, e)| self.reference_error(start + at, e))?;
+            self.decoded_since(from)
         };
         self.push_text(text, seen & (DECODE | GT) == 0);
         Ok(())
@@ -221,24 +229,56 @@ impl<'a> Builder<'a> {
 
     /// Appends character data; `verbatim` when c14n may copy it unescaped (see [`Node::verbatim`]).
     #[inline(always)]
-    fn push_text(&mut self, text: Cow<'a, str>, verbatim: bool) {
+    fn push_text(&mut self, text: Chars, verbatim: bool) {
         // Adjacent character data (text and CDATA sections) becomes one text node.
-        if let Some(prev) = self.open.last().and_then(|f| f.last_child) {
+        if let Some(prev) = self.open.last().and_then(|f| f.last_child)
+            && let NodeKind::Text(t) = self.doc.nodes[prev].kind
+        {
+            let merged = self.join(t, text);
             let node = &mut self.doc.nodes[prev];
-            if let NodeKind::Text(t) = &mut node.kind {
-                t.to_mut().push_str(&text);
-                node.verbatim &= verbatim;
-                return;
-            }
+            node.kind = NodeKind::Text(merged);
+            node.verbatim &= verbatim;
+            return;
         }
         // Pushed blank and set in place, for the reason given in `element`.
         self.doc.nodes.push(BLANK_TEXT);
         let id = self.attach();
         let node = &mut self.doc.nodes[id];
         node.verbatim = verbatim;
-        if let NodeKind::Text(t) = &mut node.kind {
-            *t = text;
+        node.kind = NodeKind::Text(text);
+    }
+
+    /// `a` followed by `b`, as decoded text (rare: text next to a CDATA section).
+    fn join(&mut self, a: Chars, b: Chars) -> Chars {
+        if a.decoded && b.decoded && a.end == b.start {
+            return Chars { end: b.end, ..a };
         }
+        let joined = [self.doc.chars(a), self.doc.chars(b)].concat();
+        let from = self.doc.decoded.len();
+        self.doc.decoded.push_str(&joined);
+        self.decoded_since(from)
+    }
+
+    /// The decoded text appended from offset `from` on.
+    fn decoded_since(&self, from: usize) -> Chars {
+        Chars {
+            start: from as u32,
+            end: self.doc.decoded.len() as u32,
+            decoded: true,
+        }
+    }
+
+    /// The source's `start..end` with XML 1.0 end-of-line handling (`\r\n` and lone `\r` become
+    /// `\n`): the source range itself when it has no carriage return.
+    fn eol_chars(&mut self, start: usize, end: usize) -> Chars {
+        let raw = &self.src[start..end];
+        if memchr(b'\r', raw.as_bytes()).is_none() {
+            return source_chars(start, end);
+        }
+        let from = self.doc.decoded.len();
+        let normalized = raw.replace("\r\n", "\n").replace('\r', "\n");
+        self.doc.decoded.push_str(&normalized);
+        self.decoded_since(from)
     }
 
     fn reference_error(&self, at: usize, e: RefError) -> XmlError {
@@ -259,7 +299,7 @@ impl<'a> Builder<'a> {
             if self.bytes.get(end + 2) != Some(&b'>') {
                 return Err(self.syntax(end, "'--' is not allowed inside a comment"));
             }
-            let text = normalize_eol(&self.src[body..end]);
+            let text = self.eol_chars(body, end);
             self.append(NodeKind::Comment(text));
             self.pos = end + 3;
         } else if rest.starts_with(b"<![CDATA[") {
@@ -272,7 +312,7 @@ impl<'a> Builder<'a> {
             let end = memmem::find(&self.bytes[body..], b"]]>")
                 .map(|i| body + i)
                 .ok_or_else(|| self.syntax(self.pos, "unterminated CDATA section"))?;
-            let text = normalize_eol(&self.src[body..end]);
+            let text = self.eol_chars(body, end);
             self.push_text(text, false);
             self.pos = end + 3;
         } else if rest.starts_with(b"<!DOCTYPE") {
@@ -301,7 +341,8 @@ impl<'a> Builder<'a> {
         if split < body.len() && !body.as_bytes()[split].is_ascii_whitespace() {
             return Err(self.syntax(start, "bad processing instruction"));
         }
-        let data = normalize_eol(body[split..].trim_start_matches([' ', '\t', '\n', '\r']));
+        let data = body[split..].trim_start_matches([' ', '\t', '\n', '\r']);
+        let data = self.eol_chars(end - data.len(), end);
         self.append(NodeKind::Pi { target, data });
         self.pos = end + 2;
         Ok(())
@@ -847,11 +888,15 @@ fn decode_attribute(raw: &str) -> Result<Cow<'_, str>, (usize, RefError)> {
     if !raw.bytes().any(|b| matches!(b, b'&' | b'\r' | b'\n' | b'\t')) {
         return Ok(Cow::Borrowed(raw));
     }
-    decode(raw, true).map(Cow::Owned)
+    let mut out = String::with_capacity(raw.len());
+    decode_into(raw, true, &mut out)?;
+    Ok(Cow::Owned(out))
 }
 
-fn decode(raw: &str, attribute: bool) -> Result<String, (usize, RefError)> {
-    let mut out = String::with_capacity(raw.len());
+/// Appends `raw` to `out` with references resolved and line ends normalized (for an attribute,
+/// white space becomes spaces too); on a bad reference, its offset in `raw`.
+fn decode_into(raw: &str, attribute: bool, out: &mut String) -> Result<(), (usize, RefError)> {
+    out.reserve(raw.len());
     let mut rest = raw;
     while let Some(i) = rest.find(['&', '\r', '\n', '\t']) {
         out.push_str(&rest[..i]);
@@ -878,15 +923,16 @@ fn decode(raw: &str, attribute: bool) -> Result<String, (usize, RefError)> {
         rest = &rest[i + 1..];
     }
     out.push_str(rest);
-    Ok(out)
+    Ok(())
 }
 
-/// XML 1.0 end-of-line handling: `\r\n` and lone `\r` become `\n`.
-pub(crate) fn normalize_eol(s: &str) -> Cow<'_, str> {
-    if memchr(b'\r', s.as_bytes()).is_none() {
-        return Cow::Borrowed(s);
+/// The source's `start..end` as it is.
+fn source_chars(start: usize, end: usize) -> Chars {
+    Chars {
+        start: start as u32,
+        end: end as u32,
+        decoded: false,
     }
-    Cow::Owned(s.replace("\r\n", "\n").replace('\r', "\n"))
 }
 
 #[cfg(test)]
@@ -933,6 +979,29 @@ mod tests {
         .unwrap();
         assert_eq!(doc.attribute(doc.root(), "a"), Some("x y\n<"));
         assert_eq!(doc.text(doc.root()), "a\nb&A&c");
+    }
+
+    #[test]
+    fn adjacent_character_data_becomes_one_text() {
+        // Source text + decoded CDATA, decoded + decoded (contiguous), CDATA + source text.
+        for (xml, text) in [
+            ("<r>ab<![CDATA[c\r\nd]]></r>", "abc\nd"),
+            ("<r>a&amp;<![CDATA[\rb]]>c</r>", "a&\nbc"),
+            ("<r><![CDATA[x]]>y<![CDATA[]]>z</r>", "xyz"),
+        ] {
+            let doc = parse(xml.as_bytes(), &Limits::default()).unwrap();
+            assert_eq!(doc.children(doc.root()).count(), 1, "{xml}");
+            assert_eq!(doc.text(doc.root()), text, "{xml}");
+        }
+        let doc = parse(b"<r><!--a\r\nb--><?p x\ry?></r>", &Limits::default()).unwrap();
+        let kinds: Vec<&str> = doc
+            .children(doc.root())
+            .map(|c| match doc.node(c).kind {
+                NodeKind::Comment(t) | NodeKind::Pi { data: t, .. } => doc.chars(t),
+                _ => "?",
+            })
+            .collect();
+        assert_eq!(kinds, ["a\nb", "x\ny"]);
     }
 
     #[test]
