@@ -148,7 +148,7 @@ async fn route(state: &State, req: &Request<Bytes>, segments: &[&str]) -> Respon
 /// The first element with this local name.
 fn element(doc: &Document<'_>, local: &str) -> Option<NodeId> {
     doc.elements()
-        .find(|&e| doc.element(e).is_some_and(|el| el.local() == local))
+        .find(|&e| doc.element(e).is_some_and(|el| doc.local(el) == local))
 }
 
 /// The source text of an element.

@@ -231,7 +231,7 @@ fn message_type(doc: &Document<'_>) -> String {
 pub(crate) fn field(doc: &Document<'_>, within: Option<usize>, local: &str) -> Option<String> {
     doc.elements()
         .filter(|&e| within.is_none_or(|w| doc.is_within(e, w)))
-        .find(|&e| doc.element(e).is_some_and(|el| el.local() == local))
+        .find(|&e| doc.element(e).is_some_and(|el| doc.local(el) == local))
         .map(|e| doc.text(e).trim().to_string())
 }
 
@@ -322,7 +322,7 @@ async fn send(state: &State, ispb: &str, req: &Request<Bytes>) -> Response<Body>
 fn reply_to(doc: &Document<'_>, kind: &str, ispb: &str) -> Option<String> {
     let document = doc
         .child_elements(doc.root())
-        .find(|&c| doc.element(c).is_some_and(|e| e.local() == "Document"));
+        .find(|&c| doc.element(c).is_some_and(|e| doc.local(e) == "Document"));
     let now = utc_now();
     let msg_id = format!("M{BCB_ISPB}{}", &wire::new_id()[..23]);
     let header = |def: &str| {

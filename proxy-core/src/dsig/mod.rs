@@ -108,7 +108,7 @@ fn spi_parts(doc: &Document<'_>) -> Result<SpiParts, String> {
     // One pass over the elements: (first found, how many) for each part.
     let (mut app_hdr, mut document) = ((None, 0), (None, 0));
     for id in doc.elements() {
-        let slot = match doc.element(id).map(|e| e.local()) {
+        let slot = match doc.element(id).map(|e| doc.local(e)) {
             Some("AppHdr") => &mut app_hdr,
             Some("Document") => &mut document,
             _ => continue,
@@ -130,6 +130,6 @@ fn spi_parts(doc: &Document<'_>) -> Result<SpiParts, String> {
 /// The `Sgntr` children of `AppHdr`.
 fn sgntr_elements(doc: &Document<'_>, app_hdr: NodeId) -> Vec<NodeId> {
     doc.child_elements(app_hdr)
-        .filter(|&c| doc.element(c).is_some_and(|e| e.local() == "Sgntr"))
+        .filter(|&c| doc.element(c).is_some_and(|e| doc.local(e) == "Sgntr"))
         .collect()
 }

@@ -149,7 +149,7 @@ fn parent_name(doc: &Document<'_>, id: NodeId) -> String {
     doc.node(id)
         .parent()
         .and_then(|p| doc.element(p))
-        .map_or_else(|| "(document)".into(), |e| e.qname().to_string())
+        .map_or_else(|| "(document)".into(), |e| doc.qname(e).to_string())
 }
 
 /// The byte range of `slot` to replace and what to write around the signature there. SPI replaces
@@ -163,7 +163,7 @@ fn fill(doc: &Document<'_>, slot: NodeId, replace_content: bool) -> (Range<usize
     let self_closing = el.content().start == el.span().end;
     if self_closing {
         let open = src[el.span().start..el.span().end - 2].trim_end();
-        return (el.span(), format!("{open}>"), format!("</{}>", el.qname()));
+        return (el.span(), format!("{open}>"), format!("</{}>", doc.qname(el)));
     }
     let range = if replace_content {
         el.content()
@@ -180,21 +180,21 @@ fn add_sgntr(doc: &Document<'_>, app_hdr: NodeId) -> Vec<u8> {
     let Some(hdr) = doc.element(app_hdr) else {
         return src.as_bytes().to_vec();
     };
-    let prefix = if hdr.prefix().is_empty() {
+    let prefix = if doc.prefix(hdr).is_empty() {
         String::new()
     } else {
-        format!("{}:", hdr.prefix())
+        format!("{}:", doc.prefix(hdr))
     };
     let rltd = doc
         .child_elements(app_hdr)
-        .find(|&c| doc.element(c).is_some_and(|e| e.local() == "Rltd"))
+        .find(|&c| doc.element(c).is_some_and(|e| doc.local(e) == "Rltd"))
         .and_then(|c| doc.element(c));
     let mut out = String::with_capacity(src.len() + 32);
     let tag = format!("<{prefix}Sgntr></{prefix}Sgntr>");
     if hdr.content().start == hdr.span().end {
         // <AppHdr/>: open it up.
         out.push_str(src[..hdr.span().end - 2].trim_end());
-        let _ = write!(out, ">{tag}</{}>", hdr.qname());
+        let _ = write!(out, ">{tag}</{}>", doc.qname(hdr));
         out.push_str(&src[hdr.span().end..]);
     } else {
         let at = rltd.map_or(hdr.content().end, |r| r.span().start);

@@ -106,7 +106,7 @@ pub fn verify_with_limits(
             let parts = spi_parts(&doc).map_err(VerifyError::Structure)?;
             let parent = doc.node(sig).parent();
             let in_sgntr = parent.is_some_and(|p| {
-                doc.element(p).is_some_and(|e| e.local() == "Sgntr")
+                doc.element(p).is_some_and(|e| doc.local(e) == "Sgntr")
                     && doc.node(p).parent() == Some(parts.app_hdr)
             });
             if !in_sgntr {
@@ -279,13 +279,13 @@ fn ds_children<const N: usize>(
     names: &[&str; N],
 ) -> Result<[NodeId; N], VerifyError> {
     let kids = ds_children_prefix(doc, parent)?;
-    let parent_name = doc.element(parent).map_or("", |e| e.qname());
+    let parent_name = doc.element(parent).map_or("", |e| doc.qname(e));
     let ok = kids.len() == N && kids.iter().zip(names).all(|(&k, n)| doc.is(k, DSIG_NS, n));
     if !ok {
         let found: Vec<&str> = kids
             .iter()
             .filter_map(|&k| doc.element(k))
-            .map(|e| e.qname())
+            .map(|e| doc.qname(e))
             .collect();
         return Err(VerifyError::Malformed(format!(
             "{parent_name} must hold exactly [{}], found [{}]",
@@ -305,7 +305,7 @@ fn ds_children_prefix(doc: &Document<'_>, parent: NodeId) -> Result<Vec<NodeId>,
         match doc.node(c).kind {
             NodeKind::Element(_) => kids.push(c),
             NodeKind::Text(t) if !doc.chars(t).trim().is_empty() => {
-                let name = doc.element(parent).map_or("", |e| e.qname());
+                let name = doc.element(parent).map_or("", |e| doc.qname(e));
                 return Err(VerifyError::Malformed(format!("unexpected text in {name}")));
             }
             _ => {}
@@ -318,7 +318,7 @@ fn check_algorithm(doc: &Document<'_>, id: NodeId, want: &str) -> Result<(), Ver
     let found = doc.attribute(id, "Algorithm").unwrap_or("");
     if found != want || doc.child_elements(id).next().is_some() {
         return Err(VerifyError::UnsupportedAlgorithm {
-            element: doc.element(id).map_or("", |e| e.qname()).to_string(),
+            element: doc.element(id).map_or("", |e| doc.qname(e)).to_string(),
             algorithm: found.to_string(),
         });
     }

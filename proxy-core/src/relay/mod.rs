@@ -604,11 +604,11 @@ fn describe(record: &mut AuditRecord, body: &[u8]) {
     let ns = doc.namespace(el);
     record.message_type = match ns.strip_prefix("https://www.bcb.gov.br/pi/") {
         Some(rest) => rest.split('/').next().unwrap_or(rest).to_string(),
-        None => el.local().to_string(),
+        None => doc.local(el).to_string(),
     };
     let first = |local: &str| {
         doc.elements()
-            .find(|&e| doc.element(e).is_some_and(|x| x.local() == local))
+            .find(|&e| doc.element(e).is_some_and(|x| doc.local(x) == local))
             .map(|e| doc.text(e).trim().to_string())
     };
     record.biz_msg_idr = first("BizMsgIdr");

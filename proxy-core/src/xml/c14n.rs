@@ -109,7 +109,7 @@ impl<'d, 'a, 'o> Writer<'d, 'a, 'o> {
 
         // Namespaces visibly utilized here: the element's own prefix and its attributes' prefixes.
         let mut decls: Vec<(&'d str, &'d str)> = Vec::new();
-        self.utilize(el.prefix(), doc.namespace(el), &mut decls);
+        self.utilize(doc.prefix(el), doc.namespace(el), &mut decls);
         let attrs = doc.attributes(el);
         for a in attrs {
             if !a.prefix.is_empty() {
@@ -121,7 +121,7 @@ impl<'d, 'a, 'o> Writer<'d, 'a, 'o> {
         // Tags written in the source exactly as c14n writes them (`<a>`, `</a>`, nothing to add)
         // are copied from it; a leaf holding only plain text is copied whole.
         let (start, end, content) = (el.span.0 as usize, el.span.1 as usize, el.content());
-        let q = el.qname().len();
+        let q = el.name_len as usize;
         if decls.is_empty()
             && attrs.is_empty()
             && content.start - start == q + 2
@@ -139,7 +139,7 @@ impl<'d, 'a, 'o> Writer<'d, 'a, 'o> {
         }
 
         self.out.push(b'<');
-        self.out.extend_from_slice(el.qname().as_bytes());
+        self.out.extend_from_slice(self.doc.qname(el).as_bytes());
         for (prefix, uri) in &decls {
             if prefix.is_empty() {
                 self.out.extend_from_slice(b" xmlns=\"");
@@ -165,7 +165,7 @@ impl<'d, 'a, 'o> Writer<'d, 'a, 'o> {
         self.out.push(b'>');
         self.children(id);
         self.out.extend_from_slice(b"</");
-        self.out.extend_from_slice(el.qname().as_bytes());
+        self.out.extend_from_slice(self.doc.qname(el).as_bytes());
         self.out.push(b'>');
         self.rendered.truncate(mark);
     }
@@ -282,7 +282,7 @@ mod tests {
         let doc = parse(xml.as_bytes(), &Limits::default()).unwrap();
         let find = |l: &str| {
             doc.elements()
-                .find(|&e| doc.element(e).unwrap().local() == l)
+                .find(|&e| doc.local(doc.element(e).unwrap()) == l)
                 .unwrap()
         };
         let exclude: Vec<NodeId> = exclude_local.map(find).into_iter().collect();

@@ -11,7 +11,8 @@ use std::borrow::Cow;
 use memchr::{memchr, memmem};
 
 use super::{
-    Attribute, Chars, Document, Element, Limits, NONE, Node, NodeId, NodeKind, NsDecl, XML_NS, XmlError,
+    Attribute, Chars, Document, Element, Limits, NO_COLON, NONE, Node, NodeId, NodeKind, NsDecl, XML_NS,
+    XmlError,
 };
 
 const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
@@ -58,8 +59,8 @@ struct Builder<'a> {
 /// The node [`Builder::element`] pushes, then fills in.
 const BLANK_ELEMENT: Node<'static> = Node {
     kind: NodeKind::Element(Element {
-        qname: "",
-        colon: NONE,
+        name_len: 0,
+        colon: NO_COLON,
         ns: NONE,
         attrs: (0, 0),
         decls: (0, 0),
@@ -401,6 +402,9 @@ impl<'a> Builder<'a> {
         let (name_end, colons) =
             scan_name(self.bytes, i).map_err(|at| self.syntax(at, "invalid character in element name"))?;
         let qname = &self.src[i..name_end];
+        if qname.len() >= usize::from(u16::MAX) {
+            return Err(self.syntax(i, "element name longer than 65534 bytes"));
+        }
         check_qname(qname, colons).map_err(|m| self.syntax(start, format!("element name: {m}")))?;
         i = name_end;
         self.pending.clear();
@@ -498,8 +502,9 @@ impl<'a> Builder<'a> {
         self.doc.nodes.push(BLANK_ELEMENT);
         let id = self.attach();
         if let NodeKind::Element(el) = &mut self.doc.nodes[id].kind {
-            el.qname = qname;
-            el.colon = colon.map_or(NONE, |i| i as u32);
+            // Both fit: `start_tag` refuses longer names.
+            el.name_len = qname.len() as u16;
+            el.colon = colon.map_or(NO_COLON, |i| i as u16);
             el.ns = ns.map_or(NONE, |i| i as u32);
             el.attrs = (attrs_start as u32, self.doc.attrs.len() as u32);
             el.decls = (decls_start as u32, self.doc.ns_decls.len() as u32);
@@ -584,7 +589,7 @@ impl<'a> Builder<'a> {
             .open
             .last()
             .and_then(|f| self.doc.element(f.id))
-            .map(|e| e.qname())
+            .map(|e| self.doc.qname(e))
             && self.bytes[start + 2..].starts_with(q.as_bytes())
             && self.bytes.get(start + 2 + q.len()) == Some(&b'>')
         {
@@ -604,7 +609,7 @@ impl<'a> Builder<'a> {
             .open
             .last()
             .and_then(|f| self.doc.element(f.id))
-            .map(|e| e.qname());
+            .map(|e| self.doc.qname(e));
         match open {
             Some(q) if q == name => {}
             Some(q) => return Err(self.syntax(start, format!("end tag </{name}> does not match <{q}>"))),
@@ -979,6 +984,20 @@ mod tests {
         .unwrap();
         assert_eq!(doc.attribute(doc.root(), "a"), Some("x y\n<"));
         assert_eq!(doc.text(doc.root()), "a\nb&A&c");
+    }
+
+    #[test]
+    fn nodes_stay_small_and_names_bounded() {
+        // Parsing writes a node per element and text run: its size is the parser's memory traffic.
+        assert!(std::mem::size_of::<Node>() <= 64, "{}", std::mem::size_of::<Node>());
+        let long = "a".repeat(70_000);
+        let err = parse(format!("<{long}/>").as_bytes(), &Limits::default()).unwrap_err();
+        assert!(err.to_string().contains("element name longer than"), "{err}");
+        let ok = "b".repeat(60_000);
+        let src = format!("<p:{ok} xmlns:p=\"urn:p\"/>");
+        let doc = parse(src.as_bytes(), &Limits::default()).unwrap();
+        let root = doc.element(doc.root()).unwrap();
+        assert_eq!((doc.prefix(root), doc.local(root).len()), ("p", 60_000));
     }
 
     #[test]
