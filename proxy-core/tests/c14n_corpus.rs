@@ -70,6 +70,27 @@ fn corpus() -> Vec<(&'static str, String)> {
             "dict-request",
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CreateEntryRequest>\n  <Entry><Key>+5561988880000</Key><KeyType>PHONE</KeyType></Entry>\n  <RequestId>a946d533</RequestId>\n</CreateEntryRequest>\n".into(),
         ),
+        // Subtrees the writer copies whole from the source, and their near misses.
+        (
+            "copied-subtree-other-prefix",
+            "<p:a xmlns:p=\"urn:p\" xmlns:q=\"urn:q\"><p:b><p:c>x</p:c><q:d>y</q:d></p:b><p:e><p:f>z</p:f></p:e></p:a>".into(),
+        ),
+        ("copied-subtree-comment", "<a><b><c>1</c><!-- k --><d>2</d></b><e><f>3</f></e></a>".into()),
+        ("copied-subtree-self-closing", "<a><b><c/></b><d><e></e></d></a>".into()),
+        (
+            "copied-subtree-escapes",
+            "<a><b><c>x &amp; y</c></b><d><e>x > y</e></d><f><g>l1\r\nl2</g></f><h><i><![CDATA[c]]></i></h></a>".into(),
+        ),
+        ("copied-subtree-loose-tags", "<a><b><c>1</c ></b><d ><e>2</e></d></a>".into()),
+        (
+            "copied-subtree-default-ns",
+            "<x:a xmlns:x=\"urn:x\" xmlns=\"urn:d\"><b><c>1</c></b><x:e><x:f>2</x:f></x:e></x:a>".into(),
+        ),
+        (
+            "copied-subtree-undeclared",
+            "<a xmlns=\"urn:a\"><b xmlns=\"\"><c><d>1</d></c></b><e><f>2</f></e></a>".into(),
+        ),
+        ("copied-subtree-pi", "<a><b><c>1</c><?p d?></b></a>".into()),
     ];
     let mut deep = String::new();
     for i in 0..60 {

@@ -3,7 +3,7 @@
 //! (the enveloped-signature transform). No InclusiveNamespaces prefix list: the PIX profiles
 //! never use one.
 
-use super::{Document, NodeId, NodeKind, XML_NS};
+use super::{Document, Node, NodeId, NodeKind, XML_NS};
 
 /// How to canonicalize.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -172,10 +172,26 @@ impl<'d, 'a, 'o> Writer<'d, 'a, 'o> {
 
     fn children(&mut self, id: NodeId) {
         for c in self.doc.children(id) {
-            if !self.exclude.contains(&c) {
-                self.node(c);
+            if self.exclude.contains(&c) {
+                continue;
+            }
+            // A verbatim element under its rendered parent is copied whole (the apex of a
+            // subtree never comes here: it may need declarations).
+            match &self.doc.nodes[c] {
+                node @ Node {
+                    kind: NodeKind::Element(el),
+                    ..
+                } if node.verbatim && !self.holds_excluded(c) => {
+                    self.out.extend_from_slice(&self.doc.src.as_bytes()[el.span()]);
+                }
+                _ => self.node(c),
             }
         }
+    }
+
+    /// True when an excluded node lies inside element `id`.
+    fn holds_excluded(&self, id: NodeId) -> bool {
+        self.exclude.iter().any(|&x| self.doc.is_within(x, id))
     }
 
     /// True when the element's content is nothing, or one text node c14n copies as is.

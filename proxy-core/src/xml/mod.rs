@@ -141,8 +141,10 @@ pub struct Node<'a> {
     pub(crate) parent: u32,
     pub(crate) first_child: u32,
     pub(crate) next_sibling: u32,
-    /// Text whose canonical form is its source bytes: none of them is escaped by c14n (no `&`,
-    /// `>` or carriage return in the source, no CDATA), so the writer copies it as is.
+    /// The node's canonical form is its source bytes, so the writer copies them. Text: nothing in
+    /// it is escaped by c14n (no `&`, `>` or carriage return in the source, no CDATA). Element:
+    /// bare tags (`<qname>…</qname>`, no attribute or declaration), its parent's prefix (so no
+    /// namespace to render under a rendered parent), and only such elements and text inside.
     pub(crate) verbatim: bool,
 }
 

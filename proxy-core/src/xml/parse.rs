@@ -95,6 +95,9 @@ struct Frame {
     outer_default_ns: Option<usize>,
     /// Its last child so far.
     last_child: Option<NodeId>,
+    /// Its start tag and content so far are written exactly as c14n writes them, without a
+    /// namespace declaration to add (see [`Node::verbatim`]).
+    plain: bool,
 }
 
 impl<'a> Builder<'a> {
@@ -170,6 +173,10 @@ impl<'a> Builder<'a> {
     /// Appends a node as the last child of the innermost open element (or of the document).
     #[inline(always)]
     fn append(&mut self, kind: NodeKind<'a>) -> NodeId {
+        // Only comments and PIs come here: c14n may drop or rewrite them.
+        if let Some(f) = self.open.last_mut() {
+            f.plain = false;
+        }
         self.doc.nodes.push(Node {
             kind,
             verbatim: false,
@@ -231,6 +238,9 @@ impl<'a> Builder<'a> {
     /// Appends character data; `verbatim` when c14n may copy it unescaped (see [`Node::verbatim`]).
     #[inline(always)]
     fn push_text(&mut self, text: Chars, verbatim: bool) {
+        if let Some(f) = self.open.last_mut() {
+            f.plain &= verbatim;
+        }
         // Adjacent character data (text and CDATA sections) becomes one text node.
         if let Some(prev) = self.open.last().and_then(|f| f.last_child)
             && let NodeKind::Text(t) = self.doc.nodes[prev].kind
@@ -511,6 +521,15 @@ impl<'a> Builder<'a> {
             el.span = (start as u32, end as u32);
             el.content = (end as u32, end as u32);
         }
+        // `<qname>` as written, in its parent's prefix (so with no namespace to render).
+        let plain = !empty
+            && attrs_start == self.doc.attrs.len()
+            && decls_start == self.doc.ns_decls.len()
+            && end == start + qname.len() + 2
+            && self
+                .open
+                .last()
+                .is_some_and(|f| self.has_prefix_of(f.id, start, colon));
         if self.open.is_empty() {
             self.root = Some(id);
         }
@@ -519,10 +538,11 @@ impl<'a> Builder<'a> {
             scope_mark,
             outer_default_ns,
             last_child: None,
+            plain,
         });
         self.pos = end;
         if empty {
-            self.close(end, end);
+            self.close(end, end, false);
         }
         Ok(())
     }
@@ -594,7 +614,7 @@ impl<'a> Builder<'a> {
             && self.bytes.get(start + 2 + q.len()) == Some(&b'>')
         {
             let end = start + 3 + q.len();
-            self.close(start, end);
+            self.close(start, end, true);
             self.pos = end;
             return Ok(());
         }
@@ -615,19 +635,44 @@ impl<'a> Builder<'a> {
             Some(q) => return Err(self.syntax(start, format!("end tag </{name}> does not match <{q}>"))),
             None => return Err(self.syntax(start, format!("end tag </{name}> without a start tag"))),
         }
-        self.close(start, gt + 1);
+        self.close(start, gt + 1, false);
         self.pos = gt + 1;
         Ok(())
     }
 
+    /// True when the element whose start tag begins at `start` (its name's colon at `colon`) has
+    /// the same prefix as element `parent`. Compares bytes: this runs for nearly every element.
     #[inline(always)]
-    fn close(&mut self, content_end: usize, end: usize) {
+    fn has_prefix_of(&self, parent: NodeId, start: usize, colon: Option<usize>) -> bool {
+        let NodeKind::Element(p) = &self.doc.nodes[parent].kind else {
+            return false;
+        };
+        match colon {
+            None => p.colon == NO_COLON,
+            Some(i) if usize::from(p.colon) == i => {
+                let theirs = p.span.0 as usize + 1;
+                self.bytes[theirs..theirs + i] == self.bytes[start + 1..start + 1 + i]
+            }
+            Some(_) => false,
+        }
+    }
+
+    /// Ends the innermost open element; `bare_end` when its end tag is exactly `</qname>`.
+    #[inline(always)]
+    fn close(&mut self, content_end: usize, end: usize, bare_end: bool) {
         if let Some(frame) = self.open.pop() {
             self.scope.truncate(frame.scope_mark);
             self.default_ns = frame.outer_default_ns;
-            if let NodeKind::Element(el) = &mut self.doc.nodes[frame.id].kind {
+            let node = &mut self.doc.nodes[frame.id];
+            node.verbatim = frame.plain && bare_end;
+            if let NodeKind::Element(el) = &mut node.kind {
                 el.span.1 = end as u32;
                 el.content.1 = (content_end as u32).max(el.content.0);
+            }
+            if !node.verbatim
+                && let Some(parent) = self.open.last_mut()
+            {
+                parent.plain = false;
             }
         }
     }
@@ -989,7 +1034,11 @@ mod tests {
     #[test]
     fn nodes_stay_small_and_names_bounded() {
         // Parsing writes a node per element and text run: its size is the parser's memory traffic.
-        assert!(std::mem::size_of::<Node>() <= 64, "{}", std::mem::size_of::<Node>());
+        assert!(
+            std::mem::size_of::<Node>() <= 64,
+            "{}",
+            std::mem::size_of::<Node>()
+        );
         let long = "a".repeat(70_000);
         let err = parse(format!("<{long}/>").as_bytes(), &Limits::default()).unwrap_err();
         assert!(err.to_string().contains("element name longer than"), "{err}");
