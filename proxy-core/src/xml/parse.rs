@@ -12,7 +12,7 @@ use memchr::{memchr, memmem};
 
 use super::{
     Attribute, Chars, Document, Element, Limits, NO_COLON, NONE, Node, NodeId, NodeKind, NsDecl, XML_NS,
-    XmlError,
+    XmlError, link,
 };
 
 const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
@@ -86,15 +86,16 @@ const BLANK_TEXT: Node<'static> = Node {
     next_sibling: NONE,
 };
 
-/// An element whose content is being read.
+/// An element whose content is being read. Compact (`u32`, `NONE` for absent) because one is
+/// pushed and popped per element.
 struct Frame {
-    id: NodeId,
+    id: u32,
     /// Length of the builder's `scope` when the element started.
-    scope_mark: usize,
+    scope_mark: u32,
     /// The builder's `default_ns` outside the element.
-    outer_default_ns: Option<usize>,
+    outer_default_ns: u32,
     /// Its last child so far.
-    last_child: Option<NodeId>,
+    last_child: u32,
     /// Its start tag and content so far are written exactly as c14n writes them, without a
     /// namespace declaration to add (see [`Node::verbatim`]).
     plain: bool,
@@ -193,7 +194,10 @@ impl<'a> Builder<'a> {
     fn attach(&mut self) -> NodeId {
         let id = self.doc.nodes.len() - 1;
         let (parent, prev) = match self.open.last_mut() {
-            Some(f) => (Some(f.id), f.last_child.replace(id)),
+            Some(f) => (
+                Some(f.id as NodeId),
+                link(std::mem::replace(&mut f.last_child, id as u32)),
+            ),
             None => {
                 self.doc.top.push(id);
                 (None, self.top_last.replace(id))
@@ -242,7 +246,7 @@ impl<'a> Builder<'a> {
             f.plain &= verbatim;
         }
         // Adjacent character data (text and CDATA sections) becomes one text node.
-        if let Some(prev) = self.open.last().and_then(|f| f.last_child)
+        if let Some(prev) = self.open.last().and_then(|f| link(f.last_child))
             && let NodeKind::Text(t) = self.doc.nodes[prev].kind
         {
             let merged = self.join(t, text);
@@ -529,15 +533,15 @@ impl<'a> Builder<'a> {
             && self
                 .open
                 .last()
-                .is_some_and(|f| self.has_prefix_of(f.id, start, colon));
+                .is_some_and(|f| self.has_prefix_of(f.id as NodeId, start, colon));
         if self.open.is_empty() {
             self.root = Some(id);
         }
         self.open.push(Frame {
-            id,
-            scope_mark,
-            outer_default_ns,
-            last_child: None,
+            id: id as u32,
+            scope_mark: scope_mark as u32,
+            outer_default_ns: outer_default_ns.map_or(NONE, |d| d as u32),
+            last_child: NONE,
             plain,
         });
         self.pos = end;
@@ -604,16 +608,19 @@ impl<'a> Builder<'a> {
 
     fn end_tag(&mut self) -> Result<(), XmlError> {
         let start = self.pos;
-        // The usual case, the open element's name followed by '>', needs no scan.
-        if let Some(q) = self
-            .open
-            .last()
-            .and_then(|f| self.doc.element(f.id))
-            .map(|e| self.doc.qname(e))
-            && self.bytes[start + 2..].starts_with(q.as_bytes())
-            && self.bytes.get(start + 2 + q.len()) == Some(&b'>')
+        // The usual case, the open element's name followed by '>', needs no scan. Names are
+        // short: compared byte by byte, not with a call to `memcmp`.
+        if let Some(el) = self.open.last().and_then(|f| self.doc.element(f.id as NodeId))
+            && let len = usize::from(el.name_len)
+            && let Some(written) = self.bytes.get(start + 2..start + 2 + len)
+            && self.bytes.get(start + 2 + len) == Some(&b'>')
+            && let open = el.span.0 as usize + 1
+            && written
+                .iter()
+                .zip(&self.bytes[open..open + len])
+                .all(|(a, b)| a == b)
         {
-            let end = start + 3 + q.len();
+            let end = start + 3 + len;
             self.close(start, end, true);
             self.pos = end;
             return Ok(());
@@ -628,7 +635,7 @@ impl<'a> Builder<'a> {
         let open = self
             .open
             .last()
-            .and_then(|f| self.doc.element(f.id))
+            .and_then(|f| self.doc.element(f.id as NodeId))
             .map(|e| self.doc.qname(e));
         match open {
             Some(q) if q == name => {}
@@ -661,9 +668,9 @@ impl<'a> Builder<'a> {
     #[inline(always)]
     fn close(&mut self, content_end: usize, end: usize, bare_end: bool) {
         if let Some(frame) = self.open.pop() {
-            self.scope.truncate(frame.scope_mark);
-            self.default_ns = frame.outer_default_ns;
-            let node = &mut self.doc.nodes[frame.id];
+            self.scope.truncate(frame.scope_mark as usize);
+            self.default_ns = link(frame.outer_default_ns);
+            let node = &mut self.doc.nodes[frame.id as usize];
             node.verbatim = frame.plain && bare_end;
             if let NodeKind::Element(el) = &mut node.kind {
                 el.span.1 = end as u32;
