@@ -350,6 +350,16 @@ mod tests {
     }
 
     #[test]
+    fn a_copied_subtree_still_leaves_out_what_is_excluded() {
+        // <b> is written as c14n writes it (the writer copies such a child whole) but holds the
+        // excluded node.
+        let xml = "<a><b><s><t>1</t></s><u>2</u></b></a>";
+        assert_eq!(subtree(xml, "a", Some("s")), "<a><b><u>2</u></b></a>");
+        assert_eq!(subtree(xml, "a", Some("t")), "<a><b><s></s><u>2</u></b></a>");
+        assert_eq!(subtree(xml, "a", None), "<a><b><s><t>1</t></s><u>2</u></b></a>");
+    }
+
+    #[test]
     fn xml_attributes_are_not_inherited() {
         assert_eq!(subtree(r#"<a xml:lang="pt"><b/></a>"#, "b", None), "<b></b>");
     }
