@@ -23,7 +23,8 @@ pub const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
 /// Hard limits applied while parsing; each breach is its own [`XmlError`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Largest accepted document, in bytes.
+    /// Largest accepted document, in bytes (never more than 1 GiB, whatever is set: offsets in
+    /// the tree are 32-bit).
     pub max_bytes: usize,
     /// Deepest accepted element nesting (the root element is depth 1).
     pub max_depth: usize,
