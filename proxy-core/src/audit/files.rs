@@ -162,6 +162,12 @@ impl FileSink {
             writer: GroupWriter::start(),
         }
     }
+
+    /// Batches written and fsynced so far: with the records written, how well group commit
+    /// groups (`examples/audit_overhead.rs` prints it).
+    pub fn commits(&self) -> u64 {
+        self.writer.commits()
+    }
 }
 
 /// A record as one JSON line.
@@ -170,14 +176,6 @@ pub(crate) fn json_line(record: &AuditRecord) -> Result<String, serde_json::Erro
         l.push('\n');
         l
     })
-}
-
-impl FileSink {
-    /// Batches written and fsynced so far: with the records written, how well group commit
-    /// groups (`examples/audit_overhead.rs` prints it).
-    pub fn commits(&self) -> u64 {
-        self.writer.commits()
-    }
 }
 
 impl AuditSink for FileSink {

@@ -119,7 +119,7 @@ impl<'d, 'a, 'o> Writer<'d, 'a, 'o> {
         decls.sort_unstable_by(|a, b| a.0.cmp(b.0));
 
         // Tags written in the source exactly as c14n writes them (`<a>`, `</a>`, nothing to add)
-        // are copied from it; a leaf holding only plain text is copied whole.
+        // are copied from it (whole elements like that are copied by `children`).
         let (start, end, content) = (el.span.0 as usize, el.span.1 as usize, el.content());
         let q = el.name_len as usize;
         if decls.is_empty()
@@ -128,10 +128,6 @@ impl<'d, 'a, 'o> Writer<'d, 'a, 'o> {
             && end - content.end == q + 3
         {
             let src = doc.src.as_bytes();
-            if self.is_plain_leaf(id) {
-                self.out.extend_from_slice(&src[start..end]);
-                return;
-            }
             self.out.extend_from_slice(&src[start..content.start]);
             self.children(id);
             self.out.extend_from_slice(&src[content.end..end]);
@@ -192,19 +188,6 @@ impl<'d, 'a, 'o> Writer<'d, 'a, 'o> {
     /// True when an excluded node lies inside element `id`.
     fn holds_excluded(&self, id: NodeId) -> bool {
         self.exclude.iter().any(|&x| self.doc.is_within(x, id))
-    }
-
-    /// True when the element's content is nothing, or one text node c14n copies as is.
-    fn is_plain_leaf(&self, id: NodeId) -> bool {
-        let mut kids = self.doc.children(id);
-        match (kids.next(), kids.next()) {
-            (None, _) => true,
-            (Some(c), None) => {
-                let node = &self.doc.nodes[c];
-                node.verbatim && matches!(node.kind, NodeKind::Text(_)) && !self.exclude.contains(&c)
-            }
-            _ => false,
-        }
     }
 
     /// Queues the declaration of `prefix` unless the nearest output ancestor already rendered the

@@ -544,8 +544,7 @@ impl<'a> Builder<'a> {
         }
         // `<qname>` as written, in its parent's prefix (so with no namespace to render).
         let plain = !empty
-            && attrs_start == self.doc.attrs.len()
-            && decls_start == self.doc.ns_decls.len()
+            && self.pending.is_empty()
             && end == start + qname.len() + 2
             && self
                 .open
