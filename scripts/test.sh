@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (README, .ci/run): formatting, lints, every test of the workspace, then
 # the infrastructure tests (pytest: cfn-lint, checkov policies, deploy.sh). Tests that need a
-# reference tool (xmllint, lxml, xmlsec1, java, cfn-lint, checkov) say SKIPPED when it is missing;
+# reference tool (xmllint, lxml, xmlsec1, java, cfn-lint, checkov, moto, cargo-lambda) say SKIPPED when it is missing;
 # with PIX_REQUIRE_TOOLS=1 (as .ci/run sets) a missing tool fails instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -52,6 +52,28 @@ enum Command {
     },
 }
 
+/// Checks what the Lambda runtime client reads from the environment, which it would otherwise
+/// `expect` (a panic instead of a message naming the variable).
+fn lambda_environment() -> Result<(), String> {
+    let var = |name: &str| {
+        std::env::var(name).map_err(|_| {
+            format!(
+                "{name} is not set: `proxy-kms lambda` runs under the Lambda runtime (use `serve` locally)"
+            )
+        })
+    };
+    let api = var("AWS_LAMBDA_RUNTIME_API")?;
+    http::Uri::try_from(api.as_str())
+        .map_err(|e| format!("AWS_LAMBDA_RUNTIME_API '{api}' is not host:port or a URL: {e}"))?;
+    var("AWS_LAMBDA_FUNCTION_NAME")?;
+    var("AWS_LAMBDA_FUNCTION_VERSION")?;
+    let memory = var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")?;
+    memory
+        .parse::<i32>()
+        .map_err(|_| format!("AWS_LAMBDA_FUNCTION_MEMORY_SIZE '{memory}' is not a number"))?;
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let started = Instant::now();
     proxy_core::service::init_json_logs("info");
@@ -82,6 +104,7 @@ fn main() -> ExitCode {
                 proxy_kms::demo::run(&dir, &repo).await
             }
             Command::Lambda => {
+                lambda_environment()?;
                 let family = Family::from_env_value(env_family.as_deref()).map_err(|e| e.to_string())?;
                 let clients = Clients::load(None).await;
                 let relay = configured::relay(&clients, family, &Deployment::default()).await?;

@@ -1,0 +1,238 @@
+//! The `bootstrap` binary under the Lambda runtime API, as AWS runs it: `cargo lambda watch
+//! --only-lambda-apis` emulates the runtime API and the Invoke endpoint, the binary (no
+//! arguments, `AWS_LAMBDA_RUNTIME_API` set) polls it for API Gateway REST (v1) events, with its
+//! configuration from moto's server and the simulator as BACEN. Needs `cargo-lambda` on the PATH
+//! (`pip install cargo-lambda`, as `.ci/run` does); skips, saying so, without it or without moto.
+
+#[path = "../../proxy-hsm/tests/common/aws.rs"]
+mod aws;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use proxy_kms::demo;
+
+/// Kills the child process when the test ends, passed or not.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port()
+}
+
+fn cargo_lambda_present() -> bool {
+    Command::new("cargo-lambda")
+        .args(["lambda", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// An API Gateway REST proxy (v1) event for `POST path` with `body`.
+fn rest_event(method: &str, path: &str, body: Option<&str>, base64: bool) -> serde_json::Value {
+    let body = body.map(|b| {
+        if base64 {
+            base64::engine::general_purpose::STANDARD.encode(b)
+        } else {
+            b.to_string()
+        }
+    });
+    serde_json::json!({
+        "resource": "/{proxy+}",
+        "path": path,
+        "httpMethod": method,
+        "headers": {"Content-Type": "application/xml; charset=utf-8"},
+        "multiValueHeaders": {"Content-Type": ["application/xml; charset=utf-8"]},
+        "queryStringParameters": null,
+        "multiValueQueryStringParameters": null,
+        "pathParameters": {"proxy": path.trim_start_matches('/')},
+        "stageVariables": null,
+        "requestContext": {
+            "resourcePath": "/{proxy+}",
+            "httpMethod": method,
+            "path": format!("/prod{path}"),
+            "stage": "prod",
+            "accountId": "123456789012",
+            "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+            "apiId": "abc123",
+            "protocol": "HTTP/1.1",
+            "identity": {"sourceIp": "10.0.0.1"}
+        },
+        "body": body,
+        "isBase64Encoded": base64
+    })
+}
+
+/// Sends `event` to the emulator's Invoke endpoint; the function's response document.
+async fn invoke(port: u16, event: &serde_json::Value) -> serde_json::Value {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let path = "/2015-03-31/functions/_/invocations";
+    let headers = [("content-type", "application/json")];
+    let (status, _, body) =
+        simulator::bank::call(addr, "POST", path, &headers, event.to_string().into_bytes())
+            .await
+            .expect("invoke");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    serde_json::from_slice(&body).expect("a proxy response document")
+}
+
+/// A header of a REST (v1) proxy response (lambda_http writes them as `multiValueHeaders`).
+fn header<'a>(answer: &'a serde_json::Value, name: &str) -> &'a str {
+    answer["multiValueHeaders"][name][0].as_str().unwrap_or("")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bootstrap_binary_serves_rest_events_through_the_runtime_api() {
+    if !cargo_lambda_present() {
+        assert!(
+            std::env::var("PIX_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "cargo-lambda (pip install cargo-lambda) is required"
+        );
+        eprintln!(
+            "SKIPPED: cargo-lambda is not installed (pip install cargo-lambda); the runtime API path is not exercised"
+        );
+        return;
+    }
+    let Some(moto) = aws::moto() else { return };
+    let dir = tempfile::tempdir().expect("dir");
+    let (clients, s3) = demo::moto_clients(&moto.endpoint).await;
+    let bank = demo::provision(&clients, &s3, dir.path())
+        .await
+        .expect("provision");
+
+    // The runtime API emulator only; the function is the binary the tests built.
+    let port = free_port();
+    let _emulator = Killed(
+        Command::new("cargo-lambda")
+            .args([
+                "lambda",
+                "watch",
+                "--only-lambda-apis",
+                "--invoke-address",
+                "127.0.0.1",
+            ])
+            .args(["--invoke-port", &port.to_string()])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cargo lambda watch"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the runtime API emulator did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _function = Killed(
+        Command::new(env!("CARGO_BIN_EXE_proxy-kms"))
+            .envs(aws::CHILD_ENV)
+            .env("AWS_ENDPOINT_URL", &moto.endpoint)
+            .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{port}/.rt"))
+            .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
+            .env("PIX_SPI_PROXY", "true")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the bootstrap binary"),
+    );
+
+    // A text body: signed by the KMS key (the simulator checks it), answered 201.
+    let pacs008 = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../samples/pacs.008.xml"))
+        .expect("sample");
+    let answer = invoke(
+        port,
+        &rest_event("POST", "/api/v1/in/99999010/msgs", Some(&pacs008), false),
+    )
+    .await;
+    assert_eq!(answer["statusCode"], 201, "{answer}");
+    let first_id = header(&answer, "pix-request-id").to_string();
+    assert!(!first_id.is_empty(), "{answer}");
+
+    // A base64 body, as API Gateway hands binary media types.
+    let answer = invoke(
+        port,
+        &rest_event("POST", "/api/v1/in/99999010/msgs", Some(&pacs008), true),
+    )
+    .await;
+    assert_eq!(answer["statusCode"], 201, "{answer}");
+
+    // The pacs.002 BACEN answered with, from the stream, its signature verified.
+    let answer = invoke(
+        port,
+        &rest_event("GET", "/api/v1/out/99999010/stream/start", None, false),
+    )
+    .await;
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    assert_eq!(header(&answer, "pix-signature-valid"), "true", "{answer}");
+    let body = answer["body"].as_str().unwrap_or("");
+    let body = if answer["isBase64Encoded"] == true {
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(body)
+                .expect("base64"),
+        )
+        .expect("UTF-8")
+    } else {
+        body.to_string()
+    };
+    assert!(body.contains("pacs.002"), "{body}");
+
+    // Bad input through the same path: a clear error, not a crash of the function.
+    let answer = invoke(
+        port,
+        &rest_event("POST", "/api/v1/in/99999010/msgs", Some("<not-xml"), false),
+    )
+    .await;
+    assert_eq!(answer["statusCode"], 400, "{answer}");
+
+    // Each invocation's record reached S3 before the invocation returned.
+    let records = aws::s3_records(&moto.endpoint, "spi").await;
+    assert_eq!(records.len(), 4, "one record per invocation");
+    assert!(records.iter().any(|r| r["request_id"] == first_id.as_str()));
+    bank.simulator.shutdown().await;
+}
+
+#[test]
+fn outside_the_lambda_runtime_the_bootstrap_binary_names_what_is_missing() {
+    let run = |api: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_proxy-kms"));
+        c.arg("lambda")
+            .env_remove("AWS_LAMBDA_RUNTIME_API")
+            .env("AWS_LAMBDA_FUNCTION_NAME", "pix")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024");
+        if let Some(api) = api {
+            c.env("AWS_LAMBDA_RUNTIME_API", api);
+        }
+        let out = c.output().expect("run");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = run(None);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("AWS_LAMBDA_RUNTIME_API is not set"), "{stderr}");
+    let (code, stderr) = run(Some("127.0.0.1:9001/.rt"));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("AWS_LAMBDA_RUNTIME_API '127.0.0.1:9001/.rt' is not host:port or a URL"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
