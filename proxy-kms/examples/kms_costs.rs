@@ -6,7 +6,11 @@
 //! CPU per message: user + system time of that process over N sequential pacs.008, i.e. our own
 //! work beyond the KMS call (moto does KMS's part in its own process).
 //!
-//! `cargo build --release -p proxy-kms && [KEEP_ALIVE=1] cargo run --release -p proxy-kms --example kms_costs [RUNS] [MESSAGES]`
+//! With `RUNTIME_API=1` the process is the `bootstrap` binary under the Lambda runtime API
+//! (`cargo lambda watch --only-lambda-apis`, not measured) and each message is an API Gateway
+//! REST event sent to the Invoke endpoint, as in Lambda; otherwise `proxy-kms serve` over HTTP.
+//!
+//! `cargo build --release -p proxy-kms && [KEEP_ALIVE=1] [RUNTIME_API=1] cargo run --release -p proxy-kms --example kms_costs [RUNS] [MESSAGES]`
 
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
@@ -15,6 +19,27 @@ use std::time::{Duration, Instant};
 
 use proxy_kms::demo;
 use simulator::bank::{call, cpu_seconds};
+
+#[path = "../tests/common/event.rs"]
+mod event;
+
+/// Kills the runtime API emulator when the measurement ends.
+struct Emulator(std::process::Child);
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A free loopback port.
+fn free_port() -> Result<u16, String> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| e.to_string())
+}
 
 #[tokio::main]
 async fn main() -> Result<(), String> {
@@ -49,18 +74,80 @@ async fn main() -> Result<(), String> {
         moto.endpoint.clone()
     };
 
+    // Under the runtime API: one emulator for every run (the function's cold starts are measured).
+    let runtime_api = std::env::var("RUNTIME_API").as_deref() == Ok("1");
+    let emulator_port = free_port()?;
+    let _emulator = if runtime_api {
+        let child = Command::new("cargo-lambda")
+            .args([
+                "lambda",
+                "watch",
+                "--only-lambda-apis",
+                "--invoke-address",
+                "127.0.0.1",
+            ])
+            .args(["--invoke-port", &emulator_port.to_string()])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cargo lambda watch (pip install cargo-lambda): {e}"))?;
+        while std::net::TcpStream::connect(("127.0.0.1", emulator_port)).is_err() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Some(Emulator(child))
+    } else {
+        None
+    };
+    let xml = std::str::from_utf8(&body).map_err(|e| e.to_string())?;
+    let msgs = "/api/v1/in/99999010/msgs";
+    // What is sent for one message, and the status that says it was accepted.
+    let (path, headers, payload): (&str, [(&str, &str); 1], Vec<u8>) = if runtime_api {
+        (
+            "/2015-03-31/functions/_/invocations",
+            [("content-type", "application/json")],
+            event::rest_event("POST", msgs, None, Some(xml), false).into_bytes(),
+        )
+    } else {
+        (
+            msgs,
+            [("content-type", "application/xml; charset=utf-8")],
+            body.clone(),
+        )
+    };
+    let accepted = |status: u16, answer: &[u8]| {
+        if runtime_api {
+            status == 200 && String::from_utf8_lossy(answer).contains("\"statusCode\":201")
+        } else {
+            status == 201
+        }
+    };
+
     let mut ready = Vec::new();
     let mut first = Vec::new();
     let mut cpu = Vec::new();
     for run in 0..runs {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| e.to_string())?
-            .port();
+        let port = free_port()?;
         let started = Instant::now();
-        let mut child = Command::new(&binary)
-            .args(["serve", "--family", "spi", "--aws-endpoint", &endpoint])
-            .args(["--listen", &format!("127.0.0.1:{port}")])
+        let mut command = Command::new(&binary);
+        if runtime_api {
+            command
+                .arg("lambda")
+                .env("AWS_ENDPOINT_URL", &endpoint)
+                .env(
+                    "AWS_LAMBDA_RUNTIME_API",
+                    format!("http://127.0.0.1:{emulator_port}/.rt"),
+                )
+                .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+                .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+                .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
+                .env("PIX_SPI_PROXY", "true");
+        } else {
+            command
+                .args(["serve", "--family", "spi", "--aws-endpoint", &endpoint])
+                .args(["--listen", &format!("127.0.0.1:{port}")]);
+        }
+        let mut child = command
             .env("AWS_ACCESS_KEY_ID", "demo")
             .env("AWS_SECRET_ACCESS_KEY", "demo")
             .env("AWS_REGION", "sa-east-1")
@@ -75,17 +162,18 @@ async fn main() -> Result<(), String> {
             match lines.next() {
                 Some(Ok(line)) if line.contains("\"ready\"") => break,
                 Some(Ok(_)) => {}
-                _ => return Err("proxy-kms serve ended before it was ready".into()),
+                _ => return Err("proxy-kms ended before it was ready".into()),
             }
         }
         let to_ready = started.elapsed();
         // Keep draining its log so that it never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        let path = "/api/v1/in/99999010/msgs";
-        let xml = [("content-type", "application/xml; charset=utf-8")];
-        let (status, _, answer) = call(addr, "POST", path, &xml, body.clone()).await?;
-        if status != 201 {
+        let addr = SocketAddr::from((
+            Ipv4Addr::LOCALHOST,
+            if runtime_api { emulator_port } else { port },
+        ));
+        let (status, _, answer) = call(addr, "POST", path, &headers, payload.clone()).await?;
+        if !accepted(status, &answer) {
             return Err(format!(
                 "first message: {status} {}",
                 String::from_utf8_lossy(&answer)
@@ -108,17 +196,20 @@ async fn main() -> Result<(), String> {
         for _ in 0..messages {
             let req = http::Request::post(path)
                 .header("host", "localhost")
-                .header(xml[0].0, xml[0].1)
-                .body(http_body_util::Full::new(bytes::Bytes::from(body.clone())))
+                .header(headers[0].0, headers[0].1)
+                .body(http_body_util::Full::new(bytes::Bytes::from(payload.clone())))
                 .map_err(|e| e.to_string())?;
             sender
                 .ready()
                 .await
                 .map_err(|e| format!("connection to the proxy: {e}"))?;
             let r = sender.send_request(req).await.map_err(|e| format!("send: {e}"))?;
-            let status = r.status();
-            let _ = http_body_util::BodyExt::collect(r.into_body()).await;
-            if status != 201 {
+            let status = r.status().as_u16();
+            let answer = http_body_util::BodyExt::collect(r.into_body())
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            if !accepted(status, &answer) {
                 return Err(format!("status {status}"));
             }
         }

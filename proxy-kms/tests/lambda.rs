@@ -4,12 +4,13 @@
 
 #[path = "../../proxy-hsm/tests/common/aws.rs"]
 mod aws;
+#[path = "common/event.rs"]
+mod event;
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
 use proxy_core::relay::Relay;
 use proxy_kms::configured::{self, Clients, Deployment, Family, PREFIX};
 use proxy_kms::{demo, handler};
@@ -57,46 +58,6 @@ async fn bank() -> Option<Bank> {
     })
 }
 
-/// An API Gateway REST proxy (v1) event, as the private API hands it to the function.
-fn event(method: &str, path: &str, query: Option<(&str, &str)>, body: Option<&str>, base64: bool) -> String {
-    let body = body.map(|b| {
-        if base64 {
-            base64::engine::general_purpose::STANDARD.encode(b)
-        } else {
-            b.to_string()
-        }
-    });
-    let (q, mq) = match query {
-        Some((k, v)) => (serde_json::json!({ k: v }), serde_json::json!({ k: [v] })),
-        None => (serde_json::Value::Null, serde_json::Value::Null),
-    };
-    serde_json::json!({
-        "resource": "/{proxy+}",
-        "path": path,
-        "httpMethod": method,
-        "headers": {"Content-Type": "application/xml; charset=utf-8", "Host": "abc123.execute-api.sa-east-1.amazonaws.com"},
-        "multiValueHeaders": {
-            "Content-Type": ["application/xml; charset=utf-8"],
-            "Host": ["abc123.execute-api.sa-east-1.amazonaws.com"],
-            "Accept": ["application/xml", "application/json"],
-            "PI-RequestingParticipant": ["99999010"]
-        },
-        "queryStringParameters": q,
-        "multiValueQueryStringParameters": mq,
-        "pathParameters": {"proxy": path.trim_start_matches('/')},
-        "stageVariables": null,
-        "requestContext": {
-            "resourcePath": "/{proxy+}", "httpMethod": method, "path": format!("/prod{path}"),
-            "accountId": "123456789012", "stage": "prod", "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
-            "identity": {"sourceIp": "10.0.1.25"}, "apiId": "abc123",
-            "domainName": "abc123.execute-api.sa-east-1.amazonaws.com"
-        },
-        "body": body,
-        "isBase64Encoded": base64
-    })
-    .to_string()
-}
-
 async fn invoke(relay: &Arc<Relay>, json: &str) -> (u16, http::HeaderMap, String) {
     let request = lambda_http::request::from_str(json).expect("a REST v1 event");
     let response = handler::handle(Arc::clone(relay), request).await;
@@ -131,7 +92,7 @@ async fn spi_and_dict_through_the_handler_signed_by_kms_and_audited() {
     // A text body: the simulator accepts the KMS signature (it checks every request's).
     let (status, h, body) = invoke(
         &spi,
-        &event(
+        &event::rest_event(
             "POST",
             "/api/v1/in/99999010/msgs",
             None,
@@ -145,7 +106,7 @@ async fn spi_and_dict_through_the_handler_signed_by_kms_and_audited() {
     // The pacs.002 BACEN answers with, read from the stream; its signature verified.
     let (status, h, body) = invoke(
         &spi,
-        &event("GET", "/api/v1/out/99999010/stream/start", None, None, false),
+        &event::rest_event("GET", "/api/v1/out/99999010/stream/start", None, None, false),
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -155,7 +116,7 @@ async fn spi_and_dict_through_the_handler_signed_by_kms_and_audited() {
     // A base64 body (as API Gateway sends binary media types) to DICT.
     let (status, h, body) = invoke(
         &dict,
-        &event(
+        &event::rest_event(
             "POST",
             "/api/v2/entries",
             None,
@@ -170,7 +131,7 @@ async fn spi_and_dict_through_the_handler_signed_by_kms_and_audited() {
     // Path and query reach BACEN without the API Gateway stage.
     let (status, h, body) = invoke(
         &dict,
-        &event(
+        &event::rest_event(
             "GET",
             "/api/v2/entries/+5561988880000",
             Some(("PI-RequestingParticipant", "99999010")),
@@ -259,7 +220,7 @@ async fn a_throttled_kms_gives_503_with_the_reason_then_recovers() {
     let spi = configured::relay(&clients, Family::Spi, &deployment)
         .await
         .expect("relay");
-    let send = event(
+    let send = event::rest_event(
         "POST",
         "/api/v1/in/99999010/msgs",
         None,

@@ -6,6 +6,8 @@
 
 #[path = "../../proxy-hsm/tests/common/aws.rs"]
 mod aws;
+#[path = "common/event.rs"]
+mod event;
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -38,50 +40,14 @@ fn cargo_lambda_present() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// An API Gateway REST proxy (v1) event for `POST path` with `body`.
-fn rest_event(method: &str, path: &str, body: Option<&str>, base64: bool) -> serde_json::Value {
-    let body = body.map(|b| {
-        if base64 {
-            base64::engine::general_purpose::STANDARD.encode(b)
-        } else {
-            b.to_string()
-        }
-    });
-    serde_json::json!({
-        "resource": "/{proxy+}",
-        "path": path,
-        "httpMethod": method,
-        "headers": {"Content-Type": "application/xml; charset=utf-8"},
-        "multiValueHeaders": {"Content-Type": ["application/xml; charset=utf-8"]},
-        "queryStringParameters": null,
-        "multiValueQueryStringParameters": null,
-        "pathParameters": {"proxy": path.trim_start_matches('/')},
-        "stageVariables": null,
-        "requestContext": {
-            "resourcePath": "/{proxy+}",
-            "httpMethod": method,
-            "path": format!("/prod{path}"),
-            "stage": "prod",
-            "accountId": "123456789012",
-            "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
-            "apiId": "abc123",
-            "protocol": "HTTP/1.1",
-            "identity": {"sourceIp": "10.0.0.1"}
-        },
-        "body": body,
-        "isBase64Encoded": base64
-    })
-}
-
 /// Sends `event` to the emulator's Invoke endpoint; the function's response document.
-async fn invoke(port: u16, event: &serde_json::Value) -> serde_json::Value {
+async fn invoke(port: u16, event: String) -> serde_json::Value {
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let path = "/2015-03-31/functions/_/invocations";
     let headers = [("content-type", "application/json")];
-    let (status, _, body) =
-        simulator::bank::call(addr, "POST", path, &headers, event.to_string().into_bytes())
-            .await
-            .expect("invoke");
+    let (status, _, body) = simulator::bank::call(addr, "POST", path, &headers, event.into_bytes())
+        .await
+        .expect("invoke");
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     serde_json::from_slice(&body).expect("a proxy response document")
 }
@@ -156,7 +122,7 @@ async fn the_bootstrap_binary_serves_rest_events_through_the_runtime_api() {
         .expect("sample");
     let answer = invoke(
         port,
-        &rest_event("POST", "/api/v1/in/99999010/msgs", Some(&pacs008), false),
+        event::rest_event("POST", "/api/v1/in/99999010/msgs", None, Some(&pacs008), false),
     )
     .await;
     assert_eq!(answer["statusCode"], 201, "{answer}");
@@ -166,7 +132,7 @@ async fn the_bootstrap_binary_serves_rest_events_through_the_runtime_api() {
     // A base64 body, as API Gateway hands binary media types.
     let answer = invoke(
         port,
-        &rest_event("POST", "/api/v1/in/99999010/msgs", Some(&pacs008), true),
+        event::rest_event("POST", "/api/v1/in/99999010/msgs", None, Some(&pacs008), true),
     )
     .await;
     assert_eq!(answer["statusCode"], 201, "{answer}");
@@ -174,7 +140,7 @@ async fn the_bootstrap_binary_serves_rest_events_through_the_runtime_api() {
     // The pacs.002 BACEN answered with, from the stream, its signature verified.
     let answer = invoke(
         port,
-        &rest_event("GET", "/api/v1/out/99999010/stream/start", None, false),
+        event::rest_event("GET", "/api/v1/out/99999010/stream/start", None, None, false),
     )
     .await;
     assert_eq!(answer["statusCode"], 200, "{answer}");
@@ -195,7 +161,7 @@ async fn the_bootstrap_binary_serves_rest_events_through_the_runtime_api() {
     // Bad input through the same path: a clear error, not a crash of the function.
     let answer = invoke(
         port,
-        &rest_event("POST", "/api/v1/in/99999010/msgs", Some("<not-xml"), false),
+        event::rest_event("POST", "/api/v1/in/99999010/msgs", None, Some("<not-xml"), false),
     )
     .await;
     assert_eq!(answer["statusCode"], 400, "{answer}");
