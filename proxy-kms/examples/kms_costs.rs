@@ -13,7 +13,7 @@
 //! `cargo build --release -p proxy-kms && [KEEP_ALIVE=1] [RUNTIME_API=1] cargo run --release -p proxy-kms --example kms_costs [RUNS] [MESSAGES]`
 
 use std::io::{BufRead, BufReader};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -22,24 +22,8 @@ use simulator::bank::{call, cpu_seconds};
 
 #[path = "../tests/common/event.rs"]
 mod event;
-
-/// Kills the runtime API emulator when the measurement ends.
-struct Emulator(std::process::Child);
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A free loopback port.
-fn free_port() -> Result<u16, String> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| e.to_string())
-}
+#[path = "../tests/common/runtime_api.rs"]
+mod runtime_api;
 
 #[tokio::main]
 async fn main() -> Result<(), String> {
@@ -76,26 +60,8 @@ async fn main() -> Result<(), String> {
 
     // Under the runtime API: one emulator for every run (the function's cold starts are measured).
     let runtime_api = std::env::var("RUNTIME_API").as_deref() == Ok("1");
-    let emulator_port = free_port()?;
-    let _emulator = if runtime_api {
-        let child = Command::new("cargo-lambda")
-            .args([
-                "lambda",
-                "watch",
-                "--only-lambda-apis",
-                "--invoke-address",
-                "127.0.0.1",
-            ])
-            .args(["--invoke-port", &emulator_port.to_string()])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cargo lambda watch (pip install cargo-lambda): {e}"))?;
-        while std::net::TcpStream::connect(("127.0.0.1", emulator_port)).is_err() {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Some(Emulator(child))
+    let emulator = if runtime_api {
+        Some(runtime_api::Emulator::start().await?)
     } else {
         None
     };
@@ -104,7 +70,7 @@ async fn main() -> Result<(), String> {
     // What is sent for one message, and the status that says it was accepted.
     let (path, headers, payload): (&str, [(&str, &str); 1], Vec<u8>) = if runtime_api {
         (
-            "/2015-03-31/functions/_/invocations",
+            runtime_api::INVOKE_PATH,
             [("content-type", "application/json")],
             event::rest_event("POST", msgs, None, Some(xml), false).into_bytes(),
         )
@@ -127,26 +93,17 @@ async fn main() -> Result<(), String> {
     let mut first = Vec::new();
     let mut cpu = Vec::new();
     for run in 0..runs {
-        let port = free_port()?;
+        let port = runtime_api::free_port()?;
         let started = Instant::now();
-        let mut command = Command::new(&binary);
-        if runtime_api {
-            command
-                .arg("lambda")
-                .env("AWS_ENDPOINT_URL", &endpoint)
-                .env(
-                    "AWS_LAMBDA_RUNTIME_API",
-                    format!("http://127.0.0.1:{emulator_port}/.rt"),
-                )
-                .env("AWS_LAMBDA_FUNCTION_NAME", "_")
-                .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-                .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
-                .env("PIX_SPI_PROXY", "true");
-        } else {
-            command
-                .args(["serve", "--family", "spi", "--aws-endpoint", &endpoint])
-                .args(["--listen", &format!("127.0.0.1:{port}")]);
-        }
+        let mut command = match &emulator {
+            Some(emulator) => emulator.function(&binary, &endpoint),
+            None => {
+                let mut c = Command::new(&binary);
+                c.args(["serve", "--family", "spi", "--aws-endpoint", &endpoint])
+                    .args(["--listen", &format!("127.0.0.1:{port}")]);
+                c
+            }
+        };
         let mut child = command
             .env("AWS_ACCESS_KEY_ID", "demo")
             .env("AWS_SECRET_ACCESS_KEY", "demo")
@@ -168,10 +125,7 @@ async fn main() -> Result<(), String> {
         let to_ready = started.elapsed();
         // Keep draining its log so that it never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        let addr = SocketAddr::from((
-            Ipv4Addr::LOCALHOST,
-            if runtime_api { emulator_port } else { port },
-        ));
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, emulator.as_ref().map_or(port, |e| e.port)));
         let (status, _, answer) = call(addr, "POST", path, &headers, payload.clone()).await?;
         if !accepted(status, &answer) {
             return Err(format!(

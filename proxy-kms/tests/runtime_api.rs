@@ -8,10 +8,11 @@
 mod aws;
 #[path = "common/event.rs"]
 mod event;
+#[path = "common/runtime_api.rs"]
+mod runtime_api;
 
-use std::net::TcpListener;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use base64::Engine;
 use proxy_kms::demo;
@@ -26,28 +27,19 @@ impl Drop for Killed {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port()
-}
-
-fn cargo_lambda_present() -> bool {
-    Command::new("cargo-lambda")
-        .args(["lambda", "--version"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 /// Sends `event` to the emulator's Invoke endpoint; the function's response document.
 async fn invoke(port: u16, event: String) -> serde_json::Value {
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let path = "/2015-03-31/functions/_/invocations";
     let headers = [("content-type", "application/json")];
-    let (status, _, body) = simulator::bank::call(addr, "POST", path, &headers, event.into_bytes())
-        .await
-        .expect("invoke");
+    let (status, _, body) = simulator::bank::call(
+        addr,
+        "POST",
+        runtime_api::INVOKE_PATH,
+        &headers,
+        event.into_bytes(),
+    )
+    .await
+    .expect("invoke");
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     serde_json::from_slice(&body).expect("a proxy response document")
 }
@@ -59,7 +51,7 @@ fn header<'a>(answer: &'a serde_json::Value, name: &str) -> &'a str {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_bootstrap_binary_serves_rest_events_through_the_runtime_api() {
-    if !cargo_lambda_present() {
+    if !runtime_api::present() {
         assert!(
             std::env::var("PIX_REQUIRE_TOOLS").as_deref() != Ok("1"),
             "cargo-lambda (pip install cargo-lambda) is required"
@@ -77,40 +69,12 @@ async fn the_bootstrap_binary_serves_rest_events_through_the_runtime_api() {
         .expect("provision");
 
     // The runtime API emulator only; the function is the binary the tests built.
-    let port = free_port();
-    let _emulator = Killed(
-        Command::new("cargo-lambda")
-            .args([
-                "lambda",
-                "watch",
-                "--only-lambda-apis",
-                "--invoke-address",
-                "127.0.0.1",
-            ])
-            .args(["--invoke-port", &port.to_string()])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cargo lambda watch"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "the runtime API emulator did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let emulator = runtime_api::Emulator::start().await.expect("emulator");
+    let port = emulator.port;
     let _function = Killed(
-        Command::new(env!("CARGO_BIN_EXE_proxy-kms"))
+        emulator
+            .function(Path::new(env!("CARGO_BIN_EXE_proxy-kms")), &moto.endpoint)
             .envs(aws::CHILD_ENV)
-            .env("AWS_ENDPOINT_URL", &moto.endpoint)
-            .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{port}/.rt"))
-            .env("AWS_LAMBDA_FUNCTION_NAME", "_")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
-            .env("PIX_SPI_PROXY", "true")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
