@@ -144,8 +144,10 @@ pub struct Node<'a> {
     pub(crate) next_sibling: u32,
     /// The node's canonical form is its source bytes, so the writer copies them. Text: nothing in
     /// it is escaped by c14n (no `&`, `>` or carriage return in the source, no CDATA). Element:
-    /// bare tags (`<qname>…</qname>`, no attribute or declaration), its parent's prefix (so no
-    /// namespace to render under a rendered parent), and only such elements and text inside.
+    /// tags written as c14n writes them (`<qname a="1" b="2">…</qname>`: unprefixed attributes
+    /// in c14n's order, one space before each, double quotes, values with nothing to normalize or
+    /// escape; no declaration), its parent's prefix (so no namespace to render under a rendered
+    /// parent), and only such elements and text inside.
     pub(crate) verbatim: bool,
 }
 

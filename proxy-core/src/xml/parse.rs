@@ -439,11 +439,15 @@ impl<'a> Builder<'a> {
         check_qname(qname, colons).map_err(|m| self.syntax(start, format!("element name: {m}")))?;
         i = name_end;
         self.pending.clear();
+        // The start tag is written as c14n writes it: no white space before '>', and each
+        // attribute as ` name="value"` (see `canonical_attribute`) in c14n's order.
+        let mut canonical = true;
         let empty;
         loop {
             let ws = skip_ws(self.bytes, i);
             match self.bytes.get(ws) {
                 Some(b'>') => {
+                    canonical &= ws == i;
                     empty = false;
                     i = ws + 1;
                     break;
@@ -496,6 +500,14 @@ impl<'a> Builder<'a> {
                     attribute: name.to_string(),
                 });
             }
+            canonical = canonical
+                && ws == i + 1
+                && self.bytes[i] == b' '
+                && eq == name_end
+                && q == eq + 1
+                && quote == b'"'
+                && matches!(value, Cow::Borrowed(_))
+                && canonical_attribute(name, colon, self.pending.last().map(|(n, _)| *n));
             self.pending.push((name, value));
             i = close + 1;
         }
@@ -503,10 +515,11 @@ impl<'a> Builder<'a> {
             Colons::One(c) => Some(c),
             _ => None,
         };
-        self.element(qname, colon, start, i, empty)
+        self.element(qname, colon, start, i, empty, canonical)
     }
 
-    /// Resolves namespaces and records the element whose start tag spans `start..end`.
+    /// Resolves namespaces and records the element whose start tag spans `start..end`;
+    /// `canonical` when the tag is written as c14n writes it.
     fn element(
         &mut self,
         qname: &'a str,
@@ -514,6 +527,7 @@ impl<'a> Builder<'a> {
         start: usize,
         end: usize,
         empty: bool,
+        canonical: bool,
     ) -> Result<(), XmlError> {
         let prefix = colon.map_or("", |i| &qname[..i]);
         let scope_mark = self.scope.len();
@@ -542,10 +556,9 @@ impl<'a> Builder<'a> {
             el.span = (start as u32, end as u32);
             el.content = (end as u32, end as u32);
         }
-        // `<qname>` as written, in its parent's prefix (so with no namespace to render).
+        // Written as c14n writes it, in its parent's prefix (so with no namespace to render).
         let plain = !empty
-            && self.pending.is_empty()
-            && end == start + qname.len() + 2
+            && canonical
             && self
                 .open
                 .last()
@@ -830,6 +843,13 @@ fn check_qname_fully(name: &str, colons: Colons) -> Result<(), String> {
         Colons::One(i) if i + 1 < name.len() => check_name(&name[i + 1..]),
         _ => Err(format!("'{name}' is not a valid qualified name")),
     }
+}
+
+/// An attribute c14n writes as the source does, its value aside: unprefixed (so no namespace to
+/// render), not a namespace declaration, and after `previous` in c14n's order (by local name for
+/// attributes without a namespace).
+fn canonical_attribute(name: &str, colons: Colons, previous: Option<&str>) -> bool {
+    matches!(colons, Colons::None) && name != "xmlns" && previous.is_none_or(|p| p < name)
 }
 
 fn check_declaration(prefix: &str, uri: &str) -> Result<(), XmlError> {
