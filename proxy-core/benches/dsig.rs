@@ -19,16 +19,18 @@ use rustls_pki_types::pem::PemObject;
 
 const NOW: i64 = 1_795_000_000;
 
-fn pacs008() -> Vec<u8> {
-    let fixture =
+/// The pacs.008 fixture of `../shared`, when present.
+fn fixture() -> Option<Vec<u8>> {
+    let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/messages/pacs.008.xml");
-    std::fs::read(&fixture).unwrap_or_else(|_| {
+    let read = std::fs::read(&path).ok();
+    if read.is_none() {
         eprintln!(
             "{} absent: benchmarking the project's own pacs.008 sample",
-            fixture.display()
+            path.display()
         );
-        include_bytes!("../../samples/pacs.008.xml").to_vec()
-    })
+    }
+    read
 }
 
 /// A ~1 MB message shaped like real ones: the sample pacs.008's credit transfer, indented as
@@ -43,6 +45,24 @@ fn one_megabyte() -> Vec<u8> {
     }
     s.push_str(&sample[sample.find("    </FIToFICstmrCdtTrf>").expect("sample")..]);
     s.into_bytes()
+}
+
+/// A ~1 MB message in the fixture's layout (one element per line, four-space indent): its credit
+/// transfer repeated.
+fn one_megabyte_fixture_layout(fixture: &[u8]) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(fixture).ok()?;
+    let line_start = |at: usize| text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let a = line_start(text.find("<CdtTrfTxInf>")?);
+    let b = line_start(text.find("</FIToFICstmrCdtTrf>")?);
+    if a >= b {
+        return None;
+    }
+    let mut s = String::from(&text[..a]);
+    while s.len() < 1_000_000 {
+        s.push_str(&text[a..b]);
+    }
+    s.push_str(&text[b..]);
+    Some(s.into_bytes())
 }
 
 /// A ~1 MB document with almost no text: one element every 17 bytes, the worst case for c14n.
@@ -69,7 +89,10 @@ fn benches(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
-    let message = pacs008();
+    let fixture = fixture();
+    let message = fixture
+        .clone()
+        .unwrap_or_else(|| include_bytes!("../../samples/pacs.008.xml").to_vec());
     let signed = rt
         .block_on(dsig::sign(&message, Profile::Spi, &signer))
         .expect("sign");
@@ -118,12 +141,18 @@ fn benches(c: &mut Criterion) {
 
     let big = one_megabyte();
     let dense = one_megabyte_dense();
-    let mut g = c.benchmark_group("c14n");
-    for (name, doc) in [
+    let fixture_layout = fixture.as_deref().and_then(one_megabyte_fixture_layout);
+    let mut docs = vec![
         ("pacs008", &message),
         ("one_megabyte", &big),
         ("one_megabyte_dense", &dense),
-    ] {
+    ];
+    match &fixture_layout {
+        Some(doc) => docs.push(("one_megabyte_fixture_layout", doc)),
+        None => eprintln!("no pacs.008 fixture: c14n/one_megabyte_fixture_layout not measured"),
+    }
+    let mut g = c.benchmark_group("c14n");
+    for (name, doc) in docs {
         g.throughput(Throughput::Bytes(doc.len() as u64));
         let mut out = Vec::with_capacity(doc.len());
         g.bench_function(name, |b| {

@@ -91,6 +91,27 @@ fn corpus() -> Vec<(&'static str, String)> {
             "<a xmlns=\"urn:a\"><b xmlns=\"\"><c><d>1</d></c></b><e><f>2</f></e></a>".into(),
         ),
         ("copied-subtree-pi", "<a><b><c>1</c><?p d?></b></a>".into()),
+        // Start tags with attributes already in canonical form are copied too; near misses.
+        (
+            "copied-attrs-canonical",
+            "<a><b c=\"1\" d=\"x>'é\"><e f=\"2\">3</e></b><g h=\"\">4</g></a>".into(),
+        ),
+        (
+            "copied-attrs-misordered",
+            "<a><b d=\"1\" c=\"2\"><e>3</e></b><f B=\"1\" a=\"2\" aa=\"3\">4</f></a>".into(),
+        ),
+        (
+            "copied-attrs-loose",
+            "<a><b c='1'>2</b><d\te=\"3\">4</d><f  g=\"5\">6</f><h i = \"7\">8</h><j k=\"9\" >0</j></a>".into(),
+        ),
+        (
+            "copied-attrs-normalized",
+            "<a><b c=\"x&amp;y\">1</b><d e=\"l1\nl2\tt\r\n\">2</d><f g=\"&#10;&gt;\">3</f></a>".into(),
+        ),
+        (
+            "copied-attrs-namespaced",
+            "<a xmlns:p=\"urn:p\" xmlns=\"urn:d\"><b p:c=\"1\">2</b><d xml:lang=\"pt\">3</d><e xmlns:q=\"urn:q\" f=\"4\">5</e><g h=\"6\">7</g></a>".into(),
+        ),
     ];
     let mut deep = String::new();
     for i in 0..60 {
