@@ -140,8 +140,9 @@ pub struct Node<'a> {
     /// What the node is.
     pub kind: NodeKind<'a>,
     pub(crate) parent: u32,
-    pub(crate) first_child: u32,
-    pub(crate) next_sibling: u32,
+    /// One past the last node of its subtree: nodes are stored in document order, so an
+    /// element's children start right after it and each child's `end` is its next sibling.
+    pub(crate) end: u32,
     /// The node's canonical form is its source bytes, so the writer copies them. Text: nothing in
     /// it is escaped by c14n (no `&`, `>` or carriage return in the source, no CDATA). Element:
     /// tags written as c14n writes them (`<qname a="1" b="2">…</qname>`: unprefixed attributes
@@ -310,7 +311,8 @@ impl<'a> Document<'a> {
     pub fn children(&self, id: NodeId) -> Children<'_, 'a> {
         Children {
             doc: self,
-            next: link(self.nodes[id].first_child),
+            next: id + 1,
+            end: self.nodes[id].end as usize,
         }
     }
 
@@ -392,14 +394,18 @@ impl<'a> Document<'a> {
 /// Iterator over a node's children.
 pub struct Children<'d, 'a> {
     doc: &'d Document<'a>,
-    next: Option<NodeId>,
+    next: NodeId,
+    end: NodeId,
 }
 
 impl Iterator for Children<'_, '_> {
     type Item = NodeId;
     fn next(&mut self) -> Option<NodeId> {
-        let id = self.next?;
-        self.next = link(self.doc.nodes[id].next_sibling);
+        let id = self.next;
+        if id >= self.end {
+            return None;
+        }
+        self.next = self.doc.nodes[id].end as usize;
         Some(id)
     }
 }

@@ -49,8 +49,6 @@ struct Builder<'a> {
     /// The default namespace declaration in scope (`None` when none, or undeclared), kept so
     /// that unprefixed names, most of them, resolve without a search.
     default_ns: Option<usize>,
-    /// Last node appended at the top level.
-    top_last: Option<NodeId>,
     root: Option<NodeId>,
     /// Attributes of the start tag being read: (qualified name, value).
     pending: Vec<(&'a str, Cow<'a, str>)>,
@@ -69,8 +67,7 @@ const BLANK_ELEMENT: Node<'static> = Node {
     }),
     verbatim: false,
     parent: NONE,
-    first_child: NONE,
-    next_sibling: NONE,
+    end: 0,
 };
 
 /// The node [`Builder::push_text`] pushes, then fills in.
@@ -82,8 +79,7 @@ const BLANK_TEXT: Node<'static> = Node {
     }),
     verbatim: false,
     parent: NONE,
-    first_child: NONE,
-    next_sibling: NONE,
+    end: 0,
 };
 
 /// An element whose content is being read. Compact (`u32`, `NONE` for absent) because one is
@@ -122,7 +118,6 @@ impl<'a> Builder<'a> {
             open: Vec::with_capacity(32),
             scope: Vec::with_capacity(16),
             default_ns: None,
-            top_last: None,
             root: None,
             pending: Vec::with_capacity(8),
         };
@@ -182,33 +177,30 @@ impl<'a> Builder<'a> {
             kind,
             verbatim: false,
             parent: NONE,
-            first_child: NONE,
-            next_sibling: NONE,
+            end: 0,
         });
         self.attach()
     }
 
-    /// Links the node just pushed as the last child of the innermost open element (or of the
-    /// document); its id.
+    /// Makes the node just pushed the last child of the innermost open element (or of the
+    /// document); its id. Nothing earlier is written: siblings follow from `end` (see [`Node`]),
+    /// which `close` sets for elements.
     #[inline(always)]
     fn attach(&mut self) -> NodeId {
         let id = self.doc.nodes.len() - 1;
-        let (parent, prev) = match self.open.last_mut() {
-            Some(f) => (
-                Some(f.id as NodeId),
-                link(std::mem::replace(&mut f.last_child, id as u32)),
-            ),
+        let parent = match self.open.last_mut() {
+            Some(f) => {
+                f.last_child = id as u32;
+                f.id
+            }
             None => {
                 self.doc.top.push(id);
-                (None, self.top_last.replace(id))
+                NONE
             }
         };
-        self.doc.nodes[id].parent = parent.map_or(NONE, |p| p as u32);
-        match (prev, parent) {
-            (Some(prev), _) => self.doc.nodes[prev].next_sibling = id as u32,
-            (None, Some(p)) => self.doc.nodes[p].first_child = id as u32,
-            (None, None) => {}
-        }
+        let node = &mut self.doc.nodes[id];
+        node.parent = parent;
+        node.end = id as u32 + 1;
         id
     }
 
@@ -699,7 +691,9 @@ impl<'a> Builder<'a> {
         if let Some(frame) = self.open.pop() {
             self.scope.truncate(frame.scope_mark as usize);
             self.default_ns = link(frame.outer_default_ns);
+            let subtree_end = self.doc.nodes.len() as u32;
             let node = &mut self.doc.nodes[frame.id as usize];
+            node.end = subtree_end;
             node.verbatim = frame.plain && bare_end;
             if let NodeKind::Element(el) = &mut node.kind {
                 el.span.1 = end as u32;
