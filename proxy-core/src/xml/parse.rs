@@ -135,13 +135,16 @@ impl<'a> Builder<'a> {
             self.declaration()?;
         }
         loop {
-            let (lt, seen) = scan_text(self.bytes, self.pos);
-            if lt > self.pos {
-                self.text_run(self.pos, lt, seen)?;
-            }
-            self.pos = lt;
-            if lt == self.bytes.len() {
-                break;
+            // Markup often follows markup (`</a></b>`): no text to scan for then.
+            if self.bytes.get(self.pos) != Some(&b'<') {
+                let (lt, seen) = scan_text(self.bytes, self.pos);
+                if lt > self.pos {
+                    self.text_run(self.pos, lt, seen)?;
+                }
+                self.pos = lt;
+                if lt == self.bytes.len() {
+                    break;
+                }
             }
             match self.bytes.get(self.pos + 1) {
                 Some(b'/') => self.end_tag()?,
