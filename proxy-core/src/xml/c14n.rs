@@ -118,15 +118,10 @@ impl<'d, 'a, 'o> Writer<'d, 'a, 'o> {
         }
         decls.sort_unstable_by(|a, b| a.0.cmp(b.0));
 
-        // Tags written in the source exactly as c14n writes them (`<a>`, `</a>`, nothing to add)
-        // are copied from it (whole elements like that are copied by `children`).
-        let (start, end, content) = (el.span.0 as usize, el.span.1 as usize, el.content());
-        let q = el.name_len as usize;
-        if decls.is_empty()
-            && attrs.is_empty()
-            && content.start - start == q + 2
-            && end - content.end == q + 3
-        {
+        // Tags written in the source exactly as c14n writes them, with no declaration to add, are
+        // copied from it (whole elements like that are copied by `children`).
+        if decls.is_empty() && doc.nodes[id].tags_as_written {
+            let (start, end, content) = (el.span.0 as usize, el.span.1 as usize, el.content());
             let src = doc.src.as_bytes();
             self.out.extend_from_slice(&src[start..content.start]);
             self.children(id);
@@ -372,6 +367,7 @@ mod tests {
             // ones c14n writes back the same, are left to the writer).
             let copied = child == canonical && !child.contains('&') && !child.contains("xmlns");
             assert_eq!(doc.node(b).verbatim, copied, "{child}");
+            assert_eq!(doc.node(b).tags_as_written, copied, "{child}");
         }
     }
 

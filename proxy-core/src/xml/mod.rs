@@ -150,6 +150,9 @@ pub struct Node<'a> {
     /// escape; no declaration), its parent's prefix (so no namespace to render under a rendered
     /// parent), and only such elements and text inside.
     pub(crate) verbatim: bool,
+    /// Element whose start and end tags are written as c14n writes them (the tag conditions of
+    /// `verbatim`, without those on its prefix and content): the writer copies the tags.
+    pub(crate) tags_as_written: bool,
 }
 
 impl Node<'_> {

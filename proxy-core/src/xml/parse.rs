@@ -66,6 +66,7 @@ const BLANK_ELEMENT: Node<'static> = Node {
         content: (0, 0),
     }),
     verbatim: false,
+    tags_as_written: false,
     parent: NONE,
     end: 0,
 };
@@ -78,6 +79,7 @@ const BLANK_TEXT: Node<'static> = Node {
         decoded: false,
     }),
     verbatim: false,
+    tags_as_written: false,
     parent: NONE,
     end: 0,
 };
@@ -95,6 +97,8 @@ struct Frame {
     /// Its start tag and content so far are written exactly as c14n writes them, without a
     /// namespace declaration to add (see [`Node::verbatim`]).
     plain: bool,
+    /// Its start tag is written as c14n writes it (see [`Node::tags_as_written`]).
+    canonical: bool,
 }
 
 impl<'a> Builder<'a> {
@@ -179,6 +183,7 @@ impl<'a> Builder<'a> {
         self.doc.nodes.push(Node {
             kind,
             verbatim: false,
+            tags_as_written: false,
             parent: NONE,
             end: 0,
         });
@@ -567,6 +572,7 @@ impl<'a> Builder<'a> {
             outer_default_ns: outer_default_ns.map_or(NONE, |d| d as u32),
             last_child: NONE,
             plain,
+            canonical,
         });
         self.pos = end;
         if empty {
@@ -698,6 +704,7 @@ impl<'a> Builder<'a> {
             let node = &mut self.doc.nodes[frame.id as usize];
             node.end = subtree_end;
             node.verbatim = frame.plain && bare_end;
+            node.tags_as_written = frame.canonical && bare_end;
             if let NodeKind::Element(el) = &mut node.kind {
                 el.span.1 = end as u32;
                 el.content.1 = (content_end as u32).max(el.content.0);
