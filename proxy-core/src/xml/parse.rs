@@ -94,6 +94,13 @@ struct Frame {
     outer_default_ns: u32,
     /// Its last child so far.
     last_child: u32,
+    /// The first eight bytes of its name (fewer, zero-padded, for a shorter name): most end
+    /// tags are checked with one comparison, without a visit to the node. Never 0 for a name
+    /// that has eight bytes after it (a name has no NUL byte), so 0 means "compare the bytes".
+    name_head: u64,
+    /// Where its name starts in the source, and its length.
+    name: u32,
+    name_len: u16,
     /// Its start tag and content so far are written exactly as c14n writes them, without a
     /// namespace declaration to add (see [`Node::verbatim`]).
     plain: bool,
@@ -571,6 +578,9 @@ impl<'a> Builder<'a> {
             scope_mark: scope_mark as u32,
             outer_default_ns: outer_default_ns.map_or(NONE, |d| d as u32),
             last_child: NONE,
+            name_head: name_head(self.bytes, start + 1, qname.len()),
+            name: start as u32 + 1,
+            name_len: qname.len() as u16,
             plain,
             canonical,
         });
@@ -639,16 +649,19 @@ impl<'a> Builder<'a> {
     fn end_tag(&mut self) -> Result<(), XmlError> {
         let start = self.pos;
         // The usual case, the open element's name followed by '>', needs no scan. Names are
-        // short: compared byte by byte, not with a call to `memcmp`.
-        if let Some(el) = self.open.last().and_then(|f| self.doc.element(f.id as NodeId))
-            && let len = usize::from(el.name_len)
-            && let Some(written) = self.bytes.get(start + 2..start + 2 + len)
+        // short: compared eight bytes at once, then byte by byte, not with a call to `memcmp`.
+        if let Some(f) = self.open.last()
+            && let len = usize::from(f.name_len)
             && self.bytes.get(start + 2 + len) == Some(&b'>')
-            && let open = el.span.0 as usize + 1
-            && written
-                .iter()
-                .zip(&self.bytes[open..open + len])
-                .all(|(a, b)| a == b)
+            && f.name_head != 0
+            && name_head(self.bytes, start + 2, len) == f.name_head
+            && (len <= 8 || {
+                let open = f.name as usize + 8;
+                self.bytes[start + 10..start + 2 + len]
+                    .iter()
+                    .zip(&self.bytes[open..open + len - 8])
+                    .all(|(a, b)| a == b)
+            })
         {
             let end = start + 3 + len;
             self.close(start, end, true);
@@ -672,7 +685,7 @@ impl<'a> Builder<'a> {
             Some(q) => return Err(self.syntax(start, format!("end tag </{name}> does not match <{q}>"))),
             None => return Err(self.syntax(start, format!("end tag </{name}> without a start tag"))),
         }
-        self.close(start, gt + 1, false);
+        self.close(start, gt + 1, gt == name_end);
         self.pos = gt + 1;
         Ok(())
     }
@@ -731,6 +744,25 @@ impl<'a> Builder<'a> {
         }
         Err(XmlError::UnboundPrefix(prefix.to_string()))
     }
+}
+
+/// The first eight bytes of the `len`-byte name at `at`, zero-padded when shorter, as a
+/// little-endian word (0 when the input ends within eight bytes: the bytes are then compared).
+#[inline(always)]
+fn name_head(bytes: &[u8], at: usize, len: usize) -> u64 {
+    const MASKS: [u64; 9] = {
+        let mut m = [u64::MAX; 9];
+        let mut i = 0;
+        while i < 8 {
+            m[i] = (1 << (8 * i)) - 1;
+            i += 1;
+        }
+        m
+    };
+    bytes
+        .get(at..)
+        .and_then(<[u8]>::first_chunk::<8>)
+        .map_or(0, |w| u64::from_le_bytes(*w) & MASKS[len.min(8)])
 }
 
 /// How a byte behaves inside a name.
@@ -1075,6 +1107,35 @@ mod tests {
         assert!(!t.is_self_closing());
         assert_eq!(doc.attribute(doc.root(), "a"), Some("1"));
         assert_eq!(doc.text(kids[1]), "x");
+    }
+
+    #[test]
+    fn an_end_tag_must_repeat_the_name_in_every_byte() {
+        // Names of 1 to 20 bytes, a byte changed at each position of the end tag, with the
+        // element far from and right at the end of the input (where fewer than eight bytes
+        // follow the end tag's name).
+        for len in 1..=20 {
+            let name: String = "abcdefghijklmnopqrst"[..len].into();
+            for tail in ["<pad>0123456789</pad></r>", "</r>"] {
+                let good = format!("<r><{name}>x</{name}>{tail}");
+                let doc = parse(good.as_bytes(), &Limits::default()).unwrap();
+                let el = doc.child_elements(doc.root()).next().unwrap();
+                assert!(doc.node(el).tags_as_written, "{good}");
+                for at in 0..len {
+                    let mut bad = name.clone().into_bytes();
+                    bad[at] = b'Z';
+                    let bad = String::from_utf8(bad).unwrap();
+                    let xml = format!("<r><{name}>x</{bad}>{tail}");
+                    assert!(
+                        matches!(
+                            parse(xml.as_bytes(), &Limits::default()),
+                            Err(XmlError::Syntax { .. })
+                        ),
+                        "{xml}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
