@@ -84,6 +84,24 @@ const BLANK_TEXT: Node<'static> = Node {
     end: 0,
 };
 
+/// What [`Builder::open_element`] records of a start tag.
+struct Opened {
+    /// The start tag's bytes.
+    span: (usize, usize),
+    name_len: usize,
+    colon: Option<usize>,
+    ns: Option<usize>,
+    /// Where its attributes and declarations start in the document's lists (they end at the
+    /// lists' ends).
+    attrs: usize,
+    decls: usize,
+    /// The scope outside the element (see [`Frame`]).
+    scope_mark: usize,
+    outer_default_ns: Option<usize>,
+    plain: bool,
+    canonical: bool,
+}
+
 /// An element whose content is being read. Compact (`u32`, `NONE` for absent) because one is
 /// pushed and popped per element.
 struct Frame {
@@ -101,6 +119,8 @@ struct Frame {
     /// Where its name starts in the source, and its length.
     name: u32,
     name_len: u16,
+    /// Where the colon of its name is (`NO_COLON` for none).
+    colon: u16,
     /// Its start tag and content so far are written exactly as c14n writes them, without a
     /// namespace declaration to add (see [`Node::verbatim`]).
     plain: bool,
@@ -444,6 +464,11 @@ impl<'a> Builder<'a> {
             return Err(self.syntax(i, "element name longer than 65534 bytes"));
         }
         check_qname(qname, colons).map_err(|m| self.syntax(start, format!("element name: {m}")))?;
+        if self.bytes.get(name_end) == Some(&b'>') && matches!(colons, Colons::None) && !self.open.is_empty()
+        {
+            self.unprefixed_element(start, name_end);
+            return Ok(());
+        }
         i = name_end;
         self.pending.clear();
         // The start tag is written as c14n writes it: no white space before '>', and each
@@ -548,47 +573,88 @@ impl<'a> Builder<'a> {
         if !prefix.is_empty() && ns.is_none() {
             return Err(XmlError::UnboundPrefix(prefix.to_string()));
         }
-        // A constant node, then its fields set in place: building it on the stack from small
-        // stores and copying it with wide loads stalls store forwarding (measured: the largest
-        // single cost of parsing a 1 MB message).
-        self.doc.nodes.push(BLANK_ELEMENT);
-        let id = self.attach();
-        if let NodeKind::Element(el) = &mut self.doc.nodes[id].kind {
-            // Both fit: `start_tag` refuses longer names.
-            el.name_len = qname.len() as u16;
-            el.colon = colon.map_or(NO_COLON, |i| i as u16);
-            el.ns = ns.map_or(NONE, |i| i as u32);
-            el.attrs = (attrs_start as u32, self.doc.attrs.len() as u32);
-            el.decls = (decls_start as u32, self.doc.ns_decls.len() as u32);
-            el.span = (start as u32, end as u32);
-            el.content = (end as u32, end as u32);
-        }
         // Written as c14n writes it, in its parent's prefix (so with no namespace to render).
         let plain = !empty
             && canonical
             && self
                 .open
                 .last()
-                .is_some_and(|f| self.has_prefix_of(f.id as NodeId, start, colon));
-        if self.open.is_empty() {
-            self.root = Some(id);
-        }
-        self.open.push(Frame {
-            id: id as u32,
-            scope_mark: scope_mark as u32,
-            outer_default_ns: outer_default_ns.map_or(NONE, |d| d as u32),
-            last_child: NONE,
-            name_head: name_head(self.bytes, start + 1, qname.len()),
-            name: start as u32 + 1,
-            name_len: qname.len() as u16,
+                .is_some_and(|f| self.has_prefix_of(f, start, colon));
+        let id = self.open_element(Opened {
+            span: (start, end),
+            name_len: qname.len(),
+            colon,
+            ns,
+            attrs: attrs_start,
+            decls: decls_start,
+            scope_mark,
+            outer_default_ns,
             plain,
             canonical,
         });
-        self.pos = end;
+        if self.root.is_none() {
+            self.root = Some(id);
+        }
         if empty {
             self.close(end, end, false);
         }
         Ok(())
+    }
+
+    /// `<name>` inside the root: no prefix, no attribute, so nothing to resolve or check (the
+    /// default namespace applies) and the tag is written as c14n writes it. Most elements of a
+    /// payment message; the same node and frame as [`Builder::element`] records.
+    #[inline(always)]
+    fn unprefixed_element(&mut self, start: usize, name_end: usize) {
+        let plain = self.open.last().is_some_and(|f| f.colon == NO_COLON);
+        self.open_element(Opened {
+            span: (start, name_end + 1),
+            name_len: name_end - start - 1,
+            colon: None,
+            ns: self.default_ns,
+            attrs: self.doc.attrs.len(),
+            decls: self.doc.ns_decls.len(),
+            scope_mark: self.scope.len(),
+            outer_default_ns: self.default_ns,
+            plain,
+            canonical: true,
+        });
+    }
+
+    /// Records an element node and makes it the innermost open element; its id.
+    #[inline(always)]
+    fn open_element(&mut self, o: Opened) -> NodeId {
+        let (start, end) = o.span;
+        // A constant node, then its fields set in place: building it on the stack from small
+        // stores and copying it with wide loads stalls store forwarding (measured: the largest
+        // single cost of parsing a 1 MB message).
+        self.doc.nodes.push(BLANK_ELEMENT);
+        let id = self.attach();
+        let colon = o.colon.map_or(NO_COLON, |i| i as u16);
+        if let NodeKind::Element(el) = &mut self.doc.nodes[id].kind {
+            // Both fit: `start_tag` refuses longer names.
+            el.name_len = o.name_len as u16;
+            el.colon = colon;
+            el.ns = o.ns.map_or(NONE, |i| i as u32);
+            el.attrs = (o.attrs as u32, self.doc.attrs.len() as u32);
+            el.decls = (o.decls as u32, self.doc.ns_decls.len() as u32);
+            el.span = (start as u32, end as u32);
+            el.content = (end as u32, end as u32);
+        }
+        self.open.push(Frame {
+            id: id as u32,
+            scope_mark: o.scope_mark as u32,
+            outer_default_ns: o.outer_default_ns.map_or(NONE, |d| d as u32),
+            last_child: NONE,
+            name_head: name_head(self.bytes, start + 1, o.name_len),
+            name: start as u32 + 1,
+            name_len: o.name_len as u16,
+            colon,
+            plain: o.plain,
+            canonical: o.canonical,
+        });
+        self.pos = end;
+        id
     }
 
     /// The namespace declarations and attributes of the start tag just read (`pending`): the
@@ -691,16 +757,13 @@ impl<'a> Builder<'a> {
     }
 
     /// True when the element whose start tag begins at `start` (its name's colon at `colon`) has
-    /// the same prefix as element `parent`. Compares bytes: this runs for nearly every element.
+    /// the same prefix as the open element `parent`.
     #[inline(always)]
-    fn has_prefix_of(&self, parent: NodeId, start: usize, colon: Option<usize>) -> bool {
-        let NodeKind::Element(p) = &self.doc.nodes[parent].kind else {
-            return false;
-        };
+    fn has_prefix_of(&self, parent: &Frame, start: usize, colon: Option<usize>) -> bool {
         match colon {
-            None => p.colon == NO_COLON,
-            Some(i) if usize::from(p.colon) == i => {
-                let theirs = p.span.0 as usize + 1;
+            None => parent.colon == NO_COLON,
+            Some(i) if usize::from(parent.colon) == i => {
+                let theirs = parent.name as usize;
                 self.bytes[theirs..theirs + i] == self.bytes[start + 1..start + 1 + i]
             }
             Some(_) => false,
