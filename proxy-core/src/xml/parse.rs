@@ -456,7 +456,7 @@ impl<'a> Builder<'a> {
                 offset: self.doc.bom_len + start,
             });
         }
-        let mut i = start + 1;
+        let i = start + 1;
         let (name_end, colons) =
             scan_name(self.bytes, i).map_err(|at| self.syntax(at, "invalid character in element name"))?;
         let qname = &self.src[i..name_end];
@@ -469,7 +469,15 @@ impl<'a> Builder<'a> {
             self.unprefixed_element(start, name_end);
             return Ok(());
         }
-        i = name_end;
+        self.any_start_tag(qname, colons)
+    }
+
+    /// The rest of a start tag [`Builder::start_tag`] did not take at once (attributes, a
+    /// prefix, an empty-element tag, the root element), from the end of its name `qname`.
+    #[inline(never)]
+    fn any_start_tag(&mut self, qname: &'a str, colons: Colons) -> Result<(), XmlError> {
+        let start = self.pos;
+        let mut i = start + 1 + qname.len();
         self.pending.clear();
         // The start tag is written as c14n writes it: no white space before '>', and each
         // attribute as ` name="value"` (see `canonical_attribute`) in c14n's order.
@@ -734,6 +742,14 @@ impl<'a> Builder<'a> {
             self.pos = end;
             return Ok(());
         }
+        self.any_end_tag()
+    }
+
+    /// An end tag [`Builder::end_tag`] did not recognise at once: white space before '>', a
+    /// long name near the end of the input, or an error.
+    #[inline(never)]
+    fn any_end_tag(&mut self) -> Result<(), XmlError> {
+        let start = self.pos;
         let (name_end, _) =
             scan_name(self.bytes, start + 2).map_err(|at| self.syntax(at, "invalid character in end tag"))?;
         let name = &self.src[start + 2..name_end];
