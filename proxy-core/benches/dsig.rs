@@ -47,6 +47,26 @@ fn one_megabyte() -> Vec<u8> {
     s.into_bytes()
 }
 
+/// The ~1 MB message of [`one_megabyte`] with every element in a prefix (`<p:Id>`), as some
+/// banks write ISO 20022.
+fn one_megabyte_prefixed() -> Vec<u8> {
+    let text = String::from_utf8(one_megabyte()).expect("utf-8");
+    let mut out = String::with_capacity(text.len() * 5 / 4);
+    let mut rest = text.as_str();
+    while let Some(lt) = rest.find('<') {
+        out.push_str(&rest[..=lt]);
+        rest = &rest[lt + 1..];
+        let slash = usize::from(rest.starts_with('/'));
+        out.push_str(&rest[..slash]);
+        rest = &rest[slash..];
+        if rest.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            out.push_str("p:");
+        }
+    }
+    out.push_str(rest);
+    out.replace("<p:Envelope xmlns=", "<p:Envelope xmlns:p=").into_bytes()
+}
+
 /// A ~1 MB message in the fixture's layout (one element per line, four-space indent): its credit
 /// transfer repeated.
 fn one_megabyte_fixture_layout(fixture: &[u8]) -> Option<Vec<u8>> {
@@ -141,11 +161,13 @@ fn benches(c: &mut Criterion) {
 
     let big = one_megabyte();
     let dense = one_megabyte_dense();
+    let prefixed = one_megabyte_prefixed();
     let fixture_layout = fixture.as_deref().and_then(one_megabyte_fixture_layout);
     let mut docs = vec![
         ("pacs008", &message),
         ("one_megabyte", &big),
         ("one_megabyte_dense", &dense),
+        ("one_megabyte_prefixed", &prefixed),
     ];
     match &fixture_layout {
         Some(doc) => docs.push(("one_megabyte_fixture_layout", doc)),
