@@ -64,7 +64,8 @@ fn one_megabyte_prefixed() -> Vec<u8> {
         }
     }
     out.push_str(rest);
-    out.replace("<p:Envelope xmlns=", "<p:Envelope xmlns:p=").into_bytes()
+    out.replace("<p:Envelope xmlns=", "<p:Envelope xmlns:p=")
+        .into_bytes()
 }
 
 /// A ~1 MB message in the fixture's layout (one element per line, four-space indent): its credit

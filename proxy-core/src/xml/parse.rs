@@ -121,6 +121,8 @@ struct Frame {
     name_len: u16,
     /// Where the colon of its name is (`NO_COLON` for none).
     colon: u16,
+    /// The binding of its prefix (see [`Element::ns`]).
+    ns: u32,
     /// Its start tag and content so far are written exactly as c14n writes them, without a
     /// namespace declaration to add (see [`Node::verbatim`]).
     plain: bool,
@@ -617,14 +619,14 @@ impl<'a> Builder<'a> {
     /// call site), the commonest; a prefix calls [`Builder::prefixed_element`].
     #[inline(always)]
     fn simple_element(&mut self, qname: &str, start: usize, colon: Option<usize>) -> Result<(), XmlError> {
-        let ns = match colon {
-            None => self.default_ns,
-            Some(i) => self.element_ns(&qname[..i])?,
+        let parent = self.open.last();
+        let plain = parent.is_some_and(|f| self.has_prefix_of(f, start, colon));
+        let ns = match (colon, parent) {
+            (None, _) => self.default_ns,
+            // The parent's prefix, and no declaration here: the parent's binding.
+            (Some(_), Some(f)) if plain => link(f.ns),
+            (Some(i), _) => self.element_ns(&qname[..i])?,
         };
-        let plain = self
-            .open
-            .last()
-            .is_some_and(|f| self.has_prefix_of(f, start, colon));
         self.open_element(Opened {
             span: (start, start + qname.len() + 2),
             name_len: qname.len(),
@@ -685,6 +687,7 @@ impl<'a> Builder<'a> {
             name: start as u32 + 1,
             name_len: o.name_len as u16,
             colon,
+            ns: o.ns.map_or(NONE, |i| i as u32),
             plain: o.plain,
             canonical: o.canonical,
         });
@@ -806,6 +809,11 @@ impl<'a> Builder<'a> {
         match colon {
             None => parent.colon == NO_COLON,
             Some(i) if usize::from(parent.colon) == i => {
+                // A prefix of up to eight bytes is in the heads of both names.
+                let mine = name_head(self.bytes, start + 1, i);
+                if i <= 8 && mine != 0 && parent.name_head != 0 {
+                    return mine == parent.name_head & HEAD_MASKS[i];
+                }
                 let theirs = parent.name as usize;
                 self.bytes[theirs..theirs + i] == self.bytes[start + 1..start + 1 + i]
             }
@@ -856,20 +864,22 @@ impl<'a> Builder<'a> {
 /// little-endian word (0 when the input ends within eight bytes: the bytes are then compared).
 #[inline(always)]
 fn name_head(bytes: &[u8], at: usize, len: usize) -> u64 {
-    const MASKS: [u64; 9] = {
-        let mut m = [u64::MAX; 9];
-        let mut i = 0;
-        while i < 8 {
-            m[i] = (1 << (8 * i)) - 1;
-            i += 1;
-        }
-        m
-    };
     bytes
         .get(at..)
         .and_then(<[u8]>::first_chunk::<8>)
-        .map_or(0, |w| u64::from_le_bytes(*w) & MASKS[len.min(8)])
+        .map_or(0, |w| u64::from_le_bytes(*w) & HEAD_MASKS[len.min(8)])
 }
+
+/// `HEAD_MASKS[n]` keeps the low `n` bytes of a word.
+const HEAD_MASKS: [u64; 9] = {
+    let mut m = [u64::MAX; 9];
+    let mut i = 0;
+    while i < 8 {
+        m[i] = (1 << (8 * i)) - 1;
+        i += 1;
+    }
+    m
+};
 
 /// How a byte behaves inside a name.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -1267,8 +1277,13 @@ mod tests {
 
     #[test]
     fn a_prefix_resolves_to_the_declaration_in_scope_or_is_refused() {
+        // Same prefix as the parent or another one of the same length, short and long (over the
+        // eight bytes kept of a name), redeclared inside.
         let doc = parse(
-            br#"<p:r xmlns:p="urn:1"><p:a><p:b xmlns:p="urn:2"><p:c>x</p:c></p:b><p:d>y</p:d></p:a></p:r>"#,
+            br#"<p:r xmlns:p="urn:1" xmlns:q="urn:3" xmlns:prefixAbcd="urn:4" xmlns:prefixAbce="urn:5">
+                <p:a><p:b xmlns:p="urn:2"><p:c>x</p:c></p:b><p:d>y</p:d><q:e>z</q:e></p:a>
+                <prefixAbcd:f><prefixAbcd:g>1</prefixAbcd:g><prefixAbce:h>2</prefixAbce:h></prefixAbcd:f>
+                </p:r>"#,
             &Limits::default(),
         )
         .unwrap();
@@ -1282,6 +1297,10 @@ mod tests {
             ("b", "urn:2"),
             ("c", "urn:2"),
             ("d", "urn:1"),
+            ("e", "urn:3"),
+            ("f", "urn:4"),
+            ("g", "urn:4"),
+            ("h", "urn:5"),
         ] {
             assert!(doc.is(find(local).unwrap(), ns, local), "{local}");
         }
