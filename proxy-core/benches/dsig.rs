@@ -37,13 +37,18 @@ fn fixture() -> Option<Vec<u8>> {
 /// in the sample, repeated in one `Document`.
 fn one_megabyte() -> Vec<u8> {
     let sample = include_str!("../../samples/pacs.008.xml");
-    let tx = &sample[sample.find("      <CdtTrfTxInf>").expect("sample")
-        ..sample.find("    </FIToFICstmrCdtTrf>").expect("sample")];
-    let mut s = String::from(&sample[..sample.find("      <CdtTrfTxInf>").expect("sample")]);
+    let a = sample.find("      <CdtTrfTxInf>").expect("sample");
+    let b = sample.find("    </FIToFICstmrCdtTrf>").expect("sample");
+    repeated(sample, a, b)
+}
+
+/// `text` with its bytes `a..b` repeated until the whole is about 1 MB.
+fn repeated(text: &str, a: usize, b: usize) -> Vec<u8> {
+    let mut s = String::from(&text[..a]);
     while s.len() < 1_000_000 {
-        s.push_str(tx);
+        s.push_str(&text[a..b]);
     }
-    s.push_str(&sample[sample.find("    </FIToFICstmrCdtTrf>").expect("sample")..]);
+    s.push_str(&text[b..]);
     s.into_bytes()
 }
 
@@ -75,15 +80,7 @@ fn one_megabyte_fixture_layout(fixture: &[u8]) -> Option<Vec<u8>> {
     let line_start = |at: usize| text[..at].rfind('\n').map_or(0, |i| i + 1);
     let a = line_start(text.find("<CdtTrfTxInf>")?);
     let b = line_start(text.find("</FIToFICstmrCdtTrf>")?);
-    if a >= b {
-        return None;
-    }
-    let mut s = String::from(&text[..a]);
-    while s.len() < 1_000_000 {
-        s.push_str(&text[a..b]);
-    }
-    s.push_str(&text[b..]);
-    Some(s.into_bytes())
+    (a < b).then(|| repeated(text, a, b))
 }
 
 /// A ~1 MB document with almost no text: one element every 17 bytes, the worst case for c14n.

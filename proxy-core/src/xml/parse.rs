@@ -938,14 +938,7 @@ fn scan_name(bytes: &[u8], start: usize) -> Result<(usize, Colons), usize> {
     loop {
         // ASCII letters and digits, nearly all of a name, eight at a time; then the byte that
         // stopped them, and any other name byte, one at a time.
-        while let Some(chunk) = bytes.get(i..).and_then(<[u8]>::first_chunk::<8>) {
-            let other = not_alphanumeric(u64::from_le_bytes(*chunk));
-            if other != 0 {
-                i += (other.trailing_zeros() / 8) as usize;
-                break;
-            }
-            i += 8;
-        }
+        i = skip_unflagged(bytes, i, not_alphanumeric);
         while bytes
             .get(i)
             .is_some_and(|&b| NAME_BYTES[b as usize] == NameByte::Part)
@@ -1116,17 +1109,10 @@ const TEXT_CLASS: [u8; 256] = {
 fn scan_text(bytes: &[u8], mut i: usize) -> (usize, u8) {
     let mut seen = 0;
     loop {
-        while let Some(chunk) = bytes.get(i..).and_then(<[u8]>::first_chunk::<8>) {
-            let word = u64::from_le_bytes(*chunk);
+        i = skip_unflagged(bytes, i, |word| {
             // '<' (0x3C) and '>' (0x3E) differ only in bit 1: one test finds both.
-            let hits = has_byte(word | (ONES * 2), b'>') | has_byte(word, b'&') | has_byte(word, b'\r');
-            if hits != 0 {
-                // The lowest flagged byte is always a real match.
-                i += (hits.trailing_zeros() / 8) as usize;
-                break;
-            }
-            i += 8;
-        }
+            has_byte(word | (ONES * 2), b'>') | has_byte(word, b'&') | has_byte(word, b'\r')
+        });
         let Some(&b) = bytes.get(i) else {
             return (i, seen);
         };
@@ -1141,6 +1127,22 @@ fn scan_text(bytes: &[u8], mut i: usize) -> (usize, u8) {
 
 /// One in each byte of a word.
 const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// Skips from `i`, eight bytes at a time, the words in which `flags` (high bit set per byte)
+/// flags no byte; stops at the lowest flagged byte, which must be a real match (higher flags may
+/// be false), or where fewer than eight bytes are left. The caller reads on from there byte by
+/// byte.
+#[inline(always)]
+fn skip_unflagged(bytes: &[u8], mut i: usize, flags: impl Fn(u64) -> u64) -> usize {
+    while let Some(chunk) = bytes.get(i..).and_then(<[u8]>::first_chunk::<8>) {
+        let hits = flags(u64::from_le_bytes(*chunk));
+        if hits != 0 {
+            return i + (hits.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i
+}
 
 /// Flags (high bit set) the bytes of `word` equal to `b`; exact for the lowest one.
 #[inline]
@@ -1157,18 +1159,11 @@ fn has_byte(word: u64, b: u8) -> u64 {
 fn scan_value(bytes: &[u8], mut i: usize, quote: u8) -> Option<(usize, u8)> {
     let mut seen = 0;
     loop {
-        while let Some(chunk) = bytes.get(i..).and_then(<[u8]>::first_chunk::<8>) {
-            let word = u64::from_le_bytes(*chunk);
+        i = skip_unflagged(bytes, i, |word| {
             // Tab, line feed and carriage return are the bytes below 0x20 that matter.
             let below_space = word.wrapping_sub(ONES * 0x20) & !word & (ONES << 7);
-            let hits = has_byte(word, quote) | has_byte(word, b'<') | has_byte(word, b'&') | below_space;
-            if hits != 0 {
-                // The lowest flagged byte is always a real match.
-                i += (hits.trailing_zeros() / 8) as usize;
-                break;
-            }
-            i += 8;
-        }
+            has_byte(word, quote) | has_byte(word, b'<') | has_byte(word, b'&') | below_space
+        });
         let &b = bytes.get(i)?;
         if b == quote {
             return Some((i, seen));
