@@ -159,11 +159,10 @@ impl DevSetup {
         let audit_dir = dir.join("audit");
         let audit = audit.unwrap_or_else(|| Arc::new(FileSink::new(&audit_dir)));
         let relay = |profile, endpoint: SocketAddr| {
-            let mut config = RelayConfig::new(
-                profile,
-                &format!("localhost:{}", endpoint.port()),
-                anchors.clone(),
-            );
+            // By address, with the dev PKI's name for TLS: no resolver needed (minimal containers
+            // and chroots have no `localhost` in /etc/hosts).
+            let mut config = RelayConfig::new(profile, &endpoint.to_string(), anchors.clone());
+            config.tls_server_name = Some(simulator::pki::TLS_NAME.to_string());
             config.timeout = timeout;
             let signer = Arc::clone(&keys.signer);
             Relay::new(
@@ -197,8 +196,8 @@ impl DevSetup {
     }
 }
 
-/// Runs the demo under `dir`, printing each step; `samples` is the repository root.
-pub async fn run(dir: &Path, repo: &Path) -> Result<(), String> {
+/// Runs the demo with its working files under `dir`, printing each step.
+pub async fn run(dir: &Path) -> Result<(), String> {
     // Records of earlier runs would be counted as this run's.
     let _ = std::fs::remove_dir_all(dir.join("audit"));
     let setup = DevSetup::start(dir, Listen::ephemeral(IpAddr::V4(Ipv4Addr::LOCALHOST))).await?;
@@ -207,7 +206,8 @@ pub async fn run(dir: &Path, repo: &Path) -> Result<(), String> {
         setup.simulator.spi, setup.simulator.dict, setup.proxy.spi, setup.proxy.dict
     );
     println!("signer: {}", setup.signer);
-    let mut failures = simulator::bank::conversation(setup.proxy.spi, setup.proxy.dict, repo).await?;
+    println!("working files (dev PKI, audit records): {}", display_dir(dir));
+    let mut failures = simulator::bank::conversation(setup.proxy.spi, setup.proxy.dict).await?;
     let audit_dir = setup.audit_dir.clone();
     setup.shutdown().await;
     let mut records = 0;
@@ -245,4 +245,12 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
+}
+
+/// `dir` as an absolute path, for the user to find the files.
+pub fn display_dir(dir: &Path) -> String {
+    std::path::absolute(dir)
+        .unwrap_or_else(|_| dir.to_path_buf())
+        .display()
+        .to_string()
 }

@@ -119,7 +119,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match Cli::parse().command {
-            Command::Demo { dir } => demo::run(&dir, &repo_root()).await,
+            Command::Demo { dir } => demo::run(&dir).await,
             Command::Serve {
                 dev: true,
                 dir,
@@ -277,13 +277,4 @@ async fn flush(firehose: Option<&FirehoseSink>) {
             "audit flushed"
         );
     }
-}
-
-/// The repository root (where `samples/` is): the working directory when it has `samples/`,
-/// else the source tree this binary was built from.
-fn repo_root() -> PathBuf {
-    if Path::new("samples").is_dir() {
-        return PathBuf::from(".");
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }

@@ -97,8 +97,10 @@ pub async fn provision(
         ("MtlsCertificate", read(&pki.path("psp-mtls.cer"))?),
         ("DictAuditStream", DICT_STREAM.into()),
         ("SpiAuditStream", SPI_STREAM.into()),
-        ("BcbDictEndpoint", format!("localhost:{}", simulator.dict.port())),
-        ("BcbSpiEndpoint", format!("localhost:{}", simulator.spi.port())),
+        // By address, with the dev PKI's name for TLS: no resolver needed.
+        ("BcbDictEndpoint", simulator.dict.to_string()),
+        ("BcbSpiEndpoint", simulator.spi.to_string()),
+        ("BcbTlsServerName", simulator::pki::TLS_NAME.to_string()),
         ("BcbSignatureCertificate", read(&pki.path("bacen-sig.cer"))?),
         ("BcbMtlsCertificate", read(&pki.path("bacen-ca.cer"))?),
     ] {
@@ -195,7 +197,7 @@ pub async fn records_in_s3(s3: &aws_sdk_s3::Client, family: &str) -> Result<usiz
 }
 
 /// `proxy-kms demo`: moto, the simulator, the handler of each family on loopback, the samples.
-pub async fn run(dir: &Path, repo: &Path) -> Result<(), String> {
+pub async fn run(dir: &Path) -> Result<(), String> {
     let moto = Moto::start().map_err(|why| format!("the KMS demo needs moto's server: {why}"))?;
     let (clients, s3) = moto_clients(&moto.endpoint).await;
     let bank = provision(&clients, &s3, dir).await?;
@@ -223,7 +225,7 @@ pub async fn run(dir: &Path, repo: &Path) -> Result<(), String> {
         "handlers (the Lambda code behind plain HTTP): SPI {} DICT {}",
         addrs[0], addrs[1]
     );
-    let mut failures = simulator::bank::conversation(addrs[0], addrs[1], repo).await?;
+    let mut failures = simulator::bank::conversation(addrs[0], addrs[1]).await?;
     let (spi, dict) = (
         records_in_s3(&s3, "spi").await?,
         records_in_s3(&s3, "dict").await?,

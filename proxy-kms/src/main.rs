@@ -95,14 +95,7 @@ fn main() -> ExitCode {
         };
         let env_family = std::env::var("PIX_SPI_PROXY").ok();
         match command {
-            Command::Demo { dir } => {
-                let repo = if std::path::Path::new("samples").is_dir() {
-                    std::path::PathBuf::from(".")
-                } else {
-                    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-                };
-                proxy_kms::demo::run(&dir, &repo).await
-            }
+            Command::Demo { dir } => proxy_kms::demo::run(&dir).await,
             Command::Lambda => {
                 lambda_environment()?;
                 let family = Family::from_env_value(env_family.as_deref()).map_err(|e| e.to_string())?;

@@ -3,7 +3,6 @@
 //! `proxy-kms demo`.
 
 use std::net::SocketAddr;
-use std::path::Path;
 
 use bytes::Bytes;
 use http::Request;
@@ -62,14 +61,21 @@ where
     Ok((parts.status, parts.headers, body))
 }
 
-fn sample(root: &Path, name: &str) -> Result<Vec<u8>, String> {
-    std::fs::read(root.join("samples").join(name)).map_err(|e| format!("samples/{name}: {e}"))
+/// The project's sample messages, built into the binary: the demo reads no file of the tree it
+/// was built in, wherever it runs.
+fn sample(name: &str) -> Result<Vec<u8>, String> {
+    let bytes: &[u8] = match name {
+        "pacs.008.xml" => include_bytes!("../../samples/pacs.008.xml"),
+        "pibr.001.xml" => include_bytes!("../../samples/pibr.001.xml"),
+        "dict-create-entry.xml" => include_bytes!("../../samples/dict-create-entry.xml"),
+        _ => return Err(format!("no sample {name}")),
+    };
+    Ok(bytes.to_vec())
 }
 
 /// Sends a pacs.008 and a pibr.001 echo to `spi`, reads BACEN's answers from the stream, creates
 /// and reads a DICT entry through `dict`, printing each step; returns how many steps failed.
-/// `repo` is where `samples/` is.
-pub async fn conversation(spi: SocketAddr, dict: SocketAddr, repo: &Path) -> Result<usize, String> {
+pub async fn conversation(spi: SocketAddr, dict: SocketAddr) -> Result<usize, String> {
     let xml = ("content-type", "application/xml; charset=utf-8");
     let valid = |h: &http::HeaderMap| {
         h.get(SIGNATURE_VALID)
@@ -90,7 +96,7 @@ pub async fn conversation(spi: SocketAddr, dict: SocketAddr, repo: &Path) -> Res
             "POST",
             "/api/v1/in/99999010/msgs",
             &[xml],
-            sample(repo, name)?,
+            sample(name)?,
         )
         .await?;
         println!(
@@ -129,7 +135,7 @@ pub async fn conversation(spi: SocketAddr, dict: SocketAddr, repo: &Path) -> Res
         "POST",
         "/api/v2/entries",
         &[xml],
-        sample(repo, "dict-create-entry.xml")?,
+        sample("dict-create-entry.xml")?,
     )
     .await?;
     println!(

@@ -40,6 +40,10 @@ pub enum PkiError {
     },
 }
 
+/// The RSFN-like name in BACEN's TLS certificate of the dev PKI: clients reach the simulator by
+/// address (no resolver needed) and check its certificate against this name.
+pub const TLS_NAME: &str = "test.pi.rsfn.net.br";
+
 /// The files of a development PKI in a directory.
 #[derive(Debug, Clone)]
 pub struct DevPki {
@@ -72,7 +76,7 @@ impl DevPki {
         pki.write("psp-ca.cer", &psp.pem())?;
         pki.write("bacen-ca.key", &bacen.key().serialize_pem())?;
         pki.write("psp-ca.key", &psp.key().serialize_pem())?;
-        let sans = ["localhost", "test.pi.rsfn.net.br", "127.0.0.1"];
+        let sans = ["localhost", TLS_NAME, "127.0.0.1"];
         pki.leaf("bacen-tls", "*.pi.rsfn.net.br", &sans, Use::Server, &bacen)?;
         pki.leaf(
             "bacen-sig",
