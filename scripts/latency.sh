@@ -6,9 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rate=${1:-500} secs=${2:-10}
-cargo build -q --release -p proxy-hsm --bin proxy-hsm --example fixed_rate
+cargo build -q --release -p testkit --bin pix-dev && cargo build -q --release -p proxy-hsm --example fixed_rate
 dir=$(mktemp -d)
-./target/release/proxy-hsm serve --dev --keys software --dir "$dir" --bind 127.0.0.1 >"$dir/serve.log" 2>&1 &
+./target/release/pix-dev serve --keys software --dir "$dir" --bind 127.0.0.1 >"$dir/serve.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 100); do

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Load test on loopback: `proxy-hsm serve --dev` (simulator in-process, keys in SoftHSM when
+# Load test on loopback: `pix-dev serve` (simulator in-process, keys in SoftHSM when
 # installed) and wrk POSTing the sample pacs.008 to the SPI port. Prints wrk's messages/s and
 # latency percentiles, then the bare RSA-2048 sign rate of the same machine for comparison.
 #   scripts/load.sh [SECONDS] [CONNECTIONS]      (KEYS=softhsm|software|auto, default auto)
@@ -7,10 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10} conns=${2:-8}
 command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)"; exit 2; }
-cargo build -q --release -p proxy-hsm
+cargo build -q --release -p testkit --bin pix-dev
 cargo build -q --release -p proxy-core --example rsa_rate
 dir=$(mktemp -d)
-./target/release/proxy-hsm serve --dev --keys "${KEYS:-auto}" --dir "$dir" --bind 127.0.0.1 >"$dir/serve.log" 2>&1 &
+./target/release/pix-dev serve --keys "${KEYS:-auto}" --dir "$dir" --bind 127.0.0.1 >"$dir/serve.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 100); do

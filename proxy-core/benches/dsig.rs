@@ -2,8 +2,7 @@
 //! operations of aws-lc-rs in the same run, and c14n throughput (parsing included) on the
 //! pacs.008 and on a ~1 MB document. The README quotes the figures.
 
-#[path = "../tests/common/pki.rs"]
-mod pki;
+use testkit::test_pki as pki;
 
 use std::hint::black_box;
 
@@ -21,14 +20,9 @@ const NOW: i64 = 1_795_000_000;
 
 /// The pacs.008 fixture of `../shared`, when present.
 fn fixture() -> Option<Vec<u8>> {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/messages/pacs.008.xml");
-    let read = std::fs::read(&path).ok();
+    let read = testkit::tools::fixture("pacs.008.xml").and_then(|p| std::fs::read(p).ok());
     if read.is_none() {
-        eprintln!(
-            "{} absent: benchmarking the project's own pacs.008 sample",
-            path.display()
-        );
+        eprintln!("benchmarking the project's own pacs.008 sample instead");
     }
     read
 }

@@ -3,8 +3,7 @@
 //!
 //! `cargo run --release -p proxy-core --example rsa_rate`
 
-#[path = "../tests/common/pki.rs"]
-mod pki;
+use testkit::test_pki as pki;
 
 use std::time::{Duration, Instant};
 

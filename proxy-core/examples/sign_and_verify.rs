@@ -4,8 +4,7 @@
 //!
 //! `cargo run -p proxy-core --example sign_and_verify`
 
-#[path = "../tests/common/pki.rs"]
-mod pki;
+use testkit::test_pki as pki;
 
 use std::path::Path;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};

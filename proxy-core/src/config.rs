@@ -4,11 +4,15 @@
 //! malformed parameter stops start-up with a message naming it.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::Path;
+use std::time::Duration;
 
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
+use crate::dsig::Profile;
+use crate::relay::RelayConfig;
 use crate::trust::{Certificate, TrustStore};
 
 /// Why the configuration is not usable.
@@ -28,6 +32,28 @@ pub enum ConfigError {
     /// The source could not be read.
     #[error("cannot read the configuration {0}")]
     Source(String),
+}
+
+/// Why a service could not start: every start-up failure of either flavour, typed, each naming
+/// what to fix (a parameter, a secret by name, the signer, the audit sink, a port). Never quotes a
+/// secret.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A parameter or secret is missing or malformed.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The relay could not be built from the parameters.
+    #[error(transparent)]
+    Relay(#[from] crate::relay::RelayError),
+    /// The signer (KMS key, HSM token) cannot be used.
+    #[error(transparent)]
+    Signer(#[from] crate::signer::SignerError),
+    /// The audit sink cannot be used.
+    #[error("audit: {0}")]
+    Audit(#[from] crate::audit::AuditError),
+    /// A listener could not be bound, or the runtime could not start.
+    #[error("{0}")]
+    Io(String),
 }
 
 /// Parameters by full name (`/pix/proxy/cloudhsm/BcbSpiEndpoint` → `test.pi.rsfn.net.br:9191`).
@@ -124,14 +150,65 @@ impl Parameters {
         Ok(v.to_string())
     }
 
-    /// The Firehose delivery streams of the audit trail by family (`spi`, `dict`), from the
-    /// seeds' `SpiAuditStream` and `DictAuditStream`.
-    pub fn audit_streams(&self) -> Result<HashMap<String, String>, ConfigError> {
+    /// The Firehose delivery stream of `profile`'s audit trail (`SpiAuditStream`,
+    /// `DictAuditStream`).
+    pub fn audit_stream(&self, profile: Profile) -> Result<String, ConfigError> {
+        let name = match profile {
+            Profile::Spi => "SpiAuditStream",
+            Profile::Dict => "DictAuditStream",
+        };
+        Ok(self.get(name)?.to_string())
+    }
+
+    /// The Firehose delivery streams of the audit trail of both families.
+    pub fn audit_streams(&self) -> Result<HashMap<Profile, String>, ConfigError> {
         Ok(HashMap::from([
-            ("spi".to_string(), self.get("SpiAuditStream")?.to_string()),
-            ("dict".to_string(), self.get("DictAuditStream")?.to_string()),
+            (Profile::Spi, self.audit_stream(Profile::Spi)?),
+            (Profile::Dict, self.audit_stream(Profile::Dict)?),
         ]))
     }
+
+    /// The relay settings BACEN's parameters give for `profile` (either flavour's prefix):
+    /// the endpoint (`BcbSpiEndpoint` or `BcbDictEndpoint`), the TLS anchor
+    /// (`BcbMtlsCertificate`) and the TLS name (`BcbTlsServerName`, optional), with `network`'s
+    /// local choices applied over them.
+    pub fn relay_config(&self, profile: Profile, network: &Network) -> Result<RelayConfig, ConfigError> {
+        let endpoint = match profile {
+            Profile::Spi => "BcbSpiEndpoint",
+            Profile::Dict => "BcbDictEndpoint",
+        };
+        let mut config = RelayConfig::new(
+            profile,
+            &self.endpoint(endpoint)?,
+            vec![self.anchor("BcbMtlsCertificate")?],
+        );
+        config.tls_server_name = network
+            .tls_server_name
+            .clone()
+            .or_else(|| self.optional("BcbTlsServerName").map(str::to_string));
+        config.resolve = network.resolve;
+        if let Some(t) = network.timeout {
+            config.timeout = t;
+        }
+        Ok(config)
+    }
+
+    /// The trust store of BACEN's signatures (`BcbSignatureCertificate`).
+    pub fn bacen_signatures(&self) -> Result<TrustStore, ConfigError> {
+        self.trust("BcbSignatureCertificate")
+    }
+}
+
+/// What a deployment chooses about reaching BACEN that the parameters do not say (flags of
+/// either flavour; test networks).
+#[derive(Debug, Clone, Default)]
+pub struct Network {
+    /// Connect to this address instead of resolving BACEN's host names.
+    pub resolve: Option<IpAddr>,
+    /// Check BACEN's TLS certificate against this name (else `BcbTlsServerName`, else the host).
+    pub tls_server_name: Option<String>,
+    /// Time allowed for BACEN's answers (default 10 s).
+    pub timeout: Option<Duration>,
 }
 
 /// SSM Parameter Store and Secrets Manager as configuration sources (feature `aws`).

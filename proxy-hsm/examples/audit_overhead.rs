@@ -15,20 +15,19 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use proxy_core::audit::firehose::{FirehoseSink, Settings};
 use proxy_core::audit::{AuditRecord, AuditSink, FileSink, WriteFuture};
+use proxy_core::dsig::Profile;
 use proxy_hsm::Listen;
-use proxy_hsm::demo::{DevOptions, DevSetup, Keys};
-use simulator::bank::cpu_seconds;
+use testkit::bank::cpu_seconds;
+use testkit::hsm::{DevOptions, DevSetup, Keys};
 
-/// The tests' audit pipeline on moto (bucket, two delivery streams).
-#[path = "../tests/common/aws.rs"]
-mod aws;
+use testkit::aws;
 
 /// The baseline only: drops every record (not a product sink; it measures the relay without
 /// the audit path).
 struct Discard;
 
 impl AuditSink for Discard {
-    fn write<'a>(&'a self, _: &'a str, _: &'a AuditRecord) -> WriteFuture<'a> {
+    fn write<'a>(&'a self, _: Profile, _: &'a AuditRecord) -> WriteFuture<'a> {
         Box::pin(async { Ok(()) })
     }
 }
@@ -84,10 +83,9 @@ async fn main() -> Result<(), String> {
         args.get(1).copied().unwrap_or(3),
         args.get(2).copied().unwrap_or(8) as usize,
     );
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let body = Bytes::from(std::fs::read(root.join("samples/pacs.002.xml")).map_err(|e| e.to_string())?);
-    let moto = simulator::aws::Moto::start()?;
-    aws::audit_pipeline(&moto.endpoint).await;
+    let body = Bytes::from_static(testkit::samples::PACS_002.as_bytes());
+    let moto = testkit::aws::Moto::start()?;
+    aws::moto_audit_pipeline(&moto.endpoint).await?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let firehose = Arc::new(
         FirehoseSink::spooled(

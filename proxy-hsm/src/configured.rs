@@ -1,29 +1,28 @@
-//! The production set-up from the seeds' configuration (seed 001): parameters under
+//! The production set-up from the CloudHSM flavour's configuration: parameters under
 //! `/pix/proxy/cloudhsm/` (key labels, certificates, BACEN endpoints and certificates, audit
 //! streams) and the secret `/pix/proxy/cloudhsm/CloudHSMSecret` (`{"HSM_USER":…,"HSM_PASSWORD":…}`).
 
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use proxy_core::audit::AuditSink;
-use proxy_core::config::{ConfigError, Parameters};
+use proxy_core::config::{ConfigError, Network, Parameters, StartError};
 use proxy_core::dsig::Profile;
-use proxy_core::relay::{Relay, RelayConfig};
+use proxy_core::relay::Relay;
 use proxy_core::signer::Signer;
 
 use crate::pkcs11::Token;
 
-/// The seeds' prefix for the CloudHSM flavour.
+/// The CloudHSM flavour's parameter prefix.
 pub const PREFIX: &str = "/pix/proxy/cloudhsm/";
-/// The seeds' secret holding the HSM crypto user.
+/// The CloudHSM flavour's secret holding the HSM crypto user.
 pub const SECRET: &str = "/pix/proxy/cloudhsm/CloudHSMSecret";
 
 /// How the HSM PIN is made from the secret.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum PinFormat {
     /// CloudHSM: `HSM_USER:HSM_PASSWORD`.
+    #[value(name = "cloudhsm")]
     CloudHsm,
     /// Other tokens (SoftHSM): the password alone.
     Plain,
@@ -38,13 +37,8 @@ pub struct Deployment {
     pub token_label: Option<String>,
     /// Sessions per key.
     pub pool: usize,
-    /// Time allowed for BACEN's answers.
-    pub timeout: Duration,
-    /// Connect to this address instead of resolving the BACEN endpoints (test networks).
-    pub resolve: Option<IpAddr>,
-    /// Override of the TLS server name (else the parameter `BcbTlsServerName`, else the
-    /// endpoint's host).
-    pub tls_server_name: Option<String>,
+    /// How BACEN is reached beyond what the parameters say.
+    pub network: Network,
 }
 
 /// The HSM PIN from the secret's JSON. Errors never quote the secret.
@@ -74,55 +68,30 @@ pub fn relays(
     pin: &str,
     deployment: &Deployment,
     audit: Arc<dyn AuditSink>,
-) -> Result<(Arc<Relay>, Arc<Relay>), String> {
-    let token =
-        Token::open(&deployment.module, deployment.token_label.as_deref(), pin).map_err(|e| e.to_string())?;
-    let key = |label: &str, cert: &str| -> Result<Arc<dyn Signer>, String> {
-        let label = params.get(label).map_err(|e| e.to_string())?;
-        let cert = params.certificate(cert).map_err(|e| e.to_string())?;
-        Ok(Arc::new(
-            token
-                .signer(label, cert, deployment.pool)
-                .map_err(|e| e.to_string())?,
-        ))
+) -> Result<(Arc<Relay>, Arc<Relay>), StartError> {
+    let token = Token::open(&deployment.module, deployment.token_label.as_deref(), pin)?;
+    let key = |label: &str, cert: &str| -> Result<Arc<dyn Signer>, StartError> {
+        let label = params.get(label)?;
+        let cert = params.certificate(cert)?;
+        Ok(Arc::new(token.signer(label, cert, deployment.pool)?))
     };
     let signer = key("SignatureKeyLabel", "SignatureCertificate")?;
     let mtls = key("MtlsKeyLabel", "MtlsCertificate")?;
-    let trust = Arc::new(
-        params
-            .trust("BcbSignatureCertificate")
-            .map_err(|e| e.to_string())?,
-    );
-    let anchor = params.anchor("BcbMtlsCertificate").map_err(|e| e.to_string())?;
+    let trust = Arc::new(params.bacen_signatures()?);
     // Read now so that a missing stream name stops start-up whichever sink is used.
-    params.audit_streams().map_err(|e| e.to_string())?;
-    let server_name = deployment
-        .tls_server_name
-        .clone()
-        .or_else(|| params.optional("BcbTlsServerName").map(str::to_string));
-    let relay = |profile, endpoint: &str| -> Result<Arc<Relay>, String> {
-        let mut config = RelayConfig::new(
-            profile,
-            &params.endpoint(endpoint).map_err(|e| e.to_string())?,
-            vec![anchor.clone()],
-        );
-        config.tls_server_name = server_name.clone();
-        config.timeout = deployment.timeout;
-        config.resolve = deployment.resolve;
-        Relay::new(
+    params.audit_streams()?;
+    let relay = |profile| -> Result<Arc<Relay>, StartError> {
+        let config = params.relay_config(profile, &deployment.network)?;
+        let relay = Relay::new(
             config,
             Arc::clone(&signer),
             Arc::clone(&mtls),
             Arc::clone(&trust),
             Arc::clone(&audit),
-        )
-        .map(Arc::new)
-        .map_err(|e| e.to_string())
+        )?;
+        Ok(Arc::new(relay))
     };
-    Ok((
-        relay(Profile::Dict, "BcbDictEndpoint")?,
-        relay(Profile::Spi, "BcbSpiEndpoint")?,
-    ))
+    Ok((relay(Profile::Dict)?, relay(Profile::Spi)?))
 }
 
 #[cfg(test)]

@@ -3,13 +3,11 @@
 //! [`Relay`] of `proxy-core`, with graceful shutdown.
 //!
 //! Keys live in a PKCS#11 token ([`pkcs11::Pkcs11Signer`]: CloudHSM in production, SoftHSMv2 in
-//! the demo and tests), the mTLS key included. Configuration from SSM and Secrets Manager is the
-//! next step of this crate's issue; `serve --dev` and `demo` build everything locally.
+//! the demo and tests), the mTLS key included; [`configured`] builds the relays from the
+//! CloudHSM flavour's parameters.
 
 pub mod configured;
-pub mod demo;
 pub mod pkcs11;
-pub mod softhsm;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -20,8 +18,6 @@ use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
 use proxy_core::relay::{self, Relay};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -145,36 +141,14 @@ enum Route {
 }
 
 async fn serve(listener: TcpListener, route: Route, mut stop: watch::Receiver<bool>) {
-    let graceful = GracefulShutdown::new();
-    loop {
-        let (tcp, peer) = tokio::select! {
-            a = listener.accept() => match a {
-                Ok(a) => a,
-                Err(e) => { tracing::warn!(error = %e, "accept failed"); continue; }
-            },
-            _ = stop.changed() => break,
-        };
+    let service = service_fn(move |req| {
         let route = route.clone();
-        let conn = hyper::server::conn::http1::Builder::new().serve_connection(
-            TokioIo::new(tcp),
-            service_fn(move |req| {
-                let route = route.clone();
-                async move { Ok::<_, std::convert::Infallible>(answer(&route, req).await) }
-            }),
-        );
-        let watched = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = watched.await {
-                tracing::debug!(%peer, error = %e, "connection ended");
-            }
-        });
-    }
-    if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("requests still in flight after 30 s at shutdown");
-    }
+        async move { Ok::<_, std::convert::Infallible>(answer(&route, req).await) }
+    });
+    let stop = async move {
+        let _ = stop.changed().await;
+    };
+    proxy_core::service::serve(listener, None, service, stop, Duration::from_secs(30)).await;
 }
 
 async fn answer(route: &Route, req: Request<Incoming>) -> Response<Full<Bytes>> {
@@ -185,7 +159,7 @@ async fn answer(route: &Route, req: Request<Incoming>) -> Response<Full<Bytes>> 
     let (parts, body) = req.into_parts();
     let answer = match relay::collect_body(body, MAX_REQUEST).await {
         Ok(body) => relay.handle(Request::from_parts(parts, body)).await,
-        Err(refused) => relay.refuse(parts, refused).await,
+        Err(refusal) => relay.refuse(parts, refusal).await,
     };
     answer.map(Full::new)
 }

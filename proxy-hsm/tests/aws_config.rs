@@ -2,17 +2,15 @@
 //! against moto's server: one paginated GetParametersByPath (SecureString decrypted) and the
 //! CloudHSM secret; `serve --from-aws` reads them before it touches the HSM.
 
-mod common;
-
 use std::process::Command;
 
-use common::aws::{secrets, ssm};
 use proxy_core::config::aws;
 use proxy_hsm::configured::{self, PREFIX, PinFormat, SECRET};
+use testkit::aws::{moto, secrets, ssm};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn parameters_and_the_secret_come_from_aws() {
-    let Some(moto) = common::moto() else { return };
+    let Some(moto) = moto() else { return };
     let ssm = ssm(&moto.endpoint);
     // More parameters than one page (10) holds, one of them a SecureString.
     for i in 0..14 {

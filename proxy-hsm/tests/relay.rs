@@ -8,10 +8,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use proxy_hsm::Listen;
-use proxy_hsm::demo::{DevOptions, DevSetup, Keys, call};
+use testkit::hsm::{DevOptions, DevSetup, Keys, call};
 
-mod common;
-use common::sample;
+use testkit::samples::bytes as sample;
 
 const XML: (&str, &str) = ("content-type", "application/xml; charset=utf-8");
 const MSGS: &str = "/api/v1/in/99999010/msgs";

@@ -10,17 +10,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use proxy_core::audit::FileSink;
+use proxy_core::config::Network;
 use proxy_core::config::Parameters;
 use proxy_hsm::configured::{self, Deployment, PREFIX, PinFormat};
-use proxy_hsm::demo::call;
 use proxy_hsm::pkcs11::Token;
-use proxy_hsm::softhsm::MODULE;
+use testkit::hsm::call;
+use testkit::softhsm::MODULE;
 
-mod common;
-use common::{seed_pki, softhsm};
 use proxy_hsm::{FrontEnd, Listen};
 use simulator::pki::DevPki;
 use simulator::{Config, Simulator};
+use testkit::softhsm::softhsm;
+use testkit::tools::seed_pki;
 
 fn read(p: &Path) -> String {
     std::fs::read_to_string(p).expect("read")
@@ -85,10 +86,12 @@ async fn configured_as_seed_001_it_works_with_the_seeds_simulator() {
         module: MODULE.into(),
         token_label: Some(dev.label.clone()),
         pool: 4,
-        timeout: Duration::from_secs(5),
-        // No DNS for the RSFN here: connect to loopback, verify the certificate as localhost (its only SAN).
-        resolve: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-        tls_server_name: Some("localhost".into()),
+        network: Network {
+            timeout: Some(Duration::from_secs(5)),
+            // No DNS for the RSFN here: connect to loopback, verify the certificate as localhost (its only SAN).
+            resolve: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            tls_server_name: Some("localhost".into()),
+        },
     };
     let audit = Arc::new(FileSink::new(&dir.path().join("audit")));
     let (dict, spi) = configured::relays(&params, &pin, &deployment, audit.clone()).expect("relays");
@@ -128,10 +131,8 @@ async fn configured_as_seed_001_it_works_with_the_seeds_simulator() {
     proxy.shutdown().await;
 
     // Without the name override the seeds' certificate does not hold for test.pi.rsfn.net.br.
-    let strict = Deployment {
-        tls_server_name: None,
-        ..deployment.clone()
-    };
+    let mut strict = deployment.clone();
+    strict.network.tls_server_name = None;
     let (_, spi) = configured::relays(&params, &pin, &strict, audit.clone()).expect("relays");
     let proxy = FrontEnd::start(
         Listen::ephemeral(IpAddr::V4(Ipv4Addr::LOCALHOST)),
@@ -151,7 +152,8 @@ async fn configured_as_seed_001_it_works_with_the_seeds_simulator() {
     let partial = Parameters::new(PREFIX, values);
     let err = configured::relays(&partial, &pin, &deployment, audit)
         .err()
-        .expect("refused");
+        .expect("refused")
+        .to_string();
     assert!(err.contains("/pix/proxy/cloudhsm/SpiAuditStream"), "{err}");
     sim.shutdown().await;
 }

@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use proxy_core::signer::Signer;
 use proxy_hsm::Listen;
-use proxy_hsm::demo::{DevOptions, DevSetup, Keys, call};
 use proxy_hsm::pkcs11::Token;
-use proxy_hsm::softhsm::MODULE;
+use testkit::hsm::{DevOptions, DevSetup, Keys, call};
+use testkit::softhsm::MODULE;
 
-mod common;
-use common::{sample, softhsm};
+use testkit::samples::bytes as sample;
+use testkit::softhsm::softhsm;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn keys_in_softhsm_sign_messages_and_tls_end_to_end() {

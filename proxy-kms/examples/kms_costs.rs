@@ -17,13 +17,11 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use proxy_kms::demo;
-use simulator::bank::{call, cpu_seconds};
+use testkit::bank::{call, cpu_seconds};
+use testkit::kms as demo;
 
-#[path = "../tests/common/event.rs"]
-mod event;
-#[path = "../tests/common/runtime_api.rs"]
-mod runtime_api;
+use testkit::lambda as event;
+use testkit::lambda as runtime_api;
 
 #[tokio::main]
 async fn main() -> Result<(), String> {
@@ -39,17 +37,16 @@ async fn main() -> Result<(), String> {
         .map(|p| p.join("proxy-kms"))
         .filter(|p| p.exists())
         .ok_or("build the binary first: cargo build --release -p proxy-kms")?;
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let body = std::fs::read(root.join("samples/pacs.008.xml")).map_err(|e| e.to_string())?;
+    let body = testkit::samples::PACS_008.as_bytes().to_vec();
 
-    let moto = simulator::aws::Moto::start()?;
-    let (clients, s3) = demo::moto_clients(&moto.endpoint).await;
+    let moto = testkit::aws::Moto::start()?;
+    let (clients, s3) = demo::moto_clients(&moto.endpoint);
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let bank = demo::provision(&clients, &s3, dir.path()).await?;
     // moto's server closes every connection after one answer; AWS keeps them alive. With
     // KEEP_ALIVE=1 the proxy talks to moto through the (fault-free) fault proxy, which keeps the
     // proxy's connections open, so that the measured process pays what it would against AWS.
-    let relay = simulator::aws::FaultProxy::start(&moto.endpoint)
+    let relay = testkit::aws::FaultProxy::start(&moto.endpoint)
         .await
         .map_err(|e| e.to_string())?;
     let endpoint = if std::env::var("KEEP_ALIVE").as_deref() == Ok("1") {
@@ -93,7 +90,7 @@ async fn main() -> Result<(), String> {
     let mut first = Vec::new();
     let mut cpu = Vec::new();
     for run in 0..runs {
-        let port = runtime_api::free_port()?;
+        let port = testkit::tools::free_port()?;
         let started = Instant::now();
         let mut command = match &emulator {
             Some(emulator) => emulator.function(&binary, &endpoint),

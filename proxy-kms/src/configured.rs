@@ -1,68 +1,43 @@
-//! The Lambda's set-up from the seeds' configuration (seed 002): the parameters under
+//! The Lambda's set-up from the KMS flavour's configuration: the parameters under
 //! `/pix/proxy/kms/` (one paginated `GetParametersByPath`), the mTLS key from the secret
 //! `/pix/proxy/kms/MtlsPrivateKey` (PKCS#8 PEM), and `PIX_SPI_PROXY` choosing SPI or DICT.
 //! Built once per container; every invocation reuses it.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use proxy_core::audit::AuditSink;
 use proxy_core::audit::firehose::{self, FirehoseSink};
-use proxy_core::config::{ConfigError, Parameters, aws};
+use proxy_core::config::{ConfigError, Network, Parameters, StartError, aws};
 use proxy_core::dsig::Profile;
-use proxy_core::relay::{Relay, RelayConfig};
+use proxy_core::relay::Relay;
 use proxy_core::signer::SoftwareSigner;
 
 use crate::kms::{self, KmsSigner};
 
-/// The seeds' prefix for the KMS flavour.
+/// The KMS flavour's parameter prefix.
 pub const PREFIX: &str = "/pix/proxy/kms/";
-/// The seeds' secret holding the mTLS private key (PKCS#8 PEM).
+/// The KMS flavour's secret holding the mTLS private key (PKCS#8 PEM).
 pub const MTLS_SECRET: &str = "/pix/proxy/kms/MtlsPrivateKey";
 
-/// Which message family a function serves (`PIX_SPI_PROXY=true|false`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Family {
-    /// SPI (ICOM): ISO 20022 messages.
-    Spi,
-    /// DICT: the directory.
-    Dict,
-}
-
-impl Family {
-    /// From the value of `PIX_SPI_PROXY`.
-    pub fn from_env_value(value: Option<&str>) -> Result<Family, ConfigError> {
-        match value.map(str::trim) {
-            Some("true") => Ok(Family::Spi),
-            Some("false") => Ok(Family::Dict),
-            Some(other) => Err(ConfigError::Malformed {
-                name: "PIX_SPI_PROXY".into(),
-                reason: format!("'{other}' is neither true nor false"),
-            }),
-            None => Err(ConfigError::Missing("PIX_SPI_PROXY (environment)".into())),
-        }
-    }
-
-    /// `spi` or `dict`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Family::Spi => "spi",
-            Family::Dict => "dict",
-        }
+/// The family a function serves, from `PIX_SPI_PROXY` (`true`: SPI, `false`: DICT).
+pub fn profile_from_env(value: Option<&str>) -> Result<Profile, ConfigError> {
+    match value.map(str::trim) {
+        Some("true") => Ok(Profile::Spi),
+        Some("false") => Ok(Profile::Dict),
+        Some(other) => Err(ConfigError::Malformed {
+            name: "PIX_SPI_PROXY".into(),
+            reason: format!("'{other}' is neither true nor false"),
+        }),
+        None => Err(ConfigError::Missing("PIX_SPI_PROXY (environment)".into())),
     }
 }
 
 /// What the parameters do not say: local choices and test networks.
 #[derive(Debug, Clone, Default)]
 pub struct Deployment {
-    /// Time allowed for BACEN's answers (default 10 s).
-    pub timeout: Option<Duration>,
-    /// Connect to this address instead of resolving the BACEN endpoint (test networks).
-    pub resolve: Option<IpAddr>,
-    /// Override of the TLS server name (else the parameter `BcbTlsServerName`, else the host).
-    pub tls_server_name: Option<String>,
+    /// How BACEN is reached beyond what the parameters say.
+    pub network: Network,
     /// KMS signing deadline and retries.
     pub kms: kms::Settings,
 }
@@ -93,17 +68,17 @@ impl Clients {
     }
 }
 
-/// Reads the configuration and builds the relay of `family`: KMS signer (checked against its
+/// Reads the configuration and builds the relay of `profile`: KMS signer (checked against its
 /// certificate), mTLS key from the secret, BACEN's certificates, Firehose audit delivered before
 /// each invocation returns. Errors name the parameter or secret, never a secret's value.
-pub async fn relay(clients: &Clients, family: Family, deployment: &Deployment) -> Result<Arc<Relay>, String> {
-    let params = aws::parameters(&clients.ssm, PREFIX)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mtls_pem = aws::secret(&clients.secrets, MTLS_SECRET)
-        .await
-        .map_err(|e| e.to_string())?;
-    build(&params, &mtls_pem, clients, family, deployment).await
+pub async fn relay(
+    clients: &Clients,
+    profile: Profile,
+    deployment: &Deployment,
+) -> Result<Arc<Relay>, StartError> {
+    let params = aws::parameters(&clients.ssm, PREFIX).await?;
+    let mtls_pem = aws::secret(&clients.secrets, MTLS_SECRET).await?;
+    build(&params, &mtls_pem, clients, profile, deployment).await
 }
 
 /// [`relay`] from parameters and the mTLS key already read.
@@ -111,52 +86,33 @@ pub async fn build(
     params: &Parameters,
     mtls_pem: &str,
     clients: &Clients,
-    family: Family,
+    profile: Profile,
     deployment: &Deployment,
-) -> Result<Arc<Relay>, String> {
-    let s = |e: ConfigError| e.to_string();
-    let (profile, endpoint, stream) = match family {
-        Family::Spi => (Profile::Spi, "BcbSpiEndpoint", "SpiAuditStream"),
-        Family::Dict => (Profile::Dict, "BcbDictEndpoint", "DictAuditStream"),
-    };
+) -> Result<Arc<Relay>, StartError> {
     // Everything is read (and so checked) before the first network call to KMS.
-    let key_id = params.get("SignatureKeyId").map_err(s)?.to_string();
-    let signature_cert = params.certificate("SignatureCertificate").map_err(s)?;
-    let mtls_cert = params.get("MtlsCertificate").map_err(s)?;
-    params.certificate("MtlsCertificate").map_err(s)?;
-    let trust = Arc::new(params.trust("BcbSignatureCertificate").map_err(s)?);
-    let anchor = params.anchor("BcbMtlsCertificate").map_err(s)?;
-    let endpoint = params.endpoint(endpoint).map_err(s)?;
-    let stream = params.get(stream).map_err(s)?.to_string();
+    let key_id = params.get("SignatureKeyId")?.to_string();
+    let signature_cert = params.certificate("SignatureCertificate")?;
+    let mtls_cert = params.get("MtlsCertificate")?;
+    params.certificate("MtlsCertificate")?;
+    let trust = Arc::new(params.bacen_signatures()?);
+    let config = params.relay_config(profile, &deployment.network)?;
+    let stream = params.audit_stream(profile)?;
     let mtls =
         SoftwareSigner::from_pem(mtls_pem.as_bytes(), mtls_cert.as_bytes(), MTLS_SECRET).map_err(|e| {
             // The reason never quotes the key; say which secret and parameter did not fit.
-            format!(
-                "secret {MTLS_SECRET} with parameter {}MtlsCertificate: {e}",
-                PREFIX
-            )
+            ConfigError::Malformed {
+                name: MTLS_SECRET.into(),
+                reason: format!("with parameter {PREFIX}MtlsCertificate: {e}"),
+            }
         })?;
-    let signer = KmsSigner::connect(clients.kms.clone(), &key_id, signature_cert, deployment.kms)
-        .await
-        .map_err(|e| e.to_string())?;
-
+    let signer = KmsSigner::connect(clients.kms.clone(), &key_id, signature_cert, deployment.kms).await?;
     let audit: Arc<dyn AuditSink> = Arc::new(FirehoseSink::direct(
         clients.firehose.clone(),
-        HashMap::from([(family.name().to_string(), stream)]),
+        HashMap::from([(profile, stream)]),
         firehose::Settings::default(),
     ));
-    let mut config = RelayConfig::new(profile, &endpoint, vec![anchor]);
-    config.tls_server_name = deployment
-        .tls_server_name
-        .clone()
-        .or_else(|| params.optional("BcbTlsServerName").map(str::to_string));
-    config.resolve = deployment.resolve;
-    if let Some(t) = deployment.timeout {
-        config.timeout = t;
-    }
-    Relay::new(config, Arc::new(signer), Arc::new(mtls), trust, audit)
-        .map(Arc::new)
-        .map_err(|e| e.to_string())
+    let relay = Relay::new(config, Arc::new(signer), Arc::new(mtls), trust, audit)?;
+    Ok(Arc::new(relay))
 }
 
 #[cfg(test)]
@@ -165,10 +121,10 @@ mod tests {
 
     #[test]
     fn pix_spi_proxy_picks_the_family() {
-        assert_eq!(Family::from_env_value(Some("true")).unwrap(), Family::Spi);
-        assert_eq!(Family::from_env_value(Some("false")).unwrap(), Family::Dict);
-        let err = Family::from_env_value(Some("yes")).unwrap_err().to_string();
+        assert_eq!(profile_from_env(Some("true")).unwrap(), Profile::Spi);
+        assert_eq!(profile_from_env(Some("false")).unwrap(), Profile::Dict);
+        let err = profile_from_env(Some("yes")).unwrap_err().to_string();
         assert!(err.contains("PIX_SPI_PROXY"), "{err}");
-        assert!(Family::from_env_value(None).is_err());
+        assert!(profile_from_env(None).is_err());
     }
 }

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
+use http::{Request, Response};
 use lambda_http::{Body, RequestExt};
-use proxy_core::relay::{self, Relay};
+use proxy_core::relay::{Problem, Refusal, Relay};
 
 /// Turns the event's request into the relay's: the path as the client sent it (without the
 /// API Gateway stage that lambda_http puts in front), the query string, the (multi-value)
@@ -63,7 +63,7 @@ pub async fn handle(relay: Arc<Relay>, event: lambda_http::Request) -> Response<
         Ok(req) => to_lambda_response(relay.handle(req).await),
         Err(reason) => {
             tracing::warn!(reason = %reason, "request refused before the relay");
-            to_lambda_response(relay::problem(StatusCode::BAD_REQUEST, "invalidRequest", &reason))
+            to_lambda_response(Refusal::new(Problem::InvalidRequest, reason).response())
         }
     }
 }

@@ -5,11 +5,9 @@
 //! - [`configured`]: the seeds' parameters and secret → one [`proxy_core::relay::Relay`] per
 //!   container;
 //! - [`handler`]: API Gateway REST proxy events ↔ the relay (lambda_http);
-//! - [`local`]: the same handler behind a plain HTTP listener (`proxy-kms serve`);
-//! - [`demo`]: the whole flavour on loopback with moto's server as AWS (`proxy-kms demo`).
+//! - [`local`]: the same handler behind a plain HTTP listener (`proxy-kms serve`).
 
 pub mod configured;
-pub mod demo;
 pub mod handler;
 pub mod kms;
 pub mod local;

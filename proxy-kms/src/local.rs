@@ -3,13 +3,13 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use lambda_http::Body;
 use proxy_core::relay::{self, Relay};
 use tokio::net::TcpListener;
@@ -19,28 +19,13 @@ use crate::handler;
 /// Largest request body taken (API Gateway's own limit is 10 MB).
 const MAX_REQUEST: usize = 10 * 1024 * 1024;
 
-/// Serves `relay` on `listener` until `stop` resolves.
+/// Serves `relay` on `listener` until `stop` resolves, then drains requests in flight.
 pub async fn serve(listener: TcpListener, relay: Arc<Relay>, stop: impl std::future::Future<Output = ()>) {
-    tokio::pin!(stop);
-    loop {
-        let (tcp, _) = tokio::select! {
-            a = listener.accept() => match a {
-                Ok(a) => a,
-                Err(e) => { tracing::warn!(error = %e, "accept failed"); continue; }
-            },
-            () = &mut stop => return,
-        };
+    let service = service_fn(move |req| {
         let relay = Arc::clone(&relay);
-        tokio::spawn(async move {
-            let service = service_fn(move |req| {
-                let relay = Arc::clone(&relay);
-                async move { Ok::<_, std::convert::Infallible>(answer(relay, req).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(tcp), service)
-                .await;
-        });
-    }
+        async move { Ok::<_, std::convert::Infallible>(answer(relay, req).await) }
+    });
+    proxy_core::service::serve(listener, None, service, stop, Duration::from_secs(30)).await;
 }
 
 /// Binds `addr` (port 0: a free one).
@@ -56,7 +41,7 @@ async fn answer(relay: Arc<Relay>, req: Request<Incoming>) -> Response<Full<Byte
     // API Gateway refuses such a request before the function runs: no invocation, no record.
     let body = match relay::collect_body(body, MAX_REQUEST).await {
         Ok(b) => b,
-        Err(refused) => return refused.map(Full::new),
+        Err(refusal) => return refusal.response().map(Full::new),
     };
     let event = Request::from_parts(parts, Body::Binary(body.to_vec()));
     let (parts, body) = handler::handle(relay, event).await.into_parts();

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
-use proxy_kms::configured::{self, Clients, Deployment, Family};
+use proxy_core::config::{Network, StartError};
+use proxy_core::dsig::Profile;
+use proxy_kms::configured::{self, Clients, Deployment};
 use proxy_kms::{handler, local};
 
 #[derive(Parser)]
@@ -25,13 +27,6 @@ struct Cli {
 enum Command {
     /// Run under the Lambda runtime (the default when AWS_LAMBDA_RUNTIME_API is set).
     Lambda,
-    /// The whole KMS flavour on loopback: moto's server as AWS, the simulator as BACEN, the
-    /// sample messages through the handler; each step printed.
-    Demo {
-        /// Where the development PKI goes.
-        #[arg(long, default_value = "target/pix-demo-kms")]
-        dir: std::path::PathBuf,
-    },
     /// Serve the Lambda handler over plain HTTP (local runs against moto's server or AWS).
     Serve {
         /// AWS endpoint override (a local emulator).
@@ -41,8 +36,8 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
         /// The family served (default: PIX_SPI_PROXY=true → spi, false → dict).
-        #[arg(long, value_parser = ["spi", "dict"])]
-        family: Option<String>,
+        #[arg(long, value_enum)]
+        family: Option<Profile>,
         /// Connect to this address instead of resolving BACEN's host name (test networks).
         #[arg(long)]
         resolve: Option<IpAddr>,
@@ -91,22 +86,25 @@ fn main() -> ExitCode {
         let command = match cli.command {
             Some(c) => c,
             None if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() => Command::Lambda,
-            None => return Err("no command: run `proxy-kms serve` locally (see --help)".to_string()),
+            None => {
+                return Err(StartError::Io(
+                    "no command: run `proxy-kms serve` locally (see --help)".into(),
+                ));
+            }
         };
         let env_family = std::env::var("PIX_SPI_PROXY").ok();
         match command {
-            Command::Demo { dir } => proxy_kms::demo::run(&dir).await,
             Command::Lambda => {
-                lambda_environment()?;
-                let family = Family::from_env_value(env_family.as_deref()).map_err(|e| e.to_string())?;
+                lambda_environment().map_err(StartError::Io)?;
+                let profile = configured::profile_from_env(env_family.as_deref()).map_err(StartError::from)?;
                 let clients = Clients::load(None).await;
-                let relay = configured::relay(&clients, family, &Deployment::default()).await?;
-                tracing::info!(family = family.name(), ready_ms = started.elapsed().as_millis() as u64, "ready");
+                let relay = configured::relay(&clients, profile, &Deployment::default()).await?;
+                tracing::info!(family = profile.name(), ready_ms = started.elapsed().as_millis() as u64, "ready");
                 let service = lambda_http::service_fn(move |event| {
                     let relay = Arc::clone(&relay);
                     async move { Ok::<_, std::convert::Infallible>(handler::handle(relay, event).await) }
                 });
-                lambda_http::run(service).await.map_err(|e| e.to_string())
+                lambda_http::run(service).await.map_err(|e| StartError::Io(e.to_string()))
             }
             Command::Serve {
                 aws_endpoint,
@@ -115,21 +113,23 @@ fn main() -> ExitCode {
                 resolve,
                 tls_server_name,
             } => {
-                let family = match family.as_deref() {
-                    Some("spi") => Family::Spi,
-                    Some(_) => Family::Dict,
-                    None => Family::from_env_value(env_family.as_deref()).map_err(|e| e.to_string())?,
+                let profile = match family {
+                    Some(p) => p,
+                    None => configured::profile_from_env(env_family.as_deref())?,
                 };
-                let listener = local::bind(listen).await?;
+                let listener = local::bind(listen).await.map_err(StartError::Io)?;
                 let clients = Clients::load(aws_endpoint.as_deref()).await;
                 let deployment = Deployment {
-                    resolve,
-                    tls_server_name,
+                    network: Network {
+                        resolve,
+                        tls_server_name,
+                        timeout: None,
+                    },
                     ..Deployment::default()
                 };
-                let relay = configured::relay(&clients, family, &deployment).await?;
-                let addr = listener.local_addr().map_err(|e| e.to_string())?;
-                tracing::info!(family = family.name(), %addr, ready_ms = started.elapsed().as_millis() as u64, "ready");
+                let relay = configured::relay(&clients, profile, &deployment).await?;
+                let addr = listener.local_addr().map_err(|e| StartError::Io(e.to_string()))?;
+                tracing::info!(family = profile.name(), %addr, ready_ms = started.elapsed().as_millis() as u64, "ready");
                 local::serve(listener, relay, proxy_core::service::shutdown_signal()).await;
                 Ok(())
             }

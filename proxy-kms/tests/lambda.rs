@@ -2,29 +2,23 @@
 //! Manager, Firehose → S3) and the simulator on loopback, driven by API Gateway REST proxy (v1)
 //! event JSON through lambda_http's own types.
 
-#[path = "../../proxy-hsm/tests/common/aws.rs"]
-mod aws;
-#[path = "common/event.rs"]
-mod event;
+use testkit::aws;
+use testkit::lambda as event;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use proxy_core::dsig::Profile;
 use proxy_core::relay::Relay;
-use proxy_kms::configured::{self, Clients, Deployment, Family, PREFIX};
-use proxy_kms::{demo, handler};
+use proxy_kms::configured::{self, Clients, Deployment, PREFIX};
+use proxy_kms::handler;
 use simulator::Simulator;
-use simulator::aws::{Fault, FaultProxy, Moto};
 use simulator::pki::DevPki;
+use testkit::aws::{Fault, FaultProxy, Moto};
+use testkit::kms as demo;
 
 fn sample(name: &str) -> String {
-    std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../samples")
-            .join(name),
-    )
-    .expect("sample")
+    testkit::samples::sample(name).expect("sample").to_string()
 }
 
 /// Everything a deployment of seed 002 has, on loopback (provisioned as `proxy-kms demo` does).
@@ -45,7 +39,7 @@ async fn put(ssm: &aws_sdk_ssm::Client, name: &str, value: &str) {
 async fn bank() -> Option<Bank> {
     let moto = aws::moto()?;
     let dir = tempfile::tempdir().expect("dir");
-    let (clients, s3) = demo::moto_clients(&moto.endpoint).await;
+    let (clients, s3) = demo::moto_clients(&moto.endpoint);
     let made = demo::provision(&clients, &s3, dir.path())
         .await
         .expect("provision");
@@ -82,10 +76,10 @@ async fn spi_and_dict_through_the_handler_signed_by_kms_and_audited() {
     let Some(bank) = bank().await else { return };
     let clients = bank.clients.clone();
     let deployment = Deployment::default();
-    let spi = configured::relay(&clients, Family::Spi, &deployment)
+    let spi = configured::relay(&clients, Profile::Spi, &deployment)
         .await
         .expect("SPI relay");
-    let dict = configured::relay(&clients, Family::Dict, &deployment)
+    let dict = configured::relay(&clients, Profile::Dict, &deployment)
         .await
         .expect("DICT relay");
 
@@ -178,10 +172,11 @@ async fn a_certificate_of_another_key_or_a_missing_parameter_stops_start_up() {
     let ssm = &bank.clients.ssm;
     let other = std::fs::read_to_string(bank.pki.path("psp-sig.cer")).expect("cert");
     put(ssm, "SignatureCertificate", &other).await;
-    let err = configured::relay(&clients, Family::Spi, &Deployment::default())
+    let err = configured::relay(&clients, Profile::Spi, &Deployment::default())
         .await
         .err()
-        .expect("refused");
+        .expect("refused")
+        .to_string();
     assert!(err.contains("does not hold this KMS key's public key"), "{err}");
 
     ssm.delete_parameter()
@@ -189,17 +184,19 @@ async fn a_certificate_of_another_key_or_a_missing_parameter_stops_start_up() {
         .send()
         .await
         .expect("delete");
-    let err = configured::relay(&clients, Family::Spi, &Deployment::default())
+    let err = configured::relay(&clients, Profile::Spi, &Deployment::default())
         .await
         .err()
-        .expect("refused");
+        .expect("refused")
+        .to_string();
     assert_eq!(err, "parameter /pix/proxy/kms/BcbSpiEndpoint is missing");
 
     put(ssm, "BcbSpiEndpoint", "no-port").await;
-    let err = configured::relay(&clients, Family::Spi, &Deployment::default())
+    let err = configured::relay(&clients, Profile::Spi, &Deployment::default())
         .await
         .err()
-        .expect("refused");
+        .expect("refused")
+        .to_string();
     assert!(
         err.contains("/pix/proxy/kms/BcbSpiEndpoint is malformed"),
         "{err}"
@@ -212,12 +209,12 @@ async fn a_throttled_kms_gives_503_with_the_reason_then_recovers() {
     let Some(bank) = bank().await else { return };
     let faults = FaultProxy::start(&bank.moto.endpoint).await.expect("fault proxy");
     let clients = Clients {
-        kms: demo::moto_clients(&faults.endpoint).await.0.kms,
+        kms: demo::moto_clients(&faults.endpoint).0.kms,
         ..bank.clients.clone()
     };
     let mut deployment = Deployment::default();
     deployment.kms.deadline = Duration::from_millis(400);
-    let spi = configured::relay(&clients, Family::Spi, &deployment)
+    let spi = configured::relay(&clients, Profile::Spi, &deployment)
         .await
         .expect("relay");
     let send = event::rest_event(

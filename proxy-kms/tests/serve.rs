@@ -2,15 +2,14 @@
 //! chain (environment credentials, endpoint override), the handler over plain HTTP; and a
 //! deployment missing its parameters refuses to start, naming what is missing.
 
-#[path = "../../proxy-hsm/tests/common/aws.rs"]
-mod aws;
+use testkit::aws;
 
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::process::{Command, Stdio};
 
-use proxy_kms::demo;
-use simulator::bank::call;
+use testkit::bank::call;
+use testkit::kms as demo;
 
 fn serve(endpoint: &str, port: u16) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_proxy-kms"));
@@ -47,7 +46,7 @@ async fn serve_runs_the_handler_with_configuration_from_aws() {
         "{stderr}"
     );
 
-    let (clients, s3) = demo::moto_clients(&moto.endpoint).await;
+    let (clients, s3) = demo::moto_clients(&moto.endpoint);
     let bank = demo::provision(&clients, &s3, dir.path())
         .await
         .expect("provision");
@@ -77,9 +76,7 @@ async fn serve_runs_the_handler_with_configuration_from_aws() {
     }
     assert!(ready, "serve reported ready");
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let pacs008 =
-        std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/pacs.008.xml"))
-            .expect("sample");
+    let pacs008 = testkit::samples::bytes("pacs.008.xml");
     let (status, h, body) = call(
         addr,
         "POST",
@@ -92,7 +89,7 @@ async fn serve_runs_the_handler_with_configuration_from_aws() {
     assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
     assert!(h.contains_key("pix-request-id"));
     assert_eq!(
-        demo::records_in_s3(&s3, "spi").await.expect("s3"),
+        aws::s3_records(&moto.endpoint, "spi").await.len(),
         1,
         "audited before answering"
     );

@@ -4,13 +4,9 @@
 //! whitelisted headers pass, ICOM's content types, stream and rate limits apply, and every answer
 //! is signed.
 //!
-//! [`aws`] does the same for AWS: moto's server and a fault proxy in front of it.
-//!
-//! Start it in-process with [`Simulator::start`] (tests, the proxy's `demo`) or as the
-//! `simulator` binary.
+//! Start it in-process with [`Simulator::start`] (tests, `pix-dev demo`) or as the `simulator`
+//! binary.
 
-pub mod aws;
-pub mod bank;
 pub mod dict;
 pub mod faults;
 pub mod pki;
@@ -27,8 +23,6 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
 use proxy_core::dsig::{self, Profile};
 use proxy_core::signer::{Signer, SoftwareSigner};
 use proxy_core::trust::TrustStore;
@@ -332,58 +326,19 @@ async fn serve(
     family: Option<Family>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let graceful = GracefulShutdown::new();
-    loop {
-        let (tcp, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => { tracing::warn!(error = %e, "accept failed"); continue; }
-            },
-            _ = stop.changed() => break,
-        };
+    let service = service_fn(move |req| {
         let state = Arc::clone(&state);
-        let tls = tls.clone();
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let service = service_fn(move |req| {
-                let state = Arc::clone(&state);
-                async move {
-                    match family {
-                        Some(f) => handle(state, f, req).await,
-                        None => Ok::<_, Dropped>(control(&state, req).await),
-                    }
-                }
-            });
-            let builder = hyper::server::conn::http1::Builder::new();
-            let result = match tls {
-                Some(acceptor) => match acceptor.accept(tcp).await {
-                    Ok(stream) => {
-                        watcher
-                            .watch(builder.serve_connection(TokioIo::new(stream), service))
-                            .await
-                    }
-                    Err(e) => {
-                        tracing::info!(%peer, error = %e, "TLS handshake refused");
-                        return;
-                    }
-                },
-                None => {
-                    watcher
-                        .watch(builder.serve_connection(TokioIo::new(tcp), service))
-                        .await
-                }
-            };
-            if let Err(e) = result {
-                tracing::debug!(%peer, error = %e, "connection ended");
+        async move {
+            match family {
+                Some(f) => handle(state, f, req).await,
+                None => Ok::<_, Dropped>(control(&state, req).await),
             }
-        });
-    }
-    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("connections still open after 10 s at shutdown");
-    }
+        }
+    });
+    let stop = async move {
+        let _ = stop.changed().await;
+    };
+    proxy_core::service::serve(listener, tls, service, stop, Duration::from_secs(10)).await;
 }
 
 /// A request to SPI or DICT: faults first, then the endpoint.

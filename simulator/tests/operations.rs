@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
@@ -42,19 +41,7 @@ fn the_pki_command_writes_the_documented_files() {
     }
 }
 
-/// `../shared/fixtures/seed-simulator-pki`, when the shared folder is beside the checkout.
-fn seed_pki() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/seed-simulator-pki");
-    if p.join("mtls.cer").exists() {
-        Some(p)
-    } else {
-        eprintln!(
-            "SKIPPED: {} is absent (../shared is not beside this checkout)",
-            p.display()
-        );
-        None
-    }
-}
+use testkit::tools::seed_pki;
 
 #[tokio::test]
 async fn the_seeds_test_identity_runs_unchanged() {
@@ -106,16 +93,7 @@ async fn the_seeds_test_identity_runs_unchanged() {
 
 #[tokio::test]
 async fn the_jdk_verifies_what_the_simulator_signs() {
-    let java = Command::new("javac")
-        .arg("-version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !java {
-        assert!(
-            std::env::var("PIX_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "a JDK is required"
-        );
-        eprintln!("SKIPPED: no JDK; this check needs javac (bash .ci/run installs it)");
+    if !testkit::tools::have_java() {
         return;
     }
     let h = Harness::start().await;
@@ -137,21 +115,15 @@ async fn the_jdk_verifies_what_the_simulator_signs() {
             vec![],
         )
         .await;
-    let harness = Path::new(env!("CARGO_MANIFEST_DIR")).join("../proxy-core/tests/jdk/DsigHarness.java");
     for (profile, body) in [("spi", &spi.body), ("dict", &dict.body)] {
         let file = h.dir.path().join(format!("{profile}.xml"));
         std::fs::write(&file, body).expect("write");
-        let out = Command::new("java")
-            .args([
-                "--add-exports",
-                "java.xml.crypto/org.jcp.xml.dsig.internal.dom=ALL-UNNAMED",
-            ])
-            .arg(&harness)
-            .args(["verify", profile])
-            .arg(h.pki.path("bacen-sig.cer"))
-            .arg(&file)
-            .output()
-            .expect("java");
+        let out = testkit::tools::jdk(&[
+            "verify".as_ref(),
+            profile.as_ref(),
+            h.pki.path("bacen-sig.cer").as_os_str(),
+            file.as_os_str(),
+        ]);
         assert!(
             out.status.success(),
             "{profile}: {}",

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{AuditError, AuditRecord, AuditSink, InFlight, WriteFuture};
+use crate::dsig::Profile;
 
 /// Appends lines to files and fsyncs them before answering, from one writer thread.
 ///
@@ -179,7 +180,7 @@ pub(crate) fn json_line(record: &AuditRecord) -> Result<String, serde_json::Erro
 }
 
 impl AuditSink for FileSink {
-    fn write<'a>(&'a self, family: &'a str, record: &'a AuditRecord) -> WriteFuture<'a> {
+    fn write<'a>(&'a self, family: Profile, record: &'a AuditRecord) -> WriteFuture<'a> {
         let relative = record.partition(family).join("records.jsonl");
         let line = json_line(record);
         Box::pin(async move {
@@ -217,7 +218,8 @@ mod tests {
                     request_date: "2026-11-25T13:04:05.123Z".into(),
                     ..Default::default()
                 };
-                sink.write(if i % 2 == 0 { "spi" } else { "dict" }, &r).await
+                sink.write(if i % 2 == 0 { Profile::Spi } else { Profile::Dict }, &r)
+                    .await
             }));
         }
         for t in tasks {
@@ -282,7 +284,7 @@ mod tests {
         // A file where the sink needs a directory.
         std::fs::write(dir.path().join("log"), b"").unwrap();
         let err = FileSink::new(dir.path())
-            .write("spi", &AuditRecord::default())
+            .write(Profile::Spi, &AuditRecord::default())
             .await
             .unwrap_err();
         assert!(err.to_string().contains("records.jsonl"), "{err}");

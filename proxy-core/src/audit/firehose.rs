@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 use super::files::json_line;
 use super::spool::{Spool, Spooled};
 use super::{AuditError, AuditRecord, AuditSink, InFlight, WriteFuture};
+use crate::dsig::Profile;
 use crate::retry::Backoff;
 
 /// Firehose's limits for one `PutRecordBatch` call.
@@ -93,8 +94,8 @@ pub struct FirehoseSink {
 #[derive(Debug)]
 struct Inner {
     client: Client,
-    /// Family (`spi`, `dict`) → delivery stream.
-    streams: HashMap<String, String>,
+    /// Family → delivery stream.
+    streams: HashMap<Profile, String>,
     spool: Option<Spool>,
     settings: Settings,
     stats: Stats,
@@ -105,7 +106,7 @@ impl FirehoseSink {
     /// first. Call it within a tokio runtime (it starts the delivery task).
     pub fn spooled(
         client: Client,
-        streams: HashMap<String, String>,
+        streams: HashMap<Profile, String>,
         spool_dir: &Path,
         settings: Settings,
     ) -> Result<FirehoseSink, AuditError> {
@@ -137,7 +138,7 @@ impl FirehoseSink {
     }
 
     /// Direct mode: each `write` is delivered before it returns.
-    pub fn direct(client: Client, streams: HashMap<String, String>, settings: Settings) -> FirehoseSink {
+    pub fn direct(client: Client, streams: HashMap<Profile, String>, settings: Settings) -> FirehoseSink {
         FirehoseSink {
             inner: Arc::new(Inner {
                 client: own_retries(client),
@@ -179,10 +180,10 @@ impl FirehoseSink {
 }
 
 impl AuditSink for FirehoseSink {
-    fn write<'a>(&'a self, family: &'a str, record: &'a AuditRecord) -> WriteFuture<'a> {
+    fn write<'a>(&'a self, family: Profile, record: &'a AuditRecord) -> WriteFuture<'a> {
         Box::pin(async move {
             let inner = &self.inner;
-            let Some(stream) = inner.streams.get(family) else {
+            let Some(stream) = inner.streams.get(&family) else {
                 return Err(AuditError::Delivery {
                     destination: family.to_string(),
                     reason: "no audit stream is configured for it".into(),
@@ -194,35 +195,36 @@ impl AuditSink for FirehoseSink {
                 reason: e.to_string(),
             })?;
             match (&inner.spool, &self.queue) {
-                (Some(spool), Some(queue)) => match spool.append_line(family, &record.request_id, data).await
-                {
-                    Ok(spooled) => {
-                        inner.stats.spooled.fetch_add(1, Ordering::Relaxed);
-                        if inner.stats.full.swap(false, Ordering::Relaxed) {
-                            tracing::warn!(
-                                metric = "AuditSpoolFull",
-                                value = 0,
-                                "the audit spool takes records again"
-                            );
-                        }
-                        // The task only ends with the sink; the record is in the spool anyway.
-                        let _ = queue.send(spooled);
-                        Ok(())
-                    }
-                    Err(e) => {
-                        if matches!(e, AuditError::SpoolFull { .. }) {
-                            inner.stats.refused.fetch_add(1, Ordering::Relaxed);
-                            if !inner.stats.full.swap(true, Ordering::Relaxed) {
-                                tracing::error!(metric = "AuditSpoolFull", value = 1, error = %e, "ALARM: the audit spool is full; Firehose is not taking records");
+                (Some(spool), Some(queue)) => {
+                    match spool.append_line(family.name(), &record.request_id, data).await {
+                        Ok(spooled) => {
+                            inner.stats.spooled.fetch_add(1, Ordering::Relaxed);
+                            if inner.stats.full.swap(false, Ordering::Relaxed) {
+                                tracing::warn!(
+                                    metric = "AuditSpoolFull",
+                                    value = 0,
+                                    "the audit spool takes records again"
+                                );
                             }
+                            // The task only ends with the sink; the record is in the spool anyway.
+                            let _ = queue.send(spooled);
+                            Ok(())
                         }
-                        Err(e)
+                        Err(e) => {
+                            if matches!(e, AuditError::SpoolFull { .. }) {
+                                inner.stats.refused.fetch_add(1, Ordering::Relaxed);
+                                if !inner.stats.full.swap(true, Ordering::Relaxed) {
+                                    tracing::error!(metric = "AuditSpoolFull", value = 1, error = %e, "ALARM: the audit spool is full; Firehose is not taking records");
+                                }
+                            }
+                            Err(e)
+                        }
                     }
-                },
+                }
                 _ => {
                     let one = Spooled {
                         segment: 0,
-                        family: family.to_string(),
+                        family: family.name().to_string(),
                         request_id: record.request_id.clone(),
                         data,
                     };
@@ -341,7 +343,7 @@ async fn deliver_forever(inner: Arc<Inner>, mut pending: mpsc::UnboundedReceiver
             by_family.entry(r.family.clone()).or_default().push(r);
         }
         for (family, records) in by_family {
-            match inner.streams.get(&family) {
+            match family.parse::<Profile>().ok().and_then(|p| inner.streams.get(&p)) {
                 Some(stream) => {
                     // Without a deadline it only returns once everything is delivered.
                     let _ = deliver(&inner, stream, records, None).await;

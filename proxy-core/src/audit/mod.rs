@@ -25,6 +25,8 @@ pub use files::FileSink;
 
 use serde::{Deserialize, Serialize};
 
+use crate::dsig::Profile;
+
 /// One exchange between a bank service and BACEN through the proxy.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AuditRecord {
@@ -85,8 +87,8 @@ pub type WriteFuture<'a> = Pin<Box<dyn Future<Output = Result<(), AuditError>> +
 
 /// Where audit records go: local files here, Firehose in the AWS flavours.
 pub trait AuditSink: Send + Sync {
-    /// Writes one record of `family` (`spi` or `dict`) durably before returning.
-    fn write<'a>(&'a self, family: &'a str, record: &'a AuditRecord) -> WriteFuture<'a>;
+    /// Writes one record of the `family`'s exchange durably before returning.
+    fn write<'a>(&'a self, family: Profile, record: &'a AuditRecord) -> WriteFuture<'a>;
 
     /// Whether the sink can take records; the reason when it cannot (the health check reports it).
     fn health(&self) -> Result<(), String> {
@@ -165,7 +167,7 @@ pub enum AuditError {
 impl AuditRecord {
     /// The partition of the record, `log/<family>/year=YYYY/month=MM/day=DD/hour=HH`, from
     /// `request_date` (RFC 3339 UTC).
-    pub fn partition(&self, family: &str) -> PathBuf {
+    pub fn partition(&self, family: Profile) -> PathBuf {
         let d = &self.request_date;
         let part = |r: std::ops::Range<usize>| {
             d.get(r)
@@ -193,7 +195,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            r.partition("spi"),
+            r.partition(Profile::Spi),
             PathBuf::from("log/spi/year=2026/month=11/day=25/hour=13")
         );
     }

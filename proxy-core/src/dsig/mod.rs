@@ -22,8 +22,9 @@ pub const RSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 /// `DigestMethod`: SHA-256.
 pub const SHA256: &str = "http://www.w3.org/2001/04/xmlenc#sha256";
 
-/// Which signature profile a message follows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Which signature profile a message follows: also the family of a deployment, an endpoint, an
+/// audit stream (`spi`, `dict`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum Profile {
     /// SPI / ISO 20022: `Envelope` with `AppHdr` and `Document`, signature in `AppHdr/Sgntr`.
     Spi,
@@ -42,12 +43,19 @@ impl std::str::FromStr for Profile {
     }
 }
 
-impl std::fmt::Display for Profile {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+impl Profile {
+    /// `spi` or `dict`: the family's name in flags, audit partitions and stream names.
+    pub fn name(self) -> &'static str {
+        match self {
             Profile::Spi => "spi",
             Profile::Dict => "dict",
-        })
+        }
+    }
+}
+
+impl std::fmt::Display for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 

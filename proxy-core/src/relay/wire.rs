@@ -24,6 +24,17 @@ pub fn header_allowed(name: &str) -> bool {
     ALLOWED_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name))
 }
 
+/// A header's value as text; empty when absent or not text.
+pub fn header_str(headers: &http::HeaderMap, name: http::header::HeaderName) -> &str {
+    headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
+/// True for `application/xml` and `text/xml`, whatever the parameters.
+pub fn is_xml(content_type: &str) -> bool {
+    let kind = content_type.split(';').next().unwrap_or("").trim();
+    kind.eq_ignore_ascii_case("application/xml") || kind.eq_ignore_ascii_case("text/xml")
+}
+
 /// Decompresses a gzip body, refusing to expand past `max` bytes.
 pub fn gunzip(body: &[u8], max: usize) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();

@@ -3,31 +3,13 @@
 //! messages written for these tests.
 #![allow(dead_code, missing_docs)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-mod pki;
 #[allow(unused_imports)]
-pub use pki::Pki;
-
-/// True when `tool` is on PATH. When it is not, says so in the test output; under
-/// `PIX_REQUIRE_TOOLS=1` (set by `.ci/run`, which installs them) a missing tool fails the test
-/// instead, so that CI can never go green by skipping.
-pub fn have(tool: &str, probe: &[&str]) -> bool {
-    let ok = Command::new(tool)
-        .args(probe)
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        assert!(
-            std::env::var("PIX_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "{tool} is required (PIX_REQUIRE_TOOLS=1) but not available"
-        );
-        eprintln!("SKIPPED: {tool} is not installed; this check needs it (bash .ci/run installs it)");
-    }
-    ok
-}
+pub use testkit::test_pki::Pki;
+#[allow(unused_imports)]
+pub use testkit::tools::{fixture, have, have_java, jdk};
 
 pub fn have_xmllint() -> bool {
     have("xmllint", &["--version"])
@@ -35,11 +17,6 @@ pub fn have_xmllint() -> bool {
 
 pub fn have_xmlsec1() -> bool {
     have("xmlsec1", &["--version"])
-}
-
-pub fn have_java() -> bool {
-    // The harness runs as a single-file source program: the JDK's compiler must be there too.
-    have("java", &["-version"]) && have("javac", &["-version"])
 }
 
 pub fn have_lxml() -> bool {
@@ -86,36 +63,6 @@ pub fn pixsig_ok(args: &[&str]) -> Vec<u8> {
 
 pub fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
-}
-
-/// The JDK harness (`tests/jdk/DsigHarness.java`), run as a single-file program.
-pub fn jdk(args: &[&str]) -> Output {
-    let harness = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/jdk/DsigHarness.java");
-    Command::new("java")
-        .args([
-            "--add-exports",
-            "java.xml.crypto/org.jcp.xml.dsig.internal.dom=ALL-UNNAMED",
-            harness,
-        ])
-        .args(args)
-        .output()
-        .expect("run java")
-}
-
-/// `../shared/fixtures/messages/NAME` when the shared folder is beside the checkout.
-pub fn fixture(name: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures/messages")
-        .join(name);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!(
-            "SKIPPED: {} is absent (../shared is not beside this checkout)",
-            p.display()
-        );
-        None
-    }
 }
 
 /// SPI messages written for these tests, each stressing something c14n must get right.

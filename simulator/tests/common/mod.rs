@@ -90,11 +90,7 @@ impl Harness {
     }
 }
 
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
+pub use testkit::tools::unix_now as now;
 
 #[derive(Debug)]
 pub struct Reply {
@@ -179,7 +175,7 @@ impl Client {
             .connect(self.server_name.clone(), tcp)
             .await
             .map_err(|e| format!("handshake: {e}"))?;
-        let (status, headers, body) = simulator::bank::request_over(tls, method, path, headers, body).await?;
+        let (status, headers, body) = testkit::bank::request_over(tls, method, path, headers, body).await?;
         Ok(Reply {
             status,
             headers,
@@ -206,12 +202,7 @@ pub async fn plain_request(addr: SocketAddr, method: &str, path: &str) -> u16 {
 
 /// The project's sample messages.
 pub fn sample(name: &str) -> String {
-    std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../samples")
-            .join(name),
-    )
-    .expect("sample")
+    testkit::samples::sample(name).expect("sample").to_string()
 }
 
 pub const XML: (&str, &str) = ("content-type", "application/xml; charset=utf-8");

@@ -1,29 +1,20 @@
-//! The Lambda runtime API on loopback: `cargo lambda watch --only-lambda-apis` (cargo-lambda from
-//! PyPI) emulates it and the Invoke endpoint, and the `bootstrap` binary is started as Lambda
-//! starts it. Shared by `tests/runtime_api.rs` and `examples/kms_costs.rs` (included by path).
-#![allow(dead_code)]
+//! The Lambda side of the KMS flavour's tests:
+//! - API Gateway REST proxy (v1) events as the private API hands them to the function;
+//! - the Lambda runtime API on loopback: `cargo lambda watch --only-lambda-apis` (cargo-lambda
+//!   from PyPI) emulates it and the Invoke endpoint, and the `bootstrap` binary is started as
+//!   Lambda starts it.
 
-use std::net::TcpListener;
+use crate::tools::free_port;
+use base64::Engine;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Where events are sent: the Invoke API of the function the emulator names `_`.
 pub const INVOKE_PATH: &str = "/2015-03-31/functions/_/invocations";
 
-/// True when `cargo-lambda` can be run.
+/// True when `cargo-lambda` can be run; else says SKIPPED (or fails under `PIX_REQUIRE_TOOLS=1`).
 pub fn present() -> bool {
-    Command::new("cargo-lambda")
-        .args(["lambda", "--version"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-/// A free loopback port.
-pub fn free_port() -> Result<u16, String> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| e.to_string())
+    crate::tools::have("cargo-lambda", &["lambda", "--version"])
 }
 
 /// A running emulator, killed when dropped.
@@ -85,4 +76,51 @@ impl Drop for Emulator {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The event for `method path` with an optional query parameter and body (base64-encoded when
+/// `base64`, as API Gateway sends binary media types), as JSON text.
+pub fn rest_event(
+    method: &str,
+    path: &str,
+    query: Option<(&str, &str)>,
+    body: Option<&str>,
+    base64: bool,
+) -> String {
+    let body = body.map(|b| {
+        if base64 {
+            base64::engine::general_purpose::STANDARD.encode(b)
+        } else {
+            b.to_string()
+        }
+    });
+    let (q, mq) = match query {
+        Some((k, v)) => (serde_json::json!({ k: v }), serde_json::json!({ k: [v] })),
+        None => (serde_json::Value::Null, serde_json::Value::Null),
+    };
+    serde_json::json!({
+        "resource": "/{proxy+}",
+        "path": path,
+        "httpMethod": method,
+        "headers": {"Content-Type": "application/xml; charset=utf-8", "Host": "abc123.execute-api.sa-east-1.amazonaws.com"},
+        "multiValueHeaders": {
+            "Content-Type": ["application/xml; charset=utf-8"],
+            "Host": ["abc123.execute-api.sa-east-1.amazonaws.com"],
+            "Accept": ["application/xml", "application/json"],
+            "PI-RequestingParticipant": ["99999010"]
+        },
+        "queryStringParameters": q,
+        "multiValueQueryStringParameters": mq,
+        "pathParameters": {"proxy": path.trim_start_matches('/')},
+        "stageVariables": null,
+        "requestContext": {
+            "resourcePath": "/{proxy+}", "httpMethod": method, "path": format!("/prod{path}"),
+            "accountId": "123456789012", "stage": "prod", "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+            "identity": {"sourceIp": "10.0.1.25"}, "apiId": "abc123",
+            "domainName": "abc123.execute-api.sa-east-1.amazonaws.com"
+        },
+        "body": body,
+        "isBase64Encoded": base64
+    })
+    .to_string()
 }

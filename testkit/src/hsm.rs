@@ -1,6 +1,7 @@
-//! The one command: a development PKI, the BACEN simulator and the proxy on loopback, and the
-//! project's sample messages sent through the proxy, each step printed. `serve --dev` keeps the
-//! same set-up running for curl.
+//! The Fargate flavour's development set-up: a development PKI, the BACEN simulator and the
+//! proxy (`proxy-hsm`'s front end) on loopback, keys in a throwaway SoftHSM token when it can be
+//! used here. `pix-dev demo` sends the project's sample messages through it, each step printed;
+//! `pix-dev serve` keeps it running for curl; the tests build on it.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -14,12 +15,13 @@ use proxy_core::trust::{Certificate, TrustStore};
 use simulator::pki::DevPki;
 use simulator::{Config, Simulator};
 
-use crate::pkcs11::Token;
+use proxy_hsm::pkcs11::Token;
+use proxy_hsm::{FrontEnd, Listen};
+
 use crate::softhsm::{self, DevToken};
-use crate::{FrontEnd, Listen};
 
 /// Where the development set-up keeps its keys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Keys {
     /// In a throwaway SoftHSM token, not extractable (the CloudHSM code path).
     SoftHsm,
@@ -54,7 +56,7 @@ impl DevOptions {
     }
 }
 
-pub use simulator::bank::call;
+pub use crate::bank::call;
 
 /// Simulator and proxy running together on loopback.
 pub struct DevSetup {
@@ -207,7 +209,7 @@ pub async fn run(dir: &Path) -> Result<(), String> {
     );
     println!("signer: {}", setup.signer);
     println!("working files (dev PKI, audit records): {}", display_dir(dir));
-    let mut failures = simulator::bank::conversation(setup.proxy.spi, setup.proxy.dict).await?;
+    let mut failures = crate::bank::conversation(setup.proxy.spi, setup.proxy.dict).await?;
     let audit_dir = setup.audit_dir.clone();
     setup.shutdown().await;
     let mut records = 0;

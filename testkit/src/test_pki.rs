@@ -1,5 +1,5 @@
-//! A throwaway PKI made at test time (shared by the tests, the bench and the example).
-#![allow(dead_code)]
+//! A throwaway PKI for signature tests, made at test time (proxy-core's tests, bench and
+//! examples).
 
 use std::path::{Path, PathBuf};
 
@@ -12,12 +12,19 @@ use tempfile::TempDir;
 /// A test PKI in a temp dir: a CA, a signing certificate it issued, one that expired, and one
 /// from another CA that nobody trusts. Keys are PKCS#8 PEM, generated fresh for every run.
 pub struct Pki {
+    /// Where the files are (deleted on drop).
     pub dir: TempDir,
+    /// The signing key, PKCS#8 PEM.
     pub key: PathBuf,
+    /// Its certificate, issued by `ca.cer`.
     pub cert: PathBuf,
+    /// A key whose certificate expired in 2020.
     pub expired_key: PathBuf,
+    /// That certificate.
     pub expired_cert: PathBuf,
+    /// A key certified by a CA nobody trusts.
     pub rogue_key: PathBuf,
+    /// That certificate.
     pub rogue_cert: PathBuf,
 }
 
@@ -69,7 +76,14 @@ fn leaf(
     (key_path, cert_path)
 }
 
+impl Default for Pki {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Pki {
+    /// A fresh PKI in a temporary directory.
     pub fn new() -> Pki {
         let dir = tempfile::tempdir().expect("temp dir");
         let ca = new_ca("AC Teste PIX, Autoridade v5");
@@ -89,6 +103,7 @@ impl Pki {
         }
     }
 
+    /// A file of the PKI (`ca.cer`, …).
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }

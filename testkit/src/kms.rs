@@ -1,29 +1,23 @@
 //! The KMS flavour with no AWS account: moto's server plays KMS, SSM, Secrets Manager, Firehose
 //! and S3, the simulator plays BACEN, and [`provision`] sets them up as seed 002 describes (an
 //! RSA_2048 `SIGN_VERIFY` key certified by the development PKI, the `/pix/proxy/kms/*`
-//! parameters, the mTLS secret, the audit bucket and streams). `proxy-kms demo` then runs the
+//! parameters, the mTLS secret, the audit bucket and streams). `pix-dev demo --flavour kms` then runs the
 //! Lambda handler (one per family, as two functions would) and sends the sample messages.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use simulator::aws::Moto;
+use crate::aws::{self, BUCKET, DICT_STREAM, Moto, SPI_STREAM};
 use simulator::pki::DevPki;
 use simulator::{Config, Simulator};
 use x509_parser::prelude::FromDer;
 use x509_parser::public_key::PublicKey;
 use x509_parser::x509::SubjectPublicKeyInfo;
 
-use crate::configured::{self, Clients, Deployment, Family, MTLS_SECRET, PREFIX};
-use crate::local;
-
-/// The audit streams and bucket the demo creates.
-pub const SPI_STREAM: &str = "pix-proxy-spi-audit";
-/// See [`SPI_STREAM`].
-pub const DICT_STREAM: &str = "pix-proxy-dict-audit";
-/// See [`SPI_STREAM`].
-pub const BUCKET: &str = "pix-proxy-audit";
+use proxy_core::dsig::Profile;
+use proxy_kms::configured::{self, Clients, Deployment, MTLS_SECRET, PREFIX};
+use proxy_kms::local;
 
 /// What [`provision`] made.
 pub struct Provisioned {
@@ -114,7 +108,7 @@ pub async fn provision(
         .send()
         .await
         .map_err(|x| e(MTLS_SECRET)(&aws_sdk_secretsmanager::error::DisplayErrorContext(&x)))?;
-    simulator::aws::audit_pipeline(
+    aws::audit_pipeline(
         s3,
         &clients.firehose,
         BUCKET,
@@ -147,59 +141,22 @@ pub async fn put_parameter(ssm: &aws_sdk_ssm::Client, name: &str, value: &str) -
         })
 }
 
-/// Clients of moto's server at `endpoint` (moto takes any credentials).
-pub async fn moto_clients(endpoint: &str) -> (Clients, aws_sdk_s3::Client) {
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new("sa-east-1"))
-        .credentials_provider(aws_sdk_kms::config::Credentials::new(
-            "demo", "demo", None, None, "demo",
-        ))
-        .load()
-        .await;
+/// Clients of moto's server at `endpoint` (moto takes any credentials), and its S3.
+pub fn moto_clients(endpoint: &str) -> (Clients, aws_sdk_s3::Client) {
     let clients = Clients {
-        ssm: aws_sdk_ssm::Client::new(&sdk),
-        secrets: aws_sdk_secretsmanager::Client::new(&sdk),
-        kms: aws_sdk_kms::Client::new(&sdk),
-        firehose: aws_sdk_firehose::Client::new(&sdk),
+        ssm: aws::ssm(endpoint),
+        secrets: aws::secrets(endpoint),
+        kms: aws::kms(endpoint),
+        firehose: aws::firehose(endpoint),
     };
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&sdk)
-            .force_path_style(true)
-            .build(),
-    );
-    (clients, s3)
-}
-
-/// Audit records in the demo bucket under `log/<family>/`.
-pub async fn records_in_s3(s3: &aws_sdk_s3::Client, family: &str) -> Result<usize, String> {
-    let list = s3
-        .list_objects_v2()
-        .bucket(BUCKET)
-        .prefix(format!("log/{family}/"))
-        .send()
-        .await
-        .map_err(|x| format!("S3: {}", aws_sdk_s3::error::DisplayErrorContext(&x)))?;
-    let mut n = 0;
-    for object in list.contents() {
-        let Some(key) = object.key() else { continue };
-        let body = s3
-            .get_object()
-            .bucket(BUCKET)
-            .key(key)
-            .send()
-            .await
-            .map_err(|x| format!("S3 {key}: {}", aws_sdk_s3::error::DisplayErrorContext(&x)))?;
-        let bytes = body.body.collect().await.map_err(|x| format!("S3 {key}: {x}"))?;
-        n += bytes.into_bytes().iter().filter(|b| **b == b'\n').count();
-    }
-    Ok(n)
+    (clients, aws::s3(endpoint))
 }
 
 /// `proxy-kms demo`: moto, the simulator, the handler of each family on loopback, the samples.
 pub async fn run(dir: &Path) -> Result<(), String> {
     let moto = Moto::start().map_err(|why| format!("the KMS demo needs moto's server: {why}"))?;
-    let (clients, s3) = moto_clients(&moto.endpoint).await;
+    println!("working files (dev PKI): {}", crate::hsm::display_dir(dir));
+    let (clients, s3) = moto_clients(&moto.endpoint);
     let bank = provision(&clients, &s3, dir).await?;
     println!(
         "moto's server (KMS, SSM, Secrets Manager, Firehose, S3) at {}; BACEN simulator SPI {} DICT {}",
@@ -211,8 +168,10 @@ pub async fn run(dir: &Path) -> Result<(), String> {
     );
     let mut addrs = Vec::new();
     let mut stops = Vec::new();
-    for family in [Family::Spi, Family::Dict] {
-        let relay = configured::relay(&clients, family, &Deployment::default()).await?;
+    for family in [Profile::Spi, Profile::Dict] {
+        let relay = configured::relay(&clients, family, &Deployment::default())
+            .await
+            .map_err(|e| e.to_string())?;
         let listener = local::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
         addrs.push(listener.local_addr().map_err(|x| x.to_string())?);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -225,10 +184,10 @@ pub async fn run(dir: &Path) -> Result<(), String> {
         "handlers (the Lambda code behind plain HTTP): SPI {} DICT {}",
         addrs[0], addrs[1]
     );
-    let mut failures = simulator::bank::conversation(addrs[0], addrs[1]).await?;
+    let mut failures = crate::bank::conversation(addrs[0], addrs[1]).await?;
     let (spi, dict) = (
-        records_in_s3(&s3, "spi").await?,
-        records_in_s3(&s3, "dict").await?,
+        aws::s3_records(&moto.endpoint, "spi").await.len(),
+        aws::s3_records(&moto.endpoint, "dict").await.len(),
     );
     println!("\naudit: {spi} SPI and {dict} DICT records delivered to Firehose, in S3 s3://{BUCKET}/log/");
     if spi + dict < 7 {

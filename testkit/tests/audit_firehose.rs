@@ -3,8 +3,6 @@
 //! or failing part of a batch, loses and duplicates nothing; neither does a SIGKILL mid-traffic
 //! followed by a restart (the spool is replayed).
 
-mod common;
-
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::path::Path;
@@ -12,14 +10,15 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::aws::{self as moto_aws, CHILD_ENV, DICT_STREAM, SPI_STREAM};
-use common::{moto, sample};
 use proxy_core::audit::firehose::{FirehoseSink, Settings};
 use proxy_core::audit::{AuditRecord, AuditSink, FileSink, WriteFuture};
+use proxy_core::dsig::Profile;
 use proxy_core::retry::Backoff;
 use proxy_hsm::Listen;
-use proxy_hsm::demo::{DevOptions, DevSetup, Keys, call};
-use simulator::aws::{Fault, FaultProxy};
+use testkit::aws::{self as moto_aws, CHILD_ENV, DICT_STREAM, SPI_STREAM, moto};
+use testkit::aws::{Fault, FaultProxy};
+use testkit::hsm::{DevOptions, DevSetup, Keys, call};
+use testkit::samples::bytes as sample;
 
 const XML: (&str, &str) = ("content-type", "application/xml; charset=utf-8");
 
@@ -28,7 +27,7 @@ const XML: (&str, &str) = ("content-type", "application/xml; charset=utf-8");
 struct Tee(Arc<FirehoseSink>, FileSink);
 
 impl AuditSink for Tee {
-    fn write<'a>(&'a self, family: &'a str, record: &'a AuditRecord) -> WriteFuture<'a> {
+    fn write<'a>(&'a self, family: Profile, record: &'a AuditRecord) -> WriteFuture<'a> {
         Box::pin(async move {
             self.1.write(family, record).await?;
             self.0.write(family, record).await
@@ -151,7 +150,9 @@ fn assert_match(s3: &HashMap<String, serde_json::Value>, seen: &HashMap<String, 
 #[tokio::test(flavor = "multi_thread")]
 async fn n_exchanges_give_n_records_in_s3_each_its_own() {
     let Some(moto) = moto() else { return };
-    moto_aws::audit_pipeline(&moto.endpoint).await;
+    moto_aws::moto_audit_pipeline(&moto.endpoint)
+        .await
+        .expect("audit pipeline");
     let dir = tempfile::tempdir().expect("dir");
     let firehose = Arc::new(
         FirehoseSink::spooled(
@@ -205,7 +206,9 @@ async fn n_exchanges_give_n_records_in_s3_each_its_own() {
 #[tokio::test(flavor = "multi_thread")]
 async fn firehose_away_or_failing_records_loses_and_duplicates_nothing() {
     let Some(moto) = moto() else { return };
-    moto_aws::audit_pipeline(&moto.endpoint).await;
+    moto_aws::moto_audit_pipeline(&moto.endpoint)
+        .await
+        .expect("audit pipeline");
     let faults = FaultProxy::start(&moto.endpoint).await.expect("fault proxy");
     let dir = tempfile::tempdir().expect("dir");
     let firehose = Arc::new(
@@ -265,10 +268,11 @@ fn free_port() -> u16 {
         .expect("port")
 }
 
-/// `proxy-hsm serve --dev` with the Firehose sink, as a child process.
+/// `pix-dev serve` (the Fargate flavour's development set-up) with the Firehose sink, as a child
+/// process.
 fn spawn_proxy(dir: &Path, endpoint: &str, spi: u16, dict: u16, check: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_proxy-hsm"))
-        .args(["serve", "--dev", "--keys", "software", "--audit", "firehose"])
+    Command::new(env!("CARGO_BIN_EXE_pix-dev"))
+        .args(["serve", "--keys", "software", "--audit", "firehose"])
         .args(["--aws-endpoint", endpoint, "--spi-audit-stream", SPI_STREAM])
         .args(["--dict-audit-stream", DICT_STREAM])
         .arg("--dir")
@@ -296,7 +300,9 @@ async fn wait_ready(check: u16) {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_mid_traffic_then_restart_loses_nothing() {
     let Some(moto) = moto() else { return };
-    moto_aws::audit_pipeline(&moto.endpoint).await;
+    moto_aws::moto_audit_pipeline(&moto.endpoint)
+        .await
+        .expect("audit pipeline");
     let faults = FaultProxy::start(&moto.endpoint).await.expect("fault proxy");
     let dir = tempfile::tempdir().expect("dir");
     let (spi, dict, check) = (free_port(), free_port(), free_port());

@@ -1,6 +1,5 @@
 //! The bank's side of the demos: the project's sample messages sent through a proxy (either
-//! flavour) the way a bank service would, each step printed. Shared by `proxy-hsm demo` and
-//! `proxy-kms demo`.
+//! flavour) the way a bank service would, each step printed; and a plain HTTP client for tests.
 
 use std::net::SocketAddr;
 
@@ -61,16 +60,10 @@ where
     Ok((parts.status, parts.headers, body))
 }
 
-/// The project's sample messages, built into the binary: the demo reads no file of the tree it
-/// was built in, wherever it runs.
 fn sample(name: &str) -> Result<Vec<u8>, String> {
-    let bytes: &[u8] = match name {
-        "pacs.008.xml" => include_bytes!("../../samples/pacs.008.xml"),
-        "pibr.001.xml" => include_bytes!("../../samples/pibr.001.xml"),
-        "dict-create-entry.xml" => include_bytes!("../../samples/dict-create-entry.xml"),
-        _ => return Err(format!("no sample {name}")),
-    };
-    Ok(bytes.to_vec())
+    crate::samples::sample(name)
+        .map(|s| s.as_bytes().to_vec())
+        .ok_or_else(|| format!("no sample {name}"))
 }
 
 /// Sends a pacs.008 and a pibr.001 echo to `spi`, reads BACEN's answers from the stream, creates
@@ -91,14 +84,7 @@ pub async fn conversation(spi: SocketAddr, dict: SocketAddr) -> Result<usize, St
         ("pacs.008.xml", "pacs.008 (credit transfer)"),
         ("pibr.001.xml", "pibr.001 (echo)"),
     ] {
-        let (status, h, body) = call(
-            spi,
-            "POST",
-            "/api/v1/in/99999010/msgs",
-            &[xml],
-            sample(name)?,
-        )
-        .await?;
+        let (status, h, body) = call(spi, "POST", "/api/v1/in/99999010/msgs", &[xml], sample(name)?).await?;
         println!(
             "\n{what}: signed by the proxy, sent to BACEN -> {status}, PI-ResourceId {}",
             header(&h, "pi-resourceid")

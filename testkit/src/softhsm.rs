@@ -20,7 +20,7 @@ impl DevToken {
         if !std::path::Path::new(MODULE).exists() {
             return Err(format!("{MODULE} is not installed (Debian package softhsm2)"));
         }
-        let id = simulator::wire::new_id();
+        let id = proxy_core::relay::wire::new_id();
         let label = format!("pix-{}", &id[..12]);
         let pin = id[12..20].to_string();
         let so_pin = id[20..28].to_string();
@@ -53,4 +53,12 @@ impl Drop for DevToken {
             .args(["--delete-token", "--token", &self.label])
             .output();
     }
+}
+
+/// A fresh SoftHSM token, or `None` (saying SKIPPED, or failing under `PIX_REQUIRE_TOOLS=1`)
+/// where SoftHSM cannot be used.
+pub fn softhsm() -> Option<DevToken> {
+    DevToken::create()
+        .map_err(|why| crate::tools::unavailable("SoftHSM", &why))
+        .ok()
 }

@@ -1,5 +1,7 @@
 //! Stand-ins for AWS, for tests and the KMS flavour's demo: moto's server (a real AWS-API
-//! emulator, PyPI `moto[server]`) on a free loopback port, and a [`FaultProxy`] in front of it.
+//! emulator, PyPI `moto[server]`) on a free loopback port, clients of it through the real aws-sdk
+//! crates, the audit pipeline of both flavours on it (an S3 bucket and two Firehose delivery
+//! streams writing to it, `log/spi/` and `log/dict/`), and a [`FaultProxy`] in front of it.
 //!
 //! moto never throttles, never goes away and never fails part of a Firehose batch, so the proxy
 //! adds exactly those faults on top of it; everything else is moto's real answer. (The fault
@@ -19,6 +21,10 @@ use hyper::service::service_fn;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::collections::HashMap;
+
+use proxy_core::dsig::Profile;
+
 use tokio::net::TcpListener;
 
 /// moto's server on a free loopback port; stopped when dropped.
@@ -326,4 +332,119 @@ fn aws_json(status: StatusCode, body: serde_json::Value) -> Response<Full<Bytes>
         http::HeaderValue::from_static("application/x-amz-json-1.1"),
     );
     r
+}
+
+/// The SPI audit stream.
+pub const SPI_STREAM: &str = "pix-proxy-spi-audit";
+/// The DICT audit stream.
+pub const DICT_STREAM: &str = "pix-proxy-dict-audit";
+/// The audit bucket.
+pub const BUCKET: &str = "pix-proxy-audit";
+/// The region of every client.
+pub const REGION: &str = "sa-east-1";
+
+/// A client of moto for any aws-sdk crate (moto takes any credentials).
+macro_rules! moto_client {
+    ($sdk:ident, $endpoint:expr) => {{
+        let conf = $sdk::Config::builder()
+            .behavior_version($sdk::config::BehaviorVersion::latest())
+            .endpoint_url($endpoint)
+            .region($sdk::config::Region::new(REGION))
+            .credentials_provider($sdk::config::Credentials::new("test", "test", None, None, "test"))
+            .build();
+        $sdk::Client::from_conf(conf)
+    }};
+}
+
+/// A firehose client of moto at `endpoint`.
+pub fn firehose(endpoint: &str) -> aws_sdk_firehose::Client {
+    moto_client!(aws_sdk_firehose, endpoint)
+}
+
+/// A kms client of moto at `endpoint`.
+pub fn kms(endpoint: &str) -> aws_sdk_kms::Client {
+    moto_client!(aws_sdk_kms, endpoint)
+}
+
+/// A ssm client of moto at `endpoint`.
+pub fn ssm(endpoint: &str) -> aws_sdk_ssm::Client {
+    moto_client!(aws_sdk_ssm, endpoint)
+}
+
+/// A secrets client of moto at `endpoint`.
+pub fn secrets(endpoint: &str) -> aws_sdk_secretsmanager::Client {
+    moto_client!(aws_sdk_secretsmanager, endpoint)
+}
+
+/// A s3 client of moto at `endpoint`.
+pub fn s3(endpoint: &str) -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_sdk_s3::config::Region::new(REGION))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+/// Environment for a child process that talks to moto through the default chain.
+pub const CHILD_ENV: [(&str, &str); 3] = [
+    ("AWS_ACCESS_KEY_ID", "test"),
+    ("AWS_SECRET_ACCESS_KEY", "test"),
+    ("AWS_REGION", REGION),
+];
+
+/// The streams by family, as the sinks take them.
+pub fn streams() -> HashMap<Profile, String> {
+    HashMap::from([
+        (Profile::Spi, SPI_STREAM.to_string()),
+        (Profile::Dict, DICT_STREAM.to_string()),
+    ])
+}
+
+/// Creates the bucket and the two delivery streams on moto at `endpoint`.
+pub async fn moto_audit_pipeline(endpoint: &str) -> Result<(), String> {
+    audit_pipeline(
+        &s3(endpoint),
+        &firehose(endpoint),
+        BUCKET,
+        &[(SPI_STREAM, "spi"), (DICT_STREAM, "dict")],
+    )
+    .await
+}
+
+/// moto's server on a free loopback port (stopped on drop), or `None`, saying why, where it
+/// cannot run (an error under `PIX_REQUIRE_TOOLS=1`, as in CI).
+pub fn moto() -> Option<Moto> {
+    Moto::start()
+        .map_err(|why| crate::tools::unavailable("moto_server (pip install 'moto[server]')", &why))
+        .ok()
+}
+
+/// Every audit record in S3 under `log/<family>/`, in no particular order.
+pub async fn s3_records(endpoint: &str, family: &str) -> Vec<serde_json::Value> {
+    let s3 = s3(endpoint);
+    let mut out = Vec::new();
+    let mut pages = s3
+        .list_objects_v2()
+        .bucket(BUCKET)
+        .prefix(format!("log/{family}/"))
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        for object in page.expect("list").contents() {
+            let key = object.key().expect("key");
+            let body = s3.get_object().bucket(BUCKET).key(key).send().await.expect("get");
+            let bytes = body.body.collect().await.expect("read").into_bytes();
+            let text = String::from_utf8(bytes.to_vec()).expect("utf-8");
+            out.extend(
+                text.lines()
+                    .map(|l| serde_json::from_str(l).expect("one JSON record per line")),
+            );
+        }
+    }
+    out
 }

@@ -1,0 +1,235 @@
+//! Stage 2: the request forwarded to BACEN over mutual TLS on pooled keep-alive connections:
+//! only origin-form paths, to the configured endpoint only, with BACEN's header whitelist and
+//! `Host` without the port (DESIGN §6).
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderName, HeaderValue};
+use http::{Method, Request, Uri};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::{FixedServerNameResolver, HttpsConnector};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::dns::Name;
+use hyper_util::rt::TokioExecutor;
+use rustls_pki_types::ServerName;
+
+use super::refusal::{Problem, Refusal};
+use super::wire;
+use super::{RelayConfig, RelayError};
+use crate::dsig::Profile;
+use crate::signer::Signer;
+
+/// DICT lookups also carry these (DESIGN §6).
+const DICT_HEADERS: &[&str] = &["pi-requestingparticipant", "pi-payerid", "pi-endtoendid"];
+
+/// BACEN's answer: its head and its whole body.
+pub(super) type Answer = (http::response::Parts, Bytes);
+
+/// The mTLS client of one BACEN endpoint.
+pub(super) struct Forwarder {
+    profile: Profile,
+    base: String,
+    /// Where the health check connects (the pinned address when `resolve` is set).
+    probe: String,
+    host: HeaderValue,
+    client: Client<HttpsConnector<HttpConnector<Resolver>>, Full<Bytes>>,
+    timeout: Duration,
+    max_body: usize,
+}
+
+impl Forwarder {
+    /// The client of `config`'s endpoint, authenticating with `mtls`.
+    pub(super) fn new(config: &RelayConfig, mtls: Arc<dyn Signer>) -> Result<Self, RelayError> {
+        let authority: http::uri::Authority = config
+            .endpoint
+            .parse()
+            .map_err(|_| RelayError::Endpoint(config.endpoint.clone()))?;
+        if authority.port().is_none() {
+            return Err(RelayError::Endpoint(config.endpoint.clone()));
+        }
+        // BACEN wants Host without the port.
+        let host = HeaderValue::from_str(authority.host())
+            .map_err(|_| RelayError::Endpoint(config.endpoint.clone()))?;
+        let tls = crate::tls::client_config(&config.bacen_anchors, mtls)?;
+        let builder = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_only();
+        let builder = match &config.tls_server_name {
+            Some(name) => {
+                let name =
+                    ServerName::try_from(name.clone()).map_err(|_| RelayError::ServerName(name.clone()))?;
+                builder.with_server_name_resolver(FixedServerNameResolver::new(name))
+            }
+            None => builder,
+        };
+        let pinned = config.resolve.map(|ip| (authority.host().to_string(), ip));
+        let mut http = HttpConnector::new_with_resolver(Resolver { pinned });
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        let connector = builder.enable_http1().wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(64)
+            .build(connector);
+        Ok(Forwarder {
+            profile: config.profile,
+            base: format!("https://{authority}"),
+            probe: match config.resolve {
+                Some(ip) => SocketAddr::new(ip, authority.port_u16().unwrap_or(443)).to_string(),
+                None => authority.to_string(),
+            },
+            host,
+            client,
+            timeout: config.timeout,
+            max_body: config.max_body,
+        })
+    }
+
+    /// BACEN's URL for the request's path: only origin-form paths, never another host.
+    pub(super) fn target(&self, uri: &Uri) -> Result<String, Refusal> {
+        let refuse = |reason: String| Refusal::new(Problem::InvalidPath, reason);
+        if uri.scheme().is_some() || uri.authority().is_some() {
+            return Err(refuse("absolute URLs are not relayed; send a path".into()));
+        }
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        if !path.starts_with('/') || path.starts_with("//") || path.contains('\\') {
+            return Err(refuse(format!("path '{path}' is not a plain absolute path")));
+        }
+        Ok(format!("{}{path}", self.base))
+    }
+
+    /// Sends `body` to `target` with the bank's headers that BACEN accepts; BACEN's whole answer.
+    pub(super) async fn send(
+        &self,
+        method: &Method,
+        headers: &http::HeaderMap,
+        target: String,
+        body: Bytes,
+    ) -> Result<Answer, Refusal> {
+        let mut out = Request::builder().method(method.clone()).uri(target);
+        for (name, value) in headers {
+            if forwarded(name, self.profile) {
+                out = out.header(name, value);
+            }
+        }
+        out = out.header(header::HOST, self.host.clone());
+        let out = out
+            .body(Full::new(body))
+            .map_err(|e| Refusal::new(Problem::InvalidRequest, e.to_string()))?;
+        let answer = tokio::time::timeout(self.timeout, async {
+            let res = self
+                .client
+                .request(out)
+                .await
+                .map_err(|e| describe_client_error(&e))?;
+            let (parts, incoming) = res.into_parts();
+            let bytes = Limited::new(incoming, self.max_body)
+                .collect()
+                .await
+                .map_err(|e| format!("reading BACEN's answer: {e}"))?
+                .to_bytes();
+            Ok::<_, String>((parts, bytes))
+        })
+        .await;
+        match answer {
+            Err(_) => {
+                let reason = format!("BACEN did not answer within {} ms", self.timeout.as_millis());
+                Err(Refusal::new(Problem::Timeout, reason))
+            }
+            Ok(Err(reason)) => Err(Refusal::new(Problem::BacenUnreachable, reason)),
+            Ok(Ok(a)) => Ok(a),
+        }
+    }
+
+    /// Whether BACEN accepts a TCP connection within `limit`.
+    pub(super) async fn probe(&self, limit: Duration) -> Result<(), String> {
+        let probe = &self.probe;
+        match tokio::time::timeout(limit, tokio::net::TcpStream::connect(probe)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(format!("BACEN {probe}: {e}")),
+            Err(_) => Err(format!("BACEN {probe}: no answer")),
+        }
+    }
+}
+
+/// Request headers that go on to BACEN: ICOM's whitelist (and DICT's `PI-*` lookup headers), less
+/// what the connection sets itself.
+fn forwarded(name: &HeaderName, profile: Profile) -> bool {
+    let allowed = wire::header_allowed(name.as_str())
+        || (profile == Profile::Dict && DICT_HEADERS.contains(&name.as_str()));
+    allowed
+        && !matches!(
+            name.as_str(),
+            "host" | "content-length" | "transfer-encoding" | "connection"
+        )
+}
+
+fn describe_client_error(e: &hyper_util::client::legacy::Error) -> String {
+    let mut reason = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        reason.push_str(": ");
+        reason.push_str(&s.to_string());
+        source = s.source();
+    }
+    reason
+}
+
+/// Name resolution for the connector: the system's, except for an endpoint pinned to an address.
+#[derive(Clone)]
+struct Resolver {
+    pinned: Option<(String, IpAddr)>,
+}
+
+type Resolving = Pin<Box<dyn Future<Output = std::io::Result<std::vec::IntoIter<SocketAddr>>> + Send>>;
+
+impl tower_service::Service<Name> for Resolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = std::io::Error;
+    type Future = Resolving;
+
+    fn poll_ready(&mut self, _cx: &mut std::task::Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        if let Some((host, ip)) = &self.pinned
+            && host.eq_ignore_ascii_case(name.as_str())
+        {
+            let addr = SocketAddr::new(*ip, 0);
+            return Box::pin(std::future::ready(Ok(vec![addr].into_iter())));
+        }
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                (host.as_str(), 0)
+                    .to_socket_addrs()
+                    .map(|a| a.collect::<Vec<_>>().into_iter())
+            })
+            .await
+            .map_err(std::io::Error::other)?
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_bacens_headers_go_on_and_dict_keeps_its_lookup_headers() {
+        let name = |n: &'static str| HeaderName::from_static(n);
+        assert!(forwarded(&name("content-type"), Profile::Spi));
+        assert!(!forwarded(&name("x-bank-trace"), Profile::Spi));
+        assert!(!forwarded(&name("host"), Profile::Spi));
+        assert!(!forwarded(&name("pi-payerid"), Profile::Spi));
+        assert!(forwarded(&name("pi-payerid"), Profile::Dict));
+    }
+}

@@ -1,0 +1,182 @@
+//! Every answer the proxy gives on its own (rather than BACEN's): one [`Problem`] code per reason,
+//! with its HTTP status, and the RFC 7807 document that carries it. The codes are listed here
+//! and in `docs/relay.md`, nowhere else.
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Response, StatusCode};
+
+use super::SIGNATURE_VALID;
+
+/// Why the proxy answered itself. The code is the problem document's `type` (after
+/// `urn:pix-proxy:error:`) and `title`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Problem {
+    /// The path is not a plain absolute path under BACEN's endpoint (`400`).
+    InvalidPath,
+    /// The request could not be rebuilt for BACEN (`400`).
+    InvalidRequest,
+    /// A body over the memory bound (`413`).
+    BodyTooLarge,
+    /// A `Content-Encoding` other than gzip (`415`).
+    UnsupportedEncoding,
+    /// A `Content-Type` that is neither XML nor `multipart/mixed` (`415`).
+    UnsupportedMediaType,
+    /// A body that does not decompress or split into parts (`400`).
+    InvalidBody,
+    /// A message the profile cannot sign (`400`).
+    InvalidMessage,
+    /// The signer (KMS, the HSM) cannot be reached or is throttling (`503`).
+    SignerUnavailable,
+    /// The signer refused to sign (`500`).
+    SigningFailed,
+    /// BACEN did not answer in time (`504`).
+    Timeout,
+    /// BACEN could not be reached (`502`).
+    BacenUnreachable,
+    /// BACEN's answer failed verification (`502`).
+    InvalidResponseSignature,
+    /// BACEN's answer could not be passed on (`502`).
+    InvalidResponse,
+}
+
+impl Problem {
+    /// Every code, for the docs and the tests.
+    pub const ALL: [Problem; 13] = [
+        Problem::InvalidPath,
+        Problem::InvalidRequest,
+        Problem::BodyTooLarge,
+        Problem::UnsupportedEncoding,
+        Problem::UnsupportedMediaType,
+        Problem::InvalidBody,
+        Problem::InvalidMessage,
+        Problem::SignerUnavailable,
+        Problem::SigningFailed,
+        Problem::Timeout,
+        Problem::BacenUnreachable,
+        Problem::InvalidResponseSignature,
+        Problem::InvalidResponse,
+    ];
+
+    /// The code, e.g. `signerUnavailable`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Problem::InvalidPath => "invalidPath",
+            Problem::InvalidRequest => "invalidRequest",
+            Problem::BodyTooLarge => "bodyTooLarge",
+            Problem::UnsupportedEncoding => "unsupportedEncoding",
+            Problem::UnsupportedMediaType => "unsupportedMediaType",
+            Problem::InvalidBody => "invalidBody",
+            Problem::InvalidMessage => "invalidMessage",
+            Problem::SignerUnavailable => "signerUnavailable",
+            Problem::SigningFailed => "signingFailed",
+            Problem::Timeout => "timeout",
+            Problem::BacenUnreachable => "bacenUnreachable",
+            Problem::InvalidResponseSignature => "invalidResponseSignature",
+            Problem::InvalidResponse => "invalidResponse",
+        }
+    }
+
+    /// The HTTP status answered.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Problem::InvalidPath
+            | Problem::InvalidRequest
+            | Problem::InvalidBody
+            | Problem::InvalidMessage => StatusCode::BAD_REQUEST,
+            Problem::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Problem::UnsupportedEncoding | Problem::UnsupportedMediaType => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
+            Problem::SignerUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Problem::SigningFailed => StatusCode::INTERNAL_SERVER_ERROR,
+            Problem::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            Problem::BacenUnreachable | Problem::InvalidResponseSignature | Problem::InvalidResponse => {
+                StatusCode::BAD_GATEWAY
+            }
+        }
+    }
+}
+
+/// A request the proxy answers itself: the problem and what exactly went wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// Why, as a code.
+    pub problem: Problem,
+    /// What exactly, for the bank's engineers (never a secret).
+    pub detail: String,
+}
+
+impl Refusal {
+    /// A refusal for `problem` with `detail`.
+    pub fn new(problem: Problem, detail: impl Into<String>) -> Self {
+        Refusal {
+            problem,
+            detail: detail.into(),
+        }
+    }
+
+    /// The same refusal, said of part `index` (from 0) of a multipart body.
+    pub fn in_part(self, index: usize) -> Self {
+        Refusal {
+            detail: format!("part {}: {}", index + 1, self.detail),
+            ..self
+        }
+    }
+
+    /// The problem document (RFC 7807, XML), with `pix-signature-valid: false`.
+    pub fn response(&self) -> Response<Bytes> {
+        let code = self.problem.code();
+        let status = self.problem.status();
+        let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+        let body = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<problem xmlns=\"urn:ietf:rfc:7807\"><type>urn:pix-proxy:error:{code}</type><title>{code}</title><status>{}</status><detail>{}</detail></problem>",
+            status.as_u16(),
+            esc(&self.detail)
+        );
+        let mut r = Response::new(Bytes::from(body));
+        *r.status_mut() = status;
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+xml; charset=utf-8"),
+        );
+        r.headers_mut()
+            .insert(SIGNATURE_VALID, HeaderValue::from_static("false"));
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_distinct_and_answers_an_error_status() {
+        let codes: std::collections::HashSet<_> = Problem::ALL.iter().map(|p| p.code()).collect();
+        assert_eq!(codes.len(), Problem::ALL.len());
+        for p in Problem::ALL {
+            assert!(
+                p.status().is_client_error() || p.status().is_server_error(),
+                "{p:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_document_names_the_code_escapes_the_detail_and_says_not_verified() {
+        let r = Refusal::new(Problem::InvalidBody, "bad <part> & more")
+            .in_part(2)
+            .response();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(r.headers()[SIGNATURE_VALID], "false");
+        let body = String::from_utf8_lossy(r.body()).into_owned();
+        assert!(
+            body.contains("<type>urn:pix-proxy:error:invalidBody</type>"),
+            "{body}"
+        );
+        assert!(
+            body.contains("<detail>part 3: bad &lt;part&gt; &amp; more</detail>"),
+            "{body}"
+        );
+    }
+}

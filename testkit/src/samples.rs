@@ -1,0 +1,30 @@
+//! The project's sample messages (`samples/`), built in: the demo and the tests read no file of
+//! the tree at run time.
+
+/// `samples/pacs.008.xml`: a credit transfer.
+pub const PACS_008: &str = include_str!("../../samples/pacs.008.xml");
+/// `samples/pacs.002.xml`: a payment status report.
+pub const PACS_002: &str = include_str!("../../samples/pacs.002.xml");
+/// `samples/pibr.001.xml`: an echo.
+pub const PIBR_001: &str = include_str!("../../samples/pibr.001.xml");
+/// `samples/dict-create-entry.xml`: a DICT CreateEntryRequest.
+pub const DICT_CREATE_ENTRY: &str = include_str!("../../samples/dict-create-entry.xml");
+
+/// A sample by its file name, e.g. `pacs.008.xml`.
+pub fn sample(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "pacs.008.xml" => PACS_008,
+        "pacs.002.xml" => PACS_002,
+        "pibr.001.xml" => PIBR_001,
+        "dict-create-entry.xml" => DICT_CREATE_ENTRY,
+        _ => return None,
+    })
+}
+
+/// A sample's bytes by its file name; panics on a name that is not a sample (tests only).
+pub fn bytes(name: &str) -> Vec<u8> {
+    sample(name)
+        .unwrap_or_else(|| panic!("no sample {name}"))
+        .as_bytes()
+        .to_vec()
+}
