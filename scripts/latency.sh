@@ -7,14 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rate=${1:-500} secs=${2:-10}
 cargo build -q --release -p testkit --bin pix-dev && cargo build -q --release -p proxy-hsm --example fixed_rate
-dir=$(mktemp -d)
-./target/release/pix-dev serve --keys software --dir "$dir" --bind 127.0.0.1 >"$dir/serve.log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
-for _ in $(seq 100); do
-  curl -fs http://127.0.0.1:7070/check >/dev/null 2>&1 && break
-  sleep 0.2
-done
+source scripts/serve-dev.sh software
 sim=$(grep -o 'BACEN simulator SPI [0-9.:]*' "$dir/serve.log" | awk '{print $4}')
 ./target/release/examples/fixed_rate direct "$sim" "$rate" "$secs" samples/pacs.002.xml "$dir/pki"
 ./target/release/examples/fixed_rate proxy 127.0.0.1:9090 "$rate" "$secs" samples/pacs.002.xml

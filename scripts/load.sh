@@ -9,14 +9,7 @@ secs=${1:-10} conns=${2:-8}
 command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)"; exit 2; }
 cargo build -q --release -p testkit --bin pix-dev
 cargo build -q --release -p proxy-core --example rsa_rate
-dir=$(mktemp -d)
-./target/release/pix-dev serve --keys "${KEYS:-auto}" --dir "$dir" --bind 127.0.0.1 >"$dir/serve.log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
-for _ in $(seq 100); do
-  curl -fs http://127.0.0.1:7070/check >/dev/null 2>&1 && break
-  sleep 0.2
-done
+source scripts/serve-dev.sh "${KEYS:-auto}"
 head -1 "$dir/serve.log"
 echo "== light load (1 connection): the proxy's own latency"
 wrk -t1 -c1 -d"${secs}s" --latency -s scripts/load.lua http://127.0.0.1:9090/api/v1/in/99999010/msgs | grep -E "Latency|50%|99%|Requests/sec|Non-2xx"

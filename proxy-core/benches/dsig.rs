@@ -1,6 +1,7 @@
 //! `cargo bench -p proxy-core`: signing and verifying a pacs.008 against the bare RSA-2048
 //! operations of aws-lc-rs in the same run, and c14n throughput (parsing included) on the
 //! pacs.008 and on a ~1 MB document. The README quotes the figures.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use testkit::test_pki as pki;
 

@@ -2,6 +2,7 @@
 //! comparison with the proxy's throughput (`scripts/load.sh`).
 //!
 //! `cargo run --release -p proxy-core --example rsa_rate`
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use testkit::test_pki as pki;
 

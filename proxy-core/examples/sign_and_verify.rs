@@ -3,6 +3,7 @@
 //! profiles, verifies them, and shows what a verifier says when one character is changed.
 //!
 //! `cargo run -p proxy-core --example sign_and_verify`
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use testkit::test_pki as pki;
 

@@ -10,7 +10,6 @@
 //!   write-ahead spool); its Glue tables live in `infrastructure/`;
 //! - [`config`]: configuration by the seeds' parameter names;
 //! - [`retry`]: jittered backoff for AWS calls that throttle.
-#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod audit;
 pub mod config;

@@ -93,3 +93,38 @@ pub async fn serve<S, B>(
         );
     }
 }
+
+/// How many threads a service's runtime has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Threads {
+    /// One per core (the Fargate front end, the simulator).
+    PerCore,
+    /// One (a Lambda container serves one invocation at a time).
+    One,
+}
+
+/// A binary's `main`: JSON logs at `log_level` (unless `RUST_LOG`), a tokio runtime, `work` run
+/// on it; its error printed as `name: error` with exit status 1.
+pub fn main<E: std::fmt::Display>(
+    name: &str,
+    log_level: &str,
+    threads: Threads,
+    work: impl std::future::Future<Output = Result<(), E>>,
+) -> std::process::ExitCode {
+    init_json_logs(log_level);
+    let mut builder = match threads {
+        Threads::PerCore => tokio::runtime::Builder::new_multi_thread(),
+        Threads::One => tokio::runtime::Builder::new_current_thread(),
+    };
+    let result = match builder.enable_all().build() {
+        Ok(runtime) => runtime.block_on(work).map_err(|e| e.to_string()),
+        Err(e) => Err(format!("cannot start the runtime: {e}")),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}

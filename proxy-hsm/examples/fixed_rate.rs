@@ -5,6 +5,7 @@
 //!
 //! `fixed_rate proxy HOST:PORT RATE SECONDS MESSAGE.xml`
 //! `fixed_rate direct HOST:PORT RATE SECONDS MESSAGE.xml PKI_DIR` (mTLS + signed like the proxy)
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -27,15 +27,19 @@ use tokio::task::JoinSet;
 pub const MAX_REQUEST: usize = 8 * 1024 * 1024;
 
 /// Where the front end listens.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, clap::Args)]
 pub struct Listen {
     /// Address of every listener.
+    #[arg(long, default_value = "127.0.0.1")]
     pub bind: IpAddr,
-    /// DICT port (8080).
+    /// DICT port.
+    #[arg(long, default_value_t = 8080)]
     pub dict_port: u16,
-    /// SPI port (9090).
+    /// SPI port.
+    #[arg(long, default_value_t = 9090)]
     pub spi_port: u16,
-    /// Health port (7070).
+    /// Health port.
+    #[arg(long, default_value_t = 7070)]
     pub check_port: u16,
 }
 

@@ -13,6 +13,7 @@ use proxy_core::audit::firehose::{FirehoseSink, Settings};
 use proxy_core::audit::{AuditSink, FileSink};
 use proxy_core::config::{ConfigError, Network, Parameters, StartError, aws};
 use proxy_core::dsig::Profile;
+use proxy_core::service::Threads;
 use proxy_hsm::configured::{self, Deployment, PinFormat};
 use proxy_hsm::{FrontEnd, Listen};
 
@@ -89,37 +90,14 @@ struct Serve {
     /// Firehose stream of DICT records (instead of the parameter DictAuditStream).
     #[arg(long)]
     dict_audit_stream: Option<String>,
-    /// Address to bind.
-    #[arg(long, default_value = "127.0.0.1")]
-    bind: IpAddr,
-    /// DICT port.
-    #[arg(long, default_value_t = 8080)]
-    dict_port: u16,
-    /// SPI port.
-    #[arg(long, default_value_t = 9090)]
-    spi_port: u16,
-    /// Health-check port.
-    #[arg(long, default_value_t = 7070)]
-    check_port: u16,
+    /// Where the front end listens.
+    #[command(flatten)]
+    listen: Listen,
 }
 
 fn main() -> ExitCode {
-    proxy_core::service::init_json_logs("warn");
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("proxy-hsm: cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
     let Command::Serve(serve) = Cli::parse().command;
-    match runtime.block_on(run(serve)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("proxy-hsm: {e}");
-            ExitCode::from(1)
-        }
-    }
+    proxy_core::service::main("proxy-hsm", "warn", Threads::PerCore, run(serve))
 }
 
 /// Reads the configuration, serves until SIGTERM, drains.
@@ -166,13 +144,7 @@ async fn run(s: Serve) -> Result<(), StartError> {
         None => Arc::new(FileSink::new(&s.audit_dir)),
     };
     let (dict, spi) = configured::relays(&params, &pin, &deployment, audit)?;
-    let listen = Listen {
-        bind: s.bind,
-        dict_port: s.dict_port,
-        spi_port: s.spi_port,
-        check_port: s.check_port,
-    };
-    let proxy = FrontEnd::start(listen, dict, spi)
+    let proxy = FrontEnd::start(s.listen, dict, spi)
         .await
         .map_err(|e| StartError::Io(e.to_string()))?;
     tracing::info!(dict = %proxy.dict, spi = %proxy.spi, check = %proxy.check, "serving");

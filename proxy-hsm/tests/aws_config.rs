@@ -1,6 +1,7 @@
 //! Configuration from SSM Parameter Store and Secrets Manager, through the real aws-sdk clients,
 //! against moto's server: one paginated GetParametersByPath (SecureString decrypted) and the
 //! CloudHSM secret; `serve --from-aws` reads them before it touches the HSM.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::process::Command;
 

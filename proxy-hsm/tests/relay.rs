@@ -2,6 +2,7 @@
 //! real TLS handshakes. Software keys here: the relay does not depend on where keys live, and
 //! SoftHSM's slot list does not follow tokens created by parallel tests in one process; the same
 //! pipeline with keys in SoftHSM is `tests/softhsm.rs` and `tests/seed_config.rs`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use proxy_hsm::Listen;
 use testkit::hsm::{DevOptions, DevSetup, Keys, call};
 
+use testkit::bank::{STREAM_START, get, header, post_xml};
 use testkit::samples::bytes as sample;
 
 const XML: (&str, &str) = ("content-type", "application/xml; charset=utf-8");
@@ -28,31 +30,9 @@ async fn setup(dir: &Path) -> DevSetup {
     .expect("setup")
 }
 
-fn header(h: &http::HeaderMap, name: &str) -> String {
-    h.get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string()
-}
-
 /// Every audit record written under `dir`, parsed.
 fn audit(dir: &Path, family: &str) -> Vec<serde_json::Value> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.join("audit/log").join(family)];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            if e.path().is_dir() {
-                stack.push(e.path());
-            } else {
-                let text = std::fs::read_to_string(e.path()).expect("audit file");
-                out.extend(
-                    text.lines()
-                        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON line")),
-                );
-            }
-        }
-    }
-    out
+    testkit::tools::json_lines(&dir.join("audit/log").join(family))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -72,15 +52,7 @@ async fn spi_messages_are_signed_sent_verified_and_audited() {
     assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
     assert_eq!(header(&h, "pi-resourceid").len(), 32);
 
-    let (status, h, body) = call(
-        s.proxy.spi,
-        "GET",
-        "/api/v1/out/99999010/stream/start",
-        &[],
-        vec![],
-    )
-    .await
-    .expect("pull");
+    let (status, h, body) = get(s.proxy.spi, STREAM_START).await;
     assert_eq!(status, 200);
     assert_eq!(header(&h, "pix-signature-valid"), "true");
     assert!(String::from_utf8_lossy(&body).contains("<TxSts>ACSP</TxSts>"));
@@ -115,15 +87,9 @@ async fn spi_messages_are_signed_sent_verified_and_audited() {
 
     // Both answers come back as one gzip'd multipart: every part verified by the proxy.
     let accept = [("accept", "multipart/mixed"), ("accept-encoding", "gzip")];
-    let (status, h, body) = call(
-        s.proxy.spi,
-        "GET",
-        "/api/v1/out/99999010/stream/start",
-        &accept,
-        vec![],
-    )
-    .await
-    .expect("multipart pull");
+    let (status, h, body) = call(s.proxy.spi, "GET", STREAM_START, &accept, vec![])
+        .await
+        .expect("multipart pull");
     assert_eq!(status, 200);
     assert_eq!(header(&h, "pix-signature-valid"), "true");
     let boundary = simulator::wire::boundary(&header(&h, "content-type")).expect("multipart");
@@ -163,15 +129,7 @@ async fn spi_messages_are_signed_sent_verified_and_audited() {
 async fn dict_entries_go_through_with_their_lookup_headers() {
     let dir = tempfile::tempdir().expect("dir");
     let s = setup(dir.path()).await;
-    let (status, h, _) = call(
-        s.proxy.dict,
-        "POST",
-        "/api/v2/entries",
-        &[XML],
-        sample("dict-create-entry.xml"),
-    )
-    .await
-    .expect("create");
+    let (status, h, _) = post_xml(s.proxy.dict, "/api/v2/entries", sample("dict-create-entry.xml")).await;
     assert_eq!(status, 201);
     assert_eq!(header(&h, "pix-signature-valid"), "true");
     let lookup = [
@@ -214,22 +172,8 @@ async fn bad_answers_slow_or_absent_bacen_and_bad_paths_fail_closed() {
     assert_eq!(status, 200, "unsigned catalog answers pass");
     assert_eq!(header(&h, "pix-signature-valid"), "false");
     let _ = body;
-    assert_eq!(
-        call(s.proxy.spi, "POST", MSGS, &[XML], sample("pacs.008.xml"))
-            .await
-            .expect("send")
-            .0,
-        201
-    );
-    let (status, h, body) = call(
-        s.proxy.spi,
-        "GET",
-        "/api/v1/out/99999010/stream/start",
-        &[],
-        vec![],
-    )
-    .await
-    .expect("pull");
+    assert_eq!(post_xml(s.proxy.spi, MSGS, sample("pacs.008.xml")).await.0, 201);
+    let (status, h, body) = get(s.proxy.spi, STREAM_START).await;
     assert_eq!(status, 502);
     assert_eq!(header(&h, "pix-signature-valid"), "false");
     assert!(

@@ -2,6 +2,7 @@
 //! the secret `CloudHSMSecret`, the seeds' simulator certificates as `BcbMtlsCertificate` and
 //! `BcbSignatureCertificate`, endpoints `test.pi.rsfn.net.br:<port>` with the TLS name override —
 //! against the simulator running the seeds' own test identity, keys in SoftHSM.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -14,6 +15,7 @@ use proxy_core::config::Network;
 use proxy_core::config::Parameters;
 use proxy_hsm::configured::{self, Deployment, PREFIX, PinFormat};
 use proxy_hsm::pkcs11::Token;
+use testkit::bank::{STREAM_START, get};
 use testkit::hsm::call;
 use testkit::softhsm::MODULE;
 
@@ -112,9 +114,7 @@ async fn configured_as_seed_001_it_works_with_the_seeds_simulator() {
     .await
     .expect("send");
     assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
-    let (status, h, _) = call(proxy.spi, "GET", "/api/v1/out/99999010/stream/start", &[], vec![])
-        .await
-        .expect("pull");
+    let (status, h, _) = get(proxy.spi, STREAM_START).await;
     assert_eq!(status, 200);
     assert_eq!(
         h.get("pix-signature-valid").and_then(|v| v.to_str().ok()),

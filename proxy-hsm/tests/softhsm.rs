@@ -1,6 +1,7 @@
 //! The Fargate flavour with its keys in a real PKCS#11 token (SoftHSMv2): both the XML signature
 //! key and the mTLS key are generated on the token as non-extractable, and the whole pipeline runs
 //! through them against the simulator. Needs Debian's `softhsm2` (bash .ci/run installs it).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
@@ -12,6 +13,7 @@ use proxy_hsm::pkcs11::Token;
 use testkit::hsm::{DevOptions, DevSetup, Keys, call};
 use testkit::softhsm::MODULE;
 
+use testkit::bank::{STREAM_START, get};
 use testkit::samples::bytes as sample;
 use testkit::softhsm::softhsm;
 
@@ -61,15 +63,7 @@ async fn keys_in_softhsm_sign_messages_and_tls_end_to_end() {
         "the simulator verified the HSM signature: {}",
         String::from_utf8_lossy(&body)
     );
-    let (status, h, _) = call(
-        setup.proxy.spi,
-        "GET",
-        "/api/v1/out/99999010/stream/start",
-        &[],
-        vec![],
-    )
-    .await
-    .expect("pull");
+    let (status, h, _) = get(setup.proxy.spi, STREAM_START).await;
     assert_eq!(status, 200);
     assert_eq!(
         h.get("pix-signature-valid").and_then(|v| v.to_str().ok()),
@@ -93,30 +87,14 @@ async fn keys_in_softhsm_sign_messages_and_tls_end_to_end() {
             "{label} must not be extractable"
         );
     }
-    let missing = token
-        .signer(
-            "no-such-key",
-            proxy_core::trust::Certificate::from_pem_file(&dir.path().join("pki/psp-sig-hsm.cer"))
-                .expect("cert"),
-            2,
-        )
-        .err()
-        .expect("missing label");
+    let missing = refused(token, "no-such-key", &dir.path().join("pki/psp-sig-hsm.cer"));
     assert!(
         missing
             .to_string()
             .contains("no private key labelled 'no-such-key'"),
         "{missing}"
     );
-    let mismatch = token
-        .signer(
-            "pix-signature",
-            proxy_core::trust::Certificate::from_pem_file(&dir.path().join("pki/psp-mtls-hsm.cer"))
-                .expect("cert"),
-            2,
-        )
-        .err()
-        .expect("certificate of another key");
+    let mismatch = refused(token, "pix-signature", &dir.path().join("pki/psp-mtls-hsm.cer"));
     assert!(
         mismatch.to_string().contains("does not match the certificate"),
         "{mismatch}"
@@ -154,4 +132,10 @@ async fn keys_in_softhsm_sign_messages_and_tls_end_to_end() {
     .expect("send");
     assert_eq!(status, 201, "the proxy's own signer recovered too");
     setup.shutdown().await;
+}
+
+/// Why the token refuses a signer for `label` with the certificate in `cert`.
+fn refused(token: &Token, label: &str, cert: &std::path::Path) -> String {
+    let cert = proxy_core::trust::Certificate::from_pem_file(cert).expect("cert");
+    token.signer(label, cert, 2).err().expect("refused").to_string()
 }

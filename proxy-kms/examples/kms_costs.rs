@@ -11,6 +11,7 @@
 //! REST event sent to the Invoke endpoint, as in Lambda; otherwise `proxy-kms serve` over HTTP.
 //!
 //! `cargo build --release -p proxy-kms && [KEEP_ALIVE=1] [RUNTIME_API=1] cargo run --release -p proxy-kms --example kms_costs [RUNS] [MESSAGES]`
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr};

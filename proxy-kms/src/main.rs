@@ -9,6 +9,7 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 use proxy_core::config::{Network, StartError};
 use proxy_core::dsig::Profile;
+use proxy_core::service::Threads;
 use proxy_kms::configured::{self, Clients, Deployment};
 use proxy_kms::{handler, local};
 
@@ -71,75 +72,68 @@ fn lambda_environment() -> Result<(), String> {
 
 fn main() -> ExitCode {
     let started = Instant::now();
-    proxy_core::service::init_json_logs("info");
+    let cli = Cli::parse();
     // One thread: a Lambda container handles one invocation at a time, and cross-thread wake-ups
     // cost more CPU per message than they save (measured: 2.5 → 2.2 ms, `examples/kms_costs.rs`).
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("proxy-kms: cannot start the runtime: {e}");
-            return ExitCode::from(1);
+    proxy_core::service::main("proxy-kms", "info", Threads::One, run(cli, started))
+}
+
+async fn run(cli: Cli, started: Instant) -> Result<(), StartError> {
+    let command = match cli.command {
+        Some(c) => c,
+        None if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() => Command::Lambda,
+        None => {
+            return Err(StartError::Io(
+                "no command: run `proxy-kms serve` locally (see --help)".into(),
+            ));
         }
     };
-    let cli = Cli::parse();
-    let result = runtime.block_on(async move {
-        let command = match cli.command {
-            Some(c) => c,
-            None if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() => Command::Lambda,
-            None => {
-                return Err(StartError::Io(
-                    "no command: run `proxy-kms serve` locally (see --help)".into(),
-                ));
-            }
-        };
-        let env_family = std::env::var("PIX_SPI_PROXY").ok();
-        match command {
-            Command::Lambda => {
-                lambda_environment().map_err(StartError::Io)?;
-                let profile = configured::profile_from_env(env_family.as_deref()).map_err(StartError::from)?;
-                let clients = Clients::load(None).await;
-                let relay = configured::relay(&clients, profile, &Deployment::default()).await?;
-                tracing::info!(family = profile.name(), ready_ms = started.elapsed().as_millis() as u64, "ready");
-                let service = lambda_http::service_fn(move |event| {
-                    let relay = Arc::clone(&relay);
-                    async move { Ok::<_, std::convert::Infallible>(handler::handle(relay, event).await) }
-                });
-                lambda_http::run(service).await.map_err(|e| StartError::Io(e.to_string()))
-            }
-            Command::Serve {
-                aws_endpoint,
-                listen,
-                family,
-                resolve,
-                tls_server_name,
-            } => {
-                let profile = match family {
-                    Some(p) => p,
-                    None => configured::profile_from_env(env_family.as_deref())?,
-                };
-                let listener = local::bind(listen).await.map_err(StartError::Io)?;
-                let clients = Clients::load(aws_endpoint.as_deref()).await;
-                let deployment = Deployment {
-                    network: Network {
-                        resolve,
-                        tls_server_name,
-                        timeout: None,
-                    },
-                    ..Deployment::default()
-                };
-                let relay = configured::relay(&clients, profile, &deployment).await?;
-                let addr = listener.local_addr().map_err(|e| StartError::Io(e.to_string()))?;
-                tracing::info!(family = profile.name(), %addr, ready_ms = started.elapsed().as_millis() as u64, "ready");
-                local::serve(listener, relay, proxy_core::service::shutdown_signal()).await;
-                Ok(())
-            }
+    let env_family = std::env::var("PIX_SPI_PROXY").ok();
+    match command {
+        Command::Lambda => {
+            lambda_environment().map_err(StartError::Io)?;
+            let profile = configured::profile_from_env(env_family.as_deref()).map_err(StartError::from)?;
+            let clients = Clients::load(None).await;
+            let relay = configured::relay(&clients, profile, &Deployment::default()).await?;
+            tracing::info!(
+                family = profile.name(),
+                ready_ms = started.elapsed().as_millis() as u64,
+                "ready"
+            );
+            let service = lambda_http::service_fn(move |event| {
+                let relay = Arc::clone(&relay);
+                async move { Ok::<_, std::convert::Infallible>(handler::handle(relay, event).await) }
+            });
+            lambda_http::run(service)
+                .await
+                .map_err(|e| StartError::Io(e.to_string()))
         }
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("proxy-kms: {e}");
-            ExitCode::from(1)
+        Command::Serve {
+            aws_endpoint,
+            listen,
+            family,
+            resolve,
+            tls_server_name,
+        } => {
+            let profile = match family {
+                Some(p) => p,
+                None => configured::profile_from_env(env_family.as_deref())?,
+            };
+            let listener = local::bind(listen).await.map_err(StartError::Io)?;
+            let clients = Clients::load(aws_endpoint.as_deref()).await;
+            let deployment = Deployment {
+                network: Network {
+                    resolve,
+                    tls_server_name,
+                    timeout: None,
+                },
+                ..Deployment::default()
+            };
+            let relay = configured::relay(&clients, profile, &deployment).await?;
+            let addr = listener.local_addr().map_err(|e| StartError::Io(e.to_string()))?;
+            tracing::info!(family = profile.name(), %addr, ready_ms = started.elapsed().as_millis() as u64, "ready");
+            local::serve(listener, relay, proxy_core::service::shutdown_signal()).await;
+            Ok(())
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The Lambda flavour against moto's server (KMS with an RSA_2048 SIGN_VERIFY key, SSM, Secrets
 //! Manager, Firehose → S3) and the simulator on loopback, driven by API Gateway REST proxy (v1)
 //! event JSON through lambda_http's own types.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use testkit::aws;
 use testkit::lambda as event;

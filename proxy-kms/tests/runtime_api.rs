@@ -3,6 +3,7 @@
 //! arguments, `AWS_LAMBDA_RUNTIME_API` set) polls it for API Gateway REST (v1) events, with its
 //! configuration from moto's server and the simulator as BACEN. Needs `cargo-lambda` on the PATH
 //! (`pip install cargo-lambda`, as `.ci/run` does); skips, saying so, without it or without moto.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use testkit::aws;
 use testkit::lambda as event;

@@ -1,6 +1,7 @@
 //! `proxy-kms serve` as a process: configuration from moto's server through the default AWS
 //! chain (environment credentials, endpoint override), the handler over plain HTTP; and a
 //! deployment missing its parameters refuses to start, naming what is missing.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use testkit::aws;
 

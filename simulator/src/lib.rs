@@ -307,9 +307,10 @@ fn rogue_signer() -> Result<SoftwareSigner, String> {
         .map_err(|e| e.to_string())
 }
 
-/// The error that makes hyper close a connection without an answer (the `drop` fault).
+/// The error that makes hyper close a connection without an answer (the `drop` fault; the
+/// test kit's fault proxy in front of AWS uses it too).
 #[derive(Debug)]
-struct Dropped;
+pub struct Dropped;
 
 impl std::fmt::Display for Dropped {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use proxy_core::service::Threads;
 use simulator::pki::DevPki;
 use simulator::{Config, Simulator};
 
@@ -72,17 +73,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    proxy_core::service::init_json_logs("info");
-    match run(Cli::parse().command) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("simulator: {e}");
-            ExitCode::from(1)
-        }
-    }
+    proxy_core::service::main("simulator", "info", Threads::PerCore, run(Cli::parse().command))
 }
 
-fn run(command: Command) -> Result<(), String> {
+async fn run(command: Command) -> Result<(), String> {
     match command {
         Command::Pki { out } => {
             DevPki::generate(&out).map_err(|e| e.to_string())?;
@@ -125,24 +119,18 @@ fn run(command: Command) -> Result<(), String> {
                 config.sig_cert = c;
                 config.sig_key = k;
             }
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| format!("cannot start the runtime: {e}"))?;
-            runtime.block_on(async {
-                let sim = Simulator::start(config).await.map_err(|e| e.to_string())?;
-                for f in &faults {
-                    sim.set_faults(f).map_err(|e| format!("--faults {f}: {e}"))?;
-                }
-                println!(
-                    "SPI https://{}  DICT https://{}  control http://{}",
-                    sim.spi, sim.dict, sim.check
-                );
-                proxy_core::service::shutdown_signal().await;
-                tracing::info!("shutting down");
-                sim.shutdown().await;
-                Ok(())
-            })
+            let sim = Simulator::start(config).await.map_err(|e| e.to_string())?;
+            for f in &faults {
+                sim.set_faults(f).map_err(|e| format!("--faults {f}: {e}"))?;
+            }
+            println!(
+                "SPI https://{}  DICT https://{}  control http://{}",
+                sim.spi, sim.dict, sim.check
+            );
+            proxy_core::service::shutdown_signal().await;
+            tracing::info!("shutting down");
+            sim.shutdown().await;
+            Ok(())
         }
     }
 }

@@ -150,13 +150,19 @@ impl DevPki {
     }
 }
 
-fn leaf_params(cn: &str, sans: &[&str], usage: Use) -> Result<CertificateParams, rcgen::Error> {
+/// Certificate parameters for `CN=<cn>, O=PIX Simulador, C=BR`.
+fn named(cn: &str) -> CertificateParams {
     let mut params = CertificateParams::default();
     params.distinguished_name.push(DnType::CountryName, "BR");
     params
         .distinguished_name
         .push(DnType::OrganizationName, "PIX Simulador");
     params.distinguished_name.push(DnType::CommonName, cn);
+    params
+}
+
+fn leaf_params(cn: &str, sans: &[&str], usage: Use) -> Result<CertificateParams, rcgen::Error> {
+    let mut params = named(cn);
     params.not_before = rcgen::date_time_ymd(2025, 1, 1);
     params.not_after = rcgen::date_time_ymd(2035, 1, 1);
     for san in sans {
@@ -232,12 +238,7 @@ fn ca(cn: &str) -> Result<CertifiedIssuer<'static, KeyPair>, PkiError> {
         what: cn.to_string(),
         reason: e.to_string(),
     };
-    let mut params = CertificateParams::default();
-    params.distinguished_name.push(DnType::CountryName, "BR");
-    params
-        .distinguished_name
-        .push(DnType::OrganizationName, "PIX Simulador");
-    params.distinguished_name.push(DnType::CommonName, cn);
+    let mut params = named(cn);
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     params.not_before = rcgen::date_time_ymd(2025, 1, 1);

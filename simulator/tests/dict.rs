@@ -1,5 +1,6 @@
 //! DICT against the simulator: an entry created, read, claimed through the whole claim life
 //! cycle and deleted, every answer signed; refusals signed too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
@@ -42,24 +43,14 @@ async fn an_entry_lives_and_is_claimed_to_completion() {
     let key = "+5561988880000";
 
     let created = h
-        .dict(
-            "POST",
-            "/api/v2/entries",
-            &[XML],
-            h.signed(&sample("dict-create-entry.xml"), Profile::Dict).await,
-        )
+        .dict_post("/api/v2/entries", &sample("dict-create-entry.xml"))
         .await;
     assert_eq!(created.status, 201, "{}", created.text());
     h.verify(&created.body, Profile::Dict).expect("signed answer");
     assert!(created.text().contains("<CreateEntryResponse>") && created.text().contains("<CreationDate>"));
 
     let again = h
-        .dict(
-            "POST",
-            "/api/v2/entries",
-            &[XML],
-            h.signed(&sample("dict-create-entry.xml"), Profile::Dict).await,
-        )
+        .dict_post("/api/v2/entries", &sample("dict-create-entry.xml"))
         .await;
     assert_eq!(again.status, 400);
     assert!(
@@ -97,12 +88,9 @@ async fn an_entry_lives_and_is_claimed_to_completion() {
 
     // Confirming before acknowledging is refused.
     let early = h
-        .dict(
-            "POST",
+        .dict_post(
             &format!("/api/v2/claims/{id}/confirm"),
-            &[XML],
-            h.signed(&action_request("ConfirmClaimRequest", &id), Profile::Dict)
-                .await,
+            &action_request("ConfirmClaimRequest", &id),
         )
         .await;
     assert_eq!(early.status, 400);
@@ -126,12 +114,9 @@ async fn an_entry_lives_and_is_claimed_to_completion() {
         assert_eq!(value(&r.text(), "Status"), status);
     }
     let cancel = h
-        .dict(
-            "POST",
+        .dict_post(
             &format!("/api/v2/claims/{id}/cancel"),
-            &[XML],
-            h.signed(&action_request("CancelClaimRequest", &id), Profile::Dict)
-                .await,
+            &action_request("CancelClaimRequest", &id),
         )
         .await;
     assert_eq!(cancel.status, 400, "a completed claim cannot be cancelled");

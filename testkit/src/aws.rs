@@ -20,7 +20,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use std::collections::HashMap;
 
 use proxy_core::dsig::Profile;
@@ -159,20 +159,19 @@ impl FaultProxy {
             fault: Arc::clone(&fault),
             seen: AtomicUsize::new(0),
         });
-        let task = tokio::spawn(async move {
-            while let Ok((tcp, _)) = listener.accept().await {
-                let state = Arc::clone(&state);
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| {
-                        let state = Arc::clone(&state);
-                        async move { state.relay(req).await }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(tcp), service)
-                        .await;
-                });
-            }
+        let service = service_fn(move |req| {
+            let state = Arc::clone(&state);
+            async move { state.relay(req).await }
         });
+        // Serves until aborted (on drop); nothing to drain.
+        let forever = std::future::pending();
+        let task = tokio::spawn(proxy_core::service::serve(
+            listener,
+            None,
+            service,
+            forever,
+            Duration::ZERO,
+        ));
         Ok(FaultProxy {
             endpoint,
             fault,
@@ -200,17 +199,7 @@ struct Upstream {
     seen: AtomicUsize,
 }
 
-/// Dropping the connection is the answer.
-#[derive(Debug)]
-struct Dropped;
-
-impl std::fmt::Display for Dropped {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("connection dropped by the fault proxy")
-    }
-}
-
-impl std::error::Error for Dropped {}
+use simulator::Dropped;
 
 impl Upstream {
     async fn relay(&self, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Dropped> {
@@ -422,6 +411,16 @@ pub fn moto() -> Option<Moto> {
     Moto::start()
         .map_err(|why| crate::tools::unavailable("moto_server (pip install 'moto[server]')", &why))
         .ok()
+}
+
+/// moto's server with the audit pipeline on it (bucket, two delivery streams), or `None` as
+/// [`moto`] says.
+pub async fn moto_with_audit() -> Option<Moto> {
+    let moto = moto()?;
+    moto_audit_pipeline(&moto.endpoint)
+        .await
+        .expect("the audit pipeline on moto");
+    Some(moto)
 }
 
 /// Every audit record in S3 under `log/<family>/`, in no particular order.

@@ -159,3 +159,31 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     let ticks = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
     (ticks(11) + ticks(12)) / 100.0
 }
+
+/// The stream of the demo's participant (ISPB 99999010), as a bank's poller starts it.
+pub const STREAM_START: &str = "/api/v1/out/99999010/stream/start";
+
+/// `GET path` on `addr` with no header (tests: panics when the proxy cannot be reached).
+pub async fn get(addr: SocketAddr, path: &str) -> (u16, http::HeaderMap, Bytes) {
+    call(addr, "GET", path, &[], vec![])
+        .await
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+}
+
+/// A header's value as text; empty when absent.
+pub fn header(h: &http::HeaderMap, name: &str) -> String {
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// The content type of every XML message.
+pub const XML: (&str, &str) = ("content-type", "application/xml; charset=utf-8");
+
+/// `POST path` of an XML `body` on `addr` (tests: panics when the proxy cannot be reached).
+pub async fn post_xml(addr: SocketAddr, path: &str, body: Vec<u8>) -> (u16, http::HeaderMap, Bytes) {
+    call(addr, "POST", path, &[XML], body)
+        .await
+        .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+}

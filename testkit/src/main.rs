@@ -7,7 +7,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -17,6 +16,7 @@ use proxy_core::audit::AuditSink;
 use proxy_core::audit::firehose::{FirehoseSink, Settings};
 use proxy_core::config::aws;
 use proxy_core::dsig::Profile;
+use proxy_core::service::Threads;
 use proxy_hsm::Listen;
 use testkit::hsm::{self, DevOptions, DevSetup, Keys};
 
@@ -84,93 +84,68 @@ enum Command {
         /// Firehose stream of DICT records.
         #[arg(long, required_if_eq("audit", "firehose"))]
         dict_audit_stream: Option<String>,
-        /// Address to bind.
-        #[arg(long, default_value = "127.0.0.1")]
-        bind: IpAddr,
-        /// DICT port.
-        #[arg(long, default_value_t = 8080)]
-        dict_port: u16,
-        /// SPI port.
-        #[arg(long, default_value_t = 9090)]
-        spi_port: u16,
-        /// Health port.
-        #[arg(long, default_value_t = 7070)]
-        check_port: u16,
+        /// Where the proxy listens.
+        #[command(flatten)]
+        listen: Listen,
     },
 }
 
 fn main() -> ExitCode {
-    proxy_core::service::init_json_logs("warn");
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("pix-dev: cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let result = runtime.block_on(async {
-        match Cli::parse().command {
-            Command::Demo {
-                flavour: Flavour::Hsm,
-                dir,
-            } => hsm::run(&dir).await,
-            Command::Demo {
-                flavour: Flavour::Kms,
-                dir,
-            } => testkit::kms::run(&dir).await,
-            Command::Serve {
-                dir,
-                keys,
-                audit,
-                aws_endpoint,
-                spool_dir,
-                spi_audit_stream,
-                dict_audit_stream,
-                bind,
-                dict_port,
-                spi_port,
-                check_port,
-            } => {
-                let firehose = match (audit, spi_audit_stream, dict_audit_stream) {
-                    (Audit::Firehose, Some(spi), Some(dict)) => {
-                        let sdk = aws::sdk_config(aws_endpoint.as_deref()).await;
-                        let streams = HashMap::from([(Profile::Spi, spi), (Profile::Dict, dict)]);
-                        let client = aws_sdk_firehose::Client::new(&sdk);
-                        let sink = FirehoseSink::spooled(client, streams, &spool_dir, Settings::default())
-                            .map_err(|e| e.to_string())?;
-                        Some(Arc::new(sink))
-                    }
-                    _ => None,
-                };
-                let options = DevOptions {
-                    keys,
-                    audit: firehose.clone().map(|f| f as Arc<dyn AuditSink>),
-                    ..DevOptions::new(Listen {
-                        bind,
-                        dict_port,
-                        spi_port,
-                        check_port,
-                    })
-                };
-                let setup = DevSetup::start_with(&dir, options).await?;
-                println!(
-                    "proxy: DICT http://{} SPI http://{} check http://{}; BACEN simulator SPI {} DICT {}; signer: {}",
-                    setup.proxy.dict, setup.proxy.spi, setup.proxy.check, setup.simulator.spi, setup.simulator.dict, setup.signer
-                );
-                proxy_core::service::shutdown_signal().await;
-                setup.shutdown().await;
-                if let Some(f) = firehose {
-                    f.flush(std::time::Duration::from_secs(10)).await;
+    proxy_core::service::main("pix-dev", "warn", Threads::PerCore, run(Cli::parse().command))
+}
+
+async fn run(command: Command) -> Result<(), String> {
+    match command {
+        Command::Demo {
+            flavour: Flavour::Hsm,
+            dir,
+        } => hsm::run(&dir).await,
+        Command::Demo {
+            flavour: Flavour::Kms,
+            dir,
+        } => testkit::kms::run(&dir).await,
+        Command::Serve {
+            dir,
+            keys,
+            audit,
+            aws_endpoint,
+            spool_dir,
+            spi_audit_stream,
+            dict_audit_stream,
+            listen,
+        } => {
+            let firehose = match (audit, spi_audit_stream, dict_audit_stream) {
+                (Audit::Firehose, Some(spi), Some(dict)) => {
+                    let sdk = aws::sdk_config(aws_endpoint.as_deref()).await;
+                    let streams = HashMap::from([(Profile::Spi, spi), (Profile::Dict, dict)]);
+                    let client = aws_sdk_firehose::Client::new(&sdk);
+                    let sink = FirehoseSink::spooled(client, streams, &spool_dir, Settings::default())
+                        .map_err(|e| e.to_string())?;
+                    Some(Arc::new(sink))
                 }
-                Ok(())
+                _ => None,
+            };
+            let options = DevOptions {
+                keys,
+                audit: firehose.clone().map(|f| f as Arc<dyn AuditSink>),
+                ..DevOptions::new(listen)
+            };
+            let setup = DevSetup::start_with(&dir, options).await?;
+            println!(
+                "proxy: DICT http://{} SPI http://{} check http://{}; BACEN simulator SPI {} DICT {}; signer: {}",
+                setup.proxy.dict,
+                setup.proxy.spi,
+                setup.proxy.check,
+                setup.simulator.spi,
+                setup.simulator.dict,
+                setup.signer
+            );
+            proxy_core::service::shutdown_signal().await;
+            setup.shutdown().await;
+            if let Some(f) = firehose {
+                f.flush(std::time::Duration::from_secs(10)).await;
             }
-        }
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("pix-dev: {e}");
-            ExitCode::from(1)
+            Ok(())
         }
     }
 }

@@ -98,3 +98,23 @@ pub fn jdk<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> std::process::Output {
         .output()
         .expect("run java")
 }
+
+/// Every JSON line of every file under `dir` (audit records written by the file sink), in no
+/// particular order; nothing when `dir` does not exist.
+pub fn json_lines(dir: &Path) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                let text = std::fs::read_to_string(e.path()).expect("audit file");
+                out.extend(text.lines().map(|l| {
+                    serde_json::from_str::<serde_json::Value>(l).expect("one JSON object per line")
+                }));
+            }
+        }
+    }
+    out
+}

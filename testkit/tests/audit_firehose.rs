@@ -2,6 +2,7 @@
 //! N exchanges give exactly N records in S3, each the exchange's own; Firehose away for a while,
 //! or failing part of a batch, loses and duplicates nothing; neither does a SIGKILL mid-traffic
 //! followed by a restart (the spool is replayed).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
@@ -15,7 +16,7 @@ use proxy_core::audit::{AuditRecord, AuditSink, FileSink, WriteFuture};
 use proxy_core::dsig::Profile;
 use proxy_core::retry::Backoff;
 use proxy_hsm::Listen;
-use testkit::aws::{self as moto_aws, CHILD_ENV, DICT_STREAM, SPI_STREAM, moto};
+use testkit::aws::{self as moto_aws, CHILD_ENV, DICT_STREAM, SPI_STREAM, moto_with_audit};
 use testkit::aws::{Fault, FaultProxy};
 use testkit::hsm::{DevOptions, DevSetup, Keys, call};
 use testkit::samples::bytes as sample;
@@ -33,6 +34,26 @@ impl AuditSink for Tee {
             self.0.write(family, record).await
         })
     }
+}
+
+/// moto with the audit pipeline, the fault proxy in front of it, and a working directory.
+async fn behind_faults() -> Option<(testkit::aws::Moto, FaultProxy, tempfile::TempDir)> {
+    let moto = moto_with_audit().await?;
+    let faults = FaultProxy::start(&moto.endpoint).await.expect("fault proxy");
+    Some((moto, faults, tempfile::tempdir().expect("dir")))
+}
+
+/// The spooled sink under test, sending to `endpoint`, its spool in `dir/spool`.
+fn spooled(endpoint: &str, dir: &Path) -> Arc<FirehoseSink> {
+    Arc::new(
+        FirehoseSink::spooled(
+            moto_aws::firehose(endpoint),
+            moto_aws::streams(),
+            &dir.join("spool"),
+            quick(),
+        )
+        .expect("sink"),
+    )
 }
 
 fn quick() -> Settings {
@@ -149,20 +170,11 @@ fn assert_match(s3: &HashMap<String, serde_json::Value>, seen: &HashMap<String, 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn n_exchanges_give_n_records_in_s3_each_its_own() {
-    let Some(moto) = moto() else { return };
-    moto_aws::moto_audit_pipeline(&moto.endpoint)
-        .await
-        .expect("audit pipeline");
+    let Some(moto) = moto_with_audit().await else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("dir");
-    let firehose = Arc::new(
-        FirehoseSink::spooled(
-            moto_aws::firehose(&moto.endpoint),
-            moto_aws::streams(),
-            &dir.path().join("spool"),
-            quick(),
-        )
-        .expect("sink"),
-    );
+    let firehose = spooled(&moto.endpoint, dir.path());
     let files = FileSink::new(&dir.path().join("copy"));
     let setup = setup(dir.path(), Arc::new(Tee(Arc::clone(&firehose), files))).await;
     let seen = traffic(&setup, 40).await;
@@ -171,21 +183,7 @@ async fn n_exchanges_give_n_records_in_s3_each_its_own() {
     assert_match(&s3, &seen);
 
     // Field for field: what Firehose delivered is the record the relay wrote.
-    let mut local = Vec::new();
-    let mut stack = vec![dir.path().join("copy")];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).expect("dir").flatten() {
-            if e.path().is_dir() {
-                stack.push(e.path());
-            } else {
-                let text = std::fs::read_to_string(e.path()).expect("read");
-                local.extend(
-                    text.lines()
-                        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json")),
-                );
-            }
-        }
-    }
+    let local = testkit::tools::json_lines(&dir.path().join("copy"));
     assert_eq!(local.len(), 40);
     for record in local {
         let id = record["request_id"].as_str().expect("id");
@@ -205,21 +203,10 @@ async fn n_exchanges_give_n_records_in_s3_each_its_own() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn firehose_away_or_failing_records_loses_and_duplicates_nothing() {
-    let Some(moto) = moto() else { return };
-    moto_aws::moto_audit_pipeline(&moto.endpoint)
-        .await
-        .expect("audit pipeline");
-    let faults = FaultProxy::start(&moto.endpoint).await.expect("fault proxy");
-    let dir = tempfile::tempdir().expect("dir");
-    let firehose = Arc::new(
-        FirehoseSink::spooled(
-            moto_aws::firehose(&faults.endpoint),
-            moto_aws::streams(),
-            &dir.path().join("spool"),
-            quick(),
-        )
-        .expect("sink"),
-    );
+    let Some((moto, faults, dir)) = behind_faults().await else {
+        return;
+    };
+    let firehose = spooled(&faults.endpoint, dir.path());
     let setup = setup(dir.path(), firehose.clone()).await;
 
     // Firehose unreachable: the payments go on, the records wait in the spool.
@@ -299,12 +286,9 @@ async fn wait_ready(check: u16) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_mid_traffic_then_restart_loses_nothing() {
-    let Some(moto) = moto() else { return };
-    moto_aws::moto_audit_pipeline(&moto.endpoint)
-        .await
-        .expect("audit pipeline");
-    let faults = FaultProxy::start(&moto.endpoint).await.expect("fault proxy");
-    let dir = tempfile::tempdir().expect("dir");
+    let Some((moto, faults, dir)) = behind_faults().await else {
+        return;
+    };
     let (spi, dict, check) = (free_port(), free_port(), free_port());
     let mut child = spawn_proxy(dir.path(), &faults.endpoint, spi, dict, check);
     wait_ready(check).await;

@@ -79,6 +79,19 @@ impl Harness {
             .expect("DICT request")
     }
 
+    /// A DICT write: `xml` signed with the DICT profile, `POST`ed to `path`.
+    pub async fn dict_post(&self, path: &str, xml: &str) -> Reply {
+        let body = self.signed(xml, Profile::Dict).await;
+        self.dict("POST", path, &[XML], body).await
+    }
+
+    /// `GET /api/v2/entries/{key}` as participant 99999010.
+    pub async fn lookup(&self, key: &str) -> Reply {
+        let path = format!("/api/v2/entries/{key}");
+        self.dict("GET", &path, &[("pi-requestingparticipant", "99999010")], vec![])
+            .await
+    }
+
     /// Sets faults through the control port.
     pub async fn faults(&self, query: &str) {
         let status = plain_request(self.sim.check, "POST", &format!("/faults?{query}")).await;
