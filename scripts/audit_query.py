@@ -14,6 +14,7 @@ month, day, hour, so one query text serves both places.
 """
 import argparse
 import pathlib
+import re
 import sys
 
 import duckdb
@@ -23,7 +24,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "infrastructure" / "stacks" / "audit.yaml"
 # The literal the EndToEndId query carries in the template, replaced by --end-to-end-id.
 SAMPLE_E2E = "E9999901020261125100000000000001"
-DUCK_TYPES = {"string": "VARCHAR", "int": "INTEGER", "double": "DOUBLE"}
+DUCK_TYPES = {"string": "VARCHAR", "int": "INTEGER", "double": "DOUBLE", "array<string>": "VARCHAR[]"}
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -85,9 +86,14 @@ def connect(audit_dir):
     return db
 
 
+def duckdb_sql(sql):
+    """Athena's (Trino's) spelling of what DuckDB spells otherwise: `contains(array, x)`."""
+    return re.sub(r"\bcontains\(", "list_contains(", sql)
+
+
 def run(audit_dir, sql):
     """(column names, rows) of `sql` over the audit files."""
-    cursor = connect(audit_dir).execute(sql)
+    cursor = connect(audit_dir).execute(duckdb_sql(sql))
     return [d[0] for d in cursor.description], cursor.fetchall()
 
 

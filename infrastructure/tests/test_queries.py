@@ -15,10 +15,11 @@ audit_query = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(audit_query)
 
 E2E = "E9999901020261125100000000000007"
+OTHER, E2E_B, E2E_C = (f"E0000000120261125100000000000{i}" for i in (101, 102, 103))
 
 
 def record(i, hour, **fields):
-    r = {name: "" for name, _ in audit_query.columns()}
+    r = {name: [] if ty.startswith("array") else "" for name, ty in audit_query.columns()}
     r.update(
         request_id=f"{i:032x}",
         request_date=f"2026-11-25T{hour:02d}:00:{i % 60:02d}.000Z",
@@ -46,8 +47,14 @@ def write(root, family, records):
 @pytest.fixture
 def audit_dir(tmp_path):
     spi = [record(i, 10) for i in range(100)] + [record(100 + i, 11) for i in range(10)]
-    spi[5].update(end_to_end_id=E2E, request_date="2026-11-25T10:00:30.000Z")
-    spi[7].update(end_to_end_id=E2E, request_date="2026-11-25T10:00:10.000Z", message_type="pacs.002")
+    spi[5].update(end_to_end_id=E2E, end_to_end_ids=[E2E], request_date="2026-11-25T10:00:30.000Z")
+    # Received: a pacs.002 read from the stream names the payment as OrgnlEndToEndId.
+    spi[7].update(
+        request_method="GET", message_type="", message_types=["pacs.002"], end_to_end_ids=[E2E],
+        request_date="2026-11-25T10:00:10.000Z",
+    )
+    # Received: a pacs.008 of three transactions read from the stream.
+    spi[9].update(request_method="GET", message_types=["pacs.008"], end_to_end_ids=[OTHER, E2E_B, E2E_C])
     spi[8]["response_signature_valid"] = "false"
     spi[105]["response_signature_valid"] = "false"
     dict_ = [record(200 + i, 11, message_type="CreateEntryRequest") for i in range(3)]
@@ -67,8 +74,15 @@ def test_every_named_query_runs_locally(audit_dir):
 def test_messages_of_one_payment_in_order(audit_dir, capsys):
     audit_query.main(["--audit-dir", str(audit_dir), "messages-by-end-to-end-id", "--end-to-end-id", E2E])
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("request_date\trequest_id\tmessage_type")
-    assert [l.split("\t")[2] for l in lines[1:]] == ["pacs.002", "pacs.008"], "ordered by request_date"
+    assert lines[0].startswith("request_date\trequest_id\trequest_method\tmessage_types")
+    assert [l.split("\t")[2] for l in lines[1:]] == ["GET", "POST"], "ordered by request_date"
+
+
+def test_a_received_batch_is_found_by_each_end_to_end_id(audit_dir):
+    sql = audit_query.named_queries()["messages-by-end-to-end-id"]
+    for e2e in (OTHER, E2E_B, E2E_C):
+        _, rows = audit_query.run(audit_dir, sql.replace(audit_query.SAMPLE_E2E, e2e))
+        assert len(rows) == 1 and rows[0][2] == "GET", e2e
 
 
 def test_failed_signatures_per_family_and_hour(audit_dir):

@@ -6,13 +6,13 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
 
 use crate::dsig::Profile;
-use crate::relay::RelayConfig;
+use crate::relay::{BacenTrust, RelayConfig};
 use crate::trust::{Certificate, TrustStore};
 
 /// Why the configuration is not usable.
@@ -113,25 +113,35 @@ impl Parameters {
         })
     }
 
-    /// A PEM certificate parameter as a TLS trust anchor.
-    pub fn anchor(&self, short: &str) -> Result<CertificateDer<'static>, ConfigError> {
+    /// Every certificate of a PEM parameter that may hold several (a trust anchor: BACEN
+    /// announces a change of its certificate and switches at a set hour, so both are trusted
+    /// meanwhile).
+    pub fn certificates(&self, short: &str) -> Result<Vec<Certificate>, ConfigError> {
         let name = self.name(short);
-        CertificateDer::from_pem_slice(self.get(short)?.as_bytes()).map_err(|e| ConfigError::Malformed {
+        Certificate::all_from_pem(self.get(short)?.as_bytes(), &name).map_err(|e| ConfigError::Malformed {
             name,
             reason: e.to_string(),
         })
     }
 
-    /// A trust store holding the certificate of a parameter.
+    /// Every certificate of a PEM parameter as TLS trust anchors.
+    pub fn anchors(&self, short: &str) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
+        Ok(self
+            .certificates(short)?
+            .iter()
+            .map(|c| CertificateDer::from(c.der().to_vec()))
+            .collect())
+    }
+
+    /// A trust store holding every certificate of a parameter.
     pub fn trust(&self, short: &str) -> Result<TrustStore, ConfigError> {
         let mut store = TrustStore::new();
-        let name = self.name(short);
-        store
-            .add(self.certificate(short)?)
-            .map_err(|e| ConfigError::Malformed {
-                name,
+        for certificate in self.certificates(short)? {
+            store.add(certificate).map_err(|e| ConfigError::Malformed {
+                name: self.name(short),
                 reason: e.to_string(),
             })?;
+        }
         Ok(store)
     }
 
@@ -180,7 +190,7 @@ impl Parameters {
         let mut config = RelayConfig::new(
             profile,
             &self.endpoint(endpoint)?,
-            vec![self.anchor("BcbMtlsCertificate")?],
+            self.anchors("BcbMtlsCertificate")?,
         );
         config.tls_server_name = network
             .tls_server_name
@@ -196,6 +206,16 @@ impl Parameters {
     /// The trust store of BACEN's signatures (`BcbSignatureCertificate`).
     pub fn bacen_signatures(&self) -> Result<TrustStore, ConfigError> {
         self.trust("BcbSignatureCertificate")
+    }
+
+    /// Everything the proxy trusts of BACEN: its signature certificates
+    /// (`BcbSignatureCertificate`) and its TLS anchors (`BcbMtlsCertificate`), each parameter
+    /// holding one or several PEM certificates.
+    pub fn bacen_trust(&self) -> Result<BacenTrust, ConfigError> {
+        Ok(BacenTrust {
+            signatures: Arc::new(self.bacen_signatures()?),
+            anchors: self.anchors("BcbMtlsCertificate")?,
+        })
     }
 }
 

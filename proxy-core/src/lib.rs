@@ -8,13 +8,15 @@
 //! - [`trust`]: certificates and the trust store that finds a signer's key by issuer and serial;
 //! - [`audit`]: the audit record every exchange leaves and its sinks (files; Firehose with a
 //!   write-ahead spool); its Glue tables live in `infrastructure/`;
-//! - [`config`]: configuration by the seeds' parameter names;
+//! - [`config`]: configuration by the parameter names of both flavours;
+//! - [`reload`]: BACEN's certificates re-read while the proxy runs;
 //! - [`retry`]: jittered backoff for AWS calls that throttle.
 
 pub mod audit;
 pub mod config;
 pub mod dsig;
 pub mod relay;
+pub mod reload;
 pub mod retry;
 pub mod service;
 pub mod signer;

@@ -121,6 +121,17 @@ impl Certificate {
         Ok(certs)
     }
 
+    /// The end of its validity, seconds since the epoch.
+    pub fn not_after(&self) -> i64 {
+        self.not_after
+    }
+
+    /// Whole days from `now` (seconds since the epoch) to the end of its validity; negative once
+    /// expired.
+    pub fn days_left(&self, now: i64) -> i64 {
+        (self.not_after - now).div_euclid(86_400)
+    }
+
     /// Parses the first certificate of a PEM text (`what` names the source in errors).
     pub fn from_pem(pem: &[u8], what: &str) -> Result<Self, TrustError> {
         let mut all = Self::all_from_pem(pem, what)?;
@@ -247,6 +258,11 @@ impl TrustStore {
         self.keys.push(TrustedKey { certificate, key });
         self.by_issuer_serial.insert(id, index);
         Ok(())
+    }
+
+    /// The trusted certificates, in the order they were added.
+    pub fn certificates(&self) -> impl Iterator<Item = &Certificate> {
+        self.keys.iter().map(|k| &k.certificate)
     }
 
     /// Number of trusted certificates.

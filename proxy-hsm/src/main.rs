@@ -13,6 +13,8 @@ use proxy_core::audit::firehose::{FirehoseSink, Settings};
 use proxy_core::audit::{AuditSink, FileSink};
 use proxy_core::config::{ConfigError, Network, Parameters, StartError, aws};
 use proxy_core::dsig::Profile;
+use proxy_core::relay::Relay;
+use proxy_core::reload;
 use proxy_core::service::Threads;
 use proxy_hsm::configured::{self, Deployment, PinFormat};
 use proxy_hsm::{FrontEnd, Listen};
@@ -93,6 +95,44 @@ struct Serve {
     /// Where the front end listens.
     #[command(flatten)]
     listen: Listen,
+    /// Seconds between re-reads of BACEN's certificates from the parameters (also on SIGHUP).
+    #[arg(long, default_value_t = 300)]
+    refresh_seconds: u64,
+}
+
+/// Where the parameters come from, again at each reload.
+enum Source {
+    /// SSM Parameter Store.
+    Ssm(aws_sdk_ssm::Client),
+    /// A JSON file.
+    File(PathBuf),
+}
+
+impl Source {
+    async fn read(&self) -> Result<Parameters, ConfigError> {
+        match self {
+            Source::Ssm(ssm) => aws::parameters(ssm, configured::PREFIX).await,
+            Source::File(path) => Parameters::from_json_file(configured::PREFIX, path),
+        }
+    }
+}
+
+/// Re-reads BACEN's certificates every `every` and on SIGHUP, for as long as the process runs.
+async fn reload_forever(source: Source, every: std::time::Duration, relays: [Arc<Relay>; 2]) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = signal(SignalKind::hangup()).ok();
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
+                tracing::info!("SIGHUP: re-reading BACEN's certificates");
+            }
+        }
+        let [a, b] = &relays;
+        reload::apply_or_log(source.read().await, &[a, b]);
+    }
 }
 
 fn main() -> ExitCode {
@@ -102,24 +142,22 @@ fn main() -> ExitCode {
 
 /// Reads the configuration, serves until SIGTERM, drains.
 async fn run(s: Serve) -> Result<(), StartError> {
-    let (params, secret) = if s.from_aws {
+    let (source, secret) = if s.from_aws {
         let sdk = aws::sdk_config(s.aws_endpoint.as_deref()).await;
-        let ssm = aws_sdk_ssm::Client::new(&sdk);
         let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
-        let params = aws::parameters(&ssm, configured::PREFIX).await?;
         let secret = aws::secret(&secrets, configured::SECRET).await?;
-        (params, secret)
+        (Source::Ssm(aws_sdk_ssm::Client::new(&sdk)), secret)
     } else {
         let (Some(parameters), Some(secret)) = (s.parameters, s.secret) else {
             return Err(StartError::Io(
                 "--parameters and --secret (or --from-aws) are required".into(),
             ));
         };
-        let params = Parameters::from_json_file(configured::PREFIX, &parameters)?;
         let secret = std::fs::read_to_string(&secret)
             .map_err(|e| ConfigError::Source(format!("{}: {e}", secret.display())))?;
-        (params, secret)
+        (Source::File(parameters), secret)
     };
+    let params = source.read().await?;
     let pin = configured::pin_from_secret(&secret, s.pin_format)?;
     let deployment = Deployment {
         module: s.module,
@@ -144,12 +182,20 @@ async fn run(s: Serve) -> Result<(), StartError> {
         None => Arc::new(FileSink::new(&s.audit_dir)),
     };
     let (dict, spi) = configured::relays(&params, &pin, &deployment, audit)?;
+    reload::log_in_use(&spi);
+    let every = std::time::Duration::from_secs(s.refresh_seconds.max(1));
+    let reloader = tokio::spawn(reload_forever(
+        source,
+        every,
+        [Arc::clone(&dict), Arc::clone(&spi)],
+    ));
     let proxy = FrontEnd::start(s.listen, dict, spi)
         .await
         .map_err(|e| StartError::Io(e.to_string()))?;
     tracing::info!(dict = %proxy.dict, spi = %proxy.spi, check = %proxy.check, "serving");
     proxy_core::service::shutdown_signal().await;
     proxy.shutdown().await;
+    reloader.abort();
     if let Some(f) = firehose {
         flush(&f).await;
     }

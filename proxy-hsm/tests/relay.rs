@@ -197,7 +197,7 @@ async fn bad_answers_slow_or_absent_bacen_and_bad_paths_fail_closed() {
     let big = vec![b' '; proxy_hsm::MAX_REQUEST + 1];
     let (status, _, body) = call(s.proxy.spi, "POST", MSGS, &[XML], big).await.expect("big");
     assert_eq!(status, 413, "{}", String::from_utf8_lossy(&body));
-    assert!(String::from_utf8_lossy(&body).contains("bodyTooLarge"));
+    assert!(String::from_utf8_lossy(&body).contains(proxy_core::relay::Problem::BodyTooLarge.code()));
     // A message the profile cannot sign: 400 with the reason.
     let (status, _, body) = call(s.proxy.spi, "POST", MSGS, &[XML], b"<Envelope/>".to_vec())
         .await

@@ -4,7 +4,8 @@
 //! Built once per container; every invocation reuses it.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use proxy_core::audit::AuditSink;
 use proxy_core::audit::firehose::{self, FirehoseSink};
@@ -113,6 +114,51 @@ pub async fn build(
     ));
     let relay = Relay::new(config, Arc::new(signer), Arc::new(mtls), trust, audit)?;
     Ok(Arc::new(relay))
+}
+
+/// Re-reads BACEN's certificates from SSM at most every `every` (default five minutes,
+/// `PIX_REFRESH_SECONDS`), between invocations: the first invocation after that time does it before
+/// its own work (one `GetParametersByPath`), so a certificate BACEN announced is trusted without a
+/// new container. A value that does not parse is logged naming the parameter, and the certificates
+/// in use stay (`proxy_core::reload`).
+#[derive(Debug)]
+pub struct Refresher {
+    ssm: aws_sdk_ssm::Client,
+    every: Duration,
+    last: Mutex<Instant>,
+}
+
+impl Refresher {
+    /// A refresher reading through `ssm`, every `PIX_REFRESH_SECONDS` (default 300) seconds.
+    pub fn from_env(ssm: aws_sdk_ssm::Client) -> Result<Refresher, ConfigError> {
+        let every = match std::env::var("PIX_REFRESH_SECONDS") {
+            Ok(v) => v.trim().parse::<u64>().map_err(|_| ConfigError::Malformed {
+                name: "PIX_REFRESH_SECONDS".into(),
+                reason: format!("'{v}' is not a number of seconds"),
+            })?,
+            Err(_) => 300,
+        };
+        Ok(Refresher {
+            ssm,
+            every: Duration::from_secs(every),
+            last: Mutex::new(Instant::now()),
+        })
+    }
+
+    /// Re-reads and applies BACEN's certificates to `relay` when the last read is older than the
+    /// period; otherwise does nothing.
+    pub async fn maybe(&self, relay: &Relay) {
+        {
+            let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+            if last.elapsed() < self.every {
+                return;
+            }
+            // Stamped before the read: a failing SSM is tried again after a period, not on every
+            // invocation.
+            *last = Instant::now();
+        }
+        proxy_core::reload::apply_or_log(aws::parameters(&self.ssm, PREFIX).await, &[relay]);
+    }
 }
 
 #[cfg(test)]

@@ -14,16 +14,28 @@ use lambda_http::Body;
 use proxy_core::relay::{self, Relay};
 use tokio::net::TcpListener;
 
+use crate::configured::Refresher;
 use crate::handler;
 
 /// Largest request body taken (API Gateway's own limit is 10 MB).
 const MAX_REQUEST: usize = 10 * 1024 * 1024;
 
-/// Serves `relay` on `listener` until `stop` resolves, then drains requests in flight.
-pub async fn serve(listener: TcpListener, relay: Arc<Relay>, stop: impl std::future::Future<Output = ()>) {
+/// Serves `relay` on `listener` until `stop` resolves, then drains requests in flight; with a
+/// `refresher`, BACEN's certificates are re-read between requests as the Lambda does.
+pub async fn serve(
+    listener: TcpListener,
+    relay: Arc<Relay>,
+    refresher: Option<Arc<Refresher>>,
+    stop: impl std::future::Future<Output = ()>,
+) {
     let service = service_fn(move |req| {
-        let relay = Arc::clone(&relay);
-        async move { Ok::<_, std::convert::Infallible>(answer(relay, req).await) }
+        let (relay, refresher) = (Arc::clone(&relay), refresher.clone());
+        async move {
+            if let Some(r) = refresher {
+                r.maybe(&relay).await;
+            }
+            Ok::<_, std::convert::Infallible>(answer(relay, req).await)
+        }
     });
     proxy_core::service::serve(listener, None, service, stop, Duration::from_secs(30)).await;
 }

@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use proxy_core::config::{Network, StartError};
 use proxy_core::dsig::Profile;
 use proxy_core::service::Threads;
-use proxy_kms::configured::{self, Clients, Deployment};
+use proxy_kms::configured::{self, Clients, Deployment, Refresher};
 use proxy_kms::{handler, local};
 
 #[derive(Parser)]
@@ -95,14 +95,19 @@ async fn run(cli: Cli, started: Instant) -> Result<(), StartError> {
             let profile = configured::profile_from_env(env_family.as_deref()).map_err(StartError::from)?;
             let clients = Clients::load(None).await;
             let relay = configured::relay(&clients, profile, &Deployment::default()).await?;
+            let refresher = Arc::new(Refresher::from_env(clients.ssm.clone())?);
+            proxy_core::reload::log_in_use(&relay);
             tracing::info!(
                 family = profile.name(),
                 ready_ms = started.elapsed().as_millis() as u64,
                 "ready"
             );
             let service = lambda_http::service_fn(move |event| {
-                let relay = Arc::clone(&relay);
-                async move { Ok::<_, std::convert::Infallible>(handler::handle(relay, event).await) }
+                let (relay, refresher) = (Arc::clone(&relay), Arc::clone(&refresher));
+                async move {
+                    refresher.maybe(&relay).await;
+                    Ok::<_, std::convert::Infallible>(handler::handle(relay, event).await)
+                }
             });
             lambda_http::run(service)
                 .await
@@ -130,9 +135,17 @@ async fn run(cli: Cli, started: Instant) -> Result<(), StartError> {
                 ..Deployment::default()
             };
             let relay = configured::relay(&clients, profile, &deployment).await?;
+            let refresher = Arc::new(Refresher::from_env(clients.ssm.clone())?);
+            proxy_core::reload::log_in_use(&relay);
             let addr = listener.local_addr().map_err(|e| StartError::Io(e.to_string()))?;
             tracing::info!(family = profile.name(), %addr, ready_ms = started.elapsed().as_millis() as u64, "ready");
-            local::serve(listener, relay, proxy_core::service::shutdown_signal()).await;
+            local::serve(
+                listener,
+                relay,
+                Some(refresher),
+                proxy_core::service::shutdown_signal(),
+            )
+            .await;
             Ok(())
         }
     }

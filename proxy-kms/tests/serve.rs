@@ -98,3 +98,69 @@ async fn serve_runs_the_handler_with_configuration_from_aws() {
     let _ = child.wait();
     bank.simulator.shutdown().await;
 }
+
+/// BACEN changes its signing certificate; the bank puts both certificates in SSM; the function
+/// trusts the new one at its next refresh (`PIX_REFRESH_SECONDS`, five minutes in production),
+/// between invocations, without a new container.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_certificate_change_is_picked_up_from_ssm_without_a_restart() {
+    let Some(moto) = aws::moto() else { return };
+    let dir = tempfile::tempdir().expect("dir");
+    let port = testkit::tools::free_port().expect("port");
+    let (clients, s3) = demo::moto_clients(&moto.endpoint);
+    let bank = demo::provision(&clients, &s3, dir.path())
+        .await
+        .expect("provision");
+    let mut child = serve(&moto.endpoint, port)
+        .env("PIX_REFRESH_SECONDS", "1")
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let started = std::time::Instant::now();
+    while call(addr, "GET", "/api/v1/in/catalog", &[], vec![])
+        .await
+        .is_err()
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "serve did not start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let payment = || async {
+        let xml = [("content-type", "application/xml; charset=utf-8")];
+        let (status, _, _) = call(
+            addr,
+            "POST",
+            "/api/v1/in/99999010/msgs",
+            &xml,
+            testkit::samples::bytes("pacs.008.xml"),
+        )
+        .await
+        .expect("send");
+        assert_eq!(status, 201);
+        let (status, h, _) = testkit::bank::get(addr, testkit::bank::STREAM_START).await;
+        assert_eq!(status, 200);
+        let next = testkit::bank::header(&h, "pi-pull-next");
+        let _ = call(addr, "DELETE", &next, &[], vec![]).await;
+        testkit::bank::header(&h, "pix-signature-valid")
+    };
+    assert_eq!(payment().await, "true");
+    let status = call(bank.simulator.check, "POST", "/rollover?family=spi", &[], vec![])
+        .await
+        .expect("rollover")
+        .0;
+    assert_eq!(status, 204);
+    assert_eq!(payment().await, "false", "the new identity is not trusted yet");
+    let read = |n: &str| std::fs::read_to_string(bank.pki.path(n)).expect("cert");
+    let both = read("bacen-sig.cer") + &read("bacen-sig-next.cer");
+    demo::put_parameter(&clients.ssm, "BcbSignatureCertificate", &both)
+        .await
+        .expect("put");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(payment().await, "true", "trusted after the refresh, same process");
+    let _ = child.kill();
+    let _ = child.wait();
+    bank.simulator.shutdown().await;
+}

@@ -57,6 +57,8 @@ pub struct Config {
     pub sig_key: PathBuf,
     /// The PSPs' signature certificates: request signatures are verified against them.
     pub psp_signature_certs: Vec<PathBuf>,
+    /// The signature identity BACEN changes to at a rollover (certificate, key), if any.
+    pub sig_next: Option<(PathBuf, PathBuf)>,
     /// How long a stream GET waits for a message before `204`.
     pub stream_wait: Duration,
     /// ICOM token bucket: capacity and refill per second.
@@ -81,6 +83,9 @@ impl Config {
             sig_cert: pki.path("bacen-sig.cer"),
             sig_key: pki.path("bacen-sig.key"),
             psp_signature_certs: vec![pki.path("psp-sig.cer")],
+            // PKIs made before the rollover identity existed have none.
+            sig_next: Some((pki.path("bacen-sig-next.cer"), pki.path("bacen-sig-next.key")))
+                .filter(|(c, k)| c.exists() && k.exists()),
             stream_wait: Duration::from_secs(5),
             rate_capacity: 3750.0,
             rate_refill: 750.0,
@@ -133,6 +138,8 @@ pub(crate) struct State {
     pub(crate) config: Config,
     pub(crate) trust: TrustStore,
     signer: SoftwareSigner,
+    /// The identity of a rollover, when configured.
+    next: Option<SoftwareSigner>,
     /// Signs answers when the `unknown_key` fault is on: nobody trusts it.
     rogue: SoftwareSigner,
     faults: Mutex<FaultState>,
@@ -145,6 +152,10 @@ struct FaultState {
     dict: Faults,
     rng: Rng,
     count: u64,
+    /// Per family (SPI, DICT): signs with the rollover identity since `POST /rollover`.
+    rolled: [bool; 2],
+    /// Per family: the signature of the n-th answer signed from now is broken (`POST /break`).
+    break_nth: [u64; 2],
 }
 
 impl State {
@@ -167,21 +178,48 @@ impl State {
         (f.rng.decide(&faults, count), faults)
     }
 
-    /// Signs an answer with BACEN's key, or misbehaves as the faults of `family` say.
+    /// Signs an answer with BACEN's key (the rollover identity once switched), or misbehaves as
+    /// the faults of `family` say.
     pub(crate) async fn sign(&self, xml: &[u8], profile: Profile, family: Family) -> Result<Vec<u8>, String> {
         let faults = self.faults(family);
-        let signer: &dyn Signer = if faults.unknown_key {
-            &self.rogue
-        } else {
-            &self.signer
+        let (rolled, break_this) = {
+            let mut f = self.faults.lock().unwrap_or_else(|e| e.into_inner());
+            let i = family as usize;
+            let this = f.break_nth[i] == 1;
+            f.break_nth[i] = f.break_nth[i].saturating_sub(1);
+            (f.rolled[i], this)
+        };
+        let signer: &dyn Signer = match (&self.next, faults.unknown_key, rolled) {
+            (_, true, _) => &self.rogue,
+            (Some(next), false, true) => next,
+            _ => &self.signer,
         };
         let mut signed = dsig::sign(xml, profile, signer)
             .await
             .map_err(|e| e.to_string())?;
-        if faults.broken_signature {
+        if faults.broken_signature || break_this {
             corrupt_signature_value(&mut signed);
         }
         Ok(signed)
+    }
+
+    /// `POST /rollover?family=spi|dict`: from now on that family's answers are signed with the
+    /// rollover identity, as BACEN does at the hour it announced.
+    fn rollover(&self, family: Family) -> Result<(), String> {
+        if self.next.is_none() {
+            return Err("no rollover identity is configured".into());
+        }
+        let mut f = self.faults.lock().unwrap_or_else(|e| e.into_inner());
+        f.rolled[family as usize] = true;
+        tracing::info!(?family, "signature identity rolled over");
+        Ok(())
+    }
+
+    /// `POST /break?family=spi|dict&nth=N`: the signature of the N-th answer of that family
+    /// signed from now (1: the next) is broken, the others are not.
+    fn break_nth(&self, family: Family, nth: u64) {
+        let mut f = self.faults.lock().unwrap_or_else(|e| e.into_inner());
+        f.break_nth[family as usize] = nth;
     }
 }
 
@@ -225,6 +263,13 @@ impl Simulator {
         let trust = TrustStore::from_pem_files(&config.psp_signature_certs)
             .map_err(|e| StartError::Signature(e.to_string()))?;
         let rogue = rogue_signer().map_err(StartError::Signature)?;
+        let next = match &config.sig_next {
+            Some((cert, key)) => Some(
+                SoftwareSigner::from_pem_files(key, cert)
+                    .map_err(|e| StartError::Signature(e.to_string()))?,
+            ),
+            None => None,
+        };
         let bind = |port| async move {
             let addr = SocketAddr::new(config.bind, port);
             TcpListener::bind(addr).await.map_err(|e| StartError::Bind {
@@ -252,12 +297,15 @@ impl Simulator {
                 dict: Faults::default(),
                 rng: Rng::new(config.seed),
                 count: 0,
+                rolled: [false; 2],
+                break_nth: [0; 2],
             }),
             spi: spi::Spi::new(config.rate_capacity, config.rate_refill),
             dict: dict::Dict::default(),
             config,
             trust,
             signer,
+            next,
             rogue,
         });
         let (shutdown, watch_rx) = watch::channel(false);
@@ -388,18 +436,27 @@ async fn handle(
 
 fn set_faults(state: &State, query: &str) -> Result<(), String> {
     let faults = Faults::from_query(query)?;
-    let family = query.split('&').find_map(|p| p.strip_prefix("family="));
+    let family = family_of(query)?;
     let mut f = state.faults.lock().unwrap_or_else(|e| e.into_inner());
     match family {
-        Some("spi") => f.spi = faults,
-        Some("dict") => f.dict = faults,
-        _ => return Err("family=spi|dict is required".into()),
+        Family::Spi => f.spi = faults,
+        Family::Dict => f.dict = faults,
     }
     tracing::info!(%query, "faults set");
     Ok(())
 }
 
-/// The control port: `GET /check`, `POST /faults?family=spi|dict&…`, `DELETE /faults`.
+/// The family a control request names (`family=spi|dict`).
+fn family_of(query: &str) -> Result<Family, String> {
+    match query.split('&').find_map(|p| p.strip_prefix("family=")) {
+        Some("spi") => Ok(Family::Spi),
+        Some("dict") => Ok(Family::Dict),
+        _ => Err("family=spi|dict is required".into()),
+    }
+}
+
+/// The control port: `GET /check`, `POST /faults?family=spi|dict&…`, `DELETE /faults`,
+/// `POST /rollover?family=…`, `POST /break?family=…&nth=N`.
 async fn control(state: &State, req: http::Request<Incoming>) -> http::Response<Body> {
     let query = req.uri().query().unwrap_or("").to_string();
     match (req.method().as_str(), req.uri().path()) {
@@ -408,6 +465,24 @@ async fn control(state: &State, req: http::Request<Incoming>) -> http::Response<
             Ok(()) => empty(http::StatusCode::NO_CONTENT),
             Err(e) => respond(http::StatusCode::BAD_REQUEST, "text/plain", format!("{e}\n")),
         },
+        ("POST", "/rollover") => match family_of(&query).and_then(|f| state.rollover(f)) {
+            Ok(()) => empty(http::StatusCode::NO_CONTENT),
+            Err(e) => respond(http::StatusCode::BAD_REQUEST, "text/plain", format!("{e}\n")),
+        },
+        ("POST", "/break") => {
+            let nth = query
+                .split('&')
+                .find_map(|p| p.strip_prefix("nth="))
+                .map_or(Ok(1), str::parse::<u64>);
+            match (family_of(&query), nth) {
+                (Ok(f), Ok(n)) if n > 0 => {
+                    state.break_nth(f, n);
+                    empty(http::StatusCode::NO_CONTENT)
+                }
+                (Err(e), _) => respond(http::StatusCode::BAD_REQUEST, "text/plain", format!("{e}\n")),
+                _ => respond(http::StatusCode::BAD_REQUEST, "text/plain", "nth=N, N >= 1\n"),
+            }
+        }
         ("DELETE", "/faults") => {
             let mut f = state.faults.lock().unwrap_or_else(|e| e.into_inner());
             f.spi = Faults::default();

@@ -7,6 +7,7 @@
 //! | `bacen-ca.cer` | BACEN's CA (the proxy's trust anchor for the TLS server) |
 //! | `bacen-tls.cer`, `bacen-tls.key` | BACEN's TLS server identity (SAN localhost, 127.0.0.1, test.pi.rsfn.net.br) |
 //! | `bacen-sig.cer`, `bacen-sig.key` | BACEN's signature key (the proxy verifies responses with the certificate) |
+//! | `bacen-sig-next.cer`, `bacen-sig-next.key` | the signature key BACEN changes to at a rollover (`POST /rollover` on the control port) |
 //! | `psp-ca.cer` | the PSP's CA (the simulator's trust anchor for client certificates) |
 //! | `psp-mtls.cer`, `psp-mtls.key` | the PSP's mTLS client identity |
 //! | `psp-sig.cer`, `psp-sig.key` | the PSP's signature key (the simulator verifies requests with the certificate) |
@@ -81,6 +82,14 @@ impl DevPki {
         pki.leaf(
             "bacen-sig",
             "BCB Simulador Assinatura",
+            &[],
+            Use::Signature,
+            &bacen,
+        )?;
+        // The identity BACEN announces and switches to (the control port's `/rollover`).
+        pki.leaf(
+            "bacen-sig-next",
+            "BCB Simulador Assinatura 2",
             &[],
             Use::Signature,
             &bacen,

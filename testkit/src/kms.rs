@@ -176,7 +176,7 @@ pub async fn run(dir: &Path) -> Result<(), String> {
         addrs.push(listener.local_addr().map_err(|x| x.to_string())?);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         stops.push(stop);
-        tokio::spawn(local::serve(listener, Arc::clone(&relay), async {
+        tokio::spawn(local::serve(listener, Arc::clone(&relay), None, async {
             let _ = stopped.await;
         }));
     }

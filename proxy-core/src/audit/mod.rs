@@ -49,18 +49,32 @@ pub struct AuditRecord {
     pub response_signature_valid: String,
     /// Response headers as a JSON object.
     pub response_header: String,
-    /// The response body as received.
+    /// BACEN's response body as received (decompressed), whatever the bank was answered; the
+    /// proxy's own problem document when BACEN was not reached.
     pub response_body: String,
-    /// ISO 20022 or DICT message type, e.g. `pacs.008` or `CreateEntryRequest`.
+    /// Message type of the request, e.g. `pacs.008` or `CreateEntryRequest`.
     pub message_type: String,
-    /// `AppHdr/BizMsgIdr` of an SPI message.
+    /// `AppHdr/BizMsgIdr` of the request (the first, in a batch).
     pub biz_msg_idr: Option<String>,
-    /// `EndToEndId` of a payment, when the message has one.
+    /// The request's first `EndToEndId`.
     pub end_to_end_id: Option<String>,
     /// Time spent in the proxy and at BACEN, milliseconds.
     pub latency_ms: f64,
     /// The signing key's id or label (never key material).
     pub signature_key_id: String,
+    /// Why BACEN's answer failed verification (the check), when it did.
+    #[serde(default)]
+    pub verification_error: Option<String>,
+    /// The type of every message of the exchange, both directions, every part.
+    #[serde(default)]
+    pub message_types: Vec<String>,
+    /// Every `BizMsgIdr` of the exchange, both directions, every part.
+    #[serde(default)]
+    pub biz_msg_idrs: Vec<String>,
+    /// Every `EndToEndId` and `OrgnlEndToEndId` of the exchange, both directions, every part: a
+    /// payment is found by its end-to-end id whether it was sent or received.
+    #[serde(default)]
+    pub end_to_end_ids: Vec<String>,
 }
 
 /// Glue (Hive) type of each field of [`AuditRecord`], in order. `infrastructure/` must match it.
@@ -80,6 +94,10 @@ pub const GLUE_COLUMNS: &[(&str, &str)] = &[
     ("end_to_end_id", "string"),
     ("latency_ms", "double"),
     ("signature_key_id", "string"),
+    ("verification_error", "string"),
+    ("message_types", "array<string>"),
+    ("biz_msg_idrs", "array<string>"),
+    ("end_to_end_ids", "array<string>"),
 ];
 
 /// The future an [`AuditSink`] returns.

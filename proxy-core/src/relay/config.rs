@@ -1,11 +1,13 @@
 //! How a relay reaches BACEN, and why one could not be built.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rustls_pki_types::CertificateDer;
 
 use crate::dsig::Profile;
+use crate::trust::TrustStore;
 
 /// How a relay reaches BACEN.
 #[derive(Debug, Clone)]
@@ -40,6 +42,30 @@ impl RelayConfig {
             max_body: 8 * 1024 * 1024,
             resolve: None,
         }
+    }
+}
+
+/// Everything a relay trusts of BACEN, replaceable while it runs (BACEN announces a change of
+/// its certificates and switches at a set hour: DESIGN §6, Informe SPI; public Q&A #465, #193).
+#[derive(Debug, Clone)]
+pub struct BacenTrust {
+    /// The certificates BACEN signs its answers with (found by issuer and serial).
+    pub signatures: Arc<TrustStore>,
+    /// BACEN's TLS certificates or CAs: the only TLS trust anchors.
+    pub anchors: Vec<CertificateDer<'static>>,
+}
+
+impl BacenTrust {
+    /// True when both hold the same certificates, in any order.
+    pub fn same_as(&self, other: &BacenTrust) -> bool {
+        let ders = |t: &BacenTrust| {
+            let mut s: Vec<Vec<u8>> = t.signatures.certificates().map(|c| c.der().to_vec()).collect();
+            let mut a: Vec<Vec<u8>> = t.anchors.iter().map(|c| c.as_ref().to_vec()).collect();
+            s.sort();
+            a.sort();
+            (s, a)
+        };
+        ders(self) == ders(other)
     }
 }
 

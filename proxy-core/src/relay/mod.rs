@@ -6,6 +6,7 @@
 //! 2. [`forward`]: sent to the configured endpoint only, over mutual TLS on pooled keep-alive
 //!    connections, with BACEN's header whitelist;
 //! 3. [`verify`]: BACEN's answer verified (each part of a multipart one), `pix-signature-valid`;
+//!    a stream message that fails is passed with its verdict, anything else that fails is `502`;
 //! 4. [`record`]: one audit record per exchange, failures included.
 //!
 //! Failures are answers, never panics: every answer the proxy gives itself is a [`Refusal`]
@@ -21,14 +22,14 @@ mod sign;
 mod verify;
 pub mod wire;
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Method, Request, Response};
 use http_body_util::{BodyExt, Limited};
 
-pub use config::{RelayConfig, RelayError};
+pub use config::{BacenTrust, RelayConfig, RelayError};
 pub use refusal::{Problem, Refusal};
 
 use crate::audit::{AuditSink, InFlight};
@@ -36,21 +37,27 @@ use crate::dsig::Profile;
 use crate::signer::Signer;
 use crate::trust::TrustStore;
 use forward::Forwarder;
-use verify::Verifier;
+use record::Evidence;
+use verify::{Kind, Verifier};
 
 /// The header that tells the bank service whether BACEN's answer was verified.
 pub const SIGNATURE_VALID: &str = "pix-signature-valid";
+/// Response header (and multipart part header) naming the check that failed when
+/// `pix-signature-valid` is `false` for a stream message.
+pub const SIGNATURE_ERROR: &str = "pix-signature-error";
 /// Response header carrying the exchange's `request_id`, the key of its audit record.
 pub const REQUEST_ID: &str = "pix-request-id";
 
 /// The pipeline. Build once; share across requests (it holds the connection pool).
 pub struct Relay {
     profile: Profile,
-    forwarder: Forwarder,
+    config: RelayConfig,
     signer: Arc<dyn Signer>,
-    trust: Arc<TrustStore>,
+    mtls: Arc<dyn Signer>,
     audit: Arc<dyn AuditSink>,
-    max_body: usize,
+    /// What BACEN is trusted with, and the client built on its anchors: replaced whole by
+    /// [`Relay::reload`]; each exchange holds the pair it started with.
+    bacen: RwLock<(BacenTrust, Arc<Forwarder>)>,
 }
 
 impl Relay {
@@ -63,14 +70,53 @@ impl Relay {
         bacen_signatures: Arc<TrustStore>,
         audit: Arc<dyn AuditSink>,
     ) -> Result<Relay, RelayError> {
+        let forwarder = Arc::new(Forwarder::new(&config, Arc::clone(&mtls))?);
+        let trust = BacenTrust {
+            signatures: bacen_signatures,
+            anchors: config.bacen_anchors.clone(),
+        };
         Ok(Relay {
             profile: config.profile,
-            forwarder: Forwarder::new(&config, mtls)?,
+            config,
             signer,
-            trust: bacen_signatures,
+            mtls,
             audit,
-            max_body: config.max_body,
+            bacen: RwLock::new((trust, forwarder)),
         })
+    }
+
+    /// The certificates of the proxy's own keys: (XML signature, mTLS).
+    pub fn own_certificates(&self) -> (&crate::trust::Certificate, &crate::trust::Certificate) {
+        (self.signer.certificate(), self.mtls.certificate())
+    }
+
+    /// What BACEN is trusted with now.
+    pub fn trusted(&self) -> BacenTrust {
+        self.current().0
+    }
+
+    /// Trusts `new` from the next exchange on: new signature certificates apply to the next
+    /// answer verified; new TLS anchors to new connections (the pool of the old client goes with
+    /// it once the exchanges under way finish). Exchanges under way keep what they started with.
+    /// Returns whether anything changed.
+    pub fn reload(&self, new: &BacenTrust) -> Result<bool, RelayError> {
+        let (old, forwarder) = self.current();
+        if old.same_as(new) {
+            return Ok(false);
+        }
+        let forwarder = if old.anchors == new.anchors {
+            forwarder
+        } else {
+            let mut config = self.config.clone();
+            config.bacen_anchors = new.anchors.clone();
+            Arc::new(Forwarder::new(&config, Arc::clone(&self.mtls))?)
+        };
+        *self.bacen.write().unwrap_or_else(|p| p.into_inner()) = (new.clone(), forwarder);
+        Ok(true)
+    }
+
+    fn current(&self) -> (BacenTrust, Arc<Forwarder>) {
+        self.bacen.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The family this relay serves.
@@ -87,7 +133,7 @@ impl Relay {
             Ok(Err(e)) => return Err(format!("signer: {e}")),
             Err(_) => return Err("signer: no answer".into()),
         }
-        self.forwarder.probe(limit).await
+        self.current().1.probe(limit).await
     }
 
     /// Relays one request; always answers, and always leaves an audit record.
@@ -95,9 +141,9 @@ impl Relay {
         let _counted = self.audit.in_flight().map(InFlight::enter);
         let (parts, body) = req.into_parts();
         let draft = record::start(&parts, self.signer.key_id(), Instant::now());
-        let (answer, sent) = self.exchange(&parts, body).await;
+        let (answer, sent, evidence) = self.exchange(&parts, body).await;
         draft
-            .finish(self.profile, self.audit.as_ref(), answer, &sent)
+            .finish(self.profile, self.audit.as_ref(), answer, &sent, evidence)
             .await
     }
 
@@ -111,23 +157,30 @@ impl Relay {
                 self.audit.as_ref(),
                 refusal.response(),
                 &Bytes::new(),
+                None,
             )
             .await
     }
 
-    /// sign → forward → verify: the answer for the bank service, and the body sent to BACEN
-    /// (the bank's own body when the exchange stopped before sending).
-    async fn exchange(&self, parts: &http::request::Parts, body: Bytes) -> (Response<Bytes>, Bytes) {
-        let target = match self.forwarder.target(&parts.uri) {
+    /// sign → forward → verify: the answer for the bank service, the body sent to BACEN (the
+    /// bank's own body when the exchange stopped before sending), and BACEN's answer as evidence.
+    async fn exchange(
+        &self,
+        parts: &http::request::Parts,
+        body: Bytes,
+    ) -> (Response<Bytes>, Bytes, Option<Evidence>) {
+        let (trust, forwarder) = self.current();
+        let max_body = self.config.max_body;
+        let target = match forwarder.target(&parts.uri) {
             Ok(t) => t,
-            Err(refusal) => return (refusal.response(), body),
+            Err(refusal) => return (refusal.response(), body, None),
         };
-        if body.len() > self.max_body {
+        if body.len() > max_body {
             let refusal = Refusal::new(
                 Problem::BodyTooLarge,
-                format!("request body over {} bytes", self.max_body),
+                format!("request body over {max_body} bytes"),
             );
-            return (refusal.response(), body);
+            return (refusal.response(), body, None);
         }
         let sent = if body.is_empty() || matches!(parts.method, Method::GET | Method::DELETE) {
             body
@@ -137,29 +190,32 @@ impl Relay {
                 self.signer.as_ref(),
                 &parts.headers,
                 &body,
-                self.max_body,
+                max_body,
             )
             .await;
             match signed {
                 Ok(b) => Bytes::from(b),
-                Err(refusal) => return (refusal.response(), body),
+                Err(refusal) => return (refusal.response(), body, None),
             }
         };
-        let answer = match self
-            .forwarder
+        let answer = match forwarder
             .send(&parts.method, &parts.headers, target, sent.clone())
             .await
         {
             Ok(a) => a,
-            Err(refusal) => return (refusal.response(), sent),
+            Err(refusal) => return (refusal.response(), sent, None),
         };
         let verifier = Verifier {
             profile: self.profile,
-            trust: &self.trust,
-            max_body: self.max_body,
+            trust: &trust.signatures,
+            max_body,
         };
-        let signed = verify::is_signed(self.profile, parts.uri.path());
-        (verifier.answer(answer, signed), sent)
+        let judged = verifier.judge(answer, Kind::of(self.profile, &parts.method, parts.uri.path()));
+        let evidence = Evidence {
+            bacen_body: judged.bacen_body,
+            verification_error: judged.verification_error,
+        };
+        (judged.response, sent, Some(evidence))
     }
 }
 

@@ -6,12 +6,20 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http::Response;
-use http::header::HeaderValue;
+use http::header::{self, HeaderValue};
 
 use super::{REQUEST_ID, SIGNATURE_VALID, wire};
 use crate::audit::{AuditRecord, AuditSink};
 use crate::dsig::Profile;
 use crate::xml::{self, Limits};
+
+/// What BACEN answered, kept whole for the auditor.
+pub(super) struct Evidence {
+    /// BACEN's body as received, decompressed.
+    pub bacen_body: Bytes,
+    /// Why its verification failed, when it did.
+    pub verification_error: Option<String>,
+}
 
 /// A record begun when the request arrived.
 pub(super) struct Draft {
@@ -37,21 +45,41 @@ pub(super) fn start(parts: &http::request::Parts, signature_key_id: &str, starte
 }
 
 impl Draft {
-    /// Completes the record with what was sent and answered, writes it to `audit`, and returns
-    /// the answer with its `pix-request-id`.
+    /// Completes the record with what was sent and answered (`evidence`: BACEN's own answer,
+    /// when it was reached), writes it to `audit`, and returns the answer with its
+    /// `pix-request-id`.
     pub(super) async fn finish(
         self,
         profile: Profile,
         audit: &dyn AuditSink,
         mut response: Response<Bytes>,
         sent_body: &Bytes,
+        evidence: Option<Evidence>,
     ) -> Response<Bytes> {
         let Draft { mut record, started } = self;
         if let Ok(id) = HeaderValue::from_str(&record.request_id) {
             response.headers_mut().insert(REQUEST_ID, id);
         }
         record.request_body = String::from_utf8_lossy(sent_body).into_owned();
-        describe(&mut record, sent_body);
+        let request = messages(&record_headers(&record), sent_body);
+        if let Some(first) = request.first() {
+            record.message_type = first.kind.clone();
+            record.biz_msg_idr = first.biz_msg_idrs.first().cloned();
+            record.end_to_end_id = first.end_to_end_ids.first().cloned();
+        }
+        let (bacen_body, answer) = match &evidence {
+            Some(e) => (
+                e.bacen_body.clone(),
+                messages_of(response.headers(), &e.bacen_body),
+            ),
+            None => (response.body().clone(), Vec::new()),
+        };
+        for m in request.iter().chain(&answer) {
+            record.message_types.push(m.kind.clone());
+            add_new(&mut record.biz_msg_idrs, &m.biz_msg_idrs);
+            add_new(&mut record.end_to_end_ids, &m.end_to_end_ids);
+        }
+        record.verification_error = evidence.and_then(|e| e.verification_error);
         record.response_status_code = i32::from(response.status().as_u16());
         record.response_signature_valid = response
             .headers()
@@ -60,7 +88,7 @@ impl Draft {
             .unwrap_or("false")
             .to_string();
         record.response_header = headers_json(response.headers());
-        record.response_body = String::from_utf8_lossy(response.body()).into_owned();
+        record.response_body = String::from_utf8_lossy(&bacen_body).into_owned();
         record.latency_ms = started.elapsed().as_secs_f64() * 1000.0;
         if let Err(e) = audit.write(profile, &record).await {
             // The payment goes on; the record must not be lost: log it whole.
@@ -90,25 +118,95 @@ fn headers_json(headers: &http::HeaderMap) -> String {
     serde_json::Value::Object(map).to_string()
 }
 
-/// Fills the fields an auditor searches by: message type, BizMsgIdr, EndToEndId.
-fn describe(record: &mut AuditRecord, body: &[u8]) {
-    let Ok(doc) = xml::parse(body, &Limits::default()) else {
-        return;
+/// Appends the ids of `more` not yet in `to`, in order.
+fn add_new(to: &mut Vec<String>, more: &[String]) {
+    for id in more {
+        if !to.contains(id) {
+            to.push(id.clone());
+        }
+    }
+}
+
+/// What an auditor searches one message by.
+#[derive(Debug, Default, PartialEq)]
+struct Indexed {
+    /// `pacs.008`, `CreateEntryRequest`, …
+    kind: String,
+    biz_msg_idrs: Vec<String>,
+    /// `EndToEndId` and `OrgnlEndToEndId`, in document order.
+    end_to_end_ids: Vec<String>,
+}
+
+/// The request's headers as the record keeps them (its body's content type says whether it is a
+/// batch).
+fn record_headers(record: &AuditRecord) -> http::HeaderMap {
+    let mut h = http::HeaderMap::new();
+    let parsed: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&record.request_header).unwrap_or_default();
+    for name in ["content-type", "content-encoding"] {
+        if let Some(v) = parsed.get(name).and_then(|v| v.as_str())
+            && let Ok(v) = HeaderValue::from_str(v)
+        {
+            h.insert(name, v);
+        }
+    }
+    h
+}
+
+/// Every message of a body sent with `headers`: a gzip'd body decompressed, each part of a
+/// multipart one.
+fn messages(headers: &http::HeaderMap, body: &[u8]) -> Vec<Indexed> {
+    let plain = if wire::header_str(headers, header::CONTENT_ENCODING).eq_ignore_ascii_case("gzip") {
+        match wire::gunzip(body, MAX_INDEXED) {
+            Ok(p) => p,
+            Err(_) => return Vec::new(),
+        }
+    } else {
+        body.to_vec()
     };
-    let root = doc.root();
-    let Some(el) = doc.element(root) else { return };
+    messages_of(headers, &plain)
+}
+
+/// Every message of a body already decompressed.
+fn messages_of(headers: &http::HeaderMap, plain: &[u8]) -> Vec<Indexed> {
+    match wire::boundary(wire::header_str(headers, header::CONTENT_TYPE)) {
+        Some(b) => wire::parse_multipart(plain, &b)
+            .map(|parts| parts.iter().filter_map(|p| index(&p.body)).collect())
+            .unwrap_or_default(),
+        None => index(plain).into_iter().collect(),
+    }
+}
+
+/// The largest body decompressed for indexing (the relay's own bound applies before).
+const MAX_INDEXED: usize = 64 * 1024 * 1024;
+
+/// What one XML message is searched by; `None` when it is not XML.
+fn index(body: &[u8]) -> Option<Indexed> {
+    let doc = xml::parse(body, &Limits::default()).ok()?;
+    let el = doc.element(doc.root())?;
     let ns = doc.namespace(el);
-    record.message_type = match ns.strip_prefix("https://www.bcb.gov.br/pi/") {
+    let kind = match ns.strip_prefix("https://www.bcb.gov.br/pi/") {
         Some(rest) => rest.split('/').next().unwrap_or(rest).to_string(),
         None => doc.local(el).to_string(),
     };
-    let first = |local: &str| {
-        doc.elements()
-            .find(|&e| doc.element(e).is_some_and(|x| doc.local(x) == local))
-            .map(|e| doc.text(e).trim().to_string())
+    let mut out = Indexed {
+        kind,
+        ..Default::default()
     };
-    record.biz_msg_idr = first("BizMsgIdr");
-    record.end_to_end_id = first("EndToEndId");
+    for e in doc.elements() {
+        let Some(x) = doc.element(e) else { continue };
+        let field = match doc.local(x) {
+            "BizMsgIdr" => &mut out.biz_msg_idrs,
+            "EndToEndId" | "OrgnlEndToEndId" => &mut out.end_to_end_ids,
+            _ => continue,
+        };
+        let text = doc.text(e);
+        let text = text.trim();
+        if !text.is_empty() && !field.iter().any(|f| f == text) {
+            field.push(text.to_string());
+        }
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -122,13 +220,31 @@ mod tests {
         h.insert("content-type", HeaderValue::from_static("application/xml"));
         let json = headers_json(&h);
         assert!(json.contains("[redacted]") && !json.contains("secret"), "{json}");
-        let mut record = AuditRecord::default();
-        describe(
-            &mut record,
-            b"<Envelope xmlns=\"https://www.bcb.gov.br/pi/pacs.008/1.4\"><AppHdr><BizMsgIdr>M1</BizMsgIdr></AppHdr><Document><EndToEndId> E1 </EndToEndId></Document></Envelope>",
+        let one = index(b"<Envelope xmlns=\"https://www.bcb.gov.br/pi/pacs.008/1.4\"><AppHdr><BizMsgIdr>M1</BizMsgIdr></AppHdr><Document><EndToEndId> E1 </EndToEndId><EndToEndId>E2</EndToEndId></Document></Envelope>").unwrap();
+        assert_eq!(one.kind, "pacs.008");
+        assert_eq!(one.biz_msg_idrs, ["M1"]);
+        assert_eq!(one.end_to_end_ids, ["E1", "E2"]);
+        assert!(index(b"not xml").is_none());
+    }
+
+    #[test]
+    fn every_part_of_a_gzipd_batch_is_indexed_and_original_ids_count() {
+        let part = |e2e: &str| {
+            wire::Part {
+            headers: vec![("content-type".into(), "application/xml".into())],
+            body: format!("<Envelope xmlns=\"https://www.bcb.gov.br/pi/pacs.002/1.3\"><Document><OrgnlEndToEndId>{e2e}</OrgnlEndToEndId></Document></Envelope>").into_bytes(),
+        }
+        };
+        let body = wire::gzip(&wire::build_multipart("zz", &[part("E1"), part("E2")]));
+        let mut h = http::HeaderMap::new();
+        h.insert(
+            "content-type",
+            HeaderValue::from_static("multipart/mixed; boundary=zz"),
         );
-        assert_eq!(record.message_type, "pacs.008");
-        assert_eq!(record.biz_msg_idr.as_deref(), Some("M1"));
-        assert_eq!(record.end_to_end_id.as_deref(), Some("E1"));
+        h.insert("content-encoding", HeaderValue::from_static("gzip"));
+        let all = messages(&h, &body);
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[1].kind, "pacs.002");
+        assert_eq!(all[1].end_to_end_ids, ["E2"]);
     }
 }

@@ -1,16 +1,57 @@
 //! Stage 3: BACEN's answer verified — the whole body, or each part of a multipart one — and the
-//! answer for the bank built from it: BACEN's status, headers and bytes with
-//! `pix-signature-valid`, or `502` when a signed answer fails verification (fail closed).
+//! answer for the bank built from it.
+//!
+//! - A **stream read** (`GET …/stream/…`) is never blocked by a failed verification: BACEN's
+//!   status, headers (`PI-Pull-Next`, `PI-ResourceId`) and bytes pass, with
+//!   `pix-signature-valid: false` and `pix-signature-error: <the check that failed>`; in a
+//!   multipart answer each part carries its own verdict headers. Blocking would leave the bank's
+//!   poller unable to advance and BACEN redelivering the same message (DESIGN §2, "Verdicts").
+//!   The bank's consumer rejects a `false` message to BACEN (admi.002; BACEN's Q&A #104).
+//! - Any other signed answer that fails verification is `502` (fail closed).
+//!
+//! Either way the audit record keeps BACEN's own bytes and the reason.
 
 use bytes::Bytes;
-use http::Response;
 use http::header::{self, HeaderValue};
+use http::{Method, Response};
 
 use super::forward::Answer;
 use super::refusal::{Problem, Refusal};
-use super::{SIGNATURE_VALID, wire};
+use super::{SIGNATURE_ERROR, SIGNATURE_VALID, wire};
 use crate::dsig::{self, Profile};
 use crate::trust::TrustStore;
+
+/// What kind of answer BACEN gives to a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// Not a signed message (ICOM's catalogs).
+    Unsigned,
+    /// A stream read: a failed verification is a verdict, not a refusal.
+    Stream,
+    /// Anything else: a failed verification is `502`.
+    Signed,
+}
+
+impl Kind {
+    /// The kind of answer to `method path` in `profile`.
+    pub(super) fn of(profile: Profile, method: &Method, path: &str) -> Kind {
+        match profile {
+            Profile::Spi if path.ends_with("/catalog") => Kind::Unsigned,
+            Profile::Spi if *method == Method::GET && path.contains("/stream/") => Kind::Stream,
+            _ => Kind::Signed,
+        }
+    }
+}
+
+/// BACEN's answer judged.
+pub(super) struct Judged {
+    /// What the bank receives.
+    pub response: Response<Bytes>,
+    /// BACEN's body as received, decompressed: the audit record's evidence.
+    pub bacen_body: Bytes,
+    /// Why verification failed, when it did.
+    pub verification_error: Option<String>,
+}
 
 /// What the relay checks BACEN's answers with.
 pub(super) struct Verifier<'a> {
@@ -20,22 +61,60 @@ pub(super) struct Verifier<'a> {
 }
 
 impl Verifier<'_> {
-    /// The answer for the bank. `signed` is false for answers that are not signed messages
-    /// (ICOM's catalogs).
-    pub(super) fn answer(&self, (parts, bytes): Answer, signed: bool) -> Response<Bytes> {
-        let verdict = if signed {
-            self.verify(&parts.headers, &bytes)
+    /// The answer for the bank, and the evidence for the audit record.
+    pub(super) fn judge(&self, (parts, bytes): Answer, kind: Kind) -> Judged {
+        let gzip = wire::header_str(&parts.headers, header::CONTENT_ENCODING).eq_ignore_ascii_case("gzip");
+        let (plain, unreadable) = if gzip {
+            match wire::gunzip(&bytes, self.max_body) {
+                Ok(p) => (Bytes::from(p), None),
+                Err(e) => (bytes.clone(), Some(e)),
+            }
         } else {
-            Err("not a signed message".into())
+            (bytes.clone(), None)
         };
-        if signed
+        let boundary = wire::boundary(wire::header_str(&parts.headers, header::CONTENT_TYPE));
+        // One verdict per message: the whole body, or each part.
+        let (verdicts, split) = if kind == Kind::Unsigned || bytes.is_empty() {
+            (Vec::new(), None)
+        } else if let Some(e) = unreadable {
+            (vec![Err(e)], None)
+        } else if let Some(b) = &boundary {
+            match wire::parse_multipart(&plain, b) {
+                Ok(ps) => (ps.iter().map(|p| self.verify(&p.body)).collect(), Some(ps)),
+                Err(e) => (vec![Err(e)], None),
+            }
+        } else {
+            (vec![self.verify(&plain)], None)
+        };
+        let error = first_error(&verdicts, split.is_some());
+        let valid = !verdicts.is_empty() && error.is_none();
+        if kind == Kind::Signed
             && parts.status.is_success()
             && !bytes.is_empty()
-            && let Err(reason) = &verdict
+            && let Some(reason) = &error
         {
             let reason = format!("BACEN's answer failed verification: {reason}");
-            return Refusal::new(Problem::InvalidResponseSignature, reason).response();
+            return Judged {
+                response: Refusal::new(Problem::InvalidResponseSignature, reason).response(),
+                bacen_body: plain,
+                verification_error: error,
+            };
         }
+        // A stream's multipart answer: each part with its own verdict among its headers.
+        let body = match (kind, split, &boundary) {
+            (Kind::Stream, Some(mut ps), Some(b)) => {
+                for (p, verdict) in ps.iter_mut().zip(&verdicts) {
+                    p.headers
+                        .push((SIGNATURE_VALID.into(), verdict.is_ok().to_string()));
+                    if let Err(e) = verdict {
+                        p.headers.push((SIGNATURE_ERROR.into(), header_text(e)));
+                    }
+                }
+                let rebuilt = wire::build_multipart(b, &ps);
+                Bytes::from(if gzip { wire::gzip(&rebuilt) } else { rebuilt })
+            }
+            _ => bytes,
+        };
         let mut r = Response::builder().status(parts.status);
         for (name, value) in &parts.headers {
             if !matches!(
@@ -45,43 +124,50 @@ impl Verifier<'_> {
                 r = r.header(name, value);
             }
         }
-        let valid = HeaderValue::from_static(if verdict.is_ok() && !bytes.is_empty() {
-            "true"
-        } else {
-            "false"
-        });
-        r.header(SIGNATURE_VALID, valid).body(bytes).unwrap_or_else(|_| {
+        r = r.header(
+            SIGNATURE_VALID,
+            HeaderValue::from_static(if valid { "true" } else { "false" }),
+        );
+        if let Some(e) = &error {
+            r = r.header(SIGNATURE_ERROR, header_text(e));
+        }
+        let response = r.body(body).unwrap_or_else(|_| {
             Refusal::new(Problem::InvalidResponse, "BACEN's answer headers are invalid").response()
-        })
+        });
+        Judged {
+            response,
+            bacen_body: plain,
+            verification_error: error,
+        }
     }
 
-    /// Verifies a body: the whole message, or each part of a multipart one.
-    fn verify(&self, headers: &http::HeaderMap, body: &[u8]) -> Result<(), String> {
-        let plain = if wire::header_str(headers, header::CONTENT_ENCODING).eq_ignore_ascii_case("gzip") {
-            wire::gunzip(body, self.max_body)?
-        } else {
-            body.to_vec()
-        };
-        let now = unix_now();
-        match wire::boundary(wire::header_str(headers, header::CONTENT_TYPE)) {
-            Some(boundary) => {
-                for (i, p) in wire::parse_multipart(&plain, &boundary)?.iter().enumerate() {
-                    dsig::verify(&p.body, self.profile, self.trust, now)
-                        .map_err(|e| format!("part {}: {e}", i + 1))?;
-                }
-                Ok(())
-            }
-            None => dsig::verify(&plain, self.profile, self.trust, now)
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
-        }
+    fn verify(&self, message: &[u8]) -> Result<(), String> {
+        dsig::verify(message, self.profile, self.trust, unix_now())
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 }
 
-/// Whether an answer is a signed message: ICOM's catalogs are plain documents; everything else
-/// BACEN answers with a body must verify.
-pub(super) fn is_signed(profile: Profile, path: &str) -> bool {
-    !(profile == Profile::Spi && path.ends_with("/catalog"))
+/// The first failure, naming its part in a multipart answer.
+fn first_error(verdicts: &[Result<(), String>], multipart: bool) -> Option<String> {
+    verdicts.iter().enumerate().find_map(|(i, v)| {
+        v.as_ref().err().map(|e| {
+            if multipart {
+                format!("part {}: {e}", i + 1)
+            } else {
+                e.clone()
+            }
+        })
+    })
+}
+
+/// A reason as a header value: printable ASCII, at most 300 characters.
+fn header_text(reason: &str) -> String {
+    reason
+        .chars()
+        .map(|c| if (' '..='~').contains(&c) { c } else { '?' })
+        .take(300)
+        .collect()
 }
 
 fn unix_now() -> i64 {
@@ -95,29 +181,109 @@ mod tests {
     use super::*;
     use http::StatusCode;
 
-    fn answer(status: StatusCode, body: &'static str) -> Answer {
-        let (parts, ()) = Response::builder().status(status).body(()).unwrap().into_parts();
-        (parts, Bytes::from_static(body.as_bytes()))
+    fn answer(status: StatusCode, headers: &[(&str, &str)], body: Vec<u8>) -> Answer {
+        let mut b = Response::builder().status(status);
+        for (n, v) in headers {
+            b = b.header(*n, *v);
+        }
+        let (parts, ()) = b.body(()).unwrap().into_parts();
+        (parts, Bytes::from(body))
+    }
+
+    fn verifier(trust: &TrustStore) -> Verifier<'_> {
+        Verifier {
+            profile: Profile::Spi,
+            trust,
+            max_body: 1 << 20,
+        }
     }
 
     #[test]
     fn a_signed_answer_that_fails_is_502_and_an_error_answer_passes_unverified() {
         let trust = TrustStore::new();
-        let v = Verifier {
-            profile: Profile::Spi,
-            trust: &trust,
-            max_body: 1 << 20,
-        };
-        let r = v.answer(answer(StatusCode::OK, "<Envelope/>"), true);
-        assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
-        assert!(String::from_utf8_lossy(r.body()).contains("invalidResponseSignature"));
-        let r = v.answer(answer(StatusCode::FORBIDDEN, "<problem/>"), true);
-        assert_eq!(r.status(), StatusCode::FORBIDDEN);
-        assert_eq!(r.headers()[SIGNATURE_VALID], "false");
-        let r = v.answer(answer(StatusCode::OK, "<catalog/>"), false);
-        assert_eq!(r.status(), StatusCode::OK);
-        assert_eq!(r.headers()[SIGNATURE_VALID], "false");
-        assert!(!is_signed(Profile::Spi, "/api/v1/in/99999010/catalog"));
-        assert!(is_signed(Profile::Dict, "/api/v2/catalog"));
+        let v = verifier(&trust);
+        let j = v.judge(answer(StatusCode::OK, &[], b"<Envelope/>".to_vec()), Kind::Signed);
+        assert_eq!(j.response.status(), StatusCode::BAD_GATEWAY);
+        assert!(String::from_utf8_lossy(j.response.body()).contains("invalidResponseSignature"));
+        assert_eq!(
+            j.bacen_body.as_ref(),
+            b"<Envelope/>",
+            "the evidence is BACEN's bytes"
+        );
+        assert!(j.verification_error.is_some());
+        let j = v.judge(
+            answer(StatusCode::FORBIDDEN, &[], b"<problem/>".to_vec()),
+            Kind::Signed,
+        );
+        assert_eq!(j.response.status(), StatusCode::FORBIDDEN);
+        assert_eq!(j.response.headers()[SIGNATURE_VALID], "false");
+        let j = v.judge(
+            answer(StatusCode::OK, &[], b"<catalog/>".to_vec()),
+            Kind::Unsigned,
+        );
+        assert_eq!(j.response.status(), StatusCode::OK);
+        assert_eq!(j.response.headers()[SIGNATURE_VALID], "false");
+        assert!(j.verification_error.is_none());
+    }
+
+    #[test]
+    fn a_stream_message_that_fails_passes_with_its_verdict_and_bacens_headers() {
+        let trust = TrustStore::new();
+        let v = verifier(&trust);
+        let j = v.judge(
+            answer(
+                StatusCode::OK,
+                &[("pi-pull-next", "/next")],
+                b"<Envelope/>".to_vec(),
+            ),
+            Kind::Stream,
+        );
+        assert_eq!(j.response.status(), StatusCode::OK);
+        assert_eq!(j.response.headers()["pi-pull-next"], "/next");
+        assert_eq!(j.response.headers()[SIGNATURE_VALID], "false");
+        assert!(!j.response.headers()[SIGNATURE_ERROR].is_empty());
+        assert_eq!(j.response.body().as_ref(), b"<Envelope/>");
+    }
+
+    #[test]
+    fn each_part_of_a_multipart_stream_answer_carries_its_verdict() {
+        let trust = TrustStore::new();
+        let v = verifier(&trust);
+        let parts = vec![
+            wire::Part {
+                headers: vec![("content-type".into(), "application/xml".into())],
+                body: b"<a/>".to_vec(),
+            };
+            2
+        ];
+        let body = wire::gzip(&wire::build_multipart("b1", &parts));
+        let j = v.judge(
+            answer(
+                StatusCode::OK,
+                &[
+                    ("content-type", "multipart/mixed; boundary=b1"),
+                    ("content-encoding", "gzip"),
+                ],
+                body,
+            ),
+            Kind::Stream,
+        );
+        let plain = wire::gunzip(j.response.body(), 1 << 20).unwrap();
+        let back = wire::parse_multipart(&plain, "b1").unwrap();
+        assert_eq!(back.len(), 2);
+        for p in &back {
+            assert_eq!(p.header(SIGNATURE_VALID), Some("false"));
+            assert!(p.header(SIGNATURE_ERROR).is_some());
+        }
+        assert!(j.verification_error.unwrap().starts_with("part 1: "));
+        assert!(Kind::of(Profile::Spi, &Method::GET, "/api/v1/out/1/stream/start") == Kind::Stream);
+        assert!(Kind::of(Profile::Spi, &Method::GET, "/api/v1/in/catalog") == Kind::Unsigned);
+        assert!(Kind::of(Profile::Dict, &Method::GET, "/api/v2/entries/x") == Kind::Signed);
+    }
+
+    #[test]
+    fn reasons_become_safe_header_values() {
+        assert_eq!(header_text("não\r\nconfiável"), "n?o??confi?vel");
+        assert!(HeaderValue::from_str(&header_text(&"é".repeat(1000))).is_ok());
     }
 }

@@ -1,0 +1,106 @@
+//! BACEN's certificates re-read while the proxy runs. BACEN announces a change of its signing
+//! certificate and switches at a set hour (Informe SPI; its public Q&A #465 and #193 show
+//! participants caught by it): the bank adds the new certificate to `BcbSignatureCertificate`
+//! (and `BcbMtlsCertificate` when the TLS side changes) beside the old one, and the proxy picks it
+//! up without a restart — Fargate every `--refresh-seconds` and on `SIGHUP`, the Lambda at most
+//! every five minutes between invocations.
+//!
+//! A value that does not parse is refused, logged naming the parameter, and the certificates in
+//! use stay: the proxy is never left trusting nothing. Every change, and every start, logs each
+//! certificate in use with its days to expiry (a warning under 30 days).
+
+use crate::config::{ConfigError, Parameters};
+use crate::relay::{BacenTrust, Relay};
+use crate::trust::Certificate;
+
+/// Days to expiry under which a certificate in use is logged as a warning.
+pub const EXPIRY_WARNING_DAYS: i64 = 30;
+
+/// Re-reads BACEN's certificates from `params` and applies them to `relays` when they changed.
+/// Returns whether anything changed; on error nothing changed and the error names the parameter.
+pub fn apply(params: &Parameters, relays: &[&Relay]) -> Result<bool, ConfigError> {
+    let new = params.bacen_trust()?;
+    if new.signatures.is_empty() {
+        return Err(ConfigError::Malformed {
+            name: params.name("BcbSignatureCertificate"),
+            reason: "no certificate".into(),
+        });
+    }
+    let mut changed = false;
+    for relay in relays {
+        changed |= relay.reload(&new).map_err(|e| ConfigError::Malformed {
+            name: params.name("BcbMtlsCertificate"),
+            reason: e.to_string(),
+        })?;
+    }
+    if changed {
+        tracing::warn!(
+            signature_certificates = new.signatures.len(),
+            tls_anchors = new.anchors.len(),
+            "BACEN's trusted certificates changed"
+        );
+        log_bacen(&new);
+    }
+    Ok(changed)
+}
+
+/// [`apply`], logging a refusal instead of returning it (the periodic and `SIGHUP` reloads).
+pub fn apply_or_log(params: Result<Parameters, ConfigError>, relays: &[&Relay]) {
+    match params.and_then(|p| apply(&p, relays)) {
+        Ok(changed) => tracing::debug!(changed, "BACEN's certificates re-read"),
+        Err(e) => tracing::error!(
+            metric = "TrustReloadRefused",
+            error = %e,
+            "BACEN's certificates not reloaded; the ones in use stay"
+        ),
+    }
+}
+
+/// Logs every certificate `relay` uses — its signature and mTLS keys', BACEN's — with its days to
+/// expiry: at start and at each change.
+pub fn log_in_use(relay: &Relay) {
+    let (signature, mtls) = relay.own_certificates();
+    log_certificate("signature", signature);
+    log_certificate("mtls", mtls);
+    log_bacen(&relay.trusted());
+}
+
+fn log_bacen(trust: &BacenTrust) {
+    for c in trust.signatures.certificates() {
+        log_certificate("bacen-signature", c);
+    }
+    for der in &trust.anchors {
+        match Certificate::from_der(der.as_ref()) {
+            Ok(c) => log_certificate("bacen-tls-anchor", &c),
+            Err(e) => tracing::warn!(error = %e, "a BACEN TLS anchor could not be read for the expiry log"),
+        }
+    }
+}
+
+fn log_certificate(role: &str, c: &Certificate) {
+    let days_left = c.days_left(unix_now());
+    if days_left < EXPIRY_WARNING_DAYS {
+        tracing::warn!(
+            metric = "CertificateExpiring",
+            role,
+            subject = c.subject(),
+            serial = c.serial(),
+            days_left,
+            "certificate in use expires soon"
+        );
+    } else {
+        tracing::info!(
+            role,
+            subject = c.subject(),
+            serial = c.serial(),
+            days_left,
+            "certificate in use"
+        );
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
