@@ -10,7 +10,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
-cargo test --workspace --all-targets 2>&1 | tee "$log"
+cargo test --workspace --all-targets --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 if python3 -c 'import pytest' 2>/dev/null && command -v cfn-lint >/dev/null && command -v checkov >/dev/null; then
   python3 -m pytest -q -p no:cacheprovider infrastructure/tests 2>&1 | tee -a "$log"

@@ -200,6 +200,23 @@ impl Parameters {
         if let Some(t) = network.timeout {
             config.timeout = t;
         }
+        // BACEN's 6 simultaneous requests per participant and side are the participant's: a
+        // fleet of N proxies sets its share here (docs/performance.md, "Sizing").
+        let max_in_flight = match (network.max_in_flight, self.optional("BcbMaxInFlight")) {
+            (Some(n), _) => n,
+            (None, Some(v)) => v.parse::<usize>().map_err(|_| ConfigError::Malformed {
+                name: self.name("BcbMaxInFlight"),
+                reason: format!("'{v}' is not a number of requests"),
+            })?,
+            (None, None) => config.max_in_flight,
+        };
+        config.max_in_flight = max_in_flight;
+        if let Some(t) = network.queue_timeout {
+            config.queue_timeout = t;
+        }
+        if let Some(n) = network.batch_max {
+            config.batch_max = n.clamp(1, 10);
+        }
         Ok(config)
     }
 
@@ -229,6 +246,12 @@ pub struct Network {
     pub tls_server_name: Option<String>,
     /// Time allowed for BACEN's answers (default 10 s).
     pub timeout: Option<Duration>,
+    /// Requests under way to BACEN per side (else the parameter `BcbMaxInFlight`, else 6).
+    pub max_in_flight: Option<usize>,
+    /// How long a request may wait for a place (default 2 s).
+    pub queue_timeout: Option<Duration>,
+    /// Single-message SPI sends per multipart request (default 10; 1: no batching).
+    pub batch_max: Option<usize>,
 }
 
 /// SSM Parameter Store and Secrets Manager as configuration sources (feature `aws`).

@@ -95,6 +95,17 @@ struct Serve {
     /// Where the front end listens.
     #[command(flatten)]
     listen: Listen,
+    /// SPI sends, and separately stream reads, under way to BACEN at once from this task (BACEN
+    /// admits 6 per participant on each side: a fleet of N tasks splits them); else the
+    /// parameter BcbMaxInFlight, else 6.
+    #[arg(long)]
+    bacen_max_in_flight: Option<usize>,
+    /// How long a request may wait for a place before it is answered 503 bacenBusy.
+    #[arg(long, default_value_t = 2000)]
+    queue_timeout_ms: u64,
+    /// Single-message SPI sends sent together as one multipart request (1 turns batching off).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=10))]
+    batch_max: u16,
     /// Seconds between re-reads of BACEN's certificates from the parameters (also on SIGHUP).
     #[arg(long, default_value_t = 300)]
     refresh_seconds: u64,
@@ -167,6 +178,9 @@ async fn run(s: Serve) -> Result<(), StartError> {
             resolve: s.resolve,
             tls_server_name: s.tls_server_name,
             timeout: None,
+            max_in_flight: s.bacen_max_in_flight,
+            queue_timeout: Some(std::time::Duration::from_millis(s.queue_timeout_ms)),
+            batch_max: Some(usize::from(s.batch_max)),
         },
     };
     let firehose = if s.audit == Audit::Firehose || (s.audit == Audit::Auto && s.from_aws) {

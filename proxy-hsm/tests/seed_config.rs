@@ -93,6 +93,7 @@ async fn configured_as_seed_001_it_works_with_the_seeds_simulator() {
             // No DNS for the RSFN here: connect to loopback, verify the certificate as localhost (its only SAN).
             resolve: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
             tls_server_name: Some("localhost".into()),
+            ..Network::default()
         },
     };
     let audit = Arc::new(FileSink::new(&dir.path().join("audit")));

@@ -130,7 +130,7 @@ async fn run(cli: Cli, started: Instant) -> Result<(), StartError> {
                 network: Network {
                     resolve,
                     tls_server_name,
-                    timeout: None,
+                    ..Network::default()
                 },
                 ..Deployment::default()
             };

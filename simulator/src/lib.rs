@@ -14,6 +14,7 @@ pub mod spi;
 pub mod tls;
 pub mod wire;
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -57,6 +58,11 @@ pub struct Config {
     pub sig_key: PathBuf,
     /// The PSPs' signature certificates: request signatures are verified against them.
     pub psp_signature_certs: Vec<PathBuf>,
+    /// Simultaneous requests one participant may have on each side of ICOM (sends to `/msgs`;
+    /// stream reads); the next gets `429` with `Retry-After: 1`. BACEN's answers in its public
+    /// Q&A (bacen/pix-perguntas-e-respostas #236, #346, citing the Manual das Interfaces de
+    /// Comunicação §2.2.2.10): 6. `0`: no limit.
+    pub max_concurrent: usize,
     /// The signature identity BACEN changes to at a rollover (certificate, key), if any.
     pub sig_next: Option<(PathBuf, PathBuf)>,
     /// How long a stream GET waits for a message before `204`.
@@ -90,6 +96,7 @@ impl Config {
             rate_capacity: 3750.0,
             rate_refill: 750.0,
             seed: 1,
+            max_concurrent: 6,
         }
     }
 
@@ -143,6 +150,10 @@ pub(crate) struct State {
     /// Signs answers when the `unknown_key` fault is on: nobody trusts it.
     rogue: SoftwareSigner,
     faults: Mutex<FaultState>,
+    /// Requests under way per (participant, side: send or receive).
+    in_flight: Mutex<HashMap<(String, bool), usize>>,
+    /// What ICOM's send endpoint has seen.
+    stats: Mutex<Stats>,
     pub(crate) spi: spi::Spi,
     pub(crate) dict: dict::Dict,
 }
@@ -156,6 +167,39 @@ struct FaultState {
     rolled: [bool; 2],
     /// Per family: the signature of the n-th answer signed from now is broken (`POST /break`).
     break_nth: [u64; 2],
+    /// The n-th SPI send from now is answered `429` with this `Retry-After` (`POST /throttle`).
+    throttle: Option<(u64, u64)>,
+}
+
+/// What ICOM's send endpoint has seen (`GET /stats` on the control port), so that tests can see
+/// batching.
+#[derive(Debug, Default, Clone)]
+pub struct Stats {
+    /// Requests to `/msgs`.
+    pub requests: u64,
+    /// Messages in them.
+    pub messages: u64,
+    /// Of the requests, those with more than one message.
+    pub multipart_requests: u64,
+    /// Requests refused for the concurrency limit.
+    pub refused_concurrency: u64,
+    /// The most simultaneous requests seen on one side of one participant.
+    pub max_concurrent_seen: usize,
+}
+
+/// Counts one request under way on a side of a participant until dropped.
+struct Occupied<'a> {
+    state: &'a State,
+    key: (String, bool),
+}
+
+impl Drop for Occupied<'_> {
+    fn drop(&mut self) {
+        let mut m = self.state.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = m.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+        }
+    }
 }
 
 impl State {
@@ -201,6 +245,54 @@ impl State {
             corrupt_signature_value(&mut signed);
         }
         Ok(signed)
+    }
+
+    /// Takes a place among the requests under way of `ispb` on one side, or `None` past the limit.
+    fn occupy(&self, ispb: &str, send: bool) -> Option<Occupied<'_>> {
+        let key = (ispb.to_string(), send);
+        let mut m = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        let n = m.entry(key.clone()).or_default();
+        let limit = self.config.max_concurrent;
+        if limit > 0 && *n >= limit {
+            drop(m);
+            self.stats
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .refused_concurrency += 1;
+            return None;
+        }
+        *n += 1;
+        let now = *n;
+        drop(m);
+        let mut s = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        s.max_concurrent_seen = s.max_concurrent_seen.max(now);
+        Some(Occupied { state: self, key })
+    }
+
+    /// Counts a send of `messages` messages.
+    pub(crate) fn count_send(&self, messages: usize) {
+        let mut s = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        s.requests += 1;
+        s.messages += messages as u64;
+        if messages > 1 {
+            s.multipart_requests += 1;
+        }
+    }
+
+    /// The `Retry-After` of a send the throttle control says to refuse now.
+    fn throttled(&self) -> Option<u64> {
+        let mut f = self.faults.lock().unwrap_or_else(|e| e.into_inner());
+        match f.throttle {
+            Some((1, after)) => {
+                f.throttle = None;
+                Some(after)
+            }
+            Some((n, after)) => {
+                f.throttle = Some((n - 1, after));
+                None
+            }
+            None => None,
+        }
     }
 
     /// `POST /rollover?family=spi|dict`: from now on that family's answers are signed with the
@@ -299,7 +391,10 @@ impl Simulator {
                 count: 0,
                 rolled: [false; 2],
                 break_nth: [0; 2],
+                throttle: None,
             }),
+            in_flight: Mutex::new(HashMap::new()),
+            stats: Mutex::new(Stats::default()),
             spi: spi::Spi::new(config.rate_capacity, config.rate_refill),
             dict: dict::Dict::default(),
             config,
@@ -396,6 +491,23 @@ async fn handle(
     family: Family,
     req: http::Request<Incoming>,
 ) -> Result<http::Response<Body>, Dropped> {
+    // ICOM's concurrency limit, counted from arrival (latency included, as a slow BACEN holds
+    // the place), per participant and side.
+    let side = (family == Family::Spi)
+        .then(|| icom_side(req.method(), req.uri().path()))
+        .flatten();
+    let _place = match &side {
+        Some((ispb, send)) => match state.occupy(ispb, *send) {
+            Some(p) => Some(p),
+            None => return Ok(too_many("simultaneous requests over the participant's limit", 1)),
+        },
+        None => None,
+    };
+    if matches!(side, Some((_, true)))
+        && let Some(after) = state.throttled()
+    {
+        return Ok(too_many("throttled (control port)", after));
+    }
     let (decision, faults) = state.decide(family);
     if !faults.latency.is_zero() {
         tokio::time::sleep(faults.latency).await;
@@ -432,6 +544,24 @@ async fn handle(
         Family::Spi => spi::handle(&state, request).await,
         Family::Dict => dict::handle(&state, request).await,
     })
+}
+
+/// The participant and side (true: send) of an ICOM request, if it is a send or a stream read.
+fn icom_side(method: &http::Method, path: &str) -> Option<(String, bool)> {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match (method, segments.as_slice()) {
+        (&http::Method::POST, ["api", "v1", "in", ispb, "msgs"]) => Some((ispb.to_string(), true)),
+        (_, ["api", "v1", "out", ispb, "stream", ..]) => Some((ispb.to_string(), false)),
+        _ => None,
+    }
+}
+
+/// `429` with `Retry-After` (ICOM's problem document).
+fn too_many(detail: &str, retry_after: u64) -> http::Response<Body> {
+    let mut r = spi::problem(http::StatusCode::TOO_MANY_REQUESTS, "tooManyRequests", detail);
+    r.headers_mut()
+        .insert(http::header::RETRY_AFTER, http::HeaderValue::from(retry_after));
+    r
 }
 
 fn set_faults(state: &State, query: &str) -> Result<(), String> {
@@ -482,6 +612,34 @@ async fn control(state: &State, req: http::Request<Incoming>) -> http::Response<
                 (Err(e), _) => respond(http::StatusCode::BAD_REQUEST, "text/plain", format!("{e}\n")),
                 _ => respond(http::StatusCode::BAD_REQUEST, "text/plain", "nth=N, N >= 1\n"),
             }
+        }
+        ("POST", "/throttle") => {
+            let get = |k: &str| {
+                query
+                    .split('&')
+                    .find_map(|p| p.strip_prefix(k))
+                    .map(str::parse::<u64>)
+            };
+            match (get("nth="), get("retry_after=")) {
+                (Some(Ok(n)), after) if n > 0 => {
+                    let after = after.and_then(Result::ok).unwrap_or(1);
+                    state.faults.lock().unwrap_or_else(|e| e.into_inner()).throttle = Some((n, after));
+                    empty(http::StatusCode::NO_CONTENT)
+                }
+                _ => respond(
+                    http::StatusCode::BAD_REQUEST,
+                    "text/plain",
+                    "nth=N (N >= 1)[&retry_after=S]\n",
+                ),
+            }
+        }
+        ("GET", "/stats") => {
+            let s = state.stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let body = format!(
+                "{{\"requests\":{},\"messages\":{},\"multipart_requests\":{},\"refused_concurrency\":{},\"max_concurrent_seen\":{}}}\n",
+                s.requests, s.messages, s.multipart_requests, s.refused_concurrency, s.max_concurrent_seen
+            );
+            respond(http::StatusCode::OK, "application/json", body)
         }
         ("DELETE", "/faults") => {
             let mut f = state.faults.lock().unwrap_or_else(|e| e.into_inner());

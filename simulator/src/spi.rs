@@ -240,6 +240,7 @@ async fn send(state: &State, ispb: &str, req: &Request<Bytes>) -> Response<Body>
         Ok(m) => m,
         Err(r) => return *r,
     };
+    state.count_send(messages.len());
     let mut kinds = Vec::with_capacity(messages.len());
     for (i, m) in messages.iter().enumerate() {
         let doc = match xml::parse(m, &Limits::default()) {

@@ -42,6 +42,10 @@ pub struct DevOptions {
     pub keys: Keys,
     /// Where audit records go (`None`: JSON lines under `<dir>/audit`).
     pub audit: Option<Arc<dyn AuditSink>>,
+    /// Changes to the relays' settings (limits, batching), applied last.
+    pub relay: Option<Arc<dyn Fn(&mut RelayConfig) + Send + Sync>>,
+    /// Changes to the simulator's settings (BACEN's limits), applied last.
+    pub simulator: Option<Arc<dyn Fn(&mut Config) + Send + Sync>>,
 }
 
 impl DevOptions {
@@ -52,6 +56,8 @@ impl DevOptions {
             timeout: std::time::Duration::from_secs(10),
             keys: Keys::Auto,
             audit: None,
+            relay: None,
+            simulator: None,
         }
     }
 }
@@ -139,6 +145,8 @@ impl DevSetup {
             timeout,
             keys,
             audit,
+            relay: relay_tune,
+            simulator: simulator_tune,
         } = options;
         let pki = DevPki::generate(&dir.join("pki")).map_err(|e| e.to_string())?;
         let keys = match keys {
@@ -154,6 +162,9 @@ impl DevSetup {
         // The development set-up does not throttle: load tests measure the proxy, not ICOM's bucket.
         config.rate_capacity = 1e9;
         config.rate_refill = 1e9;
+        if let Some(tune) = &simulator_tune {
+            tune(&mut config);
+        }
         let simulator = Simulator::start(config).await.map_err(|e| e.to_string())?;
         let trust =
             Arc::new(TrustStore::from_pem_files(&[pki.path("bacen-sig.cer")]).map_err(|e| e.to_string())?);
@@ -166,6 +177,9 @@ impl DevSetup {
             let mut config = RelayConfig::new(profile, &endpoint.to_string(), anchors.clone());
             config.tls_server_name = Some(simulator::pki::TLS_NAME.to_string());
             config.timeout = timeout;
+            if let Some(tune) = &relay_tune {
+                tune(&mut config);
+            }
             let signer = Arc::clone(&keys.signer);
             Relay::new(
                 config,

@@ -75,6 +75,10 @@ pub struct AuditRecord {
     /// payment is found by its end-to-end id whether it was sent or received.
     #[serde(default)]
     pub end_to_end_ids: Vec<String>,
+    /// The batch the message was sent in, when the proxy sent it with others as one multipart
+    /// request (the records of one batch share it).
+    #[serde(default)]
+    pub batch_id: Option<String>,
 }
 
 /// Glue (Hive) type of each field of [`AuditRecord`], in order. `infrastructure/` must match it.
@@ -98,6 +102,7 @@ pub const GLUE_COLUMNS: &[(&str, &str)] = &[
     ("message_types", "array<string>"),
     ("biz_msg_idrs", "array<string>"),
     ("end_to_end_ids", "array<string>"),
+    ("batch_id", "string"),
 ];
 
 /// The future an [`AuditSink`] returns.
@@ -227,6 +232,11 @@ mod tests {
             latency_ms: 1.5,
             biz_msg_idr: Some("M1".into()),
             end_to_end_id: Some("E1".into()),
+            verification_error: Some("digest of reference 3".into()),
+            message_types: vec!["pacs.008".into()],
+            biz_msg_idrs: vec!["M1".into()],
+            end_to_end_ids: vec!["E1".into(), "E2".into()],
+            batch_id: Some("b1".into()),
             ..Default::default()
         };
         let json = serde_json::to_value(&record).unwrap();
@@ -242,6 +252,7 @@ mod tests {
                 "string" => v.is_string(),
                 "int" => v.is_i64(),
                 "double" => v.is_f64(),
+                "array<string>" => v.as_array().is_some_and(|a| a.iter().all(|x| x.is_string())),
                 _ => false,
             };
             assert!(ok, "{name} is not a {ty}: {v}");

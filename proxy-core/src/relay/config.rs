@@ -28,10 +28,21 @@ pub struct RelayConfig {
     /// Connect to this address instead of resolving the endpoint's host (like curl's
     /// `--resolve`: RSFN names in a test network without their DNS).
     pub resolve: Option<IpAddr>,
+    /// SPI sends, and separately stream reads, under way to BACEN at once from this proxy
+    /// (BACEN admits 6 per participant on each side; a fleet splits them). `0`: no limit.
+    pub max_in_flight: usize,
+    /// How long a request may wait for a place before it is answered `503 bacenBusy`.
+    pub queue_timeout: Duration,
+    /// Single-message SPI sends that may go together as one multipart request (ICOM takes 10);
+    /// `1` turns batching off.
+    pub batch_max: usize,
+    /// Whether batches are sent gzip'd (when BACEN's configuration asks for it).
+    pub gzip_batches: bool,
 }
 
 impl RelayConfig {
-    /// A configuration with the defaults: 10 s timeout, 8 MiB bodies.
+    /// A configuration with the defaults: 10 s timeout, 8 MiB bodies, 6 requests in flight per
+    /// side, 2 s in the queue at most, batches of up to 10.
     pub fn new(profile: Profile, endpoint: &str, bacen_anchors: Vec<CertificateDer<'static>>) -> Self {
         RelayConfig {
             profile,
@@ -41,6 +52,10 @@ impl RelayConfig {
             timeout: Duration::from_secs(10),
             max_body: 8 * 1024 * 1024,
             resolve: None,
+            max_in_flight: 6,
+            queue_timeout: Duration::from_secs(2),
+            batch_max: 10,
+            gzip_batches: false,
         }
     }
 }

@@ -14,15 +14,17 @@
 //! signer that is down `503`, BACEN unreachable `502`, too slow `504`, an answer whose signature
 //! fails `502` naming the failed check).
 
+mod budget;
 mod config;
 mod forward;
+mod link;
 mod record;
 mod refusal;
 mod sign;
 mod verify;
 pub mod wire;
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -36,7 +38,7 @@ use crate::audit::{AuditSink, InFlight};
 use crate::dsig::Profile;
 use crate::signer::Signer;
 use crate::trust::TrustStore;
-use forward::Forwarder;
+use link::Link;
 use record::Evidence;
 use verify::{Kind, Verifier};
 
@@ -51,13 +53,13 @@ pub const REQUEST_ID: &str = "pix-request-id";
 /// The pipeline. Build once; share across requests (it holds the connection pool).
 pub struct Relay {
     profile: Profile,
-    config: RelayConfig,
+    max_body: usize,
     signer: Arc<dyn Signer>,
     mtls: Arc<dyn Signer>,
     audit: Arc<dyn AuditSink>,
-    /// What BACEN is trusted with, and the client built on its anchors: replaced whole by
-    /// [`Relay::reload`]; each exchange holds the pair it started with.
-    bacen: RwLock<(BacenTrust, Arc<Forwarder>)>,
+    /// BACEN's trust (replaced whole by [`Relay::reload`]; each exchange holds what it started
+    /// with), the mTLS client, BACEN's limits and the batcher.
+    link: Arc<Link>,
 }
 
 impl Relay {
@@ -70,18 +72,17 @@ impl Relay {
         bacen_signatures: Arc<TrustStore>,
         audit: Arc<dyn AuditSink>,
     ) -> Result<Relay, RelayError> {
-        let forwarder = Arc::new(Forwarder::new(&config, Arc::clone(&mtls))?);
         let trust = BacenTrust {
             signatures: bacen_signatures,
             anchors: config.bacen_anchors.clone(),
         };
         Ok(Relay {
             profile: config.profile,
-            config,
+            max_body: config.max_body,
             signer,
-            mtls,
+            mtls: Arc::clone(&mtls),
             audit,
-            bacen: RwLock::new((trust, forwarder)),
+            link: Link::new(config, mtls, trust)?,
         })
     }
 
@@ -92,7 +93,7 @@ impl Relay {
 
     /// What BACEN is trusted with now.
     pub fn trusted(&self) -> BacenTrust {
-        self.current().0
+        self.link.current().0
     }
 
     /// Trusts `new` from the next exchange on: new signature certificates apply to the next
@@ -100,23 +101,7 @@ impl Relay {
     /// it once the exchanges under way finish). Exchanges under way keep what they started with.
     /// Returns whether anything changed.
     pub fn reload(&self, new: &BacenTrust) -> Result<bool, RelayError> {
-        let (old, forwarder) = self.current();
-        if old.same_as(new) {
-            return Ok(false);
-        }
-        let forwarder = if old.anchors == new.anchors {
-            forwarder
-        } else {
-            let mut config = self.config.clone();
-            config.bacen_anchors = new.anchors.clone();
-            Arc::new(Forwarder::new(&config, Arc::clone(&self.mtls))?)
-        };
-        *self.bacen.write().unwrap_or_else(|p| p.into_inner()) = (new.clone(), forwarder);
-        Ok(true)
-    }
-
-    fn current(&self) -> (BacenTrust, Arc<Forwarder>) {
-        self.bacen.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.link.reload(new)
     }
 
     /// The family this relay serves.
@@ -133,7 +118,7 @@ impl Relay {
             Ok(Err(e)) => return Err(format!("signer: {e}")),
             Err(_) => return Err("signer: no answer".into()),
         }
-        self.current().1.probe(limit).await
+        self.link.current().1.probe(limit).await
     }
 
     /// Relays one request; always answers, and always leaves an audit record.
@@ -169,8 +154,8 @@ impl Relay {
         parts: &http::request::Parts,
         body: Bytes,
     ) -> (Response<Bytes>, Bytes, Option<Evidence>) {
-        let (trust, forwarder) = self.current();
-        let max_body = self.config.max_body;
+        let (trust, forwarder) = self.link.current();
+        let max_body = self.max_body;
         let target = match forwarder.target(&parts.uri) {
             Ok(t) => t,
             Err(refusal) => return (refusal.response(), body, None),
@@ -198,8 +183,9 @@ impl Relay {
                 Err(refusal) => return (refusal.response(), body, None),
             }
         };
-        let answer = match forwarder
-            .send(&parts.method, &parts.headers, target, sent.clone())
+        let (answer, batch_id) = match self
+            .link
+            .send(&forwarder, &parts.method, &parts.headers, target, sent.clone())
             .await
         {
             Ok(a) => a,
@@ -214,6 +200,7 @@ impl Relay {
         let evidence = Evidence {
             bacen_body: judged.bacen_body,
             verification_error: judged.verification_error,
+            batch_id,
         };
         (judged.response, sent, Some(evidence))
     }

@@ -19,6 +19,8 @@ pub(super) struct Evidence {
     pub bacen_body: Bytes,
     /// Why its verification failed, when it did.
     pub verification_error: Option<String>,
+    /// The batch the message went in, when it shared its request with others.
+    pub batch_id: Option<String>,
 }
 
 /// A record begun when the request arrived.
@@ -79,7 +81,10 @@ impl Draft {
             add_new(&mut record.biz_msg_idrs, &m.biz_msg_idrs);
             add_new(&mut record.end_to_end_ids, &m.end_to_end_ids);
         }
-        record.verification_error = evidence.and_then(|e| e.verification_error);
+        if let Some(e) = evidence {
+            record.verification_error = e.verification_error;
+            record.batch_id = e.batch_id;
+        }
         record.response_status_code = i32::from(response.status().as_u16());
         record.response_signature_valid = response
             .headers()

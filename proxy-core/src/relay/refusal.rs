@@ -38,11 +38,14 @@ pub enum Problem {
     InvalidResponseSignature,
     /// BACEN's answer could not be passed on (`502`).
     InvalidResponse,
+    /// BACEN's limit of simultaneous requests was reached and no place freed in time (`503`,
+    /// with `Retry-After`).
+    BacenBusy,
 }
 
 impl Problem {
     /// Every code, for the docs and the tests.
-    pub const ALL: [Problem; 13] = [
+    pub const ALL: [Problem; 14] = [
         Problem::InvalidPath,
         Problem::InvalidRequest,
         Problem::BodyTooLarge,
@@ -56,6 +59,7 @@ impl Problem {
         Problem::BacenUnreachable,
         Problem::InvalidResponseSignature,
         Problem::InvalidResponse,
+        Problem::BacenBusy,
     ];
 
     /// The code, e.g. `signerUnavailable`.
@@ -74,6 +78,7 @@ impl Problem {
             Problem::BacenUnreachable => "bacenUnreachable",
             Problem::InvalidResponseSignature => "invalidResponseSignature",
             Problem::InvalidResponse => "invalidResponse",
+            Problem::BacenBusy => "bacenBusy",
         }
     }
 
@@ -88,7 +93,7 @@ impl Problem {
             Problem::UnsupportedEncoding | Problem::UnsupportedMediaType => {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
-            Problem::SignerUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Problem::SignerUnavailable | Problem::BacenBusy => StatusCode::SERVICE_UNAVAILABLE,
             Problem::SigningFailed => StatusCode::INTERNAL_SERVER_ERROR,
             Problem::Timeout => StatusCode::GATEWAY_TIMEOUT,
             Problem::BacenUnreachable | Problem::InvalidResponseSignature | Problem::InvalidResponse => {
@@ -105,6 +110,8 @@ pub struct Refusal {
     pub problem: Problem,
     /// What exactly, for the bank's engineers (never a secret).
     pub detail: String,
+    /// Seconds after which trying again makes sense (`Retry-After`).
+    pub retry_after: Option<u64>,
 }
 
 impl Refusal {
@@ -113,6 +120,15 @@ impl Refusal {
         Refusal {
             problem,
             detail: detail.into(),
+            retry_after: None,
+        }
+    }
+
+    /// The same refusal, saying when to try again.
+    pub fn retry_after(self, seconds: u64) -> Self {
+        Refusal {
+            retry_after: Some(seconds),
+            ..self
         }
     }
 
@@ -142,6 +158,10 @@ impl Refusal {
         );
         r.headers_mut()
             .insert(SIGNATURE_VALID, HeaderValue::from_static("false"));
+        if let Some(seconds) = self.retry_after {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         r
     }
 }

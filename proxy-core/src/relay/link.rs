@@ -1,0 +1,293 @@
+//! The link to BACEN: what BACEN is trusted with and the mTLS client built on it (both replaced
+//! whole at a reload), BACEN's limits on each side of ICOM ([`Budget`]), and automatic batching of
+//! SPI sends.
+//!
+//! **Batching.** ICOM takes up to 10 messages in one `multipart/mixed` send and says multipart is
+//! how throughput grows past the 6 requests in flight (DESIGN §6; BACEN's public Q&A #446). When a
+//! place of the send budget frees, everything queued for it — up to `batch_max` single-message
+//! sends, already signed by their own callers, concurrently — goes as one request. Nothing waits
+//! for a batch to fill: at low load each message goes alone and at once. Each caller gets its own
+//! answer: `201` with its own `PI-ResourceId` (ICOM returns them comma-separated in part order), or
+//! BACEN's refusal of the whole batch.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Method, StatusCode};
+use tokio::sync::{mpsc, oneshot};
+
+use super::budget::{self, Budget};
+use super::forward::{Answer, Forwarder};
+use super::refusal::Refusal;
+use super::{BacenTrust, RelayConfig, RelayError, wire};
+use crate::dsig::Profile;
+use crate::signer::Signer;
+
+/// BACEN's answer to one caller, and the id of the batch it went in (if it shared a request).
+pub(super) type Sent = (Answer, Option<String>);
+
+/// The link to BACEN of one relay.
+pub(super) struct Link {
+    profile: Profile,
+    config: RelayConfig,
+    mtls: Arc<dyn Signer>,
+    bacen: RwLock<(BacenTrust, Arc<Forwarder>)>,
+    sends: Budget,
+    reads: Budget,
+    batches: Option<mpsc::UnboundedSender<Arc<Queued>>>,
+}
+
+impl Link {
+    /// The link of `config`, batching SPI sends when `config.batch_max > 1` and a runtime runs.
+    pub(super) fn new(
+        config: RelayConfig,
+        mtls: Arc<dyn Signer>,
+        trust: BacenTrust,
+    ) -> Result<Arc<Link>, RelayError> {
+        let forwarder = Arc::new(Forwarder::new(&config, Arc::clone(&mtls))?);
+        let batching = config.profile == Profile::Spi
+            && config.batch_max > 1
+            && tokio::runtime::Handle::try_current().is_ok();
+        let (tx, rx) = if batching {
+            let (tx, rx) = mpsc::unbounded_channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        let link = Arc::new(Link {
+            profile: config.profile,
+            sends: Budget::new(config.max_in_flight, config.queue_timeout),
+            reads: Budget::new(config.max_in_flight, config.queue_timeout),
+            config,
+            mtls,
+            bacen: RwLock::new((trust, forwarder)),
+            batches: tx,
+        });
+        if let Some(rx) = rx {
+            tokio::spawn(dispatch(Arc::downgrade(&link), rx));
+        }
+        Ok(link)
+    }
+
+    /// What BACEN is trusted with now, and the client built on it.
+    pub(super) fn current(&self) -> (BacenTrust, Arc<Forwarder>) {
+        self.bacen.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// See [`super::Relay::reload`].
+    pub(super) fn reload(&self, new: &BacenTrust) -> Result<bool, RelayError> {
+        let (old, forwarder) = self.current();
+        if old.same_as(new) {
+            return Ok(false);
+        }
+        let forwarder = if old.anchors == new.anchors {
+            forwarder
+        } else {
+            let mut config = self.config.clone();
+            config.bacen_anchors = new.anchors.clone();
+            Arc::new(Forwarder::new(&config, Arc::clone(&self.mtls))?)
+        };
+        *self.bacen.write().unwrap_or_else(|p| p.into_inner()) = (new.clone(), forwarder);
+        Ok(true)
+    }
+
+    /// Sends a request within BACEN's limits: a single-message SPI send through the batcher, any
+    /// other send or stream read within its side's budget, anything else at once.
+    pub(super) async fn send(
+        &self,
+        forwarder: &Forwarder,
+        method: &Method,
+        headers: &http::HeaderMap,
+        target: String,
+        body: Bytes,
+    ) -> Result<Sent, Refusal> {
+        let path = target.split_once("/api/").map_or("", |(_, p)| p);
+        let send = *method == Method::POST && path.ends_with("/msgs");
+        let read = path.starts_with("v1/out/") && path.contains("/stream/");
+        if self.profile != Profile::Spi || !(send || read) {
+            return Ok((forwarder.send(method, headers, target, body).await?, None));
+        }
+        if send
+            && let Some(batches) = &self.batches
+            && is_single(headers)
+        {
+            return self.batched(batches, target, body).await;
+        }
+        let budget = if send { &self.sends } else { &self.reads };
+        let _place = budget.enter().await?;
+        let answer = forwarder.send(method, headers, target, body).await?;
+        if answer.0.status == StatusCode::TOO_MANY_REQUESTS {
+            budget.pause_for(budget::retry_after(&answer.0.headers));
+        }
+        Ok((answer, None))
+    }
+
+    /// Queues a signed message for the next send; waits at most the queue timeout for it to be
+    /// taken.
+    async fn batched(
+        &self,
+        batches: &mpsc::UnboundedSender<Arc<Queued>>,
+        target: String,
+        body: Bytes,
+    ) -> Result<Sent, Refusal> {
+        let (tx, mut rx) = oneshot::channel();
+        let queued = Arc::new(Queued {
+            target,
+            body,
+            state: AtomicU8::new(QUEUED),
+            reply: Mutex::new(Some(tx)),
+        });
+        if batches.send(Arc::clone(&queued)).is_err() {
+            return Err(self.sends.busy());
+        }
+        match tokio::time::timeout(self.sends.queue_timeout(), &mut rx).await {
+            Ok(reply) => reply.unwrap_or_else(|_| Err(self.sends.busy())),
+            Err(_) => {
+                if queued
+                    .state
+                    .compare_exchange(QUEUED, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    return Err(self.sends.busy());
+                }
+                // Taken just now: it is on its way to BACEN, so its caller waits for the answer.
+                rx.await.unwrap_or_else(|_| Err(self.sends.busy()))
+            }
+        }
+    }
+}
+
+/// A single-message send, as batching takes it: plain XML, not compressed.
+fn is_single(headers: &http::HeaderMap) -> bool {
+    wire::is_xml(wire::header_str(headers, header::CONTENT_TYPE))
+        && wire::header_str(headers, header::CONTENT_ENCODING).is_empty()
+}
+
+const QUEUED: u8 = 0;
+const TAKEN: u8 = 1;
+const ABANDONED: u8 = 2;
+
+/// A signed message waiting for a send.
+struct Queued {
+    target: String,
+    body: Bytes,
+    state: AtomicU8,
+    reply: Mutex<Option<oneshot::Sender<Result<Sent, Refusal>>>>,
+}
+
+impl Queued {
+    fn answer(&self, outcome: Result<Sent, Refusal>) {
+        if let Some(tx) = self.reply.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = tx.send(outcome);
+        }
+    }
+}
+
+/// The batcher: takes a place of the send budget, then everything queued for it.
+async fn dispatch(link: Weak<Link>, mut queue: mpsc::UnboundedReceiver<Arc<Queued>>) {
+    let mut carried: VecDeque<Arc<Queued>> = VecDeque::new();
+    loop {
+        let first = match carried.pop_front() {
+            Some(q) => q,
+            None => match queue.recv().await {
+                Some(q) => q,
+                None => return,
+            },
+        };
+        let Some(l) = link.upgrade() else { return };
+        let Some(place) = l.sends.wait().await else { return };
+        let max = l.config.batch_max;
+        let mut batch: Vec<Arc<Queued>> = Vec::with_capacity(max);
+        let mut candidate = Some(first);
+        while let Some(q) = candidate {
+            if batch.first().is_some_and(|b| b.target != q.target) {
+                carried.push_back(q); // another participant's path: a request of its own
+            } else if q
+                .state
+                .compare_exchange(QUEUED, TAKEN, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                batch.push(q);
+            }
+            candidate = if batch.len() < max {
+                queue.try_recv().ok()
+            } else {
+                None
+            };
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        let (_, forwarder) = l.current();
+        let gzip = l.config.gzip_batches;
+        tokio::spawn(async move {
+            let _place = place;
+            let outcomes = send_batch(&forwarder, &batch, gzip).await;
+            if let Some(Ok(((head, _), _))) = outcomes.first()
+                && head.status == StatusCode::TOO_MANY_REQUESTS
+            {
+                l.sends.pause_for(budget::retry_after(&head.headers));
+            }
+            for (q, outcome) in batch.iter().zip(outcomes) {
+                q.answer(outcome);
+            }
+        });
+    }
+}
+
+/// Sends `batch` (one request; multipart when more than one) and splits BACEN's answer per caller.
+async fn send_batch(forwarder: &Forwarder, batch: &[Arc<Queued>], gzip: bool) -> Vec<Result<Sent, Refusal>> {
+    let mut headers = http::HeaderMap::new();
+    let xml = HeaderValue::from_static("application/xml; charset=utf-8");
+    let target = batch[0].target.clone();
+    if batch.len() == 1 {
+        headers.insert(header::CONTENT_TYPE, xml);
+        let answer = forwarder
+            .send(&Method::POST, &headers, target, batch[0].body.clone())
+            .await;
+        return vec![answer.map(|a| (a, None))];
+    }
+    let id = wire::new_id();
+    let parts: Vec<wire::Part> = batch
+        .iter()
+        .map(|q| wire::Part {
+            headers: vec![("content-type".into(), "application/xml; charset=utf-8".into())],
+            body: q.body.to_vec(),
+        })
+        .collect();
+    let mut body = wire::build_multipart(&id, &parts);
+    if gzip {
+        body = wire::gzip(&body);
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("multipart/mixed; boundary={id}")) {
+        headers.insert(header::CONTENT_TYPE, v);
+    }
+    let answer = forwarder
+        .send(&Method::POST, &headers, target, Bytes::from(body))
+        .await;
+    let (head, bytes) = match answer {
+        Ok(a) => a,
+        Err(refusal) => return batch.iter().map(|_| Err(refusal.clone())).collect(),
+    };
+    let ids: Vec<String> = head
+        .headers
+        .get("pi-resourceid")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(',').map(|s| s.trim().to_string()).collect())
+        .unwrap_or_default();
+    (0..batch.len())
+        .map(|i| {
+            let mut own = head.clone();
+            if head.status.is_success()
+                && let Some(v) = ids.get(i).and_then(|id| HeaderValue::from_str(id).ok())
+            {
+                own.headers.insert("pi-resourceid", v);
+            }
+            Ok(((own, bytes.clone()), Some(id.clone())))
+        })
+        .collect()
+}
