@@ -173,7 +173,22 @@ async fn bad_answers_slow_or_absent_bacen_and_bad_paths_fail_closed() {
     assert_eq!(header(&h, "pix-signature-valid"), "false");
     let _ = body;
     assert_eq!(post_xml(s.proxy.spi, MSGS, sample("pacs.008.xml")).await.0, 201);
+    // A stream message that fails verification passes with its verdict (never blocks the
+    // stream); any other signed answer that fails is 502.
     let (status, h, body) = get(s.proxy.spi, STREAM_START).await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&h, "pix-signature-valid"), "false");
+    assert!(
+        header(&h, "pix-signature-error").contains("SignatureValue does not verify"),
+        "{h:?}"
+    );
+    assert!(!header(&h, "pi-pull-next").is_empty());
+    assert!(
+        String::from_utf8_lossy(&body).contains("pacs.002"),
+        "BACEN's bytes"
+    );
+    faults("family=dict&broken_signature=true").await;
+    let (status, h, body) = post_xml(s.proxy.dict, "/api/v2/entries", sample("dict-create-entry.xml")).await;
     assert_eq!(status, 502);
     assert_eq!(header(&h, "pix-signature-valid"), "false");
     assert!(

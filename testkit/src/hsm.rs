@@ -31,6 +31,9 @@ pub enum Keys {
     Auto,
 }
 
+/// A change to settings of type `T`, applied last.
+pub type Tune<T> = Arc<dyn Fn(&mut T) + Send + Sync>;
+
 /// How to run the development set-up.
 #[derive(Clone)]
 pub struct DevOptions {
@@ -43,9 +46,9 @@ pub struct DevOptions {
     /// Where audit records go (`None`: JSON lines under `<dir>/audit`).
     pub audit: Option<Arc<dyn AuditSink>>,
     /// Changes to the relays' settings (limits, batching), applied last.
-    pub relay: Option<Arc<dyn Fn(&mut RelayConfig) + Send + Sync>>,
+    pub relay: Option<Tune<RelayConfig>>,
     /// Changes to the simulator's settings (BACEN's limits), applied last.
-    pub simulator: Option<Arc<dyn Fn(&mut Config) + Send + Sync>>,
+    pub simulator: Option<Tune<Config>>,
 }
 
 impl DevOptions {

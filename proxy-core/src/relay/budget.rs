@@ -7,7 +7,9 @@
 //! the time BACEN named: waiting requests are not fired into a known refusal.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -50,7 +52,7 @@ impl Budget {
         let permit = Arc::clone(&self.slots).acquire_owned().await.ok()?;
         // Checked with the place taken: a pause BACEN asked for while we queued holds us too.
         while let Some(until) = self.pause() {
-            tokio::time::sleep_until(until.into()).await;
+            tokio::time::sleep_until(until).await;
         }
         Some(permit)
     }
