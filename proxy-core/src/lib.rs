@@ -15,6 +15,7 @@
 pub mod audit;
 pub mod config;
 pub mod dsig;
+pub mod metrics;
 pub mod relay;
 pub mod reload;
 pub mod retry;

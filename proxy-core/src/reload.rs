@@ -77,8 +77,9 @@ fn log_bacen(trust: &BacenTrust) {
     }
 }
 
-fn log_certificate(role: &str, c: &Certificate) {
+fn log_certificate(role: &'static str, c: &Certificate) {
     let days_left = c.days_left(unix_now());
+    crate::metrics::certificate(role, c.serial(), days_left);
     if days_left < EXPIRY_WARNING_DAYS {
         tracing::warn!(
             metric = "CertificateExpiring",

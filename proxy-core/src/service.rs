@@ -28,15 +28,44 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// How a server treats its clients: hardened against slow or greedy ones.
+#[derive(Debug, Clone, Copy)]
+pub struct Serving {
+    /// A connection that has not sent a whole request head within this is closed (slowloris).
+    pub header_read_timeout: std::time::Duration,
+    /// Largest request head, bytes (hyper's read buffer; at least 8192).
+    pub max_header_bytes: usize,
+    /// Most header fields in one request.
+    pub max_headers: usize,
+    /// Connections open at once; more wait to be accepted.
+    pub max_connections: usize,
+    /// At shutdown, how long requests in flight may take to finish.
+    pub drain: std::time::Duration,
+}
+
+impl Default for Serving {
+    /// 30 s for a request head, 64 KiB and 100 fields at most, 1024 connections, 30 s of drain.
+    fn default() -> Self {
+        Serving {
+            header_read_timeout: std::time::Duration::from_secs(30),
+            max_header_bytes: 64 * 1024,
+            max_headers: 100,
+            max_connections: 1024,
+            drain: std::time::Duration::from_secs(30),
+        }
+    }
+}
+
 /// Serves HTTP/1.1 on `listener` (over TLS when `tls` is given) with `service` until `stop`
 /// resolves; then stops accepting and drains: connections in flight finish their requests (for
-/// at most `drain`) before it returns. The one accept loop of every server of the workspace.
+/// at most `serving.drain`) before it returns. The one accept loop of every server of the
+/// workspace.
 pub async fn serve<S, B>(
     listener: tokio::net::TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     service: S,
     stop: impl std::future::Future<Output = ()>,
-    drain: std::time::Duration,
+    serving: Serving,
 ) where
     S: hyper::service::Service<http::Request<hyper::body::Incoming>, Response = http::Response<B>>
         + Clone
@@ -48,10 +77,15 @@ pub async fn serve<S, B>(
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    use hyper_util::rt::TokioIo;
+    use hyper_util::rt::{TokioIo, TokioTimer};
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let open = std::sync::Arc::new(tokio::sync::Semaphore::new(serving.max_connections.max(1)));
     tokio::pin!(stop);
     loop {
+        let place = tokio::select! {
+            p = std::sync::Arc::clone(&open).acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            () = &mut stop => break,
+        };
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
@@ -62,19 +96,32 @@ pub async fn serve<S, B>(
         let _ = tcp.set_nodelay(true);
         let (service, tls, watcher) = (service.clone(), tls.clone(), graceful.watcher());
         tokio::spawn(async move {
-            let builder = hyper::server::conn::http1::Builder::new();
+            let _place = place;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(serving.header_read_timeout)
+                .max_buf_size(serving.max_header_bytes.max(8192))
+                .max_headers(serving.max_headers);
             let result = match tls {
-                Some(acceptor) => match acceptor.accept(tcp).await {
-                    Ok(stream) => {
-                        watcher
-                            .watch(builder.serve_connection(TokioIo::new(stream), service))
-                            .await
+                // The handshake counts against the same deadline as the request head.
+                Some(acceptor) => {
+                    match tokio::time::timeout(serving.header_read_timeout, acceptor.accept(tcp)).await {
+                        Ok(Ok(stream)) => {
+                            watcher
+                                .watch(builder.serve_connection(TokioIo::new(stream), service))
+                                .await
+                        }
+                        Ok(Err(e)) => {
+                            tracing::info!(%peer, error = %e, "TLS handshake refused");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::info!(%peer, "TLS handshake not finished in time");
+                            return;
+                        }
                     }
-                    Err(e) => {
-                        tracing::info!(%peer, error = %e, "TLS handshake refused");
-                        return;
-                    }
-                },
+                }
                 None => {
                     watcher
                         .watch(builder.serve_connection(TokioIo::new(tcp), service))
@@ -86,9 +133,12 @@ pub async fn serve<S, B>(
             }
         });
     }
-    if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(serving.drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!(
-            seconds = drain.as_secs(),
+            seconds = serving.drain.as_secs(),
             "connections still open after the drain at shutdown"
         );
     }

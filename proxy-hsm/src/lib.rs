@@ -19,6 +19,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use proxy_core::relay::{self, Relay};
+use proxy_core::service::Serving;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -90,6 +91,16 @@ pub struct BindError {
 impl FrontEnd {
     /// Binds the three ports and serves: DICT requests go to `dict`, SPI requests to `spi`.
     pub async fn start(listen: Listen, dict: Arc<Relay>, spi: Arc<Relay>) -> Result<FrontEnd, BindError> {
+        Self::start_with(listen, dict, spi, Serving::default()).await
+    }
+
+    /// [`FrontEnd::start`] with other limits on the bank's side of the connections.
+    pub async fn start_with(
+        listen: Listen,
+        dict: Arc<Relay>,
+        spi: Arc<Relay>,
+        serving: Serving,
+    ) -> Result<FrontEnd, BindError> {
         let bind = |port| async move {
             let addr = SocketAddr::new(listen.bind, port);
             let l = TcpListener::bind(addr).await.map_err(|e| BindError {
@@ -111,9 +122,9 @@ impl FrontEnd {
             dict: Arc::clone(&dict),
             spi: Arc::clone(&spi),
         });
-        tasks.spawn(serve(dict_l, Route::Relay(dict), rx.clone()));
-        tasks.spawn(serve(spi_l, Route::Relay(spi), rx.clone()));
-        tasks.spawn(serve(check_l, Route::Check(both), rx));
+        tasks.spawn(serve(dict_l, Route::Relay(dict), rx.clone(), serving));
+        tasks.spawn(serve(spi_l, Route::Relay(spi), rx.clone(), serving));
+        tasks.spawn(serve(check_l, Route::Check(both), rx, serving));
         tracing::info!(dict = %dict_addr, spi = %spi_addr, check = %check_addr, "proxy listening");
         Ok(FrontEnd {
             dict: dict_addr,
@@ -144,7 +155,7 @@ enum Route {
     Check(Arc<Checked>),
 }
 
-async fn serve(listener: TcpListener, route: Route, mut stop: watch::Receiver<bool>) {
+async fn serve(listener: TcpListener, route: Route, mut stop: watch::Receiver<bool>, serving: Serving) {
     let service = service_fn(move |req| {
         let route = route.clone();
         async move { Ok::<_, std::convert::Infallible>(answer(&route, req).await) }
@@ -152,13 +163,13 @@ async fn serve(listener: TcpListener, route: Route, mut stop: watch::Receiver<bo
     let stop = async move {
         let _ = stop.changed().await;
     };
-    proxy_core::service::serve(listener, None, service, stop, Duration::from_secs(30)).await;
+    proxy_core::service::serve(listener, None, service, stop, serving).await;
 }
 
 async fn answer(route: &Route, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let relay = match route {
         Route::Relay(r) => r,
-        Route::Check(c) => return check(c, req.uri().path()).await,
+        Route::Check(c) => return health(c, req.uri().path()).await,
     };
     let (parts, body) = req.into_parts();
     let answer = match relay::collect_body(body, MAX_REQUEST).await {
@@ -168,13 +179,58 @@ async fn answer(route: &Route, req: Request<Incoming>) -> Response<Full<Bytes>> 
     answer.map(Full::new)
 }
 
-/// `GET /check`: 200 when both relays can sign and reach BACEN, else 503 with the reasons.
-async fn check(c: &Checked, path: &str) -> Response<Full<Bytes>> {
-    if path != "/check" {
-        let mut r = Response::new(Full::new(Bytes::new()));
-        *r.status_mut() = StatusCode::NOT_FOUND;
-        return r;
+/// The health port:
+/// - `GET /live`: the process serves (the container's health check: a BACEN outage must never
+///   restart tasks);
+/// - `GET /ready` (and `/check`, its old name): both relays can sign, reach BACEN and audit, else
+///   `503` with the reasons (the load balancer's target health);
+/// - `GET /metrics`: Prometheus text, once [`install_metrics`] ran.
+async fn health(c: &Checked, path: &str) -> Response<Full<Bytes>> {
+    let text = |status: StatusCode, body: String| {
+        let mut r = Response::new(Full::new(Bytes::from(body)));
+        *r.status_mut() = status;
+        r
+    };
+    match path {
+        "/live" => text(StatusCode::OK, "live\n".into()),
+        "/ready" | "/check" => ready(c).await,
+        "/metrics" => match METRICS.get() {
+            Some(handle) => {
+                let mut r = text(StatusCode::OK, handle.render());
+                r.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("text/plain; version=0.0.4"),
+                );
+                r
+            }
+            None => text(StatusCode::NOT_FOUND, "metrics are not installed\n".into()),
+        },
+        _ => text(StatusCode::NOT_FOUND, String::new()),
     }
+}
+
+/// The process's Prometheus recorder (one per process: the `metrics` facade is global).
+static METRICS: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+    std::sync::OnceLock::new();
+
+/// Installs the Prometheus recorder whose text `GET /metrics` serves; latencies as histograms
+/// with [`proxy_core::metrics::LATENCY_BUCKETS`]. Calling it again does nothing.
+pub fn install_metrics() -> Result<(), String> {
+    if METRICS.get().is_some() {
+        return Ok(());
+    }
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets(proxy_core::metrics::LATENCY_BUCKETS)
+        .map_err(|e| e.to_string())?
+        .build_recorder();
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder).map_err(|e| e.to_string())?;
+    let _ = METRICS.set(handle);
+    Ok(())
+}
+
+/// Readiness: both relays can sign, reach BACEN and audit.
+async fn ready(c: &Checked) -> Response<Full<Bytes>> {
     let limit = Duration::from_secs(2);
     let (dict, spi) = tokio::join!(c.dict.check(limit), c.spi.check(limit));
     let problems: Vec<String> = [("dict", dict), ("spi", spi)]

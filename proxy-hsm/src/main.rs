@@ -170,6 +170,7 @@ async fn run(s: Serve) -> Result<(), StartError> {
     };
     let params = source.read().await?;
     let pin = configured::pin_from_secret(&secret, s.pin_format)?;
+    proxy_hsm::install_metrics().map_err(StartError::Io)?;
     let deployment = Deployment {
         module: s.module,
         token_label: s.token_label,

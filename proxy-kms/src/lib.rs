@@ -5,9 +5,11 @@
 //! - [`configured`]: the seeds' parameters and secret → one [`proxy_core::relay::Relay`] per
 //!   container;
 //! - [`handler`]: API Gateway REST proxy events ↔ the relay (lambda_http);
+//! - [`emf`]: the metrics as CloudWatch Embedded Metric Format log lines;
 //! - [`local`]: the same handler behind a plain HTTP listener (`proxy-kms serve`).
 
 pub mod configured;
+pub mod emf;
 pub mod handler;
 pub mod kms;
 pub mod local;

@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -12,6 +11,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use lambda_http::Body;
 use proxy_core::relay::{self, Relay};
+use proxy_core::service::Serving;
 use tokio::net::TcpListener;
 
 use crate::configured::Refresher;
@@ -37,7 +37,7 @@ pub async fn serve(
             Ok::<_, std::convert::Infallible>(answer(relay, req).await)
         }
     });
-    proxy_core::service::serve(listener, None, service, stop, Duration::from_secs(30)).await;
+    proxy_core::service::serve(listener, None, service, stop, Serving::default()).await;
 }
 
 /// Binds `addr` (port 0: a free one).

@@ -96,6 +96,7 @@ async fn run(cli: Cli, started: Instant) -> Result<(), StartError> {
             let clients = Clients::load(None).await;
             let relay = configured::relay(&clients, profile, &Deployment::default()).await?;
             let refresher = Arc::new(Refresher::from_env(clients.ssm.clone())?);
+            let emf = proxy_kms::emf::EmfRecorder::install();
             proxy_core::reload::log_in_use(&relay);
             tracing::info!(
                 family = profile.name(),
@@ -103,10 +104,13 @@ async fn run(cli: Cli, started: Instant) -> Result<(), StartError> {
                 "ready"
             );
             let service = lambda_http::service_fn(move |event| {
-                let (relay, refresher) = (Arc::clone(&relay), Arc::clone(&refresher));
+                let (relay, refresher, emf) = (Arc::clone(&relay), Arc::clone(&refresher), emf.clone());
                 async move {
                     refresher.maybe(&relay).await;
-                    Ok::<_, std::convert::Infallible>(handler::handle(relay, event).await)
+                    let answer = handler::handle(relay, event).await;
+                    // The invocation's metrics, before Lambda may freeze the container.
+                    emf.flush();
+                    Ok::<_, std::convert::Infallible>(answer)
                 }
             });
             lambda_http::run(service)

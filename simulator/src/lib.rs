@@ -482,7 +482,11 @@ async fn serve(
     let stop = async move {
         let _ = stop.changed().await;
     };
-    proxy_core::service::serve(listener, tls, service, stop, Duration::from_secs(10)).await;
+    let serving = proxy_core::service::Serving {
+        drain: Duration::from_secs(10),
+        ..Default::default()
+    };
+    proxy_core::service::serve(listener, tls, service, stop, serving).await;
 }
 
 /// A request to SPI or DICT: faults first, then the endpoint.

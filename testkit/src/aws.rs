@@ -170,7 +170,10 @@ impl FaultProxy {
             None,
             service,
             forever,
-            Duration::ZERO,
+            proxy_core::service::Serving {
+                drain: Duration::ZERO,
+                ..Default::default()
+            },
         ));
         Ok(FaultProxy {
             endpoint,

@@ -49,6 +49,8 @@ pub struct DevOptions {
     pub relay: Option<Tune<RelayConfig>>,
     /// Changes to the simulator's settings (BACEN's limits), applied last.
     pub simulator: Option<Tune<Config>>,
+    /// How the proxy's listeners treat clients.
+    pub serving: proxy_core::service::Serving,
 }
 
 impl DevOptions {
@@ -61,6 +63,7 @@ impl DevOptions {
             audit: None,
             relay: None,
             simulator: None,
+            serving: proxy_core::service::Serving::default(),
         }
     }
 }
@@ -150,6 +153,7 @@ impl DevSetup {
             audit,
             relay: relay_tune,
             simulator: simulator_tune,
+            serving,
         } = options;
         let pki = DevPki::generate(&dir.join("pki")).map_err(|e| e.to_string())?;
         let keys = match keys {
@@ -196,7 +200,7 @@ impl DevSetup {
         };
         let dict = relay(Profile::Dict, simulator.dict)?;
         let spi = relay(Profile::Spi, simulator.spi)?;
-        let proxy = FrontEnd::start(listen, dict, spi)
+        let proxy = FrontEnd::start_with(listen, dict, spi, serving)
             .await
             .map_err(|e| e.to_string())?;
         Ok(DevSetup {

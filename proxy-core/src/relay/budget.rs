@@ -13,11 +13,15 @@ use tokio::time::Instant;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::dsig::Profile;
+
 use super::refusal::{Problem, Refusal};
 
 /// The budget of one side.
 #[derive(Debug)]
 pub(super) struct Budget {
+    family: Profile,
+    side: &'static str,
     slots: Arc<Semaphore>,
     queue_timeout: Duration,
     paused_until: Mutex<Option<Instant>>,
@@ -25,13 +29,20 @@ pub(super) struct Budget {
 
 impl Budget {
     /// `max_in_flight` requests at once (0: no limit), waiting at most `queue_timeout`.
-    pub(super) fn new(max_in_flight: usize, queue_timeout: Duration) -> Self {
+    pub(super) fn new(
+        family: Profile,
+        side: &'static str,
+        max_in_flight: usize,
+        queue_timeout: Duration,
+    ) -> Self {
         let slots = if max_in_flight == 0 {
             Semaphore::MAX_PERMITS
         } else {
             max_in_flight
         };
         Budget {
+            family,
+            side,
             slots: Arc::new(Semaphore::new(slots)),
             queue_timeout,
             paused_until: Mutex::new(None),
@@ -40,21 +51,34 @@ impl Budget {
 
     /// A place among the requests under way, once BACEN's pause (if any) is over; `503
     /// bacenBusy` when none frees within the queue timeout.
-    pub(super) async fn enter(&self) -> Result<OwnedSemaphorePermit, Refusal> {
+    pub(super) async fn enter(&self) -> Result<Place, Refusal> {
         match tokio::time::timeout(self.queue_timeout, self.wait()).await {
-            Ok(Some(permit)) => Ok(permit),
+            Ok(Some(place)) => Ok(place),
             _ => Err(self.busy()),
         }
     }
 
     /// A place, however long it takes (the batcher: its callers time out on their own).
-    pub(super) async fn wait(&self) -> Option<OwnedSemaphorePermit> {
-        let permit = Arc::clone(&self.slots).acquire_owned().await.ok()?;
-        // Checked with the place taken: a pause BACEN asked for while we queued holds us too.
-        while let Some(until) = self.pause() {
-            tokio::time::sleep_until(until).await;
-        }
-        Some(permit)
+    pub(super) async fn wait(&self) -> Option<Place> {
+        let queued = metrics::gauge!(crate::metrics::BACEN_QUEUED, "family" => self.family.name(), "side" => self.side);
+        queued.increment(1.0);
+        let waited = async {
+            let permit = Arc::clone(&self.slots).acquire_owned().await.ok()?;
+            // Checked with the place taken: a pause BACEN asked for while we queued holds us too.
+            while let Some(until) = self.pause() {
+                tokio::time::sleep_until(until).await;
+            }
+            Some(permit)
+        };
+        // Counted out of the queue however the wait ends (a timeout drops this future).
+        let _out = Dequeued(queued);
+        let permit = waited.await?;
+        let in_flight = metrics::gauge!(crate::metrics::BACEN_IN_FLIGHT, "family" => self.family.name(), "side" => self.side);
+        in_flight.increment(1.0);
+        Some(Place {
+            _permit: permit,
+            in_flight,
+        })
     }
 
     /// How long a request may wait for a place.
@@ -100,6 +124,26 @@ impl Budget {
     }
 }
 
+/// A place among the requests under way; freed (and counted out) when dropped.
+pub(super) struct Place {
+    _permit: OwnedSemaphorePermit,
+    in_flight: metrics::Gauge,
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.in_flight.decrement(1.0);
+    }
+}
+
+struct Dequeued(metrics::Gauge);
+
+impl Drop for Dequeued {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
+}
+
 /// BACEN's `Retry-After` in seconds (delta-seconds; 1 when absent or not a number).
 pub(super) fn retry_after(headers: &http::HeaderMap) -> u64 {
     headers
@@ -116,7 +160,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn beyond_the_budget_requests_wait_then_are_refused_busy() {
-        let b = Budget::new(1, Duration::from_millis(100));
+        let b = Budget::new(Profile::Spi, "send", 1, Duration::from_millis(100));
         let first = b.enter().await.expect("a place");
         let refused = b.enter().await.expect_err("no place within the timeout");
         assert_eq!(refused.problem, Problem::BacenBusy);
@@ -132,7 +176,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_429_pauses_the_side_for_what_bacen_said() {
-        let b = Budget::new(6, Duration::from_secs(5));
+        let b = Budget::new(Profile::Spi, "send", 6, Duration::from_secs(5));
         b.pause_for(1);
         let started = Instant::now();
         let _p = b.enter().await.expect("after the pause");

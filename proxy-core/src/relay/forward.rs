@@ -102,6 +102,22 @@ impl Forwarder {
         if !path.starts_with('/') || path.starts_with("//") || path.contains('\\') {
             return Err(refuse(format!("path '{path}' is not a plain absolute path")));
         }
+        // Only BACEN's API root of this family (ICOM /api/v1/, DICT /api/v2/: DESIGN §6), and no
+        // dot-segment, plain or percent-encoded, that would leave it.
+        let root = match self.profile {
+            Profile::Spi => "/api/v1/",
+            Profile::Dict => "/api/v2/",
+        };
+        if !path.starts_with(root) {
+            return Err(refuse(format!("path '{path}' is not under {root}")));
+        }
+        let dotted = uri.path().split('/').any(|segment| {
+            let s = segment.to_ascii_lowercase().replace("%2e", ".");
+            s == "." || s == ".."
+        });
+        if dotted {
+            return Err(refuse(format!("path '{path}' has a dot-segment")));
+        }
         Ok(format!("{}{path}", self.base))
     }
 
@@ -123,6 +139,7 @@ impl Forwarder {
         let out = out
             .body(Full::new(body))
             .map_err(|e| Refusal::new(Problem::InvalidRequest, e.to_string()))?;
+        let started = std::time::Instant::now();
         let answer = tokio::time::timeout(self.timeout, async {
             let res = self
                 .client
@@ -144,7 +161,10 @@ impl Forwarder {
                 Err(Refusal::new(Problem::Timeout, reason))
             }
             Ok(Err(reason)) => Err(Refusal::new(Problem::BacenUnreachable, reason)),
-            Ok(Ok(a)) => Ok(a),
+            Ok(Ok(a)) => {
+                crate::metrics::bacen(self.profile, a.0.status.as_u16(), started.elapsed());
+                Ok(a)
+            }
         }
     }
 

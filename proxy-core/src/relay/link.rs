@@ -59,8 +59,8 @@ impl Link {
         };
         let link = Arc::new(Link {
             profile: config.profile,
-            sends: Budget::new(config.max_in_flight, config.queue_timeout),
-            reads: Budget::new(config.max_in_flight, config.queue_timeout),
+            sends: Budget::new(config.profile, "send", config.max_in_flight, config.queue_timeout),
+            reads: Budget::new(config.profile, "read", config.max_in_flight, config.queue_timeout),
             config,
             mtls,
             bacen: RwLock::new((trust, forwarder)),

@@ -94,8 +94,12 @@ impl Draft {
             .to_string();
         record.response_header = headers_json(response.headers());
         record.response_body = String::from_utf8_lossy(&bacen_body).into_owned();
-        record.latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-        if let Err(e) = audit.write(profile, &record).await {
+        let took = started.elapsed();
+        record.latency_ms = took.as_secs_f64() * 1000.0;
+        crate::metrics::exchange(profile, &record.message_type, response.status().as_u16(), took);
+        let written = audit.write(profile, &record).await;
+        crate::metrics::audit(written.is_ok());
+        if let Err(e) = written {
             // The payment goes on; the record must not be lost: log it whole.
             let json = serde_json::to_string(&record).unwrap_or_default();
             tracing::error!(metric = "AuditWriteFailed", error = %e, record = %json, "audit write failed; record logged instead");

@@ -28,9 +28,29 @@ pub(super) async fn request_body(
         body.to_vec()
     };
     let content_type = wire::header_str(headers, header::CONTENT_TYPE);
+    let started = std::time::Instant::now();
+    let signed = sign_plain(profile, signer, content_type, &plain).await;
+    let problem = match &signed {
+        Err(r) if matches!(r.problem, Problem::SignerUnavailable | Problem::SigningFailed) => {
+            Some(r.problem.code())
+        }
+        _ => None,
+    };
+    crate::metrics::signed(profile, started.elapsed(), problem);
+    let signed = signed?;
+    Ok(if gzip { wire::gzip(&signed) } else { signed })
+}
+
+/// A decompressed body signed: each part of a multipart one, or the whole XML message.
+async fn sign_plain(
+    profile: Profile,
+    signer: &dyn Signer,
+    content_type: &str,
+    plain: &[u8],
+) -> Result<Vec<u8>, Refusal> {
     let signed = if let Some(boundary) = wire::boundary(content_type) {
         let parts =
-            wire::parse_multipart(&plain, &boundary).map_err(|e| Refusal::new(Problem::InvalidBody, e))?;
+            wire::parse_multipart(plain, &boundary).map_err(|e| Refusal::new(Problem::InvalidBody, e))?;
         let mut signed_parts = Vec::with_capacity(parts.len());
         for (i, mut p) in parts.into_iter().enumerate() {
             p.body = message(profile, signer, &p.body)
@@ -40,12 +60,12 @@ pub(super) async fn request_body(
         }
         wire::build_multipart(&boundary, &signed_parts)
     } else if wire::is_xml(content_type) {
-        message(profile, signer, &plain).await?
+        message(profile, signer, plain).await?
     } else {
         let reason = format!("Content-Type '{content_type}' is neither XML nor multipart/mixed");
         return Err(Refusal::new(Problem::UnsupportedMediaType, reason));
     };
-    Ok(if gzip { wire::gzip(&signed) } else { signed })
+    Ok(signed)
 }
 
 /// One message signed; a signer that is down is `503`, a message the profile cannot sign `400`.

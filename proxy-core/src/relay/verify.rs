@@ -87,6 +87,10 @@ impl Verifier<'_> {
             (vec![self.verify(&plain)], None)
         };
         let error = first_error(&verdicts, split.is_some());
+        // Counted for the messages BACEN answers with (its error documents are not all signed).
+        if !verdicts.is_empty() && parts.status.is_success() {
+            crate::metrics::verdict(self.profile, error.as_deref());
+        }
         let valid = !verdicts.is_empty() && error.is_none();
         if kind == Kind::Signed
             && parts.status.is_success()

@@ -1,0 +1,148 @@
+//! The proxy's metrics, one set of names for both flavours, through the `metrics` facade: the
+//! Fargate flavour exports them as Prometheus text on `GET /metrics` of the health port, the
+//! Lambda as CloudWatch Embedded Metric Format lines in its logs. Without a recorder installed
+//! (tests, tools) every call is a no-op.
+//!
+//! | name | kind | labels |
+//! |---|---|---|
+//! | `pix_requests_total` | counter | `family`, `message_type`, `status` (answered to the bank) |
+//! | `pix_bacen_responses_total` | counter | `family`, `status` (BACEN's; 429 and 503 apart) |
+//! | `pix_exchange_seconds` | histogram | `family` |
+//! | `pix_signer_seconds` | histogram | `family` |
+//! | `pix_bacen_round_trip_seconds` | histogram | `family` |
+//! | `pix_signature_verdicts_total` | counter | `family`, `valid`, `check` (the failed check) |
+//! | `pix_signer_errors_total` | counter | `family`, `problem` |
+//! | `pix_audit_records_total` | counter | `outcome` (`written`, `failed`) |
+//! | `pix_audit_spool_records`, `pix_audit_spool_oldest_seconds` | gauge | — |
+//! | `pix_audit_delivered_total` | counter | — |
+//! | `pix_bacen_in_flight`, `pix_bacen_queued` | gauge | `family`, `side` (`send`, `read`) |
+//! | `pix_certificate_days_left` | gauge | `role`, `serial` |
+
+use std::time::Duration;
+
+use crate::dsig::Profile;
+
+/// Requests answered to the bank.
+pub const REQUESTS: &str = "pix_requests_total";
+/// BACEN's answers by status.
+pub const BACEN_RESPONSES: &str = "pix_bacen_responses_total";
+/// Whole exchange, arrival to answer.
+pub const EXCHANGE_SECONDS: &str = "pix_exchange_seconds";
+/// Signing one request body.
+pub const SIGNER_SECONDS: &str = "pix_signer_seconds";
+/// BACEN's round trip.
+pub const BACEN_ROUND_TRIP_SECONDS: &str = "pix_bacen_round_trip_seconds";
+/// Verdicts on BACEN's signed answers.
+pub const SIGNATURE_VERDICTS: &str = "pix_signature_verdicts_total";
+/// Requests the signer could not sign.
+pub const SIGNER_ERRORS: &str = "pix_signer_errors_total";
+/// Audit records stored (or not).
+pub const AUDIT_RECORDS: &str = "pix_audit_records_total";
+/// Audit records waiting in the spool.
+pub const AUDIT_SPOOL_RECORDS: &str = "pix_audit_spool_records";
+/// Age of the oldest record waiting in the spool.
+pub const AUDIT_SPOOL_OLDEST_SECONDS: &str = "pix_audit_spool_oldest_seconds";
+/// Audit records Firehose took.
+pub const AUDIT_DELIVERED: &str = "pix_audit_delivered_total";
+/// Requests under way to BACEN.
+pub const BACEN_IN_FLIGHT: &str = "pix_bacen_in_flight";
+/// Requests waiting for a place.
+pub const BACEN_QUEUED: &str = "pix_bacen_queued";
+/// Days to expiry of a certificate in use.
+pub const CERTIFICATE_DAYS_LEFT: &str = "pix_certificate_days_left";
+
+/// The histogram buckets of the latencies, seconds.
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// One exchange answered.
+pub fn exchange(family: Profile, message_type: &str, status: u16, took: Duration) {
+    let message_type = if message_type.is_empty() {
+        "none"
+    } else {
+        message_type
+    };
+    metrics::counter!(REQUESTS, "family" => family.name(), "message_type" => message_type.to_string(), "status" => status.to_string()).increment(1);
+    metrics::histogram!(EXCHANGE_SECONDS, "family" => family.name()).record(took.as_secs_f64());
+}
+
+/// One answer from BACEN, `took` after the request left.
+pub fn bacen(family: Profile, status: u16, took: Duration) {
+    metrics::counter!(BACEN_RESPONSES, "family" => family.name(), "status" => status.to_string())
+        .increment(1);
+    metrics::histogram!(BACEN_ROUND_TRIP_SECONDS, "family" => family.name()).record(took.as_secs_f64());
+}
+
+/// One request body signed (or not), `took` long.
+pub fn signed(family: Profile, took: Duration, problem: Option<&'static str>) {
+    metrics::histogram!(SIGNER_SECONDS, "family" => family.name()).record(took.as_secs_f64());
+    if let Some(problem) = problem {
+        metrics::counter!(SIGNER_ERRORS, "family" => family.name(), "problem" => problem).increment(1);
+    }
+}
+
+/// A verdict on a signed answer of BACEN's; `error` is the failed check's message.
+pub fn verdict(family: Profile, error: Option<&str>) {
+    let check = error.map_or("none", check_of);
+    let valid = if error.is_none() { "true" } else { "false" };
+    metrics::counter!(SIGNATURE_VERDICTS, "family" => family.name(), "valid" => valid, "check" => check)
+        .increment(1);
+}
+
+/// The check a verification error names, as a short label (a bounded set: no free text in
+/// labels).
+pub fn check_of(error: &str) -> &'static str {
+    let e = error.to_ascii_lowercase();
+    if e.contains("not trusted") {
+        "trust"
+    } else if e.contains("expired") || e.contains("not yet valid") {
+        "validity"
+    } else if e.contains("digest") {
+        "digest"
+    } else if e.contains("signaturevalue") {
+        "signature"
+    } else if e.contains("signedinfo") || e.contains("reference") || e.contains("algorithm") {
+        "profile"
+    } else {
+        "message"
+    }
+}
+
+/// An audit record stored, or not.
+pub fn audit(written: bool) {
+    let outcome = if written { "written" } else { "failed" };
+    metrics::counter!(AUDIT_RECORDS, "outcome" => outcome).increment(1);
+}
+
+/// Requests under way and waiting, on one side of one family.
+pub fn bacen_load(family: Profile, side: &'static str, in_flight: usize, queued: usize) {
+    metrics::gauge!(BACEN_IN_FLIGHT, "family" => family.name(), "side" => side).set(in_flight as f64);
+    metrics::gauge!(BACEN_QUEUED, "family" => family.name(), "side" => side).set(queued as f64);
+}
+
+/// Days to expiry of a certificate in use.
+pub fn certificate(role: &'static str, serial: &str, days_left: i64) {
+    metrics::gauge!(CERTIFICATE_DAYS_LEFT, "role" => role, "serial" => serial.to_string())
+        .set(days_left as f64);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_checks_map_to_a_bounded_set_of_labels() {
+        assert_eq!(
+            check_of("signing certificate not trusted: no trusted certificate"),
+            "trust"
+        );
+        assert_eq!(
+            check_of("digest of reference 3 (Document) does not match"),
+            "digest"
+        );
+        assert_eq!(check_of("SignatureValue does not verify"), "signature");
+        assert_eq!(check_of("certificate expired on …"), "validity");
+        assert_eq!(check_of("not well-formed"), "message");
+    }
+}
