@@ -19,8 +19,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const MSGS: &str = "/api/v1/in/99999010/msgs";
 
+/// Each metric's series: (sorted labels, value).
+type Series = HashMap<String, Vec<(BTreeMap<String, String>, f64)>>;
+
 /// Prometheus text as `name` → (sorted labels → value); fails on a line that is not the format.
-fn parse(text: &str) -> HashMap<String, Vec<(BTreeMap<String, String>, f64)>> {
+fn parse(text: &str) -> Series {
     let mut out: HashMap<String, Vec<_>> = HashMap::new();
     for line in text.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
         let (series, value) = line
@@ -48,7 +51,7 @@ fn parse(text: &str) -> HashMap<String, Vec<(BTreeMap<String, String>, f64)>> {
 }
 
 /// The sum of a metric's series whose labels include every `(key, value)` of `with`.
-fn sum(m: &HashMap<String, Vec<(BTreeMap<String, String>, f64)>>, name: &str, with: &[(&str, &str)]) -> f64 {
+fn sum(m: &Series, name: &str, with: &[(&str, &str)]) -> f64 {
     m.get(name)
         .into_iter()
         .flatten()
