@@ -162,7 +162,9 @@ mod tests {
     async fn beyond_the_budget_requests_wait_then_are_refused_busy() {
         let b = Budget::new(Profile::Spi, "send", 1, Duration::from_millis(100));
         let first = b.enter().await.expect("a place");
-        let refused = b.enter().await.expect_err("no place within the timeout");
+        let Err(refused) = b.enter().await else {
+            panic!("no place within the timeout");
+        };
         assert_eq!(refused.problem, Problem::BacenBusy);
         assert!(
             refused
