@@ -157,6 +157,10 @@ def log_retention(conf):
     return "RetentionInDays" in props(conf)
 
 
+def alarm_notifies(conf):
+    return len(as_list(props(conf).get("AlarmActions"))) > 0
+
+
 CHECKS = [
     Check("CKV_PIX_1", "Load balancers are internal", CheckCategories.NETWORKING,
           ["AWS::ElasticLoadBalancingV2::LoadBalancer"], internal_load_balancer),
@@ -182,4 +186,6 @@ CHECKS = [
           ["AWS::CloudTrail::Trail"], trail_with_validation),
     Check("CKV_PIX_12", "Log groups have a retention period", CheckCategories.LOGGING,
           ["AWS::Logs::LogGroup"], log_retention),
+    Check("CKV_PIX_13", "Every alarm notifies someone (an SNS action)", CheckCategories.LOGGING,
+          ["AWS::CloudWatch::Alarm"], alarm_notifies),
 ]

@@ -126,7 +126,26 @@ def mutations():
         ("CKV_PIX_10", "hsm-fargate", "Resource * in a role", wildcard_resource),
         ("CKV_PIX_11", "keys", "trail without log file validation", set_props("AWS::CloudTrail::Trail", EnableLogFileValidation=False)),
         ("CKV_PIX_12", "hsm-fargate", "log group kept forever", drop_prop("AWS::Logs::LogGroup", "RetentionInDays")),
+        ("CKV_PIX_13", "kms-lambda", "an alarm nobody hears", drop_prop("AWS::CloudWatch::Alarm", "AlarmActions")),
+        ("CKV_PIX_13", "audit", "a Firehose freshness alarm nobody hears", drop_prop("AWS::CloudWatch::Alarm", "AlarmActions")),
     ]
+
+
+def test_every_alarm_has_an_sns_action_and_the_alarms_the_runbook_names_exist():
+    names = set()
+    for stack in ("audit", "kms-lambda", "hsm-fargate"):
+        t = load(stack)
+        assert "AlarmTopicArn" in t["Parameters"], stack
+        for name, r in t["Resources"].items():
+            if r["Type"] == "AWS::CloudWatch::Alarm":
+                assert r["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopicArn"}], f"{stack}.{name}"
+                names.add(name)
+    runbook = (ROOT.parent / "docs" / "operations.md").read_text()
+    for alarm in ("SignatureInvalidAlarm", "BacenRefusedAlarm", "CertificateExpiringAlarm", "AuditSpoolFullAlarm",
+                  "AuditWriteFailedAlarm", "Target5xxAlarm", "SpiApi5xxAlarm", "SpiLambdaThrottlesAlarm",
+                  "SpiDataFreshnessAlarm", "TrustReloadRefusedAlarm"):
+        assert alarm in names, alarm
+        assert alarm.removesuffix("Alarm") in runbook, f"the runbook says what to do about {alarm}"
 
 
 def test_each_policy_fails_when_its_promise_is_broken(tmp_path):

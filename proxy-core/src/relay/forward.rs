@@ -162,7 +162,16 @@ impl Forwarder {
             }
             Ok(Err(reason)) => Err(Refusal::new(Problem::BacenUnreachable, reason)),
             Ok(Ok(a)) => {
-                crate::metrics::bacen(self.profile, a.0.status.as_u16(), started.elapsed());
+                let status = a.0.status.as_u16();
+                crate::metrics::bacen(self.profile, status, started.elapsed());
+                if matches!(status, 429 | 503) {
+                    tracing::warn!(
+                        metric = "BacenRefused",
+                        family = self.profile.name(),
+                        status,
+                        "BACEN refused the request"
+                    );
+                }
                 Ok(a)
             }
         }

@@ -90,6 +90,10 @@ impl Verifier<'_> {
         // Counted for the messages BACEN answers with (its error documents are not all signed).
         if !verdicts.is_empty() && parts.status.is_success() {
             crate::metrics::verdict(self.profile, error.as_deref());
+            if let Some(e) = &error {
+                // The alarm's log line (`metric`), both flavours.
+                tracing::warn!(metric = "SignatureInvalid", family = self.profile.name(), check = crate::metrics::check_of(e), error = %e, "BACEN's answer failed verification");
+            }
         }
         let valid = !verdicts.is_empty() && error.is_none();
         if kind == Kind::Signed
