@@ -13,7 +13,9 @@
 //! - [`retry`]: jittered backoff for AWS calls that throttle.
 
 pub mod audit;
+pub mod certificates;
 pub mod config;
+pub mod csr;
 pub mod dsig;
 pub mod metrics;
 pub mod relay;

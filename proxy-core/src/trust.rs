@@ -121,6 +121,11 @@ impl Certificate {
         Ok(certs)
     }
 
+    /// The start of its validity, seconds since the epoch.
+    pub fn not_before(&self) -> i64 {
+        self.not_before
+    }
+
     /// The end of its validity, seconds since the epoch.
     pub fn not_after(&self) -> i64 {
         self.not_after

@@ -11,12 +11,14 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand, ValueEnum};
 use proxy_core::audit::firehose::{FirehoseSink, Settings};
 use proxy_core::audit::{AuditSink, FileSink};
+use proxy_core::certificates::InUse;
 use proxy_core::config::{ConfigError, Network, Parameters, StartError, aws};
 use proxy_core::dsig::Profile;
 use proxy_core::relay::Relay;
 use proxy_core::reload;
 use proxy_core::service::Threads;
 use proxy_hsm::configured::{self, Deployment, PinFormat};
+use proxy_hsm::pkcs11::Token;
 use proxy_hsm::{FrontEnd, Listen};
 
 #[derive(Parser)]
@@ -43,8 +45,54 @@ enum Audit {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve on 8080 (DICT), 9090 (SPI) and 7070 (/check) until SIGTERM.
+    /// Serve on 8080 (DICT), 9090 (SPI) and 7070 (/live, /ready, /metrics) until SIGTERM.
     Serve(Serve),
+    /// Generate an RSA-2048 key pair on the token (private key non-extractable and sensitive)
+    /// under a label no key has yet; print its public key.
+    Keygen(KeyArgs),
+    /// A PKCS#10 certificate request for a key on the token, signed by that key (PEM on stdout).
+    Csr(CsrArgs),
+    /// Check every certificate the parameters name: validity, and that ours hold our keys.
+    /// Exit 1 naming any that does not.
+    Certificates(Serve),
+}
+
+/// The token and the key on it.
+#[derive(clap::Args)]
+struct KeyArgs {
+    /// The key's label (the parameters' SignatureKeyLabel or MtlsKeyLabel).
+    #[arg(long)]
+    label: String,
+    /// PKCS#11 module.
+    #[arg(long, default_value = "/opt/cloudhsm/lib/libcloudhsm_pkcs11.so")]
+    module: PathBuf,
+    /// Token label (default: the first token).
+    #[arg(long)]
+    token_label: Option<String>,
+    /// PIN as CloudHSM wants it (user:password) or the password alone (other tokens).
+    #[arg(long, value_enum, default_value = "cloudhsm")]
+    pin_format: PinFormat,
+    /// The secret `/pix/proxy/cloudhsm/CloudHSMSecret` as a file ({"HSM_USER":…,"HSM_PASSWORD":…}).
+    #[arg(long, required_unless_present = "from_aws")]
+    secret: Option<PathBuf>,
+    /// Read that secret from Secrets Manager instead.
+    #[arg(long, conflicts_with = "secret")]
+    from_aws: bool,
+    /// AWS endpoint override (a local emulator).
+    #[arg(long)]
+    aws_endpoint: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct CsrArgs {
+    #[command(flatten)]
+    key: KeyArgs,
+    /// The certificate's subject, e.g. "CN=spi.banco.com.br,OU=PIX,O=Banco Exemplo S.A.,C=BR".
+    #[arg(long)]
+    subject: String,
+    /// A subject alternative name (DNS name or IP address), for the mTLS certificate; repeatable.
+    #[arg(long)]
+    san: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -147,8 +195,134 @@ async fn reload_forever(source: Source, every: std::time::Duration, relays: [Arc
 }
 
 fn main() -> ExitCode {
-    let Command::Serve(serve) = Cli::parse().command;
-    proxy_core::service::main("proxy-hsm", "warn", Threads::PerCore, run(serve))
+    let work = async {
+        match Cli::parse().command {
+            Command::Serve(serve) => run(serve).await,
+            Command::Keygen(k) => keygen(k).await,
+            Command::Csr(c) => csr(c).await,
+            Command::Certificates(s) => certificates(s).await,
+        }
+    };
+    proxy_core::service::main("proxy-hsm", "warn", Threads::PerCore, work)
+}
+
+/// Opens the token the arguments name, with the PIN from the secret.
+async fn open_token(k: &KeyArgs) -> Result<Token, StartError> {
+    let secret = match &k.secret {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::Source(format!("{}: {e}", path.display())))?,
+        None => {
+            let sdk = aws::sdk_config(k.aws_endpoint.as_deref()).await;
+            aws::secret(&aws_sdk_secretsmanager::Client::new(&sdk), configured::SECRET).await?
+        }
+    };
+    let pin = configured::pin_from_secret(&secret, k.pin_format)?;
+    Ok(Token::open(&k.module, k.token_label.as_deref(), &pin)?)
+}
+
+/// `keygen`: a new key pair under a label not yet used; its public key on stdout.
+async fn keygen(k: KeyArgs) -> Result<(), StartError> {
+    let token = open_token(&k).await?;
+    if token.has_label(&k.label)? {
+        return Err(StartError::Io(format!(
+            "the token already holds a key labelled '{}': refusing to overwrite it",
+            k.label
+        )));
+    }
+    token.generate_rsa_key(&k.label)?;
+    let (n, e) = token.public_key(&k.label)?;
+    print!(
+        "{}",
+        proxy_core::csr::public_key_pem(&proxy_core::csr::rsa_public_key(&n, &e))
+    );
+    eprintln!(
+        "proxy-hsm: RSA-2048 key '{}' generated (not extractable, sensitive)",
+        k.label
+    );
+    Ok(())
+}
+
+/// `csr`: a PKCS#10 request for the key, signed by it on the token.
+async fn csr(c: CsrArgs) -> Result<(), StartError> {
+    let token = open_token(&c.key).await?;
+    let (n, e) = token.public_key(&c.key.label)?;
+    let label = c.key.label.clone();
+    let pem = proxy_core::csr::request(
+        &c.subject,
+        &c.san,
+        proxy_core::csr::rsa_public_key(&n, &e),
+        |tbs| {
+            let signed = token.sign_raw(&label, &tbs).map_err(|e| e.to_string());
+            async move { signed }
+        },
+    )
+    .await
+    .map_err(|e| StartError::Io(e.to_string()))?;
+    print!("{pem}");
+    Ok(())
+}
+
+/// `certificates`: every certificate in use, checked; exit 1 when one is unusable.
+async fn certificates(s: Serve) -> Result<(), StartError> {
+    let source = if s.from_aws {
+        let sdk = aws::sdk_config(s.aws_endpoint.as_deref()).await;
+        Source::Ssm(aws_sdk_ssm::Client::new(&sdk))
+    } else {
+        Source::File(
+            s.parameters
+                .clone()
+                .ok_or_else(|| StartError::Io("--parameters (or --from-aws) is required".into()))?,
+        )
+    };
+    let params = source.read().await?;
+    let key = KeyArgs {
+        label: String::new(),
+        module: s.module,
+        token_label: s.token_label,
+        pin_format: s.pin_format,
+        secret: s.secret,
+        from_aws: s.from_aws,
+        aws_endpoint: s.aws_endpoint,
+    };
+    let token = open_token(&key).await?;
+    let mut items = Vec::new();
+    for (role, label, cert) in [
+        ("signature", "SignatureKeyLabel", "SignatureCertificate"),
+        ("mtls", "MtlsKeyLabel", "MtlsCertificate"),
+    ] {
+        let certificate = params.certificate(cert)?;
+        let (n, e) = token.public_key(params.get(label)?)?;
+        let matches = certificate.rsa_public_key() == proxy_core::csr::rsa_public_key(&n, &e).as_slice();
+        items.push(InUse {
+            role: role.into(),
+            certificate,
+            key_matches: Some(matches),
+        });
+    }
+    for (role, name) in [
+        ("bacen-signature", "BcbSignatureCertificate"),
+        ("bacen-tls-anchor", "BcbMtlsCertificate"),
+    ] {
+        for certificate in params.certificates(name)? {
+            items.push(InUse {
+                role: role.into(),
+                certificate,
+                key_matches: None,
+            });
+        }
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let (text, ok) = proxy_core::certificates::report(&items, now);
+    print!("{text}");
+    if ok {
+        Ok(())
+    } else {
+        Err(StartError::Io(
+            "a certificate in use is not usable (see above)".into(),
+        ))
+    }
 }
 
 /// Reads the configuration, serves until SIGTERM, drains.

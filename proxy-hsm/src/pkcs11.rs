@@ -167,6 +167,58 @@ impl Token {
             .map_err(|e| fail(&key_id, format!("key generation: {e}")))
     }
 
+    /// True when the token holds a key (public or private) labelled `label`.
+    pub fn has_label(&self, label: &str) -> Result<bool, SignerError> {
+        let key_id = format!("pkcs11:{label}");
+        let session = self
+            .pkcs11
+            .open_ro_session(self.slot)
+            .map_err(|e| fail(&key_id, e))?;
+        self.login(&session, &key_id)?;
+        let found = session
+            .find_objects(&[Attribute::Label(label.as_bytes().to_vec())])
+            .map_err(|e| fail(&key_id, e))?;
+        Ok(!found.is_empty())
+    }
+
+    /// Whether the private key labelled `label` is sensitive (its value never leaves the token in
+    /// the clear).
+    pub fn is_sensitive(&self, label: &str) -> Result<bool, SignerError> {
+        let (session, key, key_id) = self.private_key(label)?;
+        let attrs = session
+            .get_attributes(key, &[AttributeType::Sensitive])
+            .map_err(|e| fail(&key_id, e))?;
+        Ok(attrs.iter().any(|a| matches!(a, Attribute::Sensitive(true))))
+    }
+
+    /// Signs `message` with the private key labelled `label` (`CKM_SHA256_RSA_PKCS`), without a
+    /// certificate: what a certificate request needs before there is one.
+    pub fn sign_raw(&self, label: &str, message: &[u8]) -> Result<Vec<u8>, SignerError> {
+        let (session, key, key_id) = self.private_key(label)?;
+        session
+            .sign(&Mechanism::Sha256RsaPkcs, key, message)
+            .map_err(|e| fail(&key_id, format!("sign: {e}")))
+    }
+
+    fn private_key(&self, label: &str) -> Result<(Session, ObjectHandle, String), SignerError> {
+        let key_id = format!("pkcs11:{label}");
+        let session = self
+            .pkcs11
+            .open_ro_session(self.slot)
+            .map_err(|e| fail(&key_id, e))?;
+        self.login(&session, &key_id)?;
+        let found = session
+            .find_objects(&[
+                Attribute::Class(ObjectClass::PRIVATE_KEY),
+                Attribute::Label(label.as_bytes().to_vec()),
+            ])
+            .map_err(|e| fail(&key_id, e))?;
+        let key = *found
+            .first()
+            .ok_or_else(|| fail(&key_id, format!("no private key labelled '{label}' on the token")))?;
+        Ok((session, key, key_id))
+    }
+
     /// The modulus and public exponent of the key pair labelled `label`, to issue it a certificate.
     pub fn public_key(&self, label: &str) -> Result<(Vec<u8>, Vec<u8>), SignerError> {
         let key_id = format!("pkcs11:{label}");

@@ -116,6 +116,58 @@ pub async fn build(
     Ok(Arc::new(relay))
 }
 
+/// `proxy-kms certificates`: every certificate the parameters name, checked and reported on
+/// stdout; an error when one is unusable (expired, not yet valid, or not holding its key).
+pub async fn check_certificates(clients: &Clients) -> Result<(), StartError> {
+    use proxy_core::certificates::InUse;
+    let params = aws::parameters(&clients.ssm, PREFIX).await?;
+    let mut items = Vec::new();
+    let signature = params.certificate("SignatureCertificate")?;
+    let key_id = params.get("SignatureKeyId")?;
+    let public = crate::kms::rsa_public_key(&clients.kms, key_id)
+        .await
+        .map_err(StartError::Io)?;
+    let matches = signature.rsa_public_key() == public.as_slice();
+    items.push(InUse {
+        role: "signature".into(),
+        certificate: signature,
+        key_matches: Some(matches),
+    });
+    let mtls = params.certificate("MtlsCertificate")?;
+    let mtls_pem = aws::secret(&clients.secrets, MTLS_SECRET).await?;
+    let mtls_cert = params.get("MtlsCertificate")?;
+    let matches = SoftwareSigner::from_pem(mtls_pem.as_bytes(), mtls_cert.as_bytes(), MTLS_SECRET).is_ok();
+    items.push(InUse {
+        role: "mtls".into(),
+        certificate: mtls,
+        key_matches: Some(matches),
+    });
+    for (role, name) in [
+        ("bacen-signature", "BcbSignatureCertificate"),
+        ("bacen-tls-anchor", "BcbMtlsCertificate"),
+    ] {
+        for certificate in params.certificates(name)? {
+            items.push(InUse {
+                role: role.into(),
+                certificate,
+                key_matches: None,
+            });
+        }
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let (text, ok) = proxy_core::certificates::report(&items, now);
+    print!("{text}");
+    if ok {
+        Ok(())
+    } else {
+        Err(StartError::Io(
+            "a certificate in use is not usable (see above)".into(),
+        ))
+    }
+}
+
 /// Re-reads BACEN's certificates from SSM at most every `every` (default five minutes,
 /// `PIX_REFRESH_SECONDS`), between invocations: the first invocation after that time does it before
 /// its own work (one `GetParametersByPath`), so a certificate BACEN announced is trusted without a

@@ -72,6 +72,42 @@ pub fn sign_input(message: &[u8]) -> (MessageType, Vec<u8>) {
     }
 }
 
+/// The DER `RSAPublicKey` of a KMS key (`GetPublicKey`).
+pub async fn rsa_public_key(client: &Client, key_id: &str) -> Result<Vec<u8>, String> {
+    let out = client.get_public_key().key_id(key_id).send().await.map_err(|e| {
+        format!(
+            "KMS GetPublicKey {key_id}: {}",
+            aws_sdk_kms::error::DisplayErrorContext(&e)
+        )
+    })?;
+    let spki = out.public_key().ok_or("KMS GetPublicKey returned no key")?;
+    let (_, spki) =
+        SubjectPublicKeyInfo::from_der(spki.as_ref()).map_err(|e| format!("KMS public key: {e}"))?;
+    Ok(spki.subject_public_key.data.to_vec())
+}
+
+/// Signs `message` with the KMS key (`Sign`, RAW, RSASSA_PKCS1_V1_5_SHA_256), without a
+/// certificate: what a certificate request needs before there is one.
+pub async fn sign_raw(client: &Client, key_id: &str, message: Vec<u8>) -> Result<Vec<u8>, String> {
+    let out = client
+        .sign()
+        .key_id(key_id)
+        .message(Blob::new(message))
+        .message_type(aws_sdk_kms::types::MessageType::Raw)
+        .signing_algorithm(SigningAlgorithmSpec::RsassaPkcs1V15Sha256)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "KMS Sign {key_id}: {}",
+                aws_sdk_kms::error::DisplayErrorContext(&e)
+            )
+        })?;
+    out.signature()
+        .map(|s| s.as_ref().to_vec())
+        .ok_or_else(|| "KMS Sign returned no signature".to_string())
+}
+
 impl KmsSigner {
     /// Checks with `GetPublicKey` that `key_id` is an RSA signing key that can make PKCS#1 v1.5
     /// SHA-256 signatures and that `certificate` holds its public key; refuses otherwise.

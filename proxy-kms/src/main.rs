@@ -26,6 +26,28 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// A PKCS#10 certificate request for the KMS key, signed by it (KMS `Sign`), PEM on stdout.
+    Csr {
+        /// The key's id, ARN or alias (the parameter SignatureKeyId).
+        #[arg(long)]
+        key_id: String,
+        /// The certificate's subject, e.g. "CN=spi.banco.com.br,OU=PIX,O=Banco Exemplo S.A.,C=BR".
+        #[arg(long)]
+        subject: String,
+        /// A subject alternative name (DNS name or IP address); repeatable.
+        #[arg(long)]
+        san: Vec<String>,
+        /// AWS endpoint override (a local emulator).
+        #[arg(long)]
+        aws_endpoint: Option<String>,
+    },
+    /// Check every certificate the parameters name: validity, and that SignatureCertificate holds
+    /// the KMS key's public key and MtlsCertificate the secret's. Exit 1 naming any that does not.
+    Certificates {
+        /// AWS endpoint override (a local emulator).
+        #[arg(long)]
+        aws_endpoint: Option<String>,
+    },
     /// Run under the Lambda runtime (the default when AWS_LAMBDA_RUNTIME_API is set).
     Lambda,
     /// Serve the Lambda handler over plain HTTP (local runs against moto's server or AWS).
@@ -90,6 +112,30 @@ async fn run(cli: Cli, started: Instant) -> Result<(), StartError> {
     };
     let env_family = std::env::var("PIX_SPI_PROXY").ok();
     match command {
+        Command::Csr {
+            key_id,
+            subject,
+            san,
+            aws_endpoint,
+        } => {
+            let clients = Clients::load(aws_endpoint.as_deref()).await;
+            let public = proxy_kms::kms::rsa_public_key(&clients.kms, &key_id)
+                .await
+                .map_err(StartError::Io)?;
+            let kms = clients.kms.clone();
+            let id = key_id.clone();
+            let pem = proxy_core::csr::request(&subject, &san, public, |tbs| async move {
+                proxy_kms::kms::sign_raw(&kms, &id, tbs).await
+            })
+            .await
+            .map_err(|e| StartError::Io(e.to_string()))?;
+            print!("{pem}");
+            Ok(())
+        }
+        Command::Certificates { aws_endpoint } => {
+            let clients = Clients::load(aws_endpoint.as_deref()).await;
+            configured::check_certificates(&clients).await
+        }
         Command::Lambda => {
             lambda_environment().map_err(StartError::Io)?;
             let profile = configured::profile_from_env(env_family.as_deref()).map_err(StartError::from)?;

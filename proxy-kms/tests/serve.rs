@@ -164,3 +164,71 @@ async fn a_certificate_change_is_picked_up_from_ssm_without_a_restart() {
     let _ = child.wait();
     bank.simulator.shutdown().await;
 }
+
+/// `proxy-kms csr` for a KMS key (signed by KMS `Sign`) and `proxy-kms certificates`: the request
+/// holds the key's public key and verifies; the provisioned pairs check out, and a signature
+/// certificate of another key is reported with exit 1.
+#[tokio::test(flavor = "multi_thread")]
+async fn csr_for_a_kms_key_and_the_certificates_check() {
+    let Some(moto) = aws::moto() else { return };
+    let dir = tempfile::tempdir().expect("dir");
+    let (clients, s3) = demo::moto_clients(&moto.endpoint);
+    let bank = demo::provision(&clients, &s3, dir.path())
+        .await
+        .expect("provision");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_proxy-kms"))
+            .args(args)
+            .args(["--aws-endpoint", &moto.endpoint])
+            .envs(aws::CHILD_ENV)
+            .output()
+            .expect("proxy-kms")
+    };
+    let out = run(&[
+        "csr",
+        "--key-id",
+        &bank.key_id,
+        "--subject",
+        "CN=spi.banco-exemplo.com.br,O=Banco Exemplo S.A.,C=BR",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let csr = String::from_utf8(out.stdout).unwrap();
+    let parsed = rcgen::CertificateSigningRequestParams::from_pem(&csr).expect("the CSR verifies");
+    let public = proxy_kms::kms::rsa_public_key(&clients.kms, &bank.key_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        rcgen::PublicKeyData::der_bytes(&parsed.public_key),
+        public.as_slice()
+    );
+    if testkit::tools::have("openssl", &["version"]) {
+        let file = dir.path().join("kms.csr");
+        std::fs::write(&file, &csr).unwrap();
+        let v = Command::new("openssl")
+            .args(["req", "-verify", "-noout", "-in"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
+    }
+
+    let good = run(&["certificates"]);
+    let text = String::from_utf8_lossy(&good.stdout).to_string();
+    assert!(
+        good.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    assert!(
+        text.contains("signature: ok") && text.contains("mtls: ok") && text.contains("bacen-signature: ok"),
+        "{text}"
+    );
+    let other = std::fs::read_to_string(bank.pki.path("psp-sig.cer")).unwrap();
+    demo::put_parameter(&clients.ssm, "SignatureCertificate", &other)
+        .await
+        .unwrap();
+    let bad = run(&["certificates"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stdout).contains("does NOT hold its key's public key"));
+    bank.simulator.shutdown().await;
+}
