@@ -3,6 +3,8 @@
 //! days left, and whether it holds the public key of the key it is paired with (KMS
 //! `GetPublicKey`, the token's public key). Fails when any does not match or is not valid now.
 
+use crate::config::{ConfigError, Parameters, StartError};
+use crate::relay::wire::date;
 use crate::trust::Certificate;
 
 /// A certificate in use and what was found about its key.
@@ -30,6 +32,42 @@ impl InUse {
             return Some("expired".into());
         }
         None
+    }
+}
+
+/// BACEN's certificates the parameters name (either flavour's prefix), with no key of ours.
+pub fn bacen_in_use(params: &Parameters) -> Result<Vec<InUse>, ConfigError> {
+    let mut items = Vec::new();
+    for (role, name) in [
+        ("bacen-signature", "BcbSignatureCertificate"),
+        ("bacen-tls-anchor", "BcbMtlsCertificate"),
+    ] {
+        for certificate in params.certificates(name)? {
+            items.push(InUse {
+                role: role.into(),
+                certificate,
+                key_matches: None,
+            });
+        }
+    }
+    Ok(items)
+}
+
+/// Prints the report of `items` (ours, then BACEN's from `params`) on stdout; an error when any
+/// is not usable now.
+pub fn check(mut items: Vec<InUse>, params: &Parameters) -> Result<(), StartError> {
+    items.extend(bacen_in_use(params)?);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let (text, ok) = report(&items, now);
+    print!("{text}");
+    if ok {
+        Ok(())
+    } else {
+        Err(StartError::Io(
+            "a certificate in use is not usable (see above)".into(),
+        ))
     }
 }
 
@@ -63,21 +101,6 @@ pub fn report(items: &[InUse], now: i64) -> (String, bool) {
         ));
     }
     (out, ok)
-}
-
-/// `YYYY-MM-DD` of seconds since the epoch (UTC).
-fn date(t: i64) -> String {
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = t.div_euclid(86_400) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
 }
 
 #[cfg(test)]

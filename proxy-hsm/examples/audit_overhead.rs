@@ -6,14 +6,11 @@
 //! `cargo run --release -p proxy-hsm --example audit_overhead [SECONDS] [ROUNDS] [CONNECTIONS]`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
 use proxy_core::audit::firehose::{FirehoseSink, Settings};
 use proxy_core::audit::{AuditRecord, AuditSink, FileSink, WriteFuture};
 use proxy_core::dsig::Profile;
@@ -31,49 +28,6 @@ impl AuditSink for Discard {
     fn write<'a>(&'a self, _: Profile, _: &'a AuditRecord) -> WriteFuture<'a> {
         Box::pin(async { Ok(()) })
     }
-}
-
-/// Messages per second through the proxy's SPI port with `connections` clients for `secs`.
-async fn throughput(addr: SocketAddr, body: Bytes, connections: usize, secs: u64) -> Result<f64, String> {
-    let done = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut tasks = Vec::new();
-    for _ in 0..connections {
-        let tcp = tokio::net::TcpStream::connect(addr)
-            .await
-            .map_err(|e| e.to_string())?;
-        tcp.set_nodelay(true).map_err(|e| e.to_string())?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(tcp))
-            .await
-            .map_err(|e| e.to_string())?;
-        tokio::spawn(conn);
-        let (done, stop, body) = (Arc::clone(&done), Arc::clone(&stop), body.clone());
-        tasks.push(tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                let req = http::Request::post("/api/v1/in/99999010/msgs")
-                    .header("host", "localhost")
-                    .header("content-type", "application/xml; charset=utf-8")
-                    .body(Full::new(body.clone()));
-                let Ok(req) = req else { return };
-                match sender.send_request(req).await {
-                    Ok(r) if r.status().is_success() => {
-                        let _ = r.into_body().collect().await;
-                        done.fetch_add(1, Ordering::Relaxed);
-                    }
-                    _ => return,
-                }
-            }
-        }));
-    }
-    let started = Instant::now();
-    tokio::time::sleep(Duration::from_secs(secs)).await;
-    stop.store(true, Ordering::Relaxed);
-    let n = done.load(Ordering::Relaxed);
-    let elapsed = started.elapsed().as_secs_f64();
-    for t in tasks {
-        let _ = t.await;
-    }
-    Ok(n as f64 / elapsed)
 }
 
 #[tokio::main]
@@ -117,7 +71,7 @@ async fn main() -> Result<(), String> {
             };
             let setup = DevSetup::start_with(&dir.path().join(format!("dev{i}")), options).await?;
             let cpu = cpu_seconds(std::process::id());
-            let rate = throughput(setup.proxy.spi, body.clone(), connections, secs).await?;
+            let rate = testkit::bank::closed_loop(setup.proxy.spi, body.clone(), connections, secs).await?;
             let cpu_per_msg = (cpu_seconds(std::process::id()) - cpu) / (rate * secs as f64) * 1e6;
             setup.shutdown().await;
             eprintln!("round {round}: {name}: {rate:.0} msg/s, {cpu_per_msg:.0} µs CPU/msg");

@@ -10,12 +10,11 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use proxy_core::signer::{Signer, SoftwareSigner};
 use proxy_hsm::Listen;
-use testkit::bank::{call, post_xml};
+use testkit::bank::{call, closed_loop, post_xml};
 use testkit::hsm::{DevOptions, DevSetup, Keys};
 
 const MSGS: &str = "/api/v1/in/99999010/msgs";
@@ -42,34 +41,6 @@ async fn setup(dir: &std::path::Path, batch_max: usize) -> DevSetup {
     .expect("faults");
     assert_eq!(status, 204);
     s
-}
-
-/// Messages per second answered 201 with `connections` clients for `secs`.
-async fn throughput(addr: SocketAddr, connections: usize, secs: u64) -> f64 {
-    let done = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let tasks: Vec<_> = (0..connections)
-        .map(|_| {
-            let (done, stop) = (Arc::clone(&done), Arc::clone(&stop));
-            tokio::spawn(async move {
-                while !stop.load(Ordering::Relaxed) {
-                    let body = testkit::samples::PACS_002.as_bytes().to_vec();
-                    if post_xml(addr, MSGS, body).await.0 == 201 {
-                        done.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            })
-        })
-        .collect();
-    let started = Instant::now();
-    tokio::time::sleep(Duration::from_secs(secs)).await;
-    stop.store(true, Ordering::Relaxed);
-    let n = done.load(Ordering::Relaxed);
-    let elapsed = started.elapsed().as_secs_f64();
-    for t in tasks {
-        let _ = t.await;
-    }
-    n as f64 / elapsed
 }
 
 /// Median latency of requests sent one at a time at `rate` per second for `secs`.
@@ -116,8 +87,13 @@ async fn main() {
     let single = setup(&dir.path().join("single"), 1).await;
     let (mut on, mut off) = (Vec::new(), Vec::new());
     for round in 0..rounds {
-        let a = throughput(batched.proxy.spi, connections, secs).await;
-        let b = throughput(single.proxy.spi, connections, secs).await;
+        let body = bytes::Bytes::from_static(testkit::samples::PACS_002.as_bytes());
+        let a = closed_loop(batched.proxy.spi, body.clone(), connections, secs)
+            .await
+            .expect("load");
+        let b = closed_loop(single.proxy.spi, body, connections, secs)
+            .await
+            .expect("load");
         println!(
             "round {round}: batching on {a:.0} msg/s, off {b:.0} msg/s ({:.1}x)",
             a / b

@@ -57,12 +57,9 @@ enum Command {
     Certificates(Serve),
 }
 
-/// The token and the key on it.
-#[derive(clap::Args)]
-struct KeyArgs {
-    /// The key's label (the parameters' SignatureKeyLabel or MtlsKeyLabel).
-    #[arg(long)]
-    label: String,
+/// Which token, and how to log in.
+#[derive(clap::Args, Clone)]
+struct TokenArgs {
     /// PKCS#11 module.
     #[arg(long, default_value = "/opt/cloudhsm/lib/libcloudhsm_pkcs11.so")]
     module: PathBuf,
@@ -72,6 +69,17 @@ struct KeyArgs {
     /// PIN as CloudHSM wants it (user:password) or the password alone (other tokens).
     #[arg(long, value_enum, default_value = "cloudhsm")]
     pin_format: PinFormat,
+}
+
+/// The token and the key on it.
+#[derive(clap::Args)]
+struct KeyArgs {
+    /// The key's label (the parameters' SignatureKeyLabel or MtlsKeyLabel).
+    #[arg(long)]
+    label: String,
+    /// The token.
+    #[command(flatten)]
+    token: TokenArgs,
     /// The secret `/pix/proxy/cloudhsm/CloudHSMSecret` as a file ({"HSM_USER":…,"HSM_PASSWORD":…}).
     #[arg(long, required_unless_present = "from_aws")]
     secret: Option<PathBuf>,
@@ -110,15 +118,9 @@ struct Serve {
     /// The secret `/pix/proxy/cloudhsm/CloudHSMSecret` ({"HSM_USER":…,"HSM_PASSWORD":…}).
     #[arg(long, required_unless_present = "from_aws")]
     secret: Option<PathBuf>,
-    /// PKCS#11 module.
-    #[arg(long, default_value = "/opt/cloudhsm/lib/libcloudhsm_pkcs11.so")]
-    module: PathBuf,
-    /// Token label (default: the first token).
-    #[arg(long)]
-    token_label: Option<String>,
-    /// PIN as CloudHSM wants it (user:password) or the password alone (other tokens).
-    #[arg(long, value_enum, default_value = "cloudhsm")]
-    pin_format: PinFormat,
+    /// The token.
+    #[command(flatten)]
+    token: TokenArgs,
     /// Connect to this address instead of resolving BACEN's host names (test networks).
     #[arg(long)]
     resolve: Option<IpAddr>,
@@ -216,8 +218,12 @@ async fn open_token(k: &KeyArgs) -> Result<Token, StartError> {
             aws::secret(&aws_sdk_secretsmanager::Client::new(&sdk), configured::SECRET).await?
         }
     };
-    let pin = configured::pin_from_secret(&secret, k.pin_format)?;
-    Ok(Token::open(&k.module, k.token_label.as_deref(), &pin)?)
+    let pin = configured::pin_from_secret(&secret, k.token.pin_format)?;
+    Ok(Token::open(
+        &k.token.module,
+        k.token.token_label.as_deref(),
+        &pin,
+    )?)
 }
 
 /// `keygen`: a new key pair under a label not yet used; its public key on stdout.
@@ -277,9 +283,7 @@ async fn certificates(s: Serve) -> Result<(), StartError> {
     let params = source.read().await?;
     let key = KeyArgs {
         label: String::new(),
-        module: s.module,
-        token_label: s.token_label,
-        pin_format: s.pin_format,
+        token: s.token,
         secret: s.secret,
         from_aws: s.from_aws,
         aws_endpoint: s.aws_endpoint,
@@ -299,30 +303,7 @@ async fn certificates(s: Serve) -> Result<(), StartError> {
             key_matches: Some(matches),
         });
     }
-    for (role, name) in [
-        ("bacen-signature", "BcbSignatureCertificate"),
-        ("bacen-tls-anchor", "BcbMtlsCertificate"),
-    ] {
-        for certificate in params.certificates(name)? {
-            items.push(InUse {
-                role: role.into(),
-                certificate,
-                key_matches: None,
-            });
-        }
-    }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    let (text, ok) = proxy_core::certificates::report(&items, now);
-    print!("{text}");
-    if ok {
-        Ok(())
-    } else {
-        Err(StartError::Io(
-            "a certificate in use is not usable (see above)".into(),
-        ))
-    }
+    proxy_core::certificates::check(items, &params)
 }
 
 /// Reads the configuration, serves until SIGTERM, drains.
@@ -343,11 +324,11 @@ async fn run(s: Serve) -> Result<(), StartError> {
         (Source::File(parameters), secret)
     };
     let params = source.read().await?;
-    let pin = configured::pin_from_secret(&secret, s.pin_format)?;
+    let pin = configured::pin_from_secret(&secret, s.token.pin_format)?;
     proxy_hsm::install_metrics().map_err(StartError::Io)?;
     let deployment = Deployment {
-        module: s.module,
-        token_label: s.token_label,
+        module: s.token.module,
+        token_label: s.token.token_label,
         pool: 16,
         network: Network {
             resolve: s.resolve,

@@ -140,11 +140,7 @@ impl Token {
     /// bank's key ceremony.
     pub fn generate_rsa_key(&self, label: &str) -> Result<(), SignerError> {
         let key_id = format!("pkcs11:{label}");
-        let session = self
-            .pkcs11
-            .open_rw_session(self.slot)
-            .map_err(|e| fail(&key_id, e))?;
-        self.login(&session, &key_id)?;
+        let session = self.logged_in(&key_id, true)?;
         let label = label.as_bytes().to_vec();
         let public = [
             Attribute::Token(true),
@@ -170,11 +166,7 @@ impl Token {
     /// True when the token holds a key (public or private) labelled `label`.
     pub fn has_label(&self, label: &str) -> Result<bool, SignerError> {
         let key_id = format!("pkcs11:{label}");
-        let session = self
-            .pkcs11
-            .open_ro_session(self.slot)
-            .map_err(|e| fail(&key_id, e))?;
-        self.login(&session, &key_id)?;
+        let session = self.logged_in(&key_id, false)?;
         let found = session
             .find_objects(&[Attribute::Label(label.as_bytes().to_vec())])
             .map_err(|e| fail(&key_id, e))?;
@@ -201,40 +193,55 @@ impl Token {
     }
 
     fn private_key(&self, label: &str) -> Result<(Session, ObjectHandle, String), SignerError> {
+        self.object(label, ObjectClass::PRIVATE_KEY)
+    }
+
+    /// A session (read-write when `rw`) with the user logged in.
+    fn logged_in(&self, key_id: &str, rw: bool) -> Result<Session, SignerError> {
+        let session = if rw {
+            self.pkcs11.open_rw_session(self.slot)
+        } else {
+            self.pkcs11.open_ro_session(self.slot)
+        }
+        .map_err(|e| fail(key_id, e))?;
+        self.login(&session, key_id)?;
+        Ok(session)
+    }
+
+    /// A session (logged in for private keys) and the key of `class` labelled `label`.
+    fn object(
+        &self,
+        label: &str,
+        class: ObjectClass,
+    ) -> Result<(Session, ObjectHandle, String), SignerError> {
         let key_id = format!("pkcs11:{label}");
         let session = self
             .pkcs11
             .open_ro_session(self.slot)
             .map_err(|e| fail(&key_id, e))?;
-        self.login(&session, &key_id)?;
+        if class == ObjectClass::PRIVATE_KEY {
+            self.login(&session, &key_id)?;
+        }
         let found = session
             .find_objects(&[
-                Attribute::Class(ObjectClass::PRIVATE_KEY),
+                Attribute::Class(class),
                 Attribute::Label(label.as_bytes().to_vec()),
             ])
             .map_err(|e| fail(&key_id, e))?;
+        let what = if class == ObjectClass::PRIVATE_KEY {
+            "private"
+        } else {
+            "public"
+        };
         let key = *found
             .first()
-            .ok_or_else(|| fail(&key_id, format!("no private key labelled '{label}' on the token")))?;
+            .ok_or_else(|| fail(&key_id, format!("no {what} key labelled '{label}' on the token")))?;
         Ok((session, key, key_id))
     }
 
     /// The modulus and public exponent of the key pair labelled `label`, to issue it a certificate.
     pub fn public_key(&self, label: &str) -> Result<(Vec<u8>, Vec<u8>), SignerError> {
-        let key_id = format!("pkcs11:{label}");
-        let session = self
-            .pkcs11
-            .open_ro_session(self.slot)
-            .map_err(|e| fail(&key_id, e))?;
-        let found = session
-            .find_objects(&[
-                Attribute::Class(ObjectClass::PUBLIC_KEY),
-                Attribute::Label(label.as_bytes().to_vec()),
-            ])
-            .map_err(|e| fail(&key_id, e))?;
-        let key = *found
-            .first()
-            .ok_or_else(|| fail(&key_id, "no public key with that label"))?;
+        let (session, key, key_id) = self.object(label, ObjectClass::PUBLIC_KEY)?;
         let attrs = session
             .get_attributes(key, &[AttributeType::Modulus, AttributeType::PublicExponent])
             .map_err(|e| fail(&key_id, e))?;
@@ -263,21 +270,7 @@ impl Token {
 
     /// Whether the private key labelled `label` is extractable (it must not be).
     pub fn is_extractable(&self, label: &str) -> Result<bool, SignerError> {
-        let key_id = format!("pkcs11:{label}");
-        let session = self
-            .pkcs11
-            .open_ro_session(self.slot)
-            .map_err(|e| fail(&key_id, e))?;
-        self.login(&session, &key_id)?;
-        let found = session
-            .find_objects(&[
-                Attribute::Class(ObjectClass::PRIVATE_KEY),
-                Attribute::Label(label.as_bytes().to_vec()),
-            ])
-            .map_err(|e| fail(&key_id, e))?;
-        let key = *found
-            .first()
-            .ok_or_else(|| fail(&key_id, "no private key with that label"))?;
+        let (session, key, key_id) = self.private_key(label)?;
         let attrs = session
             .get_attributes(key, &[AttributeType::Extractable])
             .map_err(|e| fail(&key_id, e))?;

@@ -40,6 +40,18 @@ async fn stats(sim: SocketAddr) -> serde_json::Value {
     serde_json::from_slice(&body).expect("stats JSON")
 }
 
+/// `n` pacs.008 sent at once; their answers.
+async fn burst(spi: SocketAddr, n: usize) -> Vec<(u16, http::HeaderMap, bytes::Bytes)> {
+    let calls: Vec<_> = (0..n)
+        .map(|_| tokio::spawn(async move { post_xml(spi, MSGS, sample("pacs.008.xml")).await }))
+        .collect();
+    let mut out = Vec::new();
+    for c in calls {
+        out.push(c.await.expect("task"));
+    }
+    out
+}
+
 fn records(dir: &std::path::Path) -> Vec<serde_json::Value> {
     testkit::tools::json_lines(&dir.join("audit/log/spi"))
 }
@@ -54,13 +66,8 @@ async fn sixty_four_concurrent_sends_keep_within_bacens_limit_in_batches() {
             .0,
         204
     );
-    let spi = s.proxy.spi;
-    let calls: Vec<_> = (0..64)
-        .map(|_| tokio::spawn(async move { post_xml(spi, MSGS, sample("pacs.008.xml")).await }))
-        .collect();
     let mut ids = HashSet::new();
-    for c in calls {
-        let (status, h, body) = c.await.expect("task");
+    for (status, h, body) in burst(s.proxy.spi, 64).await {
         assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
         let id = header(&h, "pi-resourceid");
         assert_eq!(id.len(), 32, "its own PI-ResourceId, not the batch's list: {id}");
@@ -104,13 +111,8 @@ async fn a_request_that_waits_past_the_queue_timeout_is_503_bacen_busy() {
             .0,
         204
     );
-    let spi = s.proxy.spi;
-    let calls: Vec<_> = (0..3)
-        .map(|_| tokio::spawn(async move { post_xml(spi, MSGS, sample("pacs.008.xml")).await }))
-        .collect();
     let mut busy = 0;
-    for c in calls {
-        let (status, h, body) = c.await.expect("task");
+    for (status, h, body) in burst(s.proxy.spi, 3).await {
         if status == 503 {
             busy += 1;
             assert!(String::from_utf8_lossy(&body).contains(Problem::BacenBusy.code()));

@@ -14,13 +14,12 @@ use std::time::{Duration, Instant};
 
 use proxy_hsm::Listen;
 use proxy_hsm::configured::PREFIX;
-use proxy_hsm::pkcs11::Token;
 use simulator::pki::{DevPki, TLS_NAME};
 use simulator::{Config, Simulator};
 use testkit::bank::{STREAM_START, call, get, header, post_xml};
 use testkit::hsm::{DevOptions, DevSetup, Keys};
 use testkit::samples::bytes as sample;
-use testkit::softhsm::{MODULE, softhsm};
+use testkit::softhsm::MODULE;
 use testkit::tools::free_port;
 
 const MSGS: &str = "/api/v1/in/99999010/msgs";
@@ -103,18 +102,11 @@ fn hup(proxy: &Proxy) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_certificate_change_is_survived_and_picked_up_on_sighup() {
-    let Some(dev) = softhsm() else { return };
-    let dir = tempfile::tempdir().expect("dir");
-    let pki = DevPki::generate(&dir.path().join("pki")).expect("pki");
-    let token = Token::open(Path::new(MODULE), Some(&dev.label), &dev.pin).expect("token");
-    for (label, name, client) in [
-        ("PIX_SIGNATURE", "sig-hsm", false),
-        ("PIX_MTLS", "mtls-hsm", true),
-    ] {
-        token.generate_rsa_key(label).expect("key");
-        let (n, e) = token.public_key(label).expect("public key");
-        pki.issue(name, label, client, &n, &e).expect("certificate");
-    }
+    // The bank's keys, made on a token and certified by its CA.
+    let Some(keys) = testkit::softhsm::bank_keys() else {
+        return;
+    };
+    let (dev, pki, dir) = (&keys.dev, &keys.pki, &keys.dir);
     let mut config = Config::ephemeral(&pki);
     config.psp_signature_certs = vec![pki.path("sig-hsm.cer")];
     let sim = Simulator::start(config).await.expect("simulator");

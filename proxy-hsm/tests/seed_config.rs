@@ -14,15 +14,12 @@ use proxy_core::audit::FileSink;
 use proxy_core::config::Network;
 use proxy_core::config::Parameters;
 use proxy_hsm::configured::{self, Deployment, PREFIX, PinFormat};
-use proxy_hsm::pkcs11::Token;
 use testkit::bank::{STREAM_START, get};
 use testkit::hsm::call;
 use testkit::softhsm::MODULE;
 
 use proxy_hsm::{FrontEnd, Listen};
-use simulator::pki::DevPki;
 use simulator::{Config, Simulator};
-use testkit::softhsm::softhsm;
 use testkit::tools::seed_pki;
 
 fn read(p: &Path) -> String {
@@ -32,20 +29,11 @@ fn read(p: &Path) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn configured_as_seed_001_it_works_with_the_seeds_simulator() {
     let Some(seed) = seed_pki() else { return };
-    let Some(dev) = softhsm() else { return };
-    let dir = tempfile::tempdir().expect("dir");
-    let pki = DevPki::generate(&dir.path().join("pki")).expect("pki");
-
-    // The bank's keys, made on the token and certified by its CA.
-    let token = Token::open(Path::new(MODULE), Some(&dev.label), &dev.pin).expect("token");
-    for (label, name, client) in [
-        ("PIX_SIGNATURE", "sig-hsm", false),
-        ("PIX_MTLS", "mtls-hsm", true),
-    ] {
-        token.generate_rsa_key(label).expect("key");
-        let (n, e) = token.public_key(label).expect("public key");
-        pki.issue(name, label, client, &n, &e).expect("certificate");
-    }
+    // The bank's keys, made on a token and certified by its CA.
+    let Some(keys) = testkit::softhsm::bank_keys() else {
+        return;
+    };
+    let (dev, pki, dir) = (&keys.dev, &keys.pki, &keys.dir);
 
     // The simulator as seeds 001/002 ship it: their mtls.* and sig.*.
     let mut sim_config = Config::ephemeral(&pki);

@@ -142,30 +142,7 @@ pub async fn check_certificates(clients: &Clients) -> Result<(), StartError> {
         certificate: mtls,
         key_matches: Some(matches),
     });
-    for (role, name) in [
-        ("bacen-signature", "BcbSignatureCertificate"),
-        ("bacen-tls-anchor", "BcbMtlsCertificate"),
-    ] {
-        for certificate in params.certificates(name)? {
-            items.push(InUse {
-                role: role.into(),
-                certificate,
-                key_matches: None,
-            });
-        }
-    }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    let (text, ok) = proxy_core::certificates::report(&items, now);
-    print!("{text}");
-    if ok {
-        Ok(())
-    } else {
-        Err(StartError::Io(
-            "a certificate in use is not usable (see above)".into(),
-        ))
-    }
+    proxy_core::certificates::check(items, &params)
 }
 
 /// Re-reads BACEN's certificates from SSM at most every `every` (default five minutes,

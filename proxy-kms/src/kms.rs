@@ -72,6 +72,11 @@ pub fn sign_input(message: &[u8]) -> (MessageType, Vec<u8>) {
     }
 }
 
+/// A KMS error with the whole chain of its causes.
+fn sdk_error(call: &str, key_id: &str, e: &(dyn std::error::Error + 'static)) -> String {
+    format!("{call} {key_id}: {}", aws_sdk_kms::error::DisplayErrorContext(e))
+}
+
 /// The DER `RSAPublicKey` of a KMS key (`GetPublicKey`).
 pub async fn rsa_public_key(client: &Client, key_id: &str) -> Result<Vec<u8>, String> {
     let out = client.get_public_key().key_id(key_id).send().await.map_err(|e| {
@@ -97,12 +102,7 @@ pub async fn sign_raw(client: &Client, key_id: &str, message: Vec<u8>) -> Result
         .signing_algorithm(SigningAlgorithmSpec::RsassaPkcs1V15Sha256)
         .send()
         .await
-        .map_err(|e| {
-            format!(
-                "KMS Sign {key_id}: {}",
-                aws_sdk_kms::error::DisplayErrorContext(&e)
-            )
-        })?;
+        .map_err(|e| sdk_error("KMS Sign", key_id, &e))?;
     out.signature()
         .map(|s| s.as_ref().to_vec())
         .ok_or_else(|| "KMS Sign returned no signature".to_string())

@@ -12,7 +12,6 @@ use proxy_core::relay::Relay;
 use proxy_kms::configured::{self, Deployment};
 use proxy_kms::emf::{EmfRecorder, NAMESPACE};
 use proxy_kms::handler;
-use testkit::aws;
 use testkit::kms as demo;
 use testkit::lambda::rest_event;
 
@@ -27,16 +26,14 @@ async fn invoke(relay: &Arc<Relay>, json: &str) -> u16 {
 #[tokio::test(flavor = "multi_thread")]
 async fn emf_lines_are_valid_and_count_the_exchanges() {
     let emf = EmfRecorder::install();
-    let Some(moto) = aws::moto() else { return };
-    let dir = tempfile::tempdir().expect("dir");
-    let (clients, s3) = demo::moto_clients(&moto.endpoint);
-    let bank = demo::provision(&clients, &s3, dir.path())
-        .await
-        .expect("provision");
-    let spi = configured::relay(&clients, Profile::Spi, &Deployment::default())
+    let Some(deployed) = demo::deployed().await else {
+        return;
+    };
+    let (clients, bank) = (&deployed.clients, &deployed.bank);
+    let spi = configured::relay(clients, Profile::Spi, &Deployment::default())
         .await
         .expect("spi");
-    let dict = configured::relay(&clients, Profile::Dict, &Deployment::default())
+    let dict = configured::relay(clients, Profile::Dict, &Deployment::default())
         .await
         .expect("dict");
     let control = |path: &'static str| {
@@ -120,5 +117,5 @@ async fn emf_lines_are_valid_and_count_the_exchanges() {
         .filter(|l| l.contains("pix_signature_verdicts_total") && l.contains("\"valid\":\"false\""))
         .count();
     assert_eq!(verdicts, 1, "the failed verification");
-    bank.simulator.shutdown().await;
+    deployed.bank.simulator.shutdown().await;
 }

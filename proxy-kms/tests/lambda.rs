@@ -85,17 +85,9 @@ async fn spi_and_dict_through_the_handler_signed_by_kms_and_audited() {
         .expect("DICT relay");
 
     // A text body: the simulator accepts the KMS signature (it checks every request's).
-    let (status, h, body) = invoke(
-        &spi,
-        &event::rest_event(
-            "POST",
-            "/api/v1/in/99999010/msgs",
-            None,
-            Some(&sample("pacs.008.xml")),
-            false,
-        ),
-    )
-    .await;
+    let pacs008 = sample("pacs.008.xml");
+    let event = event::rest_event("POST", "/api/v1/in/99999010/msgs", None, Some(&pacs008), false);
+    let (status, h, body) = invoke(&spi, &event).await;
     assert_eq!(status, 201, "{body}");
     let mut ids = vec![header(&h, "pix-request-id")];
     // The pacs.002 BACEN answers with, read from the stream; its signature verified.
@@ -109,17 +101,9 @@ async fn spi_and_dict_through_the_handler_signed_by_kms_and_audited() {
     assert!(body.contains("pacs.002"), "{body}");
     ids.push(header(&h, "pix-request-id"));
     // A base64 body (as API Gateway sends binary media types) to DICT.
-    let (status, h, body) = invoke(
-        &dict,
-        &event::rest_event(
-            "POST",
-            "/api/v2/entries",
-            None,
-            Some(&sample("dict-create-entry.xml")),
-            true,
-        ),
-    )
-    .await;
+    let entry = sample("dict-create-entry.xml");
+    let event = event::rest_event("POST", "/api/v2/entries", None, Some(&entry), true);
+    let (status, h, body) = invoke(&dict, &event).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(header(&h, "pix-signature-valid"), "true");
     ids.push(header(&h, "pix-request-id"));

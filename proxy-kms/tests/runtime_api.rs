@@ -52,12 +52,10 @@ async fn the_bootstrap_binary_serves_rest_events_through_the_runtime_api() {
     if !runtime_api::present() {
         return;
     }
-    let Some(moto) = aws::moto() else { return };
-    let dir = tempfile::tempdir().expect("dir");
-    let (clients, s3) = demo::moto_clients(&moto.endpoint);
-    let bank = demo::provision(&clients, &s3, dir.path())
-        .await
-        .expect("provision");
+    let Some(deployed) = demo::deployed().await else {
+        return;
+    };
+    let moto = &deployed.moto;
 
     // The runtime API emulator only; the function is the binary the tests built.
     let emulator = runtime_api::Emulator::start().await.expect("emulator");
@@ -125,7 +123,7 @@ async fn the_bootstrap_binary_serves_rest_events_through_the_runtime_api() {
     let records = aws::s3_records(&moto.endpoint, "spi").await;
     assert_eq!(records.len(), 4, "one record per invocation");
     assert!(records.iter().any(|r| r["request_id"] == first_id.as_str()));
-    bank.simulator.shutdown().await;
+    deployed.bank.simulator.shutdown().await;
 }
 
 #[test]

@@ -170,12 +170,16 @@ async fn a_certificate_change_is_picked_up_from_ssm_without_a_restart() {
 /// certificate of another key is reported with exit 1.
 #[tokio::test(flavor = "multi_thread")]
 async fn csr_for_a_kms_key_and_the_certificates_check() {
-    let Some(moto) = aws::moto() else { return };
-    let dir = tempfile::tempdir().expect("dir");
-    let (clients, s3) = demo::moto_clients(&moto.endpoint);
-    let bank = demo::provision(&clients, &s3, dir.path())
-        .await
-        .expect("provision");
+    let Some(demo::Deployed {
+        moto,
+        clients,
+        s3: _,
+        bank,
+        dir,
+    }) = demo::deployed().await
+    else {
+        return;
+    };
     let run = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_proxy-kms"))
             .args(args)

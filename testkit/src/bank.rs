@@ -2,6 +2,9 @@
 //! flavour) the way a bank service would, each step printed; and a plain HTTP client for tests.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::Request;
@@ -186,4 +189,52 @@ pub async fn post_xml(addr: SocketAddr, path: &str, body: Vec<u8>) -> (u16, http
     call(addr, "POST", path, &[XML], body)
         .await
         .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+}
+
+/// Messages per second through the proxy's SPI port with `connections` clients for `secs`.
+pub async fn closed_loop(
+    addr: SocketAddr,
+    body: Bytes,
+    connections: usize,
+    secs: u64,
+) -> Result<f64, String> {
+    let done = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let tcp = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| e.to_string())?;
+        tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(tcp))
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(conn);
+        let (done, stop, body) = (Arc::clone(&done), Arc::clone(&stop), body.clone());
+        tasks.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let req = http::Request::post("/api/v1/in/99999010/msgs")
+                    .header("host", "localhost")
+                    .header("content-type", "application/xml; charset=utf-8")
+                    .body(Full::new(body.clone()));
+                let Ok(req) = req else { return };
+                match sender.send_request(req).await {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = r.into_body().collect().await;
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => return,
+                }
+            }
+        }));
+    }
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    let n = done.load(Ordering::Relaxed);
+    let elapsed = started.elapsed().as_secs_f64();
+    for t in tasks {
+        let _ = t.await;
+    }
+    Ok(n as f64 / elapsed)
 }

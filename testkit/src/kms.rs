@@ -141,6 +141,36 @@ pub async fn put_parameter(ssm: &aws_sdk_ssm::Client, name: &str, value: &str) -
         })
 }
 
+/// moto's server with the KMS flavour provisioned on it (see [`provision`]), or `None` where
+/// moto cannot run (SKIPPED, or a failure under `PIX_REQUIRE_TOOLS=1`).
+pub struct Deployed {
+    /// moto's server (stopped on drop).
+    pub moto: Moto,
+    /// Its clients.
+    pub clients: Clients,
+    /// Its S3.
+    pub s3: aws_sdk_s3::Client,
+    /// What was provisioned.
+    pub bank: Provisioned,
+    /// The working directory (deleted on drop).
+    pub dir: tempfile::TempDir,
+}
+
+/// [`Deployed`]: moto, clients, the provisioned flavour.
+pub async fn deployed() -> Option<Deployed> {
+    let moto = crate::aws::moto()?;
+    let dir = tempfile::tempdir().expect("dir");
+    let (clients, s3) = moto_clients(&moto.endpoint);
+    let bank = provision(&clients, &s3, dir.path()).await.expect("provision");
+    Some(Deployed {
+        moto,
+        clients,
+        s3,
+        bank,
+        dir,
+    })
+}
+
 /// Clients of moto's server at `endpoint` (moto takes any credentials), and its S3.
 pub fn moto_clients(endpoint: &str) -> (Clients, aws_sdk_s3::Client) {
     let clients = Clients {

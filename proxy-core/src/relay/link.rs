@@ -190,12 +190,10 @@ impl Queued {
 async fn dispatch(link: Weak<Link>, mut queue: mpsc::UnboundedReceiver<Arc<Queued>>) {
     let mut carried: VecDeque<Arc<Queued>> = VecDeque::new();
     loop {
-        let first = match carried.pop_front() {
-            Some(q) => q,
-            None => match queue.recv().await {
-                Some(q) => q,
-                None => return,
-            },
+        // What another participant's path left for later goes first.
+        let next = carried.pop_front();
+        let Some(first) = (if next.is_some() { next } else { queue.recv().await }) else {
+            return;
         };
         let Some(l) = link.upgrade() else { return };
         let Some(place) = l.sends.wait().await else { return };
