@@ -107,11 +107,11 @@ async fn a_certificate_change_is_survived_and_picked_up_on_sighup() {
         return;
     };
     let (dev, pki, dir) = (&keys.dev, &keys.pki, &keys.dir);
-    let mut config = Config::ephemeral(&pki);
+    let mut config = Config::ephemeral(pki);
     config.psp_signature_certs = vec![pki.path("sig-hsm.cer")];
     let sim = Simulator::start(config).await.expect("simulator");
     let parameters = dir.path().join("parameters.json");
-    write_parameters(&parameters, &pki, &sim, &read(&pki.path("bacen-sig.cer")));
+    write_parameters(&parameters, pki, &sim, &read(&pki.path("bacen-sig.cer")));
     let secret = dir.path().join("secret.json");
     std::fs::write(
         &secret,
@@ -176,7 +176,7 @@ async fn a_certificate_change_is_survived_and_picked_up_on_sighup() {
     // A malformed value at reload is refused, naming the parameter; the old set stays.
     write_parameters(
         &parameters,
-        &pki,
+        pki,
         &sim,
         "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
     );
@@ -196,7 +196,7 @@ async fn a_certificate_change_is_survived_and_picked_up_on_sighup() {
     // The bank adds the announced certificate beside the old one and sends SIGHUP, while
     // payments go on: none fails.
     let both = read(&pki.path("bacen-sig.cer")) + &read(&pki.path("bacen-sig-next.cer"));
-    write_parameters(&parameters, &pki, &sim, &both);
+    write_parameters(&parameters, pki, &sim, &both);
     let traffic = tokio::spawn(async move {
         let mut statuses = Vec::new();
         for _ in 0..30 {

@@ -36,7 +36,7 @@ async fn configured_as_seed_001_it_works_with_the_seeds_simulator() {
     let (dev, pki, dir) = (&keys.dev, &keys.pki, &keys.dir);
 
     // The simulator as seeds 001/002 ship it: their mtls.* and sig.*.
-    let mut sim_config = Config::ephemeral(&pki);
+    let mut sim_config = Config::ephemeral(pki);
     sim_config.tls_cert = seed.join("mtls.cer");
     sim_config.tls_key = seed.join("mtls.key");
     sim_config.sig_cert = seed.join("sig.cer");
