@@ -13,8 +13,6 @@
 //! | `pix_signature_verdicts_total` | counter | `family`, `valid`, `check` (the failed check) |
 //! | `pix_signer_errors_total` | counter | `family`, `problem` |
 //! | `pix_audit_records_total` | counter | `outcome` (`written`, `failed`) |
-//! | `pix_audit_spool_records`, `pix_audit_spool_oldest_seconds` | gauge | — |
-//! | `pix_audit_delivered_total` | counter | — |
 //! | `pix_bacen_in_flight`, `pix_bacen_queued` | gauge | `family`, `side` (`send`, `read`) |
 //! | `pix_certificate_days_left` | gauge | `role`, `serial` |
 
@@ -38,12 +36,6 @@ pub const SIGNATURE_VERDICTS: &str = "pix_signature_verdicts_total";
 pub const SIGNER_ERRORS: &str = "pix_signer_errors_total";
 /// Audit records stored (or not).
 pub const AUDIT_RECORDS: &str = "pix_audit_records_total";
-/// Audit records waiting in the spool.
-pub const AUDIT_SPOOL_RECORDS: &str = "pix_audit_spool_records";
-/// Age of the oldest record waiting in the spool.
-pub const AUDIT_SPOOL_OLDEST_SECONDS: &str = "pix_audit_spool_oldest_seconds";
-/// Audit records Firehose took.
-pub const AUDIT_DELIVERED: &str = "pix_audit_delivered_total";
 /// Requests under way to BACEN.
 pub const BACEN_IN_FLIGHT: &str = "pix_bacen_in_flight";
 /// Requests waiting for a place.

@@ -212,7 +212,9 @@ mod tests {
         let v = verifier(&trust);
         let j = v.judge(answer(StatusCode::OK, &[], b"<Envelope/>".to_vec()), Kind::Signed);
         assert_eq!(j.response.status(), StatusCode::BAD_GATEWAY);
-        assert!(String::from_utf8_lossy(j.response.body()).contains("invalidResponseSignature"));
+        assert!(
+            String::from_utf8_lossy(j.response.body()).contains(Problem::InvalidResponseSignature.code())
+        );
         assert_eq!(
             j.bacen_body.as_ref(),
             b"<Envelope/>",
