@@ -260,7 +260,7 @@ mod tests {
         // few. The bound leaves room for a loaded machine (scheduling stalls of a few ms split a
         // group), not for one fsync per record.
         assert!(
-            writer.commits() <= n / 4,
+            writer.commits() <= (n / 4) as u64,
             "{} fsyncs for {n} records of exchanges under way",
             writer.commits()
         );
