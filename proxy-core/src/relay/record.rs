@@ -27,6 +27,8 @@ pub(super) struct Evidence {
 pub(super) struct Draft {
     record: AuditRecord,
     started: Instant,
+    /// The request's `Content-Type` and `Content-Encoding`: how to read its body for the index.
+    body_headers: http::HeaderMap,
 }
 
 /// The record of a request, as far as its head tells.
@@ -43,7 +45,17 @@ pub(super) fn start(parts: &http::request::Parts, signature_key_id: &str, starte
         signature_key_id: signature_key_id.to_string(),
         ..Default::default()
     };
-    Draft { record, started }
+    let mut body_headers = http::HeaderMap::new();
+    for name in [header::CONTENT_TYPE, header::CONTENT_ENCODING] {
+        if let Some(v) = parts.headers.get(&name) {
+            body_headers.insert(name, v.clone());
+        }
+    }
+    Draft {
+        record,
+        started,
+        body_headers,
+    }
 }
 
 impl Draft {
@@ -58,12 +70,16 @@ impl Draft {
         sent_body: &Bytes,
         evidence: Option<Evidence>,
     ) -> Response<Bytes> {
-        let Draft { mut record, started } = self;
+        let Draft {
+            mut record,
+            started,
+            body_headers,
+        } = self;
         if let Ok(id) = HeaderValue::from_str(&record.request_id) {
             response.headers_mut().insert(REQUEST_ID, id);
         }
         record.request_body = String::from_utf8_lossy(sent_body).into_owned();
-        let request = messages(&record_headers(&record), sent_body);
+        let request = messages(&body_headers, sent_body);
         if let Some(first) = request.first() {
             record.message_type = first.kind.clone();
             record.biz_msg_idr = first.biz_msg_idrs.first().cloned();
@@ -144,22 +160,6 @@ struct Indexed {
     biz_msg_idrs: Vec<String>,
     /// `EndToEndId` and `OrgnlEndToEndId`, in document order.
     end_to_end_ids: Vec<String>,
-}
-
-/// The request's headers as the record keeps them (its body's content type says whether it is a
-/// batch).
-fn record_headers(record: &AuditRecord) -> http::HeaderMap {
-    let mut h = http::HeaderMap::new();
-    let parsed: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(&record.request_header).unwrap_or_default();
-    for name in ["content-type", "content-encoding"] {
-        if let Some(v) = parsed.get(name).and_then(|v| v.as_str())
-            && let Ok(v) = HeaderValue::from_str(v)
-        {
-            h.insert(name, v);
-        }
-    }
-    h
 }
 
 /// Every message of a body sent with `headers`: a gzip'd body decompressed, each part of a
