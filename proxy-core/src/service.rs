@@ -108,6 +108,16 @@ pub async fn serve<S, B>(
                 Some(acceptor) => {
                     match tokio::time::timeout(serving.header_read_timeout, acceptor.accept(tcp)).await {
                         Ok(Ok(stream)) => {
+                            let peer_certificate = stream
+                                .get_ref()
+                                .1
+                                .peer_certificates()
+                                .and_then(|c| c.first())
+                                .map(|c| PeerCertificate(std::sync::Arc::new(c.to_vec())));
+                            let service = WithPeer {
+                                inner: service,
+                                peer_certificate,
+                            };
                             watcher
                                 .watch(builder.serve_connection(TokioIo::new(stream), service))
                                 .await
@@ -141,6 +151,35 @@ pub async fn serve<S, B>(
             seconds = serving.drain.as_secs(),
             "connections still open after the drain at shutdown"
         );
+    }
+}
+
+/// The client certificate (DER) of a mutual-TLS connection, in the extensions of each request
+/// [`serve`] hands to its service, so that a server can tell who is calling (the simulator maps
+/// it to a participant, as ICOM does).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerCertificate(pub std::sync::Arc<Vec<u8>>);
+
+/// A service that adds the connection's [`PeerCertificate`] to each request.
+#[derive(Clone)]
+struct WithPeer<S> {
+    inner: S,
+    peer_certificate: Option<PeerCertificate>,
+}
+
+impl<S, B> hyper::service::Service<http::Request<B>> for WithPeer<S>
+where
+    S: hyper::service::Service<http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn call(&self, mut req: http::Request<B>) -> Self::Future {
+        if let Some(p) = &self.peer_certificate {
+            req.extensions_mut().insert(p.clone());
+        }
+        self.inner.call(req)
     }
 }
 

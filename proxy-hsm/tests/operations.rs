@@ -93,7 +93,7 @@ async fn metrics_health_and_a_hardened_listener() {
     assert_eq!(post_xml(s.proxy.spi, MSGS, sample("pacs.008.xml")).await.0, 201);
     assert_eq!(post_xml(s.proxy.spi, MSGS, b"<Envelope/>".to_vec()).await.0, 400);
     control("/faults?family=dict&broken_signature=true").await;
-    let (st, _, _) = post_xml(s.proxy.dict, "/api/v2/entries", sample("dict-create-entry.xml")).await;
+    let (st, _, _) = post_xml(s.proxy.dict, "/api/v2/entries/", sample("dict-create-entry.xml")).await;
     assert_eq!(st, 502);
     control("/throttle?nth=1&retry_after=1").await;
     assert_eq!(post_xml(s.proxy.spi, MSGS, sample("pacs.008.xml")).await.0, 429);
@@ -187,7 +187,7 @@ async fn metrics_health_and_a_hardened_listener() {
     for path in [
         "/api/v1/../../../etc/passwd",
         "/api/v1/in/%2e%2e/x",
-        "/api/v2/entries",
+        "/api/v2/entries/",
         "/metrics",
     ] {
         let (st, _, body) = call(s.proxy.spi, "GET", path, &[], vec![]).await.expect("path");

@@ -129,7 +129,7 @@ async fn spi_messages_are_signed_sent_verified_and_audited() {
 async fn dict_entries_go_through_with_their_lookup_headers() {
     let dir = tempfile::tempdir().expect("dir");
     let s = setup(dir.path()).await;
-    let (status, h, _) = post_xml(s.proxy.dict, "/api/v2/entries", sample("dict-create-entry.xml")).await;
+    let (status, h, _) = post_xml(s.proxy.dict, "/api/v2/entries/", sample("dict-create-entry.xml")).await;
     assert_eq!(status, 201);
     assert_eq!(header(&h, "pix-signature-valid"), "true");
     let lookup = [
@@ -148,6 +148,25 @@ async fn dict_entries_go_through_with_their_lookup_headers() {
     .expect("get");
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     assert_eq!(header(&h, "pix-signature-valid"), "true");
+
+    // A bank that gzips its DICT request: DICT takes no compressed request (it answers 415), so
+    // the proxy sends it uncompressed, signed (else 400 RequestSignatureInvalid).
+    let other = sample("dict-create-entry.xml");
+    let other = String::from_utf8(other)
+        .expect("utf-8")
+        .replace("+5561988880000", "+5561977770000");
+    let (status, h, body) = call(
+        s.proxy.dict,
+        "POST",
+        "/api/v2/entries/",
+        &[XML, ("content-encoding", "gzip")],
+        simulator::wire::gzip(other.as_bytes()),
+    )
+    .await
+    .expect("gzip'd create");
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(header(&h, "pix-signature-valid"), "true");
+    assert!(String::from_utf8_lossy(&body).contains("+5561977770000"));
     s.shutdown().await;
 }
 
@@ -188,7 +207,7 @@ async fn bad_answers_slow_or_absent_bacen_and_bad_paths_fail_closed() {
         "BACEN's bytes"
     );
     faults("family=dict&broken_signature=true").await;
-    let (status, h, body) = post_xml(s.proxy.dict, "/api/v2/entries", sample("dict-create-entry.xml")).await;
+    let (status, h, body) = post_xml(s.proxy.dict, "/api/v2/entries/", sample("dict-create-entry.xml")).await;
     assert_eq!(status, 502);
     assert_eq!(header(&h, "pix-signature-valid"), "false");
     assert!(

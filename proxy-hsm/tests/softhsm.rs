@@ -72,7 +72,7 @@ async fn keys_in_softhsm_sign_messages_and_tls_end_to_end() {
     let (status, _, _) = call(
         setup.proxy.dict,
         "POST",
-        "/api/v2/entries",
+        "/api/v2/entries/",
         &[xml],
         sample("dict-create-entry.xml"),
     )

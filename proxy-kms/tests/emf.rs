@@ -62,7 +62,7 @@ async fn emf_lines_are_valid_and_count_the_exchanges() {
     assert_eq!(
         invoke(
             &dict,
-            &rest_event("POST", "/api/v2/entries", None, Some(entry), false)
+            &rest_event("POST", "/api/v2/entries/", None, Some(entry), false)
         )
         .await,
         502

@@ -102,7 +102,7 @@ async fn spi_and_dict_through_the_handler_signed_by_kms_and_audited() {
     ids.push(header(&h, "pix-request-id"));
     // A base64 body (as API Gateway sends binary media types) to DICT.
     let entry = sample("dict-create-entry.xml");
-    let event = event::rest_event("POST", "/api/v2/entries", None, Some(&entry), true);
+    let event = event::rest_event("POST", "/api/v2/entries/", None, Some(&entry), true);
     let (status, h, body) = invoke(&dict, &event).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(header(&h, "pix-signature-valid"), "true");

@@ -1,7 +1,11 @@
-//! DICT (base `/api/v2`): a small in-memory directory that really works for `entries` (create, get
-//! by key with the `PI-*` headers, delete) and `claims` (create, acknowledge, confirm, cancel,
-//! complete). Write requests must carry a valid DICT-profile signature; every answer, errors
-//! included, is signed. Other DICT resources answer a signed `501` problem, not a fake success.
+//! DICT (base `/api/v2`): a small in-memory directory that really works for `entries` (create at
+//! `POST /entries/` — the OpenAPI's path, with the slash —, get by key with the `PI-*` headers,
+//! update with `PUT /entries/{Key}`, delete) and `claims` (create at `POST /claims/`, acknowledge,
+//! confirm, cancel, complete). Write requests must carry a valid DICT-profile signature of the
+//! calling participant (else `400 RequestSignatureInvalid`); requests are rate-limited per
+//! operation ([`crate::dict_limits`], `429 RateLimited`); compressed requests are refused (DICT
+//! takes none); every answer, errors included, is signed. Other DICT resources answer a signed
+//! `501` problem, not a fake success. (DESIGN §6, from DICT's OpenAPI 2.x.)
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -9,8 +13,10 @@ use std::sync::Mutex;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use proxy_core::dsig::{self, Profile};
+use proxy_core::service::PeerCertificate;
 use proxy_core::xml::{self, Document, Limits, NodeId};
 
+use crate::dict_limits;
 use crate::spi::{field, unix_now};
 use crate::wire::{self, Body, escape, respond, utc_now};
 use crate::{Family, State};
@@ -29,8 +35,20 @@ struct Inner {
 
 struct Entry {
     participant: String,
-    /// The `<Entry>…</Entry>` element as the owner sent it, with its creation date added.
-    xml: String,
+    /// The `<Entry>` element's content as the owner last sent it.
+    fields: String,
+    /// When it was created (kept across updates).
+    created: String,
+}
+
+impl Entry {
+    /// The `<Entry>` DICT answers with: the owner's fields and the dates.
+    fn xml(&self) -> String {
+        format!(
+            "<Entry>{}<CreationDate>{}</CreationDate><KeyOwnershipDate>{}</KeyOwnershipDate></Entry>",
+            self.fields, self.created, self.created
+        )
+    }
 }
 
 struct Claim {
@@ -86,6 +104,22 @@ pub(crate) async fn handle(state: &State, req: Request<Bytes>) -> Response<Body>
     response
 }
 
+/// Who calls: the hosted participant of the client certificate, else the lookup's
+/// `PI-RequestingParticipant`, else nobody in particular (one shared rate-limit bucket).
+fn requester(state: &State, req: &Request<Bytes>) -> String {
+    req.extensions()
+        .get::<PeerCertificate>()
+        .and_then(|c| state.participants.owner_of(&c.0))
+        .map(str::to_string)
+        .or_else(|| {
+            req.headers()
+                .get("pi-requestingparticipant")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        })
+        .unwrap_or_default()
+}
+
 async fn route(state: &State, req: &Request<Bytes>, segments: &[&str]) -> Response<Body> {
     let method = req.method().clone();
     let Some(rest) = segments.strip_prefix(&["api", "v2"]) else {
@@ -97,12 +131,36 @@ async fn route(state: &State, req: &Request<Bytes>, segments: &[&str]) -> Respon
         )
         .await;
     };
-    // Writes are signed: verify before anything else.
-    let doc = if method == Method::POST {
-        if let Err(e) = dsig::verify(req.body(), Profile::Dict, &state.trust, unix_now()) {
+    let encoding = req
+        .headers()
+        .get(http::header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !encoding.is_empty() && !encoding.eq_ignore_ascii_case("identity") {
+        let detail = format!("Content-Encoding '{encoding}': DICT takes no compressed requests");
+        return problem(
+            state,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            &detail,
+        )
+        .await;
+    }
+    let requester = requester(state, req);
+    let policy = dict_limits::policy_of(&method, rest);
+    if let Some(policy) = policy
+        && let Err(wait) = state.dict_limits.take(&requester, policy)
+    {
+        let detail = format!("{policy}: no token left for {requester}, one in {wait} s");
+        return problem(state, StatusCode::TOO_MANY_REQUESTS, "RateLimited", &detail).await;
+    }
+    // Writes are signed by the caller: verify before anything else.
+    let doc = if matches!(method, Method::POST | Method::PUT) {
+        let trust = state.participants.trust_for(&requester);
+        if let Err(e) = dsig::verify(req.body(), Profile::Dict, trust, unix_now()) {
             return problem(
                 state,
-                StatusCode::FORBIDDEN,
+                StatusCode::BAD_REQUEST,
                 "RequestSignatureInvalid",
                 &e.to_string(),
             )
@@ -115,11 +173,16 @@ async fn route(state: &State, req: &Request<Bytes>, segments: &[&str]) -> Respon
     } else {
         None
     };
-    match (method, rest, doc) {
-        (Method::POST, ["entries"], Some(doc)) => create_entry(state, &doc).await,
+    let response = match (method, rest, doc) {
+        (Method::POST, ["entries", ""], Some(doc)) => create_entry(state, &doc).await,
+        (Method::POST, ["entries"], _) => {
+            let detail = "entries are created at POST /api/v2/entries/ (with the slash)";
+            problem(state, StatusCode::NOT_FOUND, "NotFound", detail).await
+        }
         (Method::GET, ["entries", key], None) => get_entry(state, req, key).await,
+        (Method::PUT, ["entries", key], Some(doc)) => update_entry(state, key, &doc).await,
         (Method::POST, ["entries", key, "delete"], Some(_)) => delete_entry(state, key).await,
-        (Method::POST, ["claims"], Some(doc)) => create_claim(state, &doc).await,
+        (Method::POST, ["claims", ""], Some(doc)) => create_claim(state, &doc).await,
         (Method::POST, ["claims", id, action], Some(_)) => claim_action(state, id, action).await,
         (_, [resource, ..], _)
             if matches!(
@@ -142,7 +205,13 @@ async fn route(state: &State, req: &Request<Bytes>, segments: &[&str]) -> Respon
             .await
         }
         _ => problem(state, StatusCode::NOT_FOUND, "NotFound", "no such DICT resource").await,
+    };
+    if response.status() == StatusCode::NOT_FOUND
+        && let Some(policy) = policy
+    {
+        state.dict_limits.not_found(&requester, policy);
     }
+    response
 }
 
 /// The first element with this local name.
@@ -158,51 +227,81 @@ fn source(doc: &Document<'_>, id: NodeId) -> String {
         .unwrap_or_default()
 }
 
+/// The `Key` and `Participant` of an `<Entry>`, and its content as written.
+fn entry_fields(doc: &Document<'_>) -> Result<(String, String, String), &'static str> {
+    let entry = element(doc, "Entry").ok_or("no Entry")?;
+    let key = field(doc, Some(entry), "Key").ok_or("Entry needs a Key")?;
+    let participant = field(doc, Some(entry), "Participant").ok_or("Entry needs Account/Participant")?;
+    let content = doc
+        .element(entry)
+        .map(|e| doc.source()[e.content()].to_string())
+        .unwrap_or_default();
+    Ok((key, participant, content))
+}
+
 async fn create_entry(state: &State, doc: &Document<'_>) -> Response<Body> {
-    let Some(entry) = element(doc, "Entry") else {
-        return problem(state, StatusCode::BAD_REQUEST, "InvalidRequest", "no Entry").await;
+    let (key, participant, fields) = match entry_fields(doc) {
+        Ok(f) => f,
+        Err(why) => return problem(state, StatusCode::BAD_REQUEST, "InvalidRequest", why).await,
     };
-    let (Some(key), Some(participant)) = (
-        field(doc, Some(entry), "Key"),
-        field(doc, Some(entry), "Participant"),
-    ) else {
-        return problem(
-            state,
-            StatusCode::BAD_REQUEST,
-            "InvalidRequest",
-            "Entry needs Key and Account/Participant",
-        )
-        .await;
-    };
-    let now = utc_now();
-    let src = source(doc, entry);
-    let xml = match src.rfind("</") {
-        Some(at) => format!(
-            "{}<CreationDate>{now}</CreationDate><KeyOwnershipDate>{now}</KeyOwnershipDate>{}",
-            &src[..at],
-            &src[at..]
-        ),
-        None => src,
-    };
-    let inserted = {
+    let created = {
         let mut d = state.dict.lock();
-        let fresh = !d.entries.contains_key(&key);
-        if fresh {
-            d.entries.insert(
-                key.clone(),
-                Entry {
-                    participant,
-                    xml: xml.clone(),
-                },
-            );
+        if d.entries.contains_key(&key) {
+            None
+        } else {
+            let entry = Entry {
+                participant,
+                fields,
+                created: utc_now(),
+            };
+            let xml = entry.xml();
+            d.entries.insert(key.clone(), entry);
+            Some(xml)
         }
-        fresh
     };
-    if !inserted {
-        let detail = format!("key {key} is already registered");
-        return problem(state, StatusCode::BAD_REQUEST, "EntryAlreadyExists", &detail).await;
+    match created {
+        Some(xml) => ok(state, StatusCode::CREATED, "CreateEntryResponse", &xml).await,
+        None => {
+            let detail = format!("key {key} is already registered");
+            problem(state, StatusCode::BAD_REQUEST, "EntryAlreadyExists", &detail).await
+        }
     }
-    ok(state, StatusCode::CREATED, "CreateEntryResponse", &xml).await
+}
+
+/// `PUT /entries/{Key}`: new account or owner data for a key, by the participant that holds it;
+/// the key and its participant do not change here (that is a claim).
+async fn update_entry(state: &State, key: &str, doc: &Document<'_>) -> Response<Body> {
+    let (body_key, participant, fields) = match entry_fields(doc) {
+        Ok(f) => f,
+        Err(why) => return problem(state, StatusCode::BAD_REQUEST, "InvalidRequest", why).await,
+    };
+    if body_key != key {
+        let detail = format!("the path's key is {key}, the Entry's {body_key}");
+        return problem(state, StatusCode::BAD_REQUEST, "InvalidRequest", &detail).await;
+    }
+    let outcome = {
+        let mut d = state.dict.lock();
+        match d.entries.get_mut(key) {
+            None => Err((
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                format!("no entry for key {key}"),
+            )),
+            Some(e) if e.participant != participant => Err((
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                format!("key {key} is held by {}, not {participant}", e.participant),
+            )),
+            Some(e) => {
+                e.fields = fields;
+                Ok(e.xml())
+            }
+        }
+    };
+    match outcome {
+        Ok(xml) => ok(state, StatusCode::OK, "UpdateEntryResponse", &xml).await,
+        Err((status, kind, detail)) => problem(state, status, kind, &detail).await,
+    }
 }
 
 async fn get_entry(state: &State, req: &Request<Bytes>, key: &str) -> Response<Body> {
@@ -215,7 +314,7 @@ async fn get_entry(state: &State, req: &Request<Bytes>, key: &str) -> Response<B
         )
         .await;
     }
-    let found = state.dict.lock().entries.get(key).map(|e| e.xml.clone());
+    let found = state.dict.lock().entries.get(key).map(Entry::xml);
     match found {
         Some(xml) => ok(state, StatusCode::OK, "GetEntryResponse", &xml).await,
         None => no_entry(state, key).await,

@@ -7,8 +7,13 @@
 //! Start it in-process with [`Simulator::start`] (tests, `pix-dev demo`) or as the `simulator`
 //! binary.
 
+pub mod bucket;
+pub mod catalog;
+pub mod clearing;
 pub mod dict;
+pub mod dict_limits;
 pub mod faults;
+pub mod participants;
 pub mod pki;
 pub mod spi;
 pub mod tls;
@@ -31,7 +36,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::catalog::Catalog;
+use crate::dict_limits::Policy;
 use crate::faults::{Decision, Faults, Rng};
+use crate::participants::{Participant, Registry};
 use crate::pki::DevPki;
 use crate::wire::{Body, empty, respond};
 
@@ -56,8 +64,16 @@ pub struct Config {
     pub sig_cert: PathBuf,
     /// BACEN's signature key.
     pub sig_key: PathBuf,
-    /// The PSPs' signature certificates: request signatures are verified against them.
+    /// The signature certificates of senders the simulator does not host: their requests are
+    /// verified against them.
     pub psp_signature_certs: Vec<PathBuf>,
+    /// The participants the simulator hosts (payments between them go through their streams);
+    /// empty: every participant is answered for by the simulator.
+    pub participants: Vec<Participant>,
+    /// Message types and versions (envelope namespaces, `MsgDefIdr`).
+    pub catalog: Catalog,
+    /// DICT's token buckets per operation.
+    pub dict_policies: Vec<Policy>,
     /// Simultaneous requests one participant may have on each side of ICOM (sends to `/msgs`;
     /// stream reads); the next gets `429` with `Retry-After: 1`. BACEN's answers in its public
     /// Q&A (bacen/pix-perguntas-e-respostas #236, #346, citing the Manual das Interfaces de
@@ -89,6 +105,9 @@ impl Config {
             sig_cert: pki.path("bacen-sig.cer"),
             sig_key: pki.path("bacen-sig.key"),
             psp_signature_certs: vec![pki.path("psp-sig.cer")],
+            participants: Vec::new(),
+            catalog: Catalog::default(),
+            dict_policies: dict_limits::default_policies(),
             // PKIs made before the rollover identity existed have none.
             sig_next: Some((pki.path("bacen-sig-next.cer"), pki.path("bacen-sig-next.key")))
                 .filter(|(c, k)| c.exists() && k.exists()),
@@ -143,7 +162,9 @@ pub enum Family {
 /// State shared by every connection.
 pub(crate) struct State {
     pub(crate) config: Config,
-    pub(crate) trust: TrustStore,
+    pub(crate) participants: Registry,
+    pub(crate) clearing: clearing::Clearing,
+    pub(crate) dict_limits: dict_limits::Buckets,
     signer: SoftwareSigner,
     /// The identity of a rollover, when configured.
     next: Option<SoftwareSigner>,
@@ -185,6 +206,12 @@ pub struct Stats {
     pub refused_concurrency: u64,
     /// The most simultaneous requests seen on one side of one participant.
     pub max_concurrent_seen: usize,
+    /// Messages rejected with an admi.002.
+    pub rejected: u64,
+    /// Payments and refunds delivered to a hosted participant's stream.
+    pub forwarded: u64,
+    /// admi.002 received from participants (rejecting what they were sent).
+    pub participant_rejections: u64,
 }
 
 /// Counts one request under way on a side of a participant until dropped.
@@ -267,6 +294,11 @@ impl State {
         let mut s = self.stats.lock().unwrap_or_else(|e| e.into_inner());
         s.max_concurrent_seen = s.max_concurrent_seen.max(now);
         Some(Occupied { state: self, key })
+    }
+
+    /// Changes the counters.
+    pub(crate) fn count(&self, change: impl FnOnce(&mut Stats)) {
+        change(&mut self.stats.lock().unwrap_or_else(|e| e.into_inner()));
     }
 
     /// Counts a send of `messages` messages.
@@ -354,6 +386,7 @@ impl Simulator {
             .map_err(|e| StartError::Signature(e.to_string()))?;
         let trust = TrustStore::from_pem_files(&config.psp_signature_certs)
             .map_err(|e| StartError::Signature(e.to_string()))?;
+        let participants = Registry::load(&config.participants, trust).map_err(StartError::Signature)?;
         let rogue = rogue_signer().map_err(StartError::Signature)?;
         let next = match &config.sig_next {
             Some((cert, key)) => Some(
@@ -397,8 +430,10 @@ impl Simulator {
             stats: Mutex::new(Stats::default()),
             spi: spi::Spi::new(config.rate_capacity, config.rate_refill),
             dict: dict::Dict::default(),
+            dict_limits: dict_limits::Buckets::new(&config.dict_policies),
+            clearing: clearing::Clearing::default(),
+            participants,
             config,
-            trust,
             signer,
             next,
             rogue,
@@ -590,7 +625,9 @@ fn family_of(query: &str) -> Result<Family, String> {
 }
 
 /// The control port: `GET /check`, `POST /faults?family=spi|dict&…`, `DELETE /faults`,
-/// `POST /rollover?family=…`, `POST /break?family=…&nth=N`.
+/// `POST /rollover?family=…`, `POST /break?family=…&nth=N`, `POST /throttle?nth=N`,
+/// `GET /stats`, `POST /echo?ispb=N` (BACEN's pibr.001 to a participant; answers its `MsgId`),
+/// `GET /echo?id=M…` (`200` answered, `202` pending).
 async fn control(state: &State, req: http::Request<Incoming>) -> http::Response<Body> {
     let query = req.uri().query().unwrap_or("").to_string();
     match (req.method().as_str(), req.uri().path()) {
@@ -640,10 +677,38 @@ async fn control(state: &State, req: http::Request<Incoming>) -> http::Response<
         ("GET", "/stats") => {
             let s = state.stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
             let body = format!(
-                "{{\"requests\":{},\"messages\":{},\"multipart_requests\":{},\"refused_concurrency\":{},\"max_concurrent_seen\":{}}}\n",
-                s.requests, s.messages, s.multipart_requests, s.refused_concurrency, s.max_concurrent_seen
+                "{{\"requests\":{},\"messages\":{},\"multipart_requests\":{},\"refused_concurrency\":{},\"max_concurrent_seen\":{},\"rejected\":{},\"forwarded\":{},\"participant_rejections\":{}}}\n",
+                s.requests,
+                s.messages,
+                s.multipart_requests,
+                s.refused_concurrency,
+                s.max_concurrent_seen,
+                s.rejected,
+                s.forwarded,
+                s.participant_rejections
             );
             respond(http::StatusCode::OK, "application/json", body)
+        }
+        ("POST", "/echo") => match query.split('&').find_map(|p| p.strip_prefix("ispb=")) {
+            Some(ispb) if ispb.len() == 8 && ispb.bytes().all(|b| b.is_ascii_digit()) => {
+                match clearing::echo(state, ispb).await {
+                    Ok(id) => respond(http::StatusCode::CREATED, "text/plain", format!("{id}\n")),
+                    Err(e) => respond(
+                        http::StatusCode::INTERNAL_SERVER_ERROR,
+                        "text/plain",
+                        format!("{e}\n"),
+                    ),
+                }
+            }
+            _ => respond(http::StatusCode::BAD_REQUEST, "text/plain", "ispb=NNNNNNNN\n"),
+        },
+        ("GET", "/echo") => {
+            let id = query.split('&').find_map(|p| p.strip_prefix("id=")).unwrap_or("");
+            match clearing::echo_answered(state, id) {
+                Some(true) => respond(http::StatusCode::OK, "text/plain", "answered\n"),
+                Some(false) => respond(http::StatusCode::ACCEPTED, "text/plain", "pending\n"),
+                None => respond(http::StatusCode::NOT_FOUND, "text/plain", "no such echo\n"),
+            }
         }
         ("DELETE", "/faults") => {
             let mut f = state.faults.lock().unwrap_or_else(|e| e.into_inner());

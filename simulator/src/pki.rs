@@ -11,6 +11,7 @@
 //! | `psp-ca.cer` | the PSP's CA (the simulator's trust anchor for client certificates) |
 //! | `psp-mtls.cer`, `psp-mtls.key` | the PSP's mTLS client identity |
 //! | `psp-sig.cer`, `psp-sig.key` | the PSP's signature key (the simulator verifies requests with the certificate) |
+//! | `payee-mtls.*`, `payee-sig.*` | a second PSP's mTLS and signature identities (the payee of a two-participant payment) |
 //! | `bacen-ca.key`, `psp-ca.key` | the CAs' keys, so that [`DevPki::issue`] can certify keys held elsewhere (an HSM) |
 
 use std::path::{Path, PathBuf};
@@ -96,6 +97,9 @@ impl DevPki {
         )?;
         pki.leaf("psp-mtls", "spi.psp-exemplo.com.br", &[], Use::Client, &psp)?;
         pki.leaf("psp-sig", "PSP Exemplo Assinatura", &[], Use::Signature, &psp)?;
+        // A second participant (the payee of the two-participant payment).
+        pki.leaf("payee-mtls", "spi.psp-recebedor.com.br", &[], Use::Client, &psp)?;
+        pki.leaf("payee-sig", "PSP Recebedor Assinatura", &[], Use::Signature, &psp)?;
         Ok(pki)
     }
 

@@ -2,8 +2,8 @@
 //! multipart/mixed, optionally gzip'd, each signature verified), receive (`GET
 //! /out/{ispb}/stream/start`, long poll, `PI-Pull-Next` acknowledging the batch before it, `204`
 //! when nothing comes, `DELETE` ending the stream, at most six streams), catalogs, BACEN's header
-//! whitelist, content types and token bucket. Each accepted pacs.008 is answered by a signed
-//! pacs.002, each pibr.001 by a pibr.002, delivered on the sender's stream.
+//! whitelist, content types and token bucket: the transport, answered at once. What the SPI does
+//! with each message (and its asynchronous admi.002 rejections) is [`crate::clearing`]'s.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -12,14 +12,17 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use proxy_core::dsig::{self, Profile};
+use proxy_core::service::PeerCertificate;
 use proxy_core::xml::{self, Document, Limits};
 use tokio::sync::Notify;
 
-use crate::wire::{self, Body, Part, empty, escape, respond, utc_now};
-use crate::{Family, State};
+use crate::State;
+use crate::bucket::TokenBucket;
+use crate::catalog::Inbound;
+use crate::clearing::{self, Reason};
+use crate::wire::{self, Body, Part, empty, respond};
 
-/// BACEN's ISPB: the `To` of what PSPs send, the `Fr` of what it sends.
-pub const BCB_ISPB: &str = "00038166";
+pub use crate::catalog::BCB_ISPB;
 /// Streams one participant may hold open.
 pub const MAX_STREAMS: usize = 6;
 /// Messages in one send or one multipart delivery.
@@ -37,10 +40,7 @@ struct Inner {
     received: HashMap<String, Bytes>,
     outbox: HashMap<String, VecDeque<Outbound>>,
     streams: HashMap<String, Stream>,
-    tokens: f64,
-    capacity: f64,
-    refill: f64,
-    refilled: Instant,
+    bucket: TokenBucket,
 }
 
 #[derive(Clone)]
@@ -63,13 +63,24 @@ impl Spi {
                 received: HashMap::new(),
                 outbox: HashMap::new(),
                 streams: HashMap::new(),
-                tokens: capacity,
-                capacity,
-                refill,
-                refilled: Instant::now(),
+                bucket: TokenBucket::new(capacity, refill),
             }),
             arrived: Notify::new(),
         }
+    }
+
+    /// Puts a message on `ispb`'s stream.
+    pub(crate) fn push(&self, ispb: &str, body: Vec<u8>) {
+        let out = Outbound {
+            resource_id: wire::new_id(),
+            body,
+        };
+        self.lock()
+            .outbox
+            .entry(ispb.to_string())
+            .or_default()
+            .push_back(out);
+        self.arrived.notify_waiters();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -78,23 +89,14 @@ impl Spi {
 
     /// Takes `cost` tokens, or says how many seconds until there are enough.
     fn spend(&self, cost: f64) -> Result<(), u64> {
-        let mut s = self.lock();
-        let now = Instant::now();
-        s.tokens = (s.tokens + now.duration_since(s.refilled).as_secs_f64() * s.refill).min(s.capacity);
-        s.refilled = now;
-        if s.tokens >= cost {
-            s.tokens -= cost;
-            Ok(())
-        } else {
-            Err(((cost - s.tokens) / s.refill).ceil().max(1.0) as u64)
-        }
+        self.lock().bucket.take(cost)
     }
 }
 
 /// An ICOM error: `application/problem+xml`.
 pub fn problem(status: StatusCode, code: &str, detail: &str) -> Response<Body> {
     let body = wire::problem_xml(
-        &format!("https://www.bcb.gov.br/api/v1/error/{code}"),
+        &format!("https://icom.pi.rsfn.net.br/api/v1/error/{code}"),
         status,
         code,
         detail,
@@ -109,6 +111,12 @@ pub(crate) async fn handle(state: &State, req: Request<Bytes>) -> Response<Body>
     }
     let path = req.uri().path().to_string();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    if let ["api", "v1", "in" | "out", ispb, ..] = segments.as_slice() {
+        let certificate = req.extensions().get::<PeerCertificate>().map(|c| c.0.as_slice());
+        if let Some(why) = state.participants.refuse(certificate, ispb) {
+            return problem(StatusCode::FORBIDDEN, "forbidden", &why);
+        }
+    }
     let response = match (req.method(), segments.as_slice()) {
         (&Method::POST, ["api", "v1", "in", ispb, "msgs"]) if is_ispb(ispb) => send(state, ispb, &req).await,
         (&Method::GET, ["api", "v1", "out", ispb, "stream", "start"]) if is_ispb(ispb) => {
@@ -120,12 +128,18 @@ pub(crate) async fn handle(state: &State, req: Request<Bytes>) -> Response<Body>
         (&Method::DELETE, ["api", "v1", "out", ispb, "stream", id]) if is_ispb(ispb) => {
             end_stream(state, ispb, id)
         }
-        (&Method::GET, ["api", "v1", "in", "catalog"]) => {
-            catalog(&["pacs.008", "pacs.002", "pacs.004", "camt.060", "pibr.001"])
-        }
-        (&Method::GET, ["api", "v1", "out", "catalog"]) => {
-            catalog(&["pacs.002", "pacs.008", "admi.002", "pibr.002"])
-        }
+        (&Method::GET, ["api", "v1", "in", "catalog"]) => catalog(
+            state,
+            &[
+                "pacs.008", "pacs.002", "pacs.004", "camt.060", "pibr.001", "pibr.002", "admi.002",
+            ],
+        ),
+        (&Method::GET, ["api", "v1", "out", "catalog"]) => catalog(
+            state,
+            &[
+                "pacs.008", "pacs.002", "pacs.004", "admi.002", "pibr.001", "pibr.002",
+            ],
+        ),
         _ => problem(
             StatusCode::NOT_FOUND,
             "notFound",
@@ -216,17 +230,6 @@ fn messages(req: &Request<Bytes>) -> Result<Vec<Vec<u8>>, Box<Response<Body>>> {
         .collect()
 }
 
-/// `pacs.008` from `https://www.bcb.gov.br/pi/pacs.008/1.4`.
-fn message_type(doc: &Document<'_>) -> String {
-    let root = doc.root();
-    let ns = doc.element(root).map_or("", |e| doc.namespace(e));
-    ns.trim_end_matches('/')
-        .rsplit('/')
-        .nth(1)
-        .unwrap_or("unknown")
-        .to_string()
-}
-
 /// Text of the first element with this local name inside `within`.
 pub(crate) fn field(doc: &Document<'_>, within: Option<usize>, local: &str) -> Option<String> {
     doc.elements()
@@ -235,29 +238,52 @@ pub(crate) fn field(doc: &Document<'_>, within: Option<usize>, local: &str) -> O
         .map(|e| doc.text(e).trim().to_string())
 }
 
+/// The checks the SPI makes on each message after ICOM accepted it; a failure is answered later
+/// with an admi.002 (DESIGN §6), never with the send's status.
+fn check(state: &State, sender: &str, message: &[u8], now: i64) -> Result<Inbound, (Reason, String)> {
+    let doc = xml::parse(message, &Limits::default()).map_err(|e| (Reason::InvalidXml, e.to_string()))?;
+    let msg = Inbound::read(&doc).map_err(|e| (Reason::InvalidEnvelope, e))?;
+    let catalog = &state.config.catalog;
+    let Some(version) = catalog.version(&msg.kind) else {
+        return Err((Reason::UnknownType, format!("{} is not in the catalog", msg.kind)));
+    };
+    let def = catalog.msg_def_idr(&msg.kind);
+    if msg.version != version || msg.msg_def_idr != def {
+        let why = format!(
+            "{} {} with MsgDefIdr '{}': the catalog's is {version} ({def})",
+            msg.kind, msg.version, msg.msg_def_idr
+        );
+        return Err((Reason::WrongVersion, why));
+    }
+    if msg.from != sender {
+        let why = format!("AppHdr/Fr is {}, the message came from {sender}", msg.from);
+        return Err((Reason::WrongAddress, why));
+    }
+    if msg.to != BCB_ISPB {
+        let why = format!("AppHdr/To is {}, not BACEN ({BCB_ISPB})", msg.to);
+        return Err((Reason::WrongAddress, why));
+    }
+    dsig::verify(message, Profile::Spi, state.participants.trust_for(sender), now)
+        .map_err(|e| (Reason::InvalidSignature, e.to_string()))?;
+    Ok(msg)
+}
+
 async fn send(state: &State, ispb: &str, req: &Request<Bytes>) -> Response<Body> {
     let messages = match messages(req) {
         Ok(m) => m,
         Err(r) => return *r,
     };
     state.count_send(messages.len());
-    let mut kinds = Vec::with_capacity(messages.len());
-    for (i, m) in messages.iter().enumerate() {
-        let doc = match xml::parse(m, &Limits::default()) {
-            Ok(d) => d,
-            Err(e) => {
-                return problem(
-                    StatusCode::BAD_REQUEST,
-                    "invalidMessage",
-                    &format!("message {}: {e}", i + 1),
-                );
-            }
-        };
-        kinds.push(message_type(&doc));
-    }
-    let cost: f64 = kinds
+    let now = unix_now();
+    let checked: Vec<Result<Inbound, (Reason, String)>> =
+        messages.iter().map(|m| check(state, ispb, m, now)).collect();
+    // pacs.002 costs 0.2 tokens, anything else 1 (DESIGN §6).
+    let cost: f64 = checked
         .iter()
-        .map(|k| if k == "pacs.002" { 0.2 } else { 1.0 })
+        .map(|c| match c {
+            Ok(m) if m.kind == "pacs.002" => 0.2,
+            _ => 1.0,
+        })
         .sum();
     if let Err(wait) = state.spi.spend(cost) {
         let mut r = problem(
@@ -269,94 +295,25 @@ async fn send(state: &State, ispb: &str, req: &Request<Bytes>) -> Response<Body>
             .insert(http::header::RETRY_AFTER, HeaderValue::from(wait));
         return r;
     }
-    let now = unix_now();
-    for (i, m) in messages.iter().enumerate() {
-        if let Err(e) = dsig::verify(m, Profile::Spi, &state.trust, now) {
-            return problem(
-                StatusCode::FORBIDDEN,
-                "invalidSignature",
-                &format!("message {}: {e}", i + 1),
-            );
-        }
-    }
     let mut ids = Vec::with_capacity(messages.len());
-    for (m, kind) in messages.iter().zip(&kinds) {
+    for (m, checked) in messages.iter().zip(checked) {
         let id = wire::new_id();
-        let reply = match xml::parse(m, &Limits::default()) {
-            Ok(doc) => reply_to(&doc, kind, ispb),
-            Err(_) => None,
-        };
-        if let Some(reply) = reply {
-            match state.sign(reply.as_bytes(), Profile::Spi, Family::Spi).await {
-                Ok(signed) => {
-                    let out = Outbound {
-                        resource_id: wire::new_id(),
-                        body: signed,
-                    };
-                    state
-                        .spi
-                        .lock()
-                        .outbox
-                        .entry(ispb.to_string())
-                        .or_default()
-                        .push_back(out);
-                }
-                Err(e) => tracing::error!(error = %e, "cannot sign the reply"),
-            }
-        }
         state
             .spi
             .lock()
             .received
             .insert(id.clone(), Bytes::copy_from_slice(m));
+        match checked {
+            Ok(msg) => clearing::route(state, ispb, &id, &msg).await,
+            Err((reason, why)) => clearing::reject(state, ispb, &id, reason, &why).await,
+        }
         ids.push(id);
     }
-    state.spi.arrived.notify_waiters();
     let mut r = empty(StatusCode::CREATED);
     if let Ok(v) = HeaderValue::from_str(&ids.join(",")) {
         r.headers_mut().insert("pi-resourceid", v);
     }
     r
-}
-
-/// The answer BACEN sends for a message: pacs.002 (accepted) for a pacs.008, pibr.002 for a pibr.001.
-fn reply_to(doc: &Document<'_>, kind: &str, ispb: &str) -> Option<String> {
-    let document = doc
-        .child_elements(doc.root())
-        .find(|&c| doc.element(c).is_some_and(|e| doc.local(e) == "Document"));
-    let now = utc_now();
-    let msg_id = format!("M{BCB_ISPB}{}", &wire::new_id()[..23]);
-    let header = |def: &str| {
-        format!(
-            "<AppHdr><Fr><FIId><FinInstnId><Othr><Id>{BCB_ISPB}</Id></Othr></FinInstnId></FIId></Fr>\
-             <To><FIId><FinInstnId><Othr><Id>{ispb}</Id></Othr></FinInstnId></FIId></To>\
-             <BizMsgIdr>{msg_id}</BizMsgIdr><MsgDefIdr>{def}</MsgDefIdr><CreDt>{now}</CreDt><Sgntr/></AppHdr>"
-        )
-    };
-    match kind {
-        "pacs.008" => {
-            let original = escape(&field(doc, document, "MsgId").unwrap_or_default());
-            let e2e = escape(&field(doc, document, "EndToEndId").unwrap_or_default());
-            Some(format!(
-                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Envelope xmlns=\"https://www.bcb.gov.br/pi/pacs.002/1.3\">{}\
-                 <Document><FIToFIPmtStsRpt><GrpHdr><MsgId>{msg_id}</MsgId><CreDtTm>{now}</CreDtTm></GrpHdr>\
-                 <OrgnlGrpInfAndSts><OrgnlMsgId>{original}</OrgnlMsgId><OrgnlMsgNmId>pacs.008.spi.1.4</OrgnlMsgNmId></OrgnlGrpInfAndSts>\
-                 <TxInfAndSts><OrgnlEndToEndId>{e2e}</OrgnlEndToEndId><TxSts>ACSP</TxSts></TxInfAndSts>\
-                 </FIToFIPmtStsRpt></Document></Envelope>",
-                header("pacs.002.spi.1.3")
-            ))
-        }
-        "pibr.001" => {
-            let data = escape(&field(doc, document, "Data").unwrap_or_default());
-            Some(format!(
-                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Envelope xmlns=\"https://www.bcb.gov.br/pi/pibr.002/1.0\">{}\
-                 <Document><EchoRspn><GrpHdr><MsgId>{msg_id}</MsgId><CreDtTm>{now}</CreDtTm></GrpHdr>\
-                 <EchoTxInf><Data>{data}</Data></EchoTxInf></EchoRspn></Document></Envelope>",
-                header("pibr.002.spi.1.0")
-            ))
-        }
-        _ => None,
-    }
 }
 
 fn pull_next(ispb: &str, stream: &str) -> HeaderValue {
@@ -508,10 +465,10 @@ async fn deliver(state: &State, ispb: &str, id: &str, req: &Request<Bytes>) -> R
     r
 }
 
-fn catalog(types: &[&str]) -> Response<Body> {
+fn catalog(state: &State, types: &[&str]) -> Response<Body> {
     let items: String = types
         .iter()
-        .map(|t| format!("<MsgDefIdr>{t}</MsgDefIdr>"))
+        .map(|t| format!("<MsgDefIdr>{}</MsgDefIdr>", state.config.catalog.msg_def_idr(t)))
         .collect();
     respond(
         StatusCode::OK,

@@ -43,14 +43,14 @@ async fn an_entry_lives_and_is_claimed_to_completion() {
     let key = "+5561988880000";
 
     let created = h
-        .dict_post("/api/v2/entries", &sample("dict-create-entry.xml"))
+        .dict_post("/api/v2/entries/", &sample("dict-create-entry.xml"))
         .await;
     assert_eq!(created.status, 201, "{}", created.text());
     h.verify(&created.body, Profile::Dict).expect("signed answer");
     assert!(created.text().contains("<CreateEntryResponse>") && created.text().contains("<CreationDate>"));
 
     let again = h
-        .dict_post("/api/v2/entries", &sample("dict-create-entry.xml"))
+        .dict_post("/api/v2/entries/", &sample("dict-create-entry.xml"))
         .await;
     assert_eq!(again.status, 400);
     assert!(
@@ -75,7 +75,7 @@ async fn an_entry_lives_and_is_claimed_to_completion() {
     let claim = h
         .dict(
             "POST",
-            "/api/v2/claims",
+            "/api/v2/claims/",
             &[XML],
             h.signed(&claim_request(key), Profile::Dict).await,
         )
@@ -151,30 +151,51 @@ async fn unsigned_writes_and_unknown_resources_are_refused() {
     let unsigned = h
         .dict(
             "POST",
-            "/api/v2/entries",
+            "/api/v2/entries/",
             &[XML],
             sample("dict-create-entry.xml").into_bytes(),
         )
         .await;
-    assert_eq!(unsigned.status, 403);
+    // DICT's answer to a bad request signature: 400 RequestSignatureInvalid (DESIGN §6).
+    assert_eq!(unsigned.status, 400);
     assert!(unsigned.text().contains("RequestSignatureInvalid") && unsigned.text().contains("found 0"));
 
     let spi_profile = h.signed(&sample("pacs.008.xml"), Profile::Spi).await;
     assert_eq!(
-        h.dict("POST", "/api/v2/entries", &[XML], spi_profile)
+        h.dict("POST", "/api/v2/entries/", &[XML], spi_profile)
             .await
             .status,
-        403
+        400
     );
 
     let tampered = String::from_utf8(h.signed(&sample("dict-create-entry.xml"), Profile::Dict).await)
         .expect("utf-8")
         .replacen("0007654321", "0007654322", 1);
     let r = h
-        .dict("POST", "/api/v2/entries", &[XML], tampered.into_bytes())
+        .dict("POST", "/api/v2/entries/", &[XML], tampered.into_bytes())
         .await;
-    assert_eq!(r.status, 403);
-    assert!(r.text().contains("digest of reference 2"));
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("RequestSignatureInvalid") && r.text().contains("digest of reference 2"));
+    // Without the OpenAPI's slash there is no such resource.
+    let signed = h.signed(&sample("dict-create-entry.xml"), Profile::Dict).await;
+    let r = h.dict("POST", "/api/v2/entries/", &[XML], signed.clone()).await;
+    assert_eq!(r.status, 404);
+    assert!(
+        r.text().contains("/api/v2/entries/ (with the slash)"),
+        "{}",
+        r.text()
+    );
+    // DICT takes no compressed request.
+    let r = h
+        .dict(
+            "POST",
+            "/api/v2/entries/",
+            &[XML, ("content-encoding", "gzip")],
+            simulator::wire::gzip(&signed),
+        )
+        .await;
+    assert_eq!(r.status, 415);
+    assert!(r.text().contains("no compressed requests"), "{}", r.text());
 
     let r = h.dict("GET", "/api/v2/policies/x", &[], vec![]).await;
     assert_eq!(r.status, 501);
@@ -193,5 +214,99 @@ async fn unsigned_writes_and_unknown_resources_are_refused() {
         h.verify(&r.body, Profile::Dict),
         Err(VerifyError::BadSignatureValue { .. })
     ));
+    h.sim.shutdown().await;
+}
+
+/// The sample entry with another account number.
+fn update_request(account: &str, participant: &str) -> String {
+    sample("dict-create-entry.xml")
+        .replace("CreateEntryRequest", "UpdateEntryRequest")
+        .replace("0007654321", account)
+        .replace(
+            "<Participant>99999010</Participant>",
+            &format!("<Participant>{participant}</Participant>"),
+        )
+}
+
+#[tokio::test]
+async fn an_entry_is_updated_by_its_participant_only() {
+    let h = Harness::start().await;
+    let key = "+5561988880000";
+    let path = format!("/api/v2/entries/{key}");
+    let update = h
+        .signed(&update_request("0009999999", "99999010"), Profile::Dict)
+        .await;
+    assert_eq!(
+        h.dict("PUT", &path, &[XML], update.clone()).await.status,
+        404,
+        "nothing to update yet"
+    );
+    assert_eq!(
+        h.dict_post("/api/v2/entries/", &sample("dict-create-entry.xml"))
+            .await
+            .status,
+        201
+    );
+    let created = value(&h.lookup(key).await.text(), "CreationDate");
+
+    let r = h.dict("PUT", &path, &[XML], update).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    h.verify(&r.body, Profile::Dict).expect("signed answer");
+    assert!(r.text().contains("<UpdateEntryResponse>"));
+    let now = h.lookup(key).await.text();
+    assert_eq!(value(&now, "AccountNumber"), "0009999999");
+    assert_eq!(value(&now, "CreationDate"), created, "the creation date stays");
+
+    let theirs = h
+        .signed(&update_request("0001111111", "99999020"), Profile::Dict)
+        .await;
+    let r = h.dict("PUT", &path, &[XML], theirs).await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    let elsewhere = h
+        .signed(&update_request("0001111111", "99999010"), Profile::Dict)
+        .await;
+    let r = h
+        .dict("PUT", "/api/v2/entries/+5561900000000", &[XML], elsewhere)
+        .await;
+    assert_eq!(r.status, 400, "the path's key must be the Entry's");
+    let unsigned = update_request("0001111111", "99999010").into_bytes();
+    let r = h.dict("PUT", &path, &[XML], unsigned).await;
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("RequestSignatureInvalid"));
+    h.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn each_operation_has_its_token_bucket() {
+    let h = Harness::start_with(|c| {
+        c.dict_policies = vec![
+            simulator::dict_limits::Policy::new("ENTRIES_WRITE", 2.0, 1.0),
+            simulator::dict_limits::Policy {
+                not_found_cost: 3.0,
+                ..simulator::dict_limits::Policy::new("ENTRIES_READ_PARTICIPANT_ANTISCAN", 4.0, 1.0)
+            },
+        ];
+    })
+    .await;
+    let entry = sample("dict-create-entry.xml");
+    assert_eq!(h.dict_post("/api/v2/entries/", &entry).await.status, 201);
+    assert_eq!(
+        h.dict_post("/api/v2/entries/", &entry).await.status,
+        400,
+        "exists"
+    );
+    let r = h.dict_post("/api/v2/entries/", &entry).await;
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert!(
+        r.text()
+            .contains("https://dict.pi.rsfn.net.br/api/v2/error/RateLimited")
+    );
+    assert!(r.text().contains("ENTRIES_WRITE"));
+    h.verify(&r.body, Profile::Dict).expect("signed 429");
+    // Lookups have their own bucket; a 404 costs 1 + 3 tokens of it (anti-scan).
+    assert_eq!(h.lookup("+5561988880000").await.status, 200);
+    assert_eq!(h.lookup("+5561900000000").await.status, 404);
+    let r = h.lookup("+5561988880000").await;
+    assert_eq!(r.status, 429, "{}", r.text());
     h.sim.shutdown().await;
 }

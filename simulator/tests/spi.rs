@@ -7,6 +7,8 @@ use common::*;
 use proxy_core::dsig::{Profile, VerifyError};
 use simulator::wire;
 
+use common::Reader;
+
 const MSGS: &str = "/api/v1/in/99999010/msgs";
 const START: &str = "/api/v1/out/99999010/stream/start";
 
@@ -106,43 +108,105 @@ async fn an_echo_is_answered_with_pibr002() {
     h.sim.shutdown().await;
 }
 
+/// Sends `body` (accepted: `201`), then reads the admi.002 that rejects it from the stream:
+/// its text, after checking that it names the message's `PI-ResourceId`.
+async fn rejected(h: &Harness, reader: &mut Reader, body: Vec<u8>) -> String {
+    let sent = h.spi("POST", MSGS, &[XML], body).await;
+    assert_eq!(sent.status, 201, "ICOM accepts first: {}", sent.text());
+    let id = sent.header("pi-resourceid").to_string();
+    let admi = reader.message(h, &h.client).await;
+    assert!(admi.contains("https://www.bcb.gov.br/pi/admi.002/1.3"), "{admi}");
+    assert!(
+        admi.contains(&format!("<RltdRef><Ref>{id}</Ref></RltdRef>")),
+        "{admi}"
+    );
+    admi
+}
+
 #[tokio::test]
-async fn bad_sends_are_refused_with_the_reason() {
+async fn bad_messages_are_accepted_then_rejected_with_an_admi002() {
+    let h = Harness::start().await;
+    let mut reader = Reader::new("99999010");
+    let signed = String::from_utf8(h.signed(&sample("pacs.008.xml"), Profile::Spi).await).expect("utf-8");
+    let pacs008 = sample("pacs.008.xml");
+    let cases: Vec<(Vec<u8>, &str, &str)> = vec![
+        (
+            signed.replacen("250.00", "950.00", 1).into_bytes(),
+            "InvalidSignature",
+            "digest of reference 3 (Document) does not match",
+        ),
+        (
+            pacs008.clone().into_bytes(),
+            "InvalidSignature",
+            "expected exactly one ds:Signature, found 0",
+        ),
+        (
+            h.signed(&pacs008, Profile::Dict).await,
+            "InvalidSignature",
+            "misplaced",
+        ),
+        (
+            signed
+                .replacen("</Envelope>", "<Document/></Envelope>", 1)
+                .into_bytes(),
+            "InvalidSignature",
+            "exactly one Document",
+        ),
+        (b"<Envelope><unclosed></Envelope>".to_vec(), "InvalidXml", ""),
+        (
+            h.signed(
+                &pacs008.replace(
+                    "<Id>99999010</Id></Othr></FinInstnId></FIId></Fr>",
+                    "<Id>99999099</Id></Othr></FinInstnId></FIId></Fr>",
+                ),
+                Profile::Spi,
+            )
+            .await,
+            "WrongAddress",
+            "AppHdr/Fr is 99999099",
+        ),
+        (
+            h.signed(
+                &pacs008.replace("<Id>00038166</Id>", "<Id>99999020</Id>"),
+                Profile::Spi,
+            )
+            .await,
+            "WrongAddress",
+            "not BACEN",
+        ),
+        (
+            h.signed(&pacs008.replace("pacs.008/1.4", "pacs.999/1.0"), Profile::Spi)
+                .await,
+            "UnknownMessageType",
+            "pacs.999",
+        ),
+        (
+            h.signed(
+                &pacs008.replace("pacs.008.spi.1.4", "pacs.008.spi.1.2"),
+                Profile::Spi,
+            )
+            .await,
+            "WrongVersion",
+            "pacs.008.spi.1.2",
+        ),
+    ];
+    for (body, code, reason) in cases {
+        let admi = rejected(&h, &mut reader, body).await;
+        assert!(
+            admi.contains(&format!("<RjctgPtyRsn>{code}</RjctgPtyRsn>")),
+            "{code}: {admi}"
+        );
+        assert!(admi.contains(reason), "{reason}: {admi}");
+    }
+    // A rejected message settles nothing: no pacs.002 follows.
+    assert_eq!(reader.read(&h, &h.client).await.status, 204);
+    h.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn transport_problems_keep_their_status() {
     let h = Harness::start().await;
     let signed = String::from_utf8(h.signed(&sample("pacs.008.xml"), Profile::Spi).await).expect("utf-8");
-
-    let tampered = signed.replacen("250.00", "950.00", 1);
-    let r = h.spi("POST", MSGS, &[XML], tampered.into_bytes()).await;
-    assert_eq!(r.status, 403);
-    assert_eq!(r.header("content-type"), "application/problem+xml; charset=utf-8");
-    assert!(
-        r.text()
-            .contains("digest of reference 3 (Document) does not match"),
-        "{}",
-        r.text()
-    );
-
-    let unsigned = h
-        .spi("POST", MSGS, &[XML], sample("pacs.008.xml").into_bytes())
-        .await;
-    assert_eq!(unsigned.status, 403);
-    assert!(
-        unsigned
-            .text()
-            .contains("expected exactly one ds:Signature, found 0")
-    );
-
-    let dict_profile = h.signed(&sample("pacs.008.xml"), Profile::Dict).await;
-    let r = h.spi("POST", MSGS, &[XML], dict_profile).await;
-    assert_eq!(r.status, 403);
-    assert!(r.text().contains("misplaced"), "{}", r.text());
-
-    // A wrapped message: a second Document.
-    let wrapped = signed.replacen("</Envelope>", "<Document/></Envelope>", 1);
-    let r = h.spi("POST", MSGS, &[XML], wrapped.into_bytes()).await;
-    assert_eq!(r.status, 403);
-    assert!(r.text().contains("exactly one Document"), "{}", r.text());
-
     let r = h
         .spi(
             "POST",
@@ -162,6 +226,13 @@ async fn bad_sends_are_refused_with_the_reason() {
         .await;
     assert_eq!(r.status, 400);
     assert!(r.text().contains("invalidHeader") && r.text().contains("x-api-key"));
+    // ICOM's error types (Q&A #205, #223).
+    assert!(
+        r.text()
+            .contains("<type>https://icom.pi.rsfn.net.br/api/v1/error/invalidHeader</type>"),
+        "{}",
+        r.text()
+    );
     let r = h
         .client
         .request(

@@ -69,37 +69,129 @@ fn sample(name: &str) -> Result<Vec<u8>, String> {
         .ok_or_else(|| format!("no sample {name}"))
 }
 
-/// Sends a pacs.008 and a pibr.001 echo to `spi`, reads BACEN's answers from the stream, creates
-/// and reads a DICT entry through `dict`, printing each step; returns how many steps failed.
-pub async fn conversation(spi: SocketAddr, dict: SocketAddr) -> Result<usize, String> {
-    let xml = ("content-type", "application/xml; charset=utf-8");
-    let valid = |h: &http::HeaderMap| {
-        h.get(SIGNATURE_VALID)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("-")
-            .to_string()
-    };
-    let header =
-        |h: &http::HeaderMap, n: &str| h.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    let mut failures = 0;
+/// What a run of the bank's steps came to.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Steps {
+    /// Steps that did not give what was expected.
+    pub failures: usize,
+    /// Requests made to the proxies (each leaves an audit record).
+    pub requests: usize,
+}
 
-    for (name, what) in [
-        ("pacs.008.xml", "pacs.008 (credit transfer)"),
-        ("pibr.001.xml", "pibr.001 (echo)"),
-    ] {
-        let (status, h, body) = call(spi, "POST", "/api/v1/in/99999010/msgs", &[xml], sample(name)?).await?;
+impl std::ops::AddAssign for Steps {
+    fn add_assign(&mut self, other: Steps) {
+        self.failures += other.failures;
+        self.requests += other.requests;
+    }
+}
+
+/// The bank's HTTP calls to the proxies, counted.
+#[derive(Default)]
+struct Bank {
+    steps: Steps,
+}
+
+impl Bank {
+    async fn call(
+        &mut self,
+        addr: SocketAddr,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<(u16, http::HeaderMap, Bytes), String> {
+        self.steps.requests += 1;
+        call(addr, method, path, headers, body).await
+    }
+
+    fn check(&mut self, ok: bool, otherwise: impl FnOnce() -> String) {
+        if !ok {
+            self.steps.failures += 1;
+            println!("  FAILED: {}", otherwise());
+        }
+    }
+
+    /// The next message on a participant's stream through its proxy that satisfies `wanted`
+    /// (up to `tries` reads; messages before it are acknowledged and skipped); `next` follows
+    /// `PI-Pull-Next`.
+    async fn read_until(
+        &mut self,
+        spi: SocketAddr,
+        next: &mut String,
+        tries: usize,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Result<Option<(http::HeaderMap, String)>, String> {
+        for _ in 0..tries {
+            let (status, h, body) = self.call(spi, "GET", next, &[], vec![]).await?;
+            if !header(&h, "pi-pull-next").is_empty() {
+                *next = header(&h, "pi-pull-next");
+            }
+            let text = String::from_utf8_lossy(&body).into_owned();
+            if status == 200 && wanted(&text) {
+                return Ok(Some((h, text)));
+            }
+        }
+        Ok(None)
+    }
+}
+
+fn verdict(h: &http::HeaderMap) -> String {
+    let v = header(h, SIGNATURE_VALID);
+    if v.is_empty() { "-".into() } else { v }
+}
+
+/// The text of the first `<tag>` in `xml`.
+fn text_of(xml: &str, tag: &str) -> String {
+    let open = format!("<{tag}>");
+    xml.find(&open)
+        .map(|i| &xml[i + open.len()..])
+        .and_then(|rest| rest.find('<').map(|end| rest[..end].to_string()))
+        .unwrap_or_default()
+}
+
+/// A fresh 32-character id: `prefix` (`E`, `M`), the ISPB, then digits from the clock.
+fn fresh_id(prefix: &str, ispb: &str) -> String {
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let n = COUNT.fetch_add(1, Ordering::Relaxed);
+    let digits = format!("{:023}", (nanos + u128::from(n)) % 10u128.pow(23));
+    format!("{prefix}{ispb}{digits}")
+}
+
+/// Sends a pacs.008 and a pibr.001 echo to `spi`, reads BACEN's answers from the stream, creates
+/// and reads a DICT entry through `dict`, printing each step. The pacs.008's payee is not run
+/// here: the simulator answers for it.
+pub async fn conversation(spi: SocketAddr, dict: SocketAddr) -> Result<Steps, String> {
+    let mut steps = echo_and_answers(spi, &["pacs.008.xml", "pibr.001.xml"]).await?;
+    steps += dict_steps(dict).await?;
+    Ok(steps)
+}
+
+/// Sends the samples `names` through `spi` as participant 99999010 and reads as many answers
+/// from its stream.
+pub async fn echo_and_answers(spi: SocketAddr, names: &[&str]) -> Result<Steps, String> {
+    let mut bank = Bank::default();
+    for name in names {
+        let what = match *name {
+            "pacs.008.xml" => "pacs.008 (credit transfer)",
+            _ => "pibr.001 (echo)",
+        };
+        let (status, h, body) = bank
+            .call(spi, "POST", "/api/v1/in/99999010/msgs", &[XML], sample(name)?)
+            .await?;
         println!(
             "\n{what}: signed by the proxy, sent to BACEN -> {status}, PI-ResourceId {}",
             header(&h, "pi-resourceid")
         );
-        if status != 201 {
-            failures += 1;
-            println!("  BACEN said: {}", String::from_utf8_lossy(&body));
-        }
+        bank.check(status == 201, || {
+            format!("BACEN said: {}", String::from_utf8_lossy(&body))
+        });
     }
-    let mut next = "/api/v1/out/99999010/stream/start".to_string();
-    for _ in 0..2 {
-        let (status, h, body) = call(spi, "GET", &next, &[], vec![]).await?;
+    let mut next = STREAM_START.to_string();
+    for _ in names {
+        let (status, h, body) = bank.call(spi, "GET", &next, &[], vec![]).await?;
         let text = String::from_utf8_lossy(&body);
         let kind = if text.contains("pacs.002") {
             "pacs.002 (payment accepted)"
@@ -110,46 +202,145 @@ pub async fn conversation(spi: SocketAddr, dict: SocketAddr) -> Result<usize, St
         };
         println!(
             "\nstream: {status} {kind}, response signature valid: {}",
-            valid(&h)
+            verdict(&h)
         );
-        if status != 200 || valid(&h) != "true" {
-            failures += 1;
-        }
+        bank.check(status == 200 && verdict(&h) == "true", || {
+            "a verified answer".into()
+        });
         next = header(&h, "pi-pull-next");
     }
-    let _ = call(spi, "DELETE", &next, &[], vec![]).await;
+    bank.call(spi, "DELETE", &next, &[], vec![]).await?;
+    Ok(bank.steps)
+}
 
-    let (status, h, body) = call(
-        dict,
-        "POST",
-        "/api/v2/entries",
-        &[xml],
-        sample("dict-create-entry.xml")?,
-    )
-    .await?;
+/// A DICT entry created and read through `dict`.
+pub async fn dict_steps(dict: SocketAddr) -> Result<Steps, String> {
+    let mut bank = Bank::default();
+    let (status, h, body) = bank
+        .call(
+            dict,
+            "POST",
+            "/api/v2/entries/",
+            &[XML],
+            sample("dict-create-entry.xml")?,
+        )
+        .await?;
     println!(
         "\nDICT CreateEntryRequest: signed, sent -> {status}, response signature valid: {}",
-        valid(&h)
+        verdict(&h)
     );
-    if status != 201 {
-        failures += 1;
-        println!("  DICT said: {}", String::from_utf8_lossy(&body));
-    }
+    bank.check(status == 201, || {
+        format!("DICT said: {}", String::from_utf8_lossy(&body))
+    });
     let lookup = [
         ("pi-requestingparticipant", "99999010"),
         ("pi-payerid", "12345678909"),
         ("pi-endtoendid", "E9999901020261125100000000000001"),
     ];
-    let (status, h, _) = call(dict, "GET", "/api/v2/entries/+5561988880000", &lookup, vec![]).await?;
+    let (status, h, _) = bank
+        .call(dict, "GET", "/api/v2/entries/+5561988880000", &lookup, vec![])
+        .await?;
     println!(
         "DICT GetEntry (PI-* headers): {status}, response signature valid: {}",
-        valid(&h)
+        verdict(&h)
     );
-    if status != 200 || valid(&h) != "true" {
-        failures += 1;
-    }
+    bank.check(status == 200 && verdict(&h) == "true", || {
+        "a verified entry".into()
+    });
+    Ok(bank.steps)
+}
 
-    Ok(failures)
+/// A whole payment between two participants, each through its own proxy (`payer`, `payee`: their
+/// SPI ports): the payer's pacs.008 to BACEN; the payee reads it from its stream (verified) and
+/// answers pacs.002 `ACSP` through its proxy; both read BACEN's settlement pacs.002 (verified).
+pub async fn payment(payer: SocketAddr, payee: SocketAddr) -> Result<Steps, String> {
+    let mut bank = Bank::default();
+    let e2e = fresh_id("E", "99999010");
+    let msg_id = fresh_id("M", "99999010");
+    let pacs008 = crate::samples::PACS_008
+        .replace("E9999901020261125100000000000001", &e2e)
+        .replace("M9999901020261125100000000000001", &msg_id);
+    let (status, h, body) = bank
+        .call(
+            payer,
+            "POST",
+            "/api/v1/in/99999010/msgs",
+            &[XML],
+            pacs008.into_bytes(),
+        )
+        .await?;
+    println!(
+        "\npayer 99999010: pacs.008 {e2e} signed by its proxy, sent to BACEN -> {status}, PI-ResourceId {}",
+        header(&h, "pi-resourceid")
+    );
+    bank.check(status == 201, || {
+        format!("BACEN said: {}", String::from_utf8_lossy(&body))
+    });
+
+    let mut payee_next = "/api/v1/out/99999020/stream/start".to_string();
+    let got = bank
+        .read_until(payee, &mut payee_next, 10, |t| {
+            t.contains("pacs.008") && t.contains(&e2e)
+        })
+        .await?;
+    let Some((h, delivered)) = got else {
+        bank.check(false, || "the pacs.008 on the payee's stream".into());
+        return Ok(bank.steps);
+    };
+    println!(
+        "payee 99999020: stream -> pacs.008 {e2e} from BACEN (Fr {}), signature valid: {}",
+        text_of(&delivered, "Id"),
+        verdict(&h)
+    );
+    bank.check(verdict(&h) == "true", || "BACEN's signature verified".into());
+
+    let answer_id = fresh_id("M", "99999020");
+    let pacs002 = crate::samples::PACS_002
+        .replace(
+            "<Id>99999010</Id></Othr></FinInstnId></FIId></Fr>",
+            "<Id>99999020</Id></Othr></FinInstnId></FIId></Fr>",
+        )
+        .replace("M9999901020261125100000000000003", &answer_id)
+        .replace("M9999902020261125100000000000001", &text_of(&delivered, "MsgId"))
+        .replace("E9999902020261125100000000000001", &e2e);
+    let (status, _, body) = bank
+        .call(
+            payee,
+            "POST",
+            "/api/v1/in/99999020/msgs",
+            &[XML],
+            pacs002.into_bytes(),
+        )
+        .await?;
+    println!("payee 99999020: pacs.002 ACSP signed by its own proxy, sent to BACEN -> {status}");
+    bank.check(status == 201, || {
+        format!("BACEN said: {}", String::from_utf8_lossy(&body))
+    });
+
+    let mut payer_next = STREAM_START.to_string();
+    for (who, spi, next) in [
+        ("payer 99999010", payer, &mut payer_next),
+        ("payee 99999020", payee, &mut payee_next),
+    ] {
+        let got = bank
+            .read_until(spi, next, 10, |t| t.contains("pacs.002") && t.contains(&e2e))
+            .await?;
+        match got {
+            Some((h, result)) => {
+                let status = text_of(&result, "TxSts");
+                println!(
+                    "{who}: stream -> BACEN's pacs.002 {status} for {e2e}, signature valid: {}",
+                    verdict(&h)
+                );
+                bank.check(status == "ACSP" && verdict(&h) == "true", || {
+                    "a verified ACSP".into()
+                });
+            }
+            None => bank.check(false, || format!("{who}: BACEN's pacs.002")),
+        }
+        bank.call(spi, "DELETE", next, &[], vec![]).await?;
+    }
+    Ok(bank.steps)
 }
 
 /// CPU seconds (user + system) process `pid` has used so far, from `/proc` (Linux, 100 ticks per

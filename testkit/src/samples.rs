@@ -5,6 +5,8 @@
 pub const PACS_008: &str = include_str!("../../samples/pacs.008.xml");
 /// `samples/pacs.002.xml`: a payment status report.
 pub const PACS_002: &str = include_str!("../../samples/pacs.002.xml");
+/// `samples/pacs.004.xml`: a refund (of the pacs.008's payment, by its payee).
+pub const PACS_004: &str = include_str!("../../samples/pacs.004.xml");
 /// `samples/pibr.001.xml`: an echo.
 pub const PIBR_001: &str = include_str!("../../samples/pibr.001.xml");
 /// `samples/dict-create-entry.xml`: a DICT CreateEntryRequest.
@@ -15,6 +17,7 @@ pub fn sample(name: &str) -> Option<&'static str> {
     Some(match name {
         "pacs.008.xml" => PACS_008,
         "pacs.002.xml" => PACS_002,
+        "pacs.004.xml" => PACS_004,
         "pibr.001.xml" => PIBR_001,
         "dict-create-entry.xml" => DICT_CREATE_ENTRY,
         _ => return None,

@@ -189,11 +189,14 @@ impl Forwarder {
 }
 
 /// Request headers that go on to BACEN: ICOM's whitelist (and DICT's `PI-*` lookup headers), less
-/// what the connection sets itself.
+/// what the connection sets itself, and less `Content-Encoding` for DICT (its bodies are sent
+/// uncompressed: see `sign`).
 fn forwarded(name: &HeaderName, profile: Profile) -> bool {
     let allowed = wire::header_allowed(name.as_str())
         || (profile == Profile::Dict && DICT_HEADERS.contains(&name.as_str()));
+    let dict_encoding = profile == Profile::Dict && name == http::header::CONTENT_ENCODING;
     allowed
+        && !dict_encoding
         && !matches!(
             name.as_str(),
             "host" | "content-length" | "transfer-encoding" | "connection"

@@ -163,9 +163,11 @@ struct Indexed {
 }
 
 /// Every message of a body sent with `headers`: a gzip'd body decompressed, each part of a
-/// multipart one.
+/// multipart one. The headers are the bank's: a body that arrived gzip'd went to DICT
+/// uncompressed, hence the look at gzip's magic bytes.
 fn messages(headers: &http::HeaderMap, body: &[u8]) -> Vec<Indexed> {
-    let plain = if wire::header_str(headers, header::CONTENT_ENCODING).eq_ignore_ascii_case("gzip") {
+    let gzip = wire::header_str(headers, header::CONTENT_ENCODING).eq_ignore_ascii_case("gzip");
+    let plain = if gzip && body.starts_with(&[0x1f, 0x8b]) {
         match wire::gunzip(body, MAX_INDEXED) {
             Ok(p) => p,
             Err(_) => return Vec::new(),

@@ -1,5 +1,7 @@
 //! Stage 1: the request body signed with the deployment's profile — each part of a
-//! `multipart/mixed` batch; a gzip'd body decompressed, signed and compressed again.
+//! `multipart/mixed` batch; a gzip'd body decompressed, signed and, for ICOM, compressed again.
+//! DICT takes no compressed request (DESIGN §6, DICT's OpenAPI): its bodies go uncompressed, and
+//! the forwarder drops the bank's `Content-Encoding`.
 
 use http::header;
 
@@ -38,7 +40,11 @@ pub(super) async fn request_body(
     };
     crate::metrics::signed(profile, started.elapsed(), problem);
     let signed = signed?;
-    Ok(if gzip { wire::gzip(&signed) } else { signed })
+    Ok(if gzip && profile == Profile::Spi {
+        wire::gzip(&signed)
+    } else {
+        signed
+    })
 }
 
 /// A decompressed body signed: each part of a multipart one, or the whole XML message.

@@ -26,9 +26,16 @@ pub struct Harness {
     pub dir: TempDir,
     pub client: Client,
     pub signer: SoftwareSigner,
+    /// The second participant's (99999020) client and signer.
+    pub payee: Client,
+    pub payee_signer: SoftwareSigner,
     /// BACEN's signature certificate, to verify answers.
     pub bacen: TrustStore,
 }
+
+/// The first participant's ISPB (the samples' payer) and the second's (their payee).
+pub const PAYER: &str = "99999010";
+pub const PAYEE: &str = "99999020";
 
 impl Harness {
     pub async fn start() -> Harness {
@@ -49,14 +56,46 @@ impl Harness {
         let signer = SoftwareSigner::from_pem_files(&pki.path("psp-sig.key"), &pki.path("psp-sig.cer"))
             .expect("signer");
         let bacen = TrustStore::from_pem_files(&[pki.path("bacen-sig.cer")]).expect("trust");
+        let payee = Client::new(
+            &pki.path("bacen-ca.cer"),
+            Some((&pki.path("payee-mtls.cer"), &pki.path("payee-mtls.key"))),
+            "localhost",
+        );
+        let payee_signer =
+            SoftwareSigner::from_pem_files(&pki.path("payee-sig.key"), &pki.path("payee-sig.cer"))
+                .expect("signer");
         Harness {
             sim,
             pki,
             dir,
             client,
             signer,
+            payee,
+            payee_signer,
             bacen,
         }
+    }
+
+    /// A simulator hosting both participants, each with its own client and signature
+    /// certificates.
+    pub async fn two_participants() -> Harness {
+        Self::start_with(|c| {
+            let dir = c.tls_cert.parent().expect("pki dir").to_path_buf();
+            let participant = |ispb: &str, name: &str| simulator::participants::Participant {
+                ispb: ispb.to_string(),
+                client_certificate: Some(dir.join(format!("{name}-mtls.cer"))),
+                signature_certificates: vec![dir.join(format!("{name}-sig.cer"))],
+            };
+            c.participants = vec![participant(PAYER, "psp"), participant(PAYEE, "payee")];
+        })
+        .await
+    }
+
+    /// `xml` signed by the payee.
+    pub async fn payee_signed(&self, xml: &str) -> Vec<u8> {
+        dsig::sign(xml.as_bytes(), Profile::Spi, &self.payee_signer)
+            .await
+            .expect("sign")
     }
 
     pub async fn signed(&self, xml: &str, profile: Profile) -> Vec<u8> {
@@ -68,6 +107,14 @@ impl Harness {
     pub async fn spi(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Reply {
         self.client
             .request(self.sim.spi, method, path, headers, body)
+            .await
+            .expect("SPI request")
+    }
+
+    /// A `POST` of XML to SPI with another participant's client.
+    pub async fn spi_as(&self, client: &Client, path: &str, body: Vec<u8>) -> Reply {
+        client
+            .request(self.sim.spi, "POST", path, &[XML], body)
             .await
             .expect("SPI request")
     }
@@ -195,6 +242,49 @@ impl Client {
             body,
         })
     }
+}
+
+/// Reads a participant's stream message by message, following `PI-Pull-Next`.
+pub struct Reader {
+    next: String,
+}
+
+impl Reader {
+    pub fn new(ispb: &str) -> Reader {
+        Reader {
+            next: format!("/api/v1/out/{ispb}/stream/start"),
+        }
+    }
+
+    /// The next message (a `204` when none came in time).
+    pub async fn read(&mut self, h: &Harness, client: &Client) -> Reply {
+        let r = client
+            .request(h.sim.spi, "GET", &self.next, &[], vec![])
+            .await
+            .expect("stream GET");
+        if !r.header("pi-pull-next").is_empty() {
+            self.next = r.header("pi-pull-next").to_string();
+        }
+        r
+    }
+
+    /// The next message, which must come and verify with BACEN's certificate.
+    pub async fn message(&mut self, h: &Harness, client: &Client) -> String {
+        let r = self.read(h, client).await;
+        assert_eq!(r.status, 200, "a message on {}: {}", self.next, r.text());
+        h.verify(&r.body, Profile::Spi)
+            .expect("BACEN's signature verifies");
+        r.text()
+    }
+}
+
+/// A plain HTTP request to the control port: status and body.
+pub async fn control(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (status, _, body) = testkit::bank::request_over(tcp, method, path, &[], vec![])
+        .await
+        .expect("control request");
+    (status.as_u16(), String::from_utf8_lossy(&body).into_owned())
 }
 
 /// A plain HTTP request to the control port; returns the status.

@@ -1,0 +1,108 @@
+//! DICT's rate limits: a token bucket per participant and operation policy, `429 RateLimited`
+//! when empty (DESIGN §6). The default policies are DICT's published ones as summarised from the
+//! DICT API 2.x policies by participants' documentation (`ENTRIES_WRITE` 1,200/min with a bucket
+//! of 36,000; `ENTRIES_UPDATE` 600/min, 600; `KEYS_CHECK` 70/min, 70; `CLAIMS_WRITE` 1,200/min,
+//! 36,000; `CLAIMS_READ` 600/min, 18,000; lookups by participant, category A: 25,000/min, a
+//! `404` costing 3 tokens as an anti-scan penalty). The per-user anti-scan buckets need the end
+//! user's identity and are not simulated.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use http::Method;
+
+use crate::bucket::TokenBucket;
+
+/// One operation policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// DICT's name for it, e.g. `ENTRIES_WRITE`.
+    pub name: String,
+    /// Bucket size, tokens.
+    pub capacity: f64,
+    /// Tokens added per minute.
+    pub refill_per_minute: f64,
+    /// Extra tokens a `404` answer costs (the anti-scan penalty); 0 for none.
+    pub not_found_cost: f64,
+}
+
+impl Policy {
+    /// A policy with no `404` penalty.
+    pub fn new(name: &str, capacity: f64, refill_per_minute: f64) -> Self {
+        Policy {
+            name: name.to_string(),
+            capacity,
+            refill_per_minute,
+            not_found_cost: 0.0,
+        }
+    }
+}
+
+/// The policies of the module docs.
+pub fn default_policies() -> Vec<Policy> {
+    vec![
+        Policy::new("ENTRIES_WRITE", 36_000.0, 1_200.0),
+        Policy::new("ENTRIES_UPDATE", 600.0, 600.0),
+        Policy {
+            not_found_cost: 3.0,
+            ..Policy::new("ENTRIES_READ_PARTICIPANT_ANTISCAN", 50_000.0, 25_000.0)
+        },
+        Policy::new("KEYS_CHECK", 70.0, 70.0),
+        Policy::new("CLAIMS_WRITE", 36_000.0, 1_200.0),
+        Policy::new("CLAIMS_READ", 18_000.0, 600.0),
+    ]
+}
+
+/// The policy of a DICT request (`rest`: the path after `/api/v2`), if it has one.
+pub fn policy_of(method: &Method, rest: &[&str]) -> Option<&'static str> {
+    Some(match (method, rest) {
+        (&Method::POST, ["entries", ""]) | (&Method::POST, ["entries", _, "delete"]) => "ENTRIES_WRITE",
+        (&Method::PUT, ["entries", _]) => "ENTRIES_UPDATE",
+        (&Method::GET, ["entries", _]) => "ENTRIES_READ_PARTICIPANT_ANTISCAN",
+        (&Method::POST, ["keys", "check"]) => "KEYS_CHECK",
+        (&Method::POST, ["claims", ..]) => "CLAIMS_WRITE",
+        (&Method::GET, ["claims", ..]) => "CLAIMS_READ",
+        _ => return None,
+    })
+}
+
+/// Every participant's buckets.
+pub struct Buckets {
+    policies: HashMap<String, Policy>,
+    buckets: Mutex<HashMap<(String, String), TokenBucket>>,
+}
+
+impl Buckets {
+    /// Buckets for these policies (filled on first use).
+    pub fn new(policies: &[Policy]) -> Self {
+        Buckets {
+            policies: policies.iter().map(|p| (p.name.clone(), p.clone())).collect(),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn with<T>(
+        &self,
+        participant: &str,
+        policy: &str,
+        f: impl FnOnce(&Policy, &mut TokenBucket) -> T,
+    ) -> Option<T> {
+        let p = self.policies.get(policy)?;
+        let mut all = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let bucket = all
+            .entry((participant.to_string(), policy.to_string()))
+            .or_insert_with(|| TokenBucket::new(p.capacity, p.refill_per_minute / 60.0));
+        Some(f(p, bucket))
+    }
+
+    /// Takes a token of `policy` for `participant`, or says in how many seconds there will be one.
+    pub fn take(&self, participant: &str, policy: &str) -> Result<(), u64> {
+        self.with(participant, policy, |_, b| b.take(1.0))
+            .unwrap_or(Ok(()))
+    }
+
+    /// Charges the `404` penalty of `policy`.
+    pub fn not_found(&self, participant: &str, policy: &str) {
+        self.with(participant, policy, |p, b| b.charge(p.not_found_cost));
+    }
+}
