@@ -199,3 +199,23 @@ pub(crate) fn first(doc: &Document<'_>, within: NodeId, local: &str) -> Option<N
         .filter(|&e| e != within && doc.is_within(e, within))
         .find(|&e| doc.element(e).is_some_and(|el| doc.local(el) == local))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_set_from_a_spec_and_bad_specs_say_why() {
+        let mut c = Catalog::default();
+        c.apply("pacs.008=1.13, pacs.002=1.15").unwrap();
+        assert_eq!(c.namespace("pacs.008"), "https://www.bcb.gov.br/pi/pacs.008/1.13");
+        assert_eq!(c.msg_def_idr("pacs.002"), "pacs.002.spi.1.15");
+        assert_eq!(c.version("pibr.001"), Some("1.0"));
+        assert!(c.apply("pacs.008").unwrap_err().contains("type=version"));
+        assert!(
+            c.apply("pacs.008=1.4\"/>")
+                .unwrap_err()
+                .contains("letters, digits")
+        );
+    }
+}

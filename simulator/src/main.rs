@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use proxy_core::service::Threads;
+use simulator::participants::Participant;
 use simulator::pki::DevPki;
 use simulator::{Config, Simulator};
 
@@ -69,7 +70,30 @@ enum Command {
         /// `family=spi&latency_ms=200&error_rate=0.1` (see `POST /faults` on the control port).
         #[arg(long)]
         faults: Vec<String>,
+        /// A participant the simulator hosts, `ISPB:CLIENT_CERT:SIGNATURE_CERT` (repeatable):
+        /// payments to it are delivered on its stream and settled by its pacs.002.
+        #[arg(long, value_parser = participant)]
+        participant: Vec<Participant>,
+        /// Message versions, `type=version,…` (e.g. `pacs.008=1.13,pacs.002=1.15`); the others
+        /// keep the samples' (pacs.008 1.4, pacs.002 1.3, …).
+        #[arg(long)]
+        versions: Option<String>,
     },
+}
+
+/// `ISPB:CLIENT_CERT:SIGNATURE_CERT`.
+fn participant(spec: &str) -> Result<Participant, String> {
+    let mut parts = spec.splitn(3, ':');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(ispb), Some(client), Some(signature)) if !client.is_empty() && !signature.is_empty() => {
+            Ok(Participant {
+                ispb: ispb.to_string(),
+                client_certificate: Some(PathBuf::from(client)),
+                signature_certificates: vec![PathBuf::from(signature)],
+            })
+        }
+        _ => Err(format!("'{spec}': expected ISPB:CLIENT_CERT:SIGNATURE_CERT")),
+    }
 }
 
 fn main() -> ExitCode {
@@ -96,6 +120,8 @@ async fn run(command: Command) -> Result<(), String> {
             stream_wait,
             seed,
             faults,
+            participant,
+            versions,
         } => {
             let (pki, _temp) = match pki {
                 Some(dir) => (DevPki::at(&dir), None),
@@ -111,6 +137,10 @@ async fn run(command: Command) -> Result<(), String> {
             config.check_port = check_port;
             config.stream_wait = Duration::from_secs(stream_wait);
             config.seed = seed;
+            config.participants = participant;
+            if let Some(v) = versions {
+                config.catalog.apply(&v).map_err(|e| format!("--versions: {e}"))?;
+            }
             if let (Some(c), Some(k)) = (tls_cert, tls_key) {
                 config.tls_cert = c;
                 config.tls_key = k;

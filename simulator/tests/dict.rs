@@ -178,7 +178,7 @@ async fn unsigned_writes_and_unknown_resources_are_refused() {
     assert!(r.text().contains("RequestSignatureInvalid") && r.text().contains("digest of reference 2"));
     // Without the OpenAPI's slash there is no such resource.
     let signed = h.signed(&sample("dict-create-entry.xml"), Profile::Dict).await;
-    let r = h.dict("POST", "/api/v2/entries/", &[XML], signed.clone()).await;
+    let r = h.dict("POST", "/api/v2/entries", &[XML], signed.clone()).await;
     assert_eq!(r.status, 404);
     assert!(
         r.text().contains("/api/v2/entries/ (with the slash)"),

@@ -388,3 +388,36 @@ async fn faults_are_seen() {
     );
     h.sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn message_versions_follow_the_configured_catalog() {
+    let h = Harness::start_with(|c| c.catalog.apply("pacs.008=1.13,pacs.002=1.15").expect("versions")).await;
+    let catalog = h.spi("GET", "/api/v1/in/catalog", &[], vec![]).await.text();
+    assert!(
+        catalog.contains("<MsgDefIdr>pacs.008.spi.1.13</MsgDefIdr>"),
+        "{catalog}"
+    );
+    let mut reader = Reader::new("99999010");
+    // The samples' 1.4 is now the wrong version: accepted, then rejected.
+    let old = h.signed(&sample("pacs.008.xml"), Profile::Spi).await;
+    let admi = rejected(&h, &mut reader, old).await;
+    assert!(
+        admi.contains("<RjctgPtyRsn>WrongVersion</RjctgPtyRsn>") && admi.contains("1.13"),
+        "{admi}"
+    );
+    // The same message at 1.13 is answered with a pacs.002 at 1.15.
+    let current = sample("pacs.008.xml")
+        .replace("pacs.008/1.4", "pacs.008/1.13")
+        .replace("pacs.008.spi.1.4", "pacs.008.spi.1.13");
+    let current = h.signed(&current, Profile::Spi).await;
+    assert_eq!(h.spi("POST", MSGS, &[XML], current).await.status, 201);
+    let answer = reader.message(&h, &h.client).await;
+    assert!(
+        answer.contains("https://www.bcb.gov.br/pi/pacs.002/1.15") && answer.contains("pacs.002.spi.1.15")
+    );
+    assert!(
+        answer.contains("<OrgnlMsgNmId>pacs.008.spi.1.13</OrgnlMsgNmId>"),
+        "{answer}"
+    );
+    h.sim.shutdown().await;
+}
