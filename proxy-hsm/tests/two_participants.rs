@@ -94,14 +94,7 @@ async fn bacens_echo_is_answered_through_the_proxy() {
     let (valid, echo) = read_for(payee.proxy.spi, "99999020", "pibr.001").await;
     assert_eq!(valid, "true");
     assert!(echo.contains(&id));
-    let answer = testkit::samples::PIBR_001
-        .replace("pibr.001", "pibr.002")
-        .replace("EchoReq", "EchoRspn")
-        .replace(
-            "<Id>99999010</Id></Othr></FinInstnId></FIId></Fr>",
-            "<Id>99999020</Id></Othr></FinInstnId></FIId></Fr>",
-        )
-        .replace("<Data>ping</Data>", &format!("<Data>{id}</Data>"));
+    let answer = testkit::samples::echo_answer("99999020", &id);
     let (status, _, _) = post_xml(payee.proxy.spi, "/api/v1/in/99999020/msgs", answer.into_bytes()).await;
     assert_eq!(status, 201);
     let (status, _, _) = call(s.simulator.check, "GET", &format!("/echo?id={id}"), &[], vec![])

@@ -32,53 +32,57 @@ enum Command {
         out: PathBuf,
     },
     /// Serve SPI, DICT and the control port.
-    Serve {
-        /// Directory of a development PKI (`simulator pki`); generated in a temp dir when absent.
-        #[arg(long)]
-        pki: Option<PathBuf>,
-        /// TLS server certificate, overriding the PKI's (e.g. the seeds' mtls.cer).
-        #[arg(long, requires = "tls_key")]
-        tls_cert: Option<PathBuf>,
-        /// TLS server key, PEM.
-        #[arg(long, requires = "tls_cert")]
-        tls_key: Option<PathBuf>,
-        /// Signature certificate, overriding the PKI's (e.g. the seeds' sig.cer).
-        #[arg(long, requires = "sig_key")]
-        sig_cert: Option<PathBuf>,
-        /// Signature key, PEM.
-        #[arg(long, requires = "sig_cert")]
-        sig_key: Option<PathBuf>,
-        /// Address to bind.
-        #[arg(long, default_value = "127.0.0.1")]
-        bind: IpAddr,
-        /// SPI port (0: any free port).
-        #[arg(long, default_value_t = 9191)]
-        spi_port: u16,
-        /// DICT port.
-        #[arg(long, default_value_t = 8181)]
-        dict_port: u16,
-        /// Control port (`/check`, `/faults`).
-        #[arg(long, default_value_t = 7171)]
-        check_port: u16,
-        /// Seconds a stream GET waits before 204.
-        #[arg(long, default_value_t = 5)]
-        stream_wait: u64,
-        /// Seed of the fault generator.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Faults from the start, as the control port takes them (repeatable), e.g.
-        /// `family=spi&latency_ms=200&error_rate=0.1` (see `POST /faults` on the control port).
-        #[arg(long)]
-        faults: Vec<String>,
-        /// A participant the simulator hosts, `ISPB:CLIENT_CERT:SIGNATURE_CERT` (repeatable):
-        /// payments to it are delivered on its stream and settled by its pacs.002.
-        #[arg(long, value_parser = participant)]
-        participant: Vec<Participant>,
-        /// Message versions, `type=version,…` (e.g. `pacs.008=1.13,pacs.002=1.15`); the others
-        /// keep the samples' (pacs.008 1.4, pacs.002 1.3, …).
-        #[arg(long)]
-        versions: Option<String>,
-    },
+    Serve(Box<Serve>),
+}
+
+/// `simulator serve`'s options.
+#[derive(clap::Args)]
+struct Serve {
+    /// Directory of a development PKI (`simulator pki`); generated in a temp dir when absent.
+    #[arg(long)]
+    pki: Option<PathBuf>,
+    /// TLS server certificate, overriding the PKI's (e.g. the seeds' mtls.cer).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS server key, PEM.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Signature certificate, overriding the PKI's (e.g. the seeds' sig.cer).
+    #[arg(long, requires = "sig_key")]
+    sig_cert: Option<PathBuf>,
+    /// Signature key, PEM.
+    #[arg(long, requires = "sig_cert")]
+    sig_key: Option<PathBuf>,
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: IpAddr,
+    /// SPI port (0: any free port).
+    #[arg(long, default_value_t = 9191)]
+    spi_port: u16,
+    /// DICT port.
+    #[arg(long, default_value_t = 8181)]
+    dict_port: u16,
+    /// Control port (`/check`, `/faults`).
+    #[arg(long, default_value_t = 7171)]
+    check_port: u16,
+    /// Seconds a stream GET waits before 204.
+    #[arg(long, default_value_t = 5)]
+    stream_wait: u64,
+    /// Seed of the fault generator.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Faults from the start, as the control port takes them (repeatable), e.g.
+    /// `family=spi&latency_ms=200&error_rate=0.1` (see `POST /faults` on the control port).
+    #[arg(long)]
+    faults: Vec<String>,
+    /// A participant the simulator hosts, `ISPB:CLIENT_CERT:SIGNATURE_CERT` (repeatable):
+    /// payments to it are delivered on its stream and settled by its pacs.002.
+    #[arg(long, value_parser = participant)]
+    participant: Vec<Participant>,
+    /// Message versions, `type=version,…` (e.g. `pacs.008=1.13,pacs.002=1.15`); the others
+    /// keep the samples' (pacs.008 1.4, pacs.002 1.3, …).
+    #[arg(long)]
+    versions: Option<String>,
 }
 
 /// `ISPB:CLIENT_CERT:SIGNATURE_CERT`.
@@ -107,22 +111,23 @@ async fn run(command: Command) -> Result<(), String> {
             println!("development PKI written to {}", out.display());
             Ok(())
         }
-        Command::Serve {
-            pki,
-            tls_cert,
-            tls_key,
-            sig_cert,
-            sig_key,
-            bind,
-            spi_port,
-            dict_port,
-            check_port,
-            stream_wait,
-            seed,
-            faults,
-            participant,
-            versions,
-        } => {
+        Command::Serve(serve) => {
+            let Serve {
+                pki,
+                tls_cert,
+                tls_key,
+                sig_cert,
+                sig_key,
+                bind,
+                spi_port,
+                dict_port,
+                check_port,
+                stream_wait,
+                seed,
+                faults,
+                participant,
+                versions,
+            } = *serve;
             let (pki, _temp) = match pki {
                 Some(dir) => (DevPki::at(&dir), None),
                 None => {

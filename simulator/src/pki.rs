@@ -125,7 +125,7 @@ impl DevPki {
         };
         let ca_key = KeyPair::from_pem(&read("psp-ca.key")?).map_err(fail)?;
         let issuer = Issuer::from_ca_cert_pem(&read("psp-ca.cer")?, ca_key).map_err(fail)?;
-        let public = RsaPublicKey(rsa_public_key_der(modulus, exponent));
+        let public = RsaPublicKey(proxy_core::csr::rsa_public_key(modulus, exponent));
         let usage = if client { Use::Client } else { Use::Signature };
         let cert = leaf_params(cn, &[], usage)
             .map_err(fail)?
@@ -204,39 +204,6 @@ impl PublicKeyData for RsaPublicKey {
     fn algorithm(&self) -> &'static SignatureAlgorithm {
         &PKCS_RSA_SHA256
     }
-}
-
-/// DER `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }`.
-fn rsa_public_key_der(modulus: &[u8], exponent: &[u8]) -> Vec<u8> {
-    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
-        let mut out = vec![tag];
-        let len = content.len();
-        if len < 0x80 {
-            out.push(len as u8);
-        } else {
-            let bytes: Vec<u8> = len.to_be_bytes().into_iter().skip_while(|&b| b == 0).collect();
-            out.push(0x80 | bytes.len() as u8);
-            out.extend_from_slice(&bytes);
-        }
-        out.extend_from_slice(content);
-        out
-    }
-    fn integer(bytes: &[u8]) -> Vec<u8> {
-        let trimmed: Vec<u8> = bytes.iter().copied().skip_while(|&b| b == 0).collect();
-        let mut content = if trimmed.first().is_some_and(|b| b & 0x80 != 0) {
-            vec![0]
-        } else {
-            Vec::new()
-        };
-        content.extend_from_slice(&trimmed);
-        if content.is_empty() {
-            content.push(0);
-        }
-        tlv(0x02, &content)
-    }
-    let mut body = integer(modulus);
-    body.extend(integer(exponent));
-    tlv(0x30, &body)
 }
 
 #[derive(Clone, Copy)]

@@ -165,14 +165,7 @@ async fn bacens_echo_is_answered_with_pibr002() {
         "{echo}"
     );
 
-    let answer = sample("pibr.001.xml")
-        .replace("pibr.001", "pibr.002")
-        .replace("EchoReq", "EchoRspn")
-        .replace(
-            "<Id>99999010</Id></Othr></FinInstnId></FIId></Fr>",
-            "<Id>99999020</Id></Othr></FinInstnId></FIId></Fr>",
-        )
-        .replace("<Data>ping</Data>", &format!("<Data>{id}</Data>"));
+    let answer = testkit::samples::echo_answer(PAYEE, &id);
     let answer = h.payee_signed(&answer).await;
     assert_eq!(h.spi_as(&h.payee, &msgs(PAYEE), answer).await.status, 201);
     assert_eq!(

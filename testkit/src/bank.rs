@@ -104,6 +104,21 @@ impl Bank {
         call(addr, method, path, headers, body).await
     }
 
+    /// `POST`s a message as participant `ispb` through its proxy at `spi`, printing `what` and
+    /// BACEN's status; a status other than `201` is a failure.
+    async fn send(&mut self, spi: SocketAddr, ispb: &str, what: &str, body: Vec<u8>) -> Result<(), String> {
+        let path = format!("/api/v1/in/{ispb}/msgs");
+        let (status, h, answer) = self.call(spi, "POST", &path, &[XML], body).await?;
+        println!(
+            "{what} -> {status}, PI-ResourceId {}",
+            header(&h, "pi-resourceid")
+        );
+        self.check(status == 201, || {
+            format!("BACEN said: {}", String::from_utf8_lossy(&answer))
+        });
+        Ok(())
+    }
+
     fn check(&mut self, ok: bool, otherwise: impl FnOnce() -> String) {
         if !ok {
             self.steps.failures += 1;
@@ -178,16 +193,8 @@ pub async fn echo_and_answers(spi: SocketAddr, names: &[&str]) -> Result<Steps, 
             "pacs.008.xml" => "pacs.008 (credit transfer)",
             _ => "pibr.001 (echo)",
         };
-        let (status, h, body) = bank
-            .call(spi, "POST", "/api/v1/in/99999010/msgs", &[XML], sample(name)?)
-            .await?;
-        println!(
-            "\n{what}: signed by the proxy, sent to BACEN -> {status}, PI-ResourceId {}",
-            header(&h, "pi-resourceid")
-        );
-        bank.check(status == 201, || {
-            format!("BACEN said: {}", String::from_utf8_lossy(&body))
-        });
+        let what = format!("\n{what}: signed by the proxy, sent to BACEN");
+        bank.send(spi, "99999010", &what, sample(name)?).await?;
     }
     let mut next = STREAM_START.to_string();
     for _ in names {
@@ -260,22 +267,8 @@ pub async fn payment(payer: SocketAddr, payee: SocketAddr) -> Result<Steps, Stri
     let pacs008 = crate::samples::PACS_008
         .replace("E9999901020261125100000000000001", &e2e)
         .replace("M9999901020261125100000000000001", &msg_id);
-    let (status, h, body) = bank
-        .call(
-            payer,
-            "POST",
-            "/api/v1/in/99999010/msgs",
-            &[XML],
-            pacs008.into_bytes(),
-        )
-        .await?;
-    println!(
-        "\npayer 99999010: pacs.008 {e2e} signed by its proxy, sent to BACEN -> {status}, PI-ResourceId {}",
-        header(&h, "pi-resourceid")
-    );
-    bank.check(status == 201, || {
-        format!("BACEN said: {}", String::from_utf8_lossy(&body))
-    });
+    let what = format!("\npayer 99999010: pacs.008 {e2e} signed by its proxy, sent to BACEN");
+    bank.send(payer, "99999010", &what, pacs008.into_bytes()).await?;
 
     let mut payee_next = "/api/v1/out/99999020/stream/start".to_string();
     let got = bank
@@ -303,19 +296,8 @@ pub async fn payment(payer: SocketAddr, payee: SocketAddr) -> Result<Steps, Stri
         .replace("M9999901020261125100000000000003", &answer_id)
         .replace("M9999902020261125100000000000001", &text_of(&delivered, "MsgId"))
         .replace("E9999902020261125100000000000001", &e2e);
-    let (status, _, body) = bank
-        .call(
-            payee,
-            "POST",
-            "/api/v1/in/99999020/msgs",
-            &[XML],
-            pacs002.into_bytes(),
-        )
-        .await?;
-    println!("payee 99999020: pacs.002 ACSP signed by its own proxy, sent to BACEN -> {status}");
-    bank.check(status == 201, || {
-        format!("BACEN said: {}", String::from_utf8_lossy(&body))
-    });
+    let what = "payee 99999020: pacs.002 ACSP signed by its own proxy, sent to BACEN";
+    bank.send(payee, "99999020", what, pacs002.into_bytes()).await?;
 
     let mut payer_next = STREAM_START.to_string();
     for (who, spi, next) in [

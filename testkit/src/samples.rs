@@ -31,3 +31,16 @@ pub fn bytes(name: &str) -> Vec<u8> {
         .as_bytes()
         .to_vec()
 }
+
+/// A participant's pibr.002 answering BACEN's echo: from `ispb`, carrying `data` (the echo's
+/// `MsgId`, which BACEN's pibr.001 carries in its `Data`).
+pub fn echo_answer(ispb: &str, data: &str) -> String {
+    PIBR_001
+        .replace("pibr.001", "pibr.002")
+        .replace("EchoReq", "EchoRspn")
+        .replace(
+            "<Id>99999010</Id></Othr></FinInstnId></FIId></Fr>",
+            &format!("<Id>{ispb}</Id></Othr></FinInstnId></FIId></Fr>"),
+        )
+        .replace("<Data>ping</Data>", &format!("<Data>{data}</Data>"))
+}
