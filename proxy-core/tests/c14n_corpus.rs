@@ -1,12 +1,36 @@
 //! `pixsig c14n` against libxml2's exclusive c14n, byte for byte: `xmllint --exc-c14n` (comments
 //! kept) and lxml's `exclusive=True, with_comments=False`, on a corpus that exercises every rule
-//! of Exclusive XML Canonicalization 1.0 the PIX profiles rely on.
+//! of Exclusive XML Canonicalization 1.0 the PIX profiles rely on. libxml2's outputs are committed
+//! (`tests/c14n/`), so the corpus is checked where libxml2 is absent too, with and without the
+//! writer's copy shortcut; `scripts/c14n-expected.sh` regenerates them from libxml2.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
 use common::*;
+use std::path::PathBuf;
 use std::process::Command;
+
+use proxy_core::xml::{self, C14nOptions, Limits};
+
+/// Where libxml2's outputs for the corpus are kept: `NAME.with-comments` (xmllint),
+/// `NAME.without-comments` (lxml).
+fn expected_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/c14n")
+}
+
+/// Set by `scripts/c14n-expected.sh`: libxml2's outputs are written to [`expected_dir`].
+fn regenerating() -> bool {
+    std::env::var_os("PIX_C14N_REGENERATE").is_some()
+}
+
+/// Keeps libxml2's output for a document when regenerating.
+fn keep(name: &str, kind: &str, output: &[u8]) {
+    if regenerating() {
+        std::fs::create_dir_all(expected_dir()).expect("dir");
+        std::fs::write(expected_dir().join(format!("{name}.{kind}")), output).expect("write");
+    }
+}
 
 fn corpus() -> Vec<(&'static str, String)> {
     let mut c: Vec<(&'static str, String)> = vec![
@@ -145,6 +169,39 @@ fn the_corpus_is_large_enough() {
 }
 
 #[test]
+fn c14n_matches_the_committed_libxml2_outputs_with_and_without_copying() {
+    let mut mismatches = Vec::new();
+    for (name, xml) in corpus() {
+        let doc = xml::parse(xml.as_bytes(), &Limits::default()).expect(name);
+        for (kind, with_comments) in [("with-comments", true), ("without-comments", false)] {
+            let path = expected_dir().join(format!("{name}.{kind}"));
+            let expected = std::fs::read(&path).unwrap_or_else(|e| {
+                panic!(
+                    "{}: {e} (bash scripts/c14n-expected.sh writes it)",
+                    path.display()
+                )
+            });
+            for no_copy in [false, true] {
+                let mut ours = Vec::new();
+                let opts = C14nOptions {
+                    with_comments,
+                    no_copy,
+                };
+                xml::canonicalize_document(&doc, opts, &[], &mut ours);
+                if ours != expected {
+                    mismatches.push(format!(
+                        "{name} ({kind}, no_copy {no_copy}):\n ours:    {:?}\n libxml2: {:?}",
+                        String::from_utf8_lossy(&ours),
+                        String::from_utf8_lossy(&expected)
+                    ));
+                }
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+#[test]
 fn c14n_with_comments_matches_xmllint() {
     if !have_xmllint() {
         return;
@@ -160,6 +217,7 @@ fn c14n_with_comments_matches_xmllint() {
             .output()
             .expect("xmllint");
         assert!(theirs.status.success(), "xmllint refused {name}");
+        keep(name, "with-comments", &theirs.stdout);
         if ours != theirs.stdout {
             mismatches.push(format!(
                 "{name}:\n ours:   {:?}\n libxml2: {:?}",
@@ -199,6 +257,7 @@ fn c14n_without_comments_matches_lxml() {
         let path = dir.path().join(format!("{name}.xml"));
         let ours = pixsig_ok(&["c14n", s(&path)]);
         let theirs = std::fs::read(dir.path().join(format!("{name}.lxml"))).expect("lxml output");
+        keep(name, "without-comments", &theirs);
         if ours != theirs {
             mismatches.push(format!(
                 "{name}:\n ours: {:?}\n lxml: {:?}",

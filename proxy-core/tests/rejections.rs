@@ -472,7 +472,10 @@ fn random_corruptions_never_panic() {
             let mut out = Vec::new();
             proxy_core::xml::canonicalize_document(
                 &doc,
-                proxy_core::xml::C14nOptions { with_comments: true },
+                proxy_core::xml::C14nOptions {
+                    with_comments: true,
+                    ..Default::default()
+                },
                 &[],
                 &mut out,
             );

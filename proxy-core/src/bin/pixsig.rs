@@ -125,7 +125,15 @@ fn run(command: Command) -> Result<(), Failure> {
             let input = read_input(file.as_deref())?;
             let doc = xml::parse(&input, &Limits::default()).map_err(|e| Failure(1, e.to_string()))?;
             let mut out = Vec::with_capacity(input.len());
-            xml::canonicalize_document(&doc, C14nOptions { with_comments }, &[], &mut out);
+            xml::canonicalize_document(
+                &doc,
+                C14nOptions {
+                    with_comments,
+                    ..Default::default()
+                },
+                &[],
+                &mut out,
+            );
             write_stdout(&out)
         }
     }

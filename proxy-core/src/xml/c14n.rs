@@ -3,13 +3,16 @@
 //! (the enveloped-signature transform). No InclusiveNamespaces prefix list: the PIX profiles
 //! never use one.
 
-use super::{Document, Node, NodeId, NodeKind, XML_NS};
+use super::{CopyHint, Document, Node, NodeId, NodeKind, XML_NS, index};
 
 /// How to canonicalize.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct C14nOptions {
     /// Render comments (`…xml-exc-c14n#WithComments`).
     pub with_comments: bool,
+    /// Write every node, never copying source bytes where the parser's copy hint allows: the
+    /// general writer alone, for differential tests and fuzzing (same bytes, slower).
+    pub no_copy: bool,
 }
 
 /// Canonicalizes the whole document (the node-set of `URI=""` or of a plain c14n call): the root
@@ -80,7 +83,9 @@ impl<'d, 'a, 'o> Writer<'d, 'a, 'o> {
         let node = &self.doc.nodes[id];
         match node.kind {
             NodeKind::Element(_) => self.element(id),
-            NodeKind::Text(t) if node.verbatim => self.out.extend_from_slice(self.doc.chars(t).as_bytes()),
+            NodeKind::Text(t) if self.may_copy(node, CopyHint::Whole) => {
+                self.out.extend_from_slice(self.doc.chars(t).as_bytes())
+            }
             NodeKind::Text(t) => escape_text(self.out, self.doc.chars(t)),
             NodeKind::Comment(c) => {
                 if self.opts.with_comments {
@@ -120,8 +125,8 @@ impl<'d, 'a, 'o> Writer<'d, 'a, 'o> {
 
         // Tags written in the source exactly as c14n writes them, with no declaration to add, are
         // copied from it (whole elements like that are copied by `children`).
-        if decls.is_empty() && doc.nodes[id].tags_as_written {
-            let (start, end, content) = (el.span.0 as usize, el.span.1 as usize, el.content());
+        if decls.is_empty() && self.may_copy(&doc.nodes[id], CopyHint::Tags) {
+            let (start, end, content) = (index(el.span.0), index(el.span.1), el.content());
             let src = doc.src.as_bytes();
             self.out.extend_from_slice(&src[start..content.start]);
             self.children(id);
@@ -172,12 +177,18 @@ impl<'d, 'a, 'o> Writer<'d, 'a, 'o> {
                 node @ Node {
                     kind: NodeKind::Element(el),
                     ..
-                } if node.verbatim && !self.holds_excluded(c) => {
+                } if self.may_copy(node, CopyHint::Whole) && !self.holds_excluded(c) => {
                     self.out.extend_from_slice(&self.doc.src.as_bytes()[el.span()]);
                 }
                 _ => self.node(c),
             }
         }
+    }
+
+    /// Whether the node's source may be copied as far as `wanted` (its tags, or all of it).
+    #[inline(always)]
+    fn may_copy(&self, node: &Node<'_>, wanted: CopyHint) -> bool {
+        node.copy >= wanted && !self.opts.no_copy
     }
 
     /// True when an excluded node lies inside element `id`.
@@ -250,7 +261,7 @@ fn escape(out: &mut Vec<u8>, s: &str, special: &[bool; 256]) {
     let bytes = s.as_bytes();
     let mut last = 0;
     for (i, &b) in bytes.iter().enumerate() {
-        if special[b as usize] {
+        if special[usize::from(b)] {
             out.extend_from_slice(&bytes[last..i]);
             out.extend_from_slice(match b {
                 b'&' => b"&amp;",
@@ -366,8 +377,12 @@ mod tests {
             // Copied whole only when the source is canonical (references and declarations, even
             // ones c14n writes back the same, are left to the writer).
             let copied = child == canonical && !child.contains('&') && !child.contains("xmlns");
-            assert_eq!(doc.node(b).verbatim, copied, "{child}");
-            assert_eq!(doc.node(b).tags_as_written, copied, "{child}");
+            let expected = if copied {
+                CopyHint::Whole
+            } else {
+                CopyHint::Nothing
+            };
+            assert_eq!(doc.node(b).copy, expected, "{child}");
         }
     }
 

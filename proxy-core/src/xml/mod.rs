@@ -134,7 +134,32 @@ pub struct Document<'a> {
 /// Marks an absent link in the compact `u32` fields of [`Node`] and [`Element`].
 pub(crate) const NONE: u32 = u32::MAX;
 
-/// One node of the tree. Links are `u32` to keep nodes small (documents are limited to 4 GiB).
+/// The size bound the compact fields rest on, stated once: [`parse`] refuses a document over
+/// this many bytes, so every offset into it, into its decoded text (at most twice its size) and
+/// every node, attribute and declaration index fits a `u32` below [`NONE`].
+pub(crate) const MAX_DOCUMENT: usize = (u32::MAX / 4) as usize;
+
+/// An offset or index as stored in a compact field (fits, by [`MAX_DOCUMENT`]). Were the bound
+/// ever broken, the value would read as absent ([`NONE`]), never as another place.
+#[inline(always)]
+pub(crate) fn offset(x: usize) -> u32 {
+    u32::try_from(x).unwrap_or(NONE)
+}
+
+/// A compact field's offset or index, for indexing.
+#[inline(always)]
+pub(crate) fn index(x: u32) -> usize {
+    usize::try_from(x).unwrap_or(usize::MAX)
+}
+
+/// A name's length or colon position as stored (names are shorter than `u16::MAX` bytes:
+/// [`parse`] refuses longer ones).
+#[inline(always)]
+pub(crate) fn name_offset(x: usize) -> u16 {
+    u16::try_from(x).unwrap_or(NO_COLON)
+}
+
+/// One node of the tree. Links are `u32` to keep nodes small (see [`MAX_DOCUMENT`]).
 #[derive(Debug)]
 pub struct Node<'a> {
     /// What the node is.
@@ -143,16 +168,27 @@ pub struct Node<'a> {
     /// One past the last node of its subtree: nodes are stored in document order, so an
     /// element's children start right after it and each child's `end` is its next sibling.
     pub(crate) end: u32,
-    /// The node's canonical form is its source bytes, so the writer copies them. Text: nothing in
-    /// it is escaped by c14n (no `&`, `>` or carriage return in the source, no CDATA). Element:
-    /// tags written as c14n writes them (`<qname a="1" b="2">…</qname>`: unprefixed attributes
-    /// in c14n's order, one space before each, double quotes, values with nothing to normalize or
-    /// escape; no declaration), its parent's prefix (so no namespace to render under a rendered
-    /// parent), and only such elements and text inside.
-    pub(crate) verbatim: bool,
-    /// Element whose start and end tags are written as c14n writes them (the tag conditions of
-    /// `verbatim`, without those on its prefix and content): the writer copies the tags.
-    pub(crate) tags_as_written: bool,
+    /// What of its source c14n may copy.
+    pub(crate) copy: CopyHint,
+}
+
+/// What of a node's source bytes c14n may copy instead of writing the node: the parser, which
+/// sees the bytes, decides; the writer's one shortcut trusts it (`C14nOptions::no_copy` turns
+/// the shortcut off, for differential tests). Ordered: each hint allows what the ones before it
+/// allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum CopyHint {
+    /// Nothing: the writer writes the node.
+    Nothing,
+    /// An element's start and end tags are written as c14n writes them
+    /// (`<qname a="1" b="2">…</qname>`: unprefixed attributes in c14n's order, one space before
+    /// each, double quotes, values with nothing to normalize or escape; no declaration): the
+    /// writer copies them when it has no namespace declaration to add.
+    Tags,
+    /// The whole node is its canonical form. Text: nothing in it that c14n escapes (no `&`, `>`
+    /// or carriage return in the source, no CDATA). Element: `Tags`, its parent's prefix (so no
+    /// namespace to render under a rendered parent), and only `Whole` nodes inside.
+    Whole,
 }
 
 impl Node<'_> {
@@ -218,12 +254,12 @@ pub(crate) const NO_COLON: u16 = u16::MAX;
 impl Element {
     /// Byte range of the whole element in the source (start tag to end of end tag).
     pub fn span(&self) -> Range<usize> {
-        self.span.0 as usize..self.span.1 as usize
+        index(self.span.0)..index(self.span.1)
     }
 
     /// Byte range of the content between the start and end tags (empty for `<a/>`).
     pub fn content(&self) -> Range<usize> {
-        self.content.0 as usize..self.content.1 as usize
+        index(self.content.0)..index(self.content.1)
     }
 
     /// True for an element written as an empty-element tag (`<a/>`).
@@ -279,8 +315,8 @@ impl<'a> Document<'a> {
 
     /// Qualified name of an element as written (`ds:Signature`).
     pub fn qname(&self, el: &Element) -> &'a str {
-        let start = el.span.0 as usize + 1;
-        &self.src[start..start + el.name_len as usize]
+        let start = index(el.span.0) + 1;
+        &self.src[start..start + usize::from(el.name_len)]
     }
 
     /// Prefix of an element's name as written (`""` for none).
@@ -288,7 +324,7 @@ impl<'a> Document<'a> {
         if el.colon == NO_COLON {
             ""
         } else {
-            &self.qname(el)[..el.colon as usize]
+            &self.qname(el)[..usize::from(el.colon)]
         }
     }
 
@@ -298,7 +334,7 @@ impl<'a> Document<'a> {
         if el.colon == NO_COLON {
             qname
         } else {
-            &qname[el.colon as usize + 1..]
+            &qname[usize::from(el.colon) + 1..]
         }
     }
 
@@ -315,7 +351,7 @@ impl<'a> Document<'a> {
         Children {
             doc: self,
             next: id + 1,
-            end: self.nodes[id].end as usize,
+            end: index(self.nodes[id].end),
         }
     }
 
@@ -342,12 +378,12 @@ impl<'a> Document<'a> {
 
     /// Attributes of an element (namespace declarations excluded).
     pub fn attributes(&self, el: &Element) -> &[Attribute<'a>] {
-        &self.attrs[el.attrs.0 as usize..el.attrs.1 as usize]
+        &self.attrs[index(el.attrs.0)..index(el.attrs.1)]
     }
 
     /// Namespace declarations made on an element.
     pub fn ns_declarations(&self, el: &Element) -> &[NsDecl<'a>] {
-        &self.ns_decls[el.decls.0 as usize..el.decls.1 as usize]
+        &self.ns_decls[index(el.decls.0)..index(el.decls.1)]
     }
 
     /// The value of an unqualified attribute.
@@ -377,7 +413,7 @@ impl<'a> Document<'a> {
         } else {
             self.src
         };
-        &text[c.start as usize..c.end as usize]
+        &text[index(c.start)..index(c.end)]
     }
 
     /// True when `id` is `ancestor` or lies inside it.
@@ -408,7 +444,7 @@ impl Iterator for Children<'_, '_> {
         if id >= self.end {
             return None;
         }
-        self.next = self.doc.nodes[id].end as usize;
+        self.next = index(self.doc.nodes[id].end);
         Some(id)
     }
 }
