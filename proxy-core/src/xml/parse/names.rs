@@ -10,6 +10,7 @@ impl<'a> Builder<'a> {
     ///
     /// The namespace declarations and attributes of the start tag just read (`pending`): the
     /// declarations come into scope, the attributes are resolved and recorded.
+    #[inline]
     pub(super) fn attributes(&mut self, qname: &'a str) -> Result<(), XmlError> {
         let attrs_start = self.doc.attrs.len();
         let pending = std::mem::take(&mut self.pending);
@@ -155,6 +156,7 @@ pub(super) enum Colons {
 ///
 /// End of the name starting at `i` (the first delimiter) and its colons, or the offset of a byte
 /// no name has.
+#[inline]
 pub(super) fn scan_name(bytes: &[u8], start: usize) -> Result<(usize, Colons), usize> {
     let mut i = start;
     let mut colons = Colons::None;
@@ -186,6 +188,7 @@ pub(super) fn scan_name(bytes: &[u8], start: usize) -> Result<(usize, Colons), u
 ///
 /// A name (delimiters and invalid bytes were refused by `scan_name`): not empty, not starting
 /// with a digit, `-` or `.`.
+#[inline]
 pub(super) fn check_name(name: &str) -> Result<(), String> {
     match name.as_bytes().first() {
         None => Err("empty name".into()),
@@ -207,6 +210,7 @@ pub(super) fn check_qname(name: &str, colons: Colons) -> Result<(), String> {
     check_qname_fully(name, colons)
 }
 
+#[inline]
 pub(super) fn check_qname_fully(name: &str, colons: Colons) -> Result<(), String> {
     check_name(name)?;
     match colons {
@@ -219,6 +223,7 @@ pub(super) fn check_qname_fully(name: &str, colons: Colons) -> Result<(), String
 /// An attribute c14n writes as the source does, its value aside: unprefixed (so no namespace to
 /// render), not a namespace declaration, and after `previous` in c14n's order (by local name for
 /// attributes without a namespace).
+#[inline]
 pub(super) fn canonical_attribute(name: &str, colons: Colons, previous: Option<&str>) -> bool {
     matches!(colons, Colons::None) && name != "xmlns" && previous.is_none_or(|p| p < name)
 }
@@ -237,7 +242,7 @@ pub(super) fn check_declaration(prefix: &str, uri: &str) -> Result<(), XmlError>
     }
     Ok(())
 }
-
+#[inline]
 pub(super) fn split_qname(qname: &str) -> (&str, &str) {
     match qname.bytes().position(|b| b == b':') {
         Some(i) => (&qname[..i], &qname[i + 1..]),

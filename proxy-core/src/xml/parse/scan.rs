@@ -112,6 +112,7 @@ pub(super) fn not_alphanumeric(word: u64) -> u64 {
 }
 
 /// `[3] S ::= (#x20 | #x9 | #xD | #xA)+`.
+#[inline]
 pub(super) fn skip_ws(bytes: &[u8], mut i: usize) -> usize {
     while bytes
         .get(i)

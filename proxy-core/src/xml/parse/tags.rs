@@ -9,6 +9,7 @@ use super::*;
 
 impl<'a> Builder<'a> {
     /// `[40] STag ::= '<' Name (S Attribute)* S? '>'` and `[44] EmptyElemTag`, from the `<`.
+    #[inline]
     pub(super) fn start_tag(&mut self) -> Result<(), XmlError> {
         let start = self.pos;
         if self.open.is_empty() && self.root.is_some() {
@@ -135,6 +136,7 @@ impl<'a> Builder<'a> {
     ///
     /// Resolves namespaces and records the element whose start tag spans `start..end`;
     /// `canonical` when the tag is written as c14n writes it.
+    #[inline]
     pub(super) fn element(
         &mut self,
         qname: &'a str,
@@ -238,6 +240,7 @@ impl<'a> Builder<'a> {
 
     /// The declaration binding the prefix of an element in the current scope (for no prefix, the
     /// default namespace: `None` when there is none).
+    #[inline]
     pub(super) fn element_ns(&self, prefix: &str) -> Result<Option<usize>, XmlError> {
         let ns = self.resolve(prefix)?;
         if !prefix.is_empty() && ns.is_none() {
@@ -283,6 +286,7 @@ impl<'a> Builder<'a> {
     }
 
     /// `[42] ETag ::= '</' Name S? '>'`.
+    #[inline]
     pub(super) fn end_tag(&mut self) -> Result<(), XmlError> {
         let start = self.pos;
         // The usual case, the open element's name followed by '>', needs no scan. Names are

@@ -8,6 +8,7 @@ impl<'a> Builder<'a> {
     ///
     /// Character data between markup, `start..end` of the source; `seen` are the [`TEXT_CLASS`]
     /// bits of its bytes.
+    #[inline]
     pub(super) fn text_run(&mut self, start: usize, end: usize, seen: u8) -> Result<(), XmlError> {
         let raw = &self.bytes[start..end];
         if self.open.is_empty() {
@@ -65,6 +66,7 @@ impl<'a> Builder<'a> {
     /// `a` followed by `b`, as decoded text (text next to a CDATA section). A merged text is
     /// the last decoded text, so it is extended where it lies: each merge costs what it adds,
     /// never the text so far (alternating text and CDATA cannot make parsing quadratic).
+    #[inline]
     pub(super) fn join(&mut self, a: Chars, b: Chars) -> Chars {
         if a.decoded && b.decoded && a.end == b.start {
             return Chars { end: b.end, ..a };
@@ -81,6 +83,7 @@ impl<'a> Builder<'a> {
     }
 
     /// Appends the text of `c` to the decoded text.
+    #[inline]
     pub(super) fn push_chars(&mut self, c: Chars) {
         let range = index(c.start)..index(c.end);
         if c.decoded {
@@ -91,6 +94,7 @@ impl<'a> Builder<'a> {
     }
 
     /// The decoded text appended from offset `from` on.
+    #[inline]
     pub(super) fn decoded_since(&self, from: usize) -> Chars {
         Chars {
             start: offset(from),
@@ -205,6 +209,7 @@ pub(super) fn decode_into(raw: &str, attribute: bool, out: &mut String) -> Resul
 }
 
 /// The source's `start..end` as it is.
+#[inline]
 pub(super) fn source_chars(start: usize, end: usize) -> Chars {
     Chars {
         start: offset(start),
