@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use testkit::bank::text_of;
 
 const E2E: &str = "E9999901020261125100000000000001";
 
@@ -21,14 +22,6 @@ fn payee_status(status: &str) -> String {
         )
         .replace("E9999902020261125100000000000001", E2E)
         .replace("<TxSts>ACSP</TxSts>", &format!("<TxSts>{status}</TxSts>"))
-}
-
-/// The text of one element.
-fn text_of<'a>(xml: &'a str, tag: &str) -> &'a str {
-    let open = format!("<{tag}>");
-    let start = xml.find(&open).map(|i| i + open.len()).unwrap_or(0);
-    let end = xml[start..].find('<').map_or(start, |i| start + i);
-    &xml[start..end]
 }
 
 #[tokio::test]

@@ -155,8 +155,8 @@ fn verdict(h: &http::HeaderMap) -> String {
     if v.is_empty() { "-".into() } else { v }
 }
 
-/// The text of the first `<tag>` in `xml`.
-fn text_of(xml: &str, tag: &str) -> String {
+/// The text of the first `<tag>` in `xml` (empty when absent).
+pub fn text_of(xml: &str, tag: &str) -> String {
     let open = format!("<{tag}>");
     xml.find(&open)
         .map(|i| &xml[i + open.len()..])
