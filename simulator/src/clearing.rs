@@ -7,6 +7,10 @@
 //!   accepted, to the payee too. A pacs.002 from anyone but the payee is rejected ("O emissor da
 //!   situacao pagamento eh diferente do participante creditado", #184). For a participant the
 //!   simulator does not host, it answers as that participant would: pacs.002 `ACSP`.
+//! - a payee that has not answered within the SPI's time ([`Clearing::set_timeout`]; 40 s by
+//!   default, the maximum time of a Pix in BACEN's "Manual de Tempos do Pix", Q&A #146) loses the
+//!   payment: BACEN's pacs.002 `RJCT` with reason `AB03` goes to the payer **and** the payee (Q&A
+//!   #366, #426); a pacs.002 that comes later finds no payment (admi.002).
 //! - a **pibr.001** (echo) is answered by a pibr.002; BACEN's own echo to a participant
 //!   ([`echo`], the control port's `POST /echo`) waits for the participant's pibr.002.
 //! - a message that fails a check is **rejected later** with an **admi.002** on the sender's
@@ -17,6 +21,8 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use proxy_core::dsig::Profile;
 
@@ -70,15 +76,59 @@ struct Pending {
     original_def: String,
     /// The payer's `EndToEndId` (a pacs.004's original one).
     end_to_end: String,
+    /// When the SPI stops waiting for the payee (AB03).
+    deadline: Instant,
 }
 
-/// Payments awaiting their status, and BACEN's echoes awaiting their answer.
-#[derive(Default)]
+/// The SPI's reason code for a payment the payee did not answer in time (Q&A #146, #426).
+pub const TIMEOUT_REASON: &str = "AB03";
+
+/// Payments awaiting their status, settled payments, and BACEN's echoes awaiting their answer.
 pub(crate) struct Clearing {
     /// By `EndToEndId` (pacs.008) or `RtrId` (pacs.004).
     pending: Mutex<HashMap<String, Pending>>,
+    /// Settled payments by `EndToEndId`: (payer, payee). DICT's infraction reports and refunds
+    /// name a transaction by it.
+    settled: Mutex<HashMap<String, (String, String)>>,
     /// By the echo's `MsgId`: answered yet?
     echoes: Mutex<HashMap<String, bool>>,
+    /// How long the SPI waits for the payee's pacs.002, in milliseconds.
+    timeout_ms: AtomicU64,
+}
+
+impl Clearing {
+    /// Nothing pending; payees get `timeout` to answer.
+    pub(crate) fn new(timeout: Duration) -> Self {
+        let clearing = Clearing {
+            pending: Mutex::default(),
+            settled: Mutex::default(),
+            echoes: Mutex::default(),
+            timeout_ms: AtomicU64::new(0),
+        };
+        clearing.set_timeout(timeout);
+        clearing
+    }
+
+    /// From now on payees get `timeout` to answer (the control port's `POST /payee-timeout`).
+    pub(crate) fn set_timeout(&self, timeout: Duration) {
+        let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        self.timeout_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms.load(Ordering::Relaxed))
+    }
+
+    /// The payer and payee of a settled payment.
+    pub(crate) fn settled(&self, end_to_end: &str) -> Option<(String, String)> {
+        lock(&self.settled).get(end_to_end).cloned()
+    }
+
+    fn record_settled(&self, p: &Pending) {
+        if p.original_def.starts_with("pacs.008") {
+            lock(&self.settled).insert(p.end_to_end.clone(), (p.payer.clone(), p.payee.clone()));
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -129,12 +179,15 @@ pub(crate) async fn reject(
     );
 }
 
-/// BACEN's pacs.002 for a payment or refund.
-fn status_report(msg_id: &str, p: &Pending, key: &str, status: &str) -> String {
+/// BACEN's pacs.002 for a payment or refund, with the reason code of a rejection by the SPI.
+fn status_report(msg_id: &str, p: &Pending, key: &str, status: &str, reason: Option<&str>) -> String {
+    let reason = reason
+        .map(|r| format!("<StsRsnInf><Rsn><Cd>{}</Cd></Rsn></StsRsnInf>", escape(r)))
+        .unwrap_or_default();
     format!(
         "<Document><FIToFIPmtStsRpt><GrpHdr><MsgId>{msg_id}</MsgId><CreDtTm>{now}</CreDtTm></GrpHdr>\
          <OrgnlGrpInfAndSts><OrgnlMsgId>{orig}</OrgnlMsgId><OrgnlMsgNmId>{def}</OrgnlMsgNmId></OrgnlGrpInfAndSts>\
-         <TxInfAndSts><OrgnlInstrId>{key}</OrgnlInstrId><OrgnlEndToEndId>{e2e}</OrgnlEndToEndId><TxSts>{status}</TxSts></TxInfAndSts>\
+         <TxInfAndSts><OrgnlInstrId>{key}</OrgnlInstrId><OrgnlEndToEndId>{e2e}</OrgnlEndToEndId><TxSts>{status}</TxSts>{reason}</TxInfAndSts>\
          </FIToFIPmtStsRpt></Document>",
         now = utc_now(),
         orig = escape(&p.original_msg_id),
@@ -146,9 +199,9 @@ fn status_report(msg_id: &str, p: &Pending, key: &str, status: &str) -> String {
 }
 
 /// Sends BACEN's pacs.002 (a fresh `MsgId`) to `to`.
-async fn report(state: &State, to: &str, p: &Pending, key: &str, status: &str) {
+async fn report(state: &State, to: &str, p: &Pending, key: &str, status: &str, reason: Option<&str>) {
     let msg_id = new_msg_id();
-    let document = status_report(&msg_id, p, key, status);
+    let document = status_report(&msg_id, p, key, status, reason);
     logged(
         deliver(state, "pacs.002", to, &msg_id, &document).await,
         "pacs.002",
@@ -203,6 +256,7 @@ async fn transfer(state: &State, sender: &str, msg: &Inbound) {
             .or(msg.field("OrgnlEndToEndId"))
             .unwrap_or_default()
             .to_string(),
+        deadline: Instant::now() + state.clearing.timeout(),
     };
     if state.participants.hosts(&pending.payee) {
         let payee = pending.payee.clone();
@@ -214,7 +268,8 @@ async fn transfer(state: &State, sender: &str, msg: &Inbound) {
             "transfer",
         );
     } else {
-        report(state, sender, &pending, &key, "ACSP").await;
+        state.clearing.record_settled(&pending);
+        report(state, sender, &pending, &key, "ACSP", None).await;
     }
 }
 
@@ -237,9 +292,10 @@ async fn settle(state: &State, sender: &str, resource_id: &str, msg: &Inbound) {
     match found {
         Some(Ok((key, p))) => {
             let status = msg.field("TxSts").unwrap_or("RJCT");
-            report(state, &p.payer, &p, &key, status).await;
+            report(state, &p.payer, &p, &key, status, None).await;
             if status == "ACSP" {
-                report(state, &p.payee, &p, &key, status).await;
+                state.clearing.record_settled(&p);
+                report(state, &p.payee, &p, &key, status, None).await;
             }
         }
         Some(Err(key)) => {
@@ -253,6 +309,28 @@ async fn settle(state: &State, sender: &str, resource_id: &str, msg: &Inbound) {
             );
             reject(state, sender, resource_id, Reason::UnknownPayment, &why).await;
         }
+    }
+}
+
+/// Rejects, `RJCT` `AB03` to payer and payee, every payment whose payee did not answer in time.
+pub(crate) async fn expire(state: &State) {
+    let now = Instant::now();
+    let expired: Vec<(String, Pending)> = {
+        let mut pending = lock(&state.clearing.pending);
+        let keys: Vec<String> = pending
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        keys.into_iter()
+            .filter_map(|k| pending.remove(&k).map(|p| (k, p)))
+            .collect()
+    };
+    for (key, p) in expired {
+        tracing::info!(%key, payer = %p.payer, payee = %p.payee, "payee did not answer in time: AB03");
+        state.count(|s| s.timed_out += 1);
+        report(state, &p.payer, &p, &key, "RJCT", Some(TIMEOUT_REASON)).await;
+        report(state, &p.payee, &p, &key, "RJCT", Some(TIMEOUT_REASON)).await;
     }
 }
 

@@ -68,17 +68,34 @@ pub fn policy_of(method: &Method, rest: &[&str]) -> Option<&'static str> {
 
 /// Every participant's buckets.
 pub struct Buckets {
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
     policies: HashMap<String, Policy>,
-    buckets: Mutex<HashMap<(String, String), TokenBucket>>,
+    buckets: HashMap<(String, String), TokenBucket>,
 }
 
 impl Buckets {
     /// Buckets for these policies (filled on first use).
     pub fn new(policies: &[Policy]) -> Self {
         Buckets {
-            policies: policies.iter().map(|p| (p.name.clone(), p.clone())).collect(),
-            buckets: Mutex::new(HashMap::new()),
+            inner: Mutex::new(Inner {
+                policies: policies.iter().map(|p| (p.name.clone(), p.clone())).collect(),
+                buckets: HashMap::new(),
+            }),
         }
+    }
+
+    /// Replaces the policy of the same name (keeping its `404` penalty); its buckets start full.
+    pub fn replace(&self, mut policy: Policy) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = inner.policies.get(&policy.name) {
+            policy.not_found_cost = old.not_found_cost;
+        }
+        inner.buckets.retain(|(_, name), _| *name != policy.name);
+        tracing::info!(policy = %policy.name, capacity = policy.capacity, refill_per_minute = policy.refill_per_minute, "DICT policy replaced");
+        inner.policies.insert(policy.name.clone(), policy);
     }
 
     fn with<T>(
@@ -87,9 +104,10 @@ impl Buckets {
         policy: &str,
         f: impl FnOnce(&Policy, &mut TokenBucket) -> T,
     ) -> Option<T> {
-        let p = self.policies.get(policy)?;
-        let mut all = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        let bucket = all
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let Inner { policies, buckets } = &mut *inner;
+        let p = policies.get(policy)?;
+        let bucket = buckets
             .entry((participant.to_string(), policy.to_string()))
             .or_insert_with(|| TokenBucket::new(p.capacity, p.refill_per_minute / 60.0));
         Some(f(p, bucket))

@@ -83,6 +83,9 @@ pub struct Config {
     pub sig_next: Option<(PathBuf, PathBuf)>,
     /// How long a stream GET waits for a message before `204`.
     pub stream_wait: Duration,
+    /// How long the SPI waits for a hosted payee's pacs.002 before rejecting the payment `AB03`
+    /// ([`clearing`]; the control port's `POST /payee-timeout?ms=N` changes it).
+    pub payee_timeout: Duration,
     /// ICOM token bucket: capacity and refill per second.
     pub rate_capacity: f64,
     /// Tokens added per second.
@@ -112,6 +115,7 @@ impl Config {
             sig_next: Some((pki.path("bacen-sig-next.cer"), pki.path("bacen-sig-next.key")))
                 .filter(|(c, k)| c.exists() && k.exists()),
             stream_wait: Duration::from_secs(5),
+            payee_timeout: Duration::from_secs(40),
             rate_capacity: 3750.0,
             rate_refill: 750.0,
             seed: 1,
@@ -208,6 +212,8 @@ pub struct Stats {
     pub max_concurrent_seen: usize,
     /// Messages rejected with an admi.002.
     pub rejected: u64,
+    /// Payments rejected `AB03` because the payee did not answer in time.
+    pub timed_out: u64,
     /// Payments and refunds delivered to a hosted participant's stream.
     pub forwarded: u64,
     /// admi.002 received from participants (rejecting what they were sent).
@@ -431,7 +437,7 @@ impl Simulator {
             spi: spi::Spi::new(config.rate_capacity, config.rate_refill),
             dict: dict::Dict::default(),
             dict_limits: dict_limits::Buckets::new(&config.dict_policies),
-            clearing: clearing::Clearing::default(),
+            clearing: clearing::Clearing::new(config.payee_timeout),
             participants,
             config,
             signer,
@@ -455,7 +461,14 @@ impl Simulator {
             Some(Family::Dict),
             watch_rx.clone(),
         ));
-        tasks.spawn(serve(check_listener, None, Arc::clone(&state), None, watch_rx));
+        tasks.spawn(serve(
+            check_listener,
+            None,
+            Arc::clone(&state),
+            None,
+            watch_rx.clone(),
+        ));
+        tasks.spawn(expire_payments(Arc::clone(&state), watch_rx));
         tracing::info!(spi = %spi_addr, dict = %dict_addr, check = %check_addr, "simulator listening");
         Ok(Simulator {
             spi: spi_addr,
@@ -471,6 +484,17 @@ impl Simulator {
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
         while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// The SPI's clock for payees that do not answer: every 100 ms, the late payments are rejected.
+async fn expire_payments(state: Arc<State>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => clearing::expire(&state).await,
+            _ = stop.changed() => return,
+        }
     }
 }
 
@@ -615,6 +639,13 @@ fn set_faults(state: &State, query: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The value of `key` in a control request's query.
+fn param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
+    query
+        .split('&')
+        .find_map(|p| p.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+}
+
 /// The family a control request names (`family=spi|dict`).
 fn family_of(query: &str) -> Result<Family, String> {
     match query.split('&').find_map(|p| p.strip_prefix("family=")) {
@@ -627,7 +658,9 @@ fn family_of(query: &str) -> Result<Family, String> {
 /// The control port: `GET /check`, `POST /faults?family=spi|dict&…`, `DELETE /faults`,
 /// `POST /rollover?family=…`, `POST /break?family=…&nth=N`, `POST /throttle?nth=N`,
 /// `GET /stats`, `POST /echo?ispb=N` (BACEN's pibr.001 to a participant; answers its `MsgId`),
-/// `GET /echo?id=M…` (`200` answered, `202` pending).
+/// `GET /echo?id=M…` (`200` answered, `202` pending), `POST /payee-timeout?ms=N` (the SPI's
+/// wait for a payee's pacs.002), `POST /dict-policy?name=P&capacity=C&refill_per_minute=R`
+/// (replaces a DICT rate-limit policy, its buckets full again).
 async fn control(state: &State, req: http::Request<Incoming>) -> http::Response<Body> {
     let query = req.uri().query().unwrap_or("").to_string();
     match (req.method().as_str(), req.uri().path()) {
@@ -677,13 +710,14 @@ async fn control(state: &State, req: http::Request<Incoming>) -> http::Response<
         ("GET", "/stats") => {
             let s = state.stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
             let body = format!(
-                "{{\"requests\":{},\"messages\":{},\"multipart_requests\":{},\"refused_concurrency\":{},\"max_concurrent_seen\":{},\"rejected\":{},\"forwarded\":{},\"participant_rejections\":{}}}\n",
+                "{{\"requests\":{},\"messages\":{},\"multipart_requests\":{},\"refused_concurrency\":{},\"max_concurrent_seen\":{},\"rejected\":{},\"timed_out\":{},\"forwarded\":{},\"participant_rejections\":{}}}\n",
                 s.requests,
                 s.messages,
                 s.multipart_requests,
                 s.refused_concurrency,
                 s.max_concurrent_seen,
                 s.rejected,
+                s.timed_out,
                 s.forwarded,
                 s.participant_rejections
             );
@@ -708,6 +742,31 @@ async fn control(state: &State, req: http::Request<Incoming>) -> http::Response<
                 Some(true) => respond(http::StatusCode::OK, "text/plain", "answered\n"),
                 Some(false) => respond(http::StatusCode::ACCEPTED, "text/plain", "pending\n"),
                 None => respond(http::StatusCode::NOT_FOUND, "text/plain", "no such echo\n"),
+            }
+        }
+        ("POST", "/payee-timeout") => match param(&query, "ms").map(str::parse::<u64>) {
+            Some(Ok(ms)) => {
+                state.clearing.set_timeout(Duration::from_millis(ms));
+                empty(http::StatusCode::NO_CONTENT)
+            }
+            _ => respond(http::StatusCode::BAD_REQUEST, "text/plain", "ms=N\n"),
+        },
+        ("POST", "/dict-policy") => {
+            let number = |k| param(&query, k).and_then(|v| v.parse::<f64>().ok());
+            match (
+                param(&query, "name"),
+                number("capacity"),
+                number("refill_per_minute"),
+            ) {
+                (Some(name), Some(capacity), Some(refill)) if capacity >= 1.0 && refill >= 0.0 => {
+                    state.dict_limits.replace(Policy::new(name, capacity, refill));
+                    empty(http::StatusCode::NO_CONTENT)
+                }
+                _ => respond(
+                    http::StatusCode::BAD_REQUEST,
+                    "text/plain",
+                    "name=P&capacity=C&refill_per_minute=R (C >= 1, R >= 0)\n",
+                ),
             }
         }
         ("DELETE", "/faults") => {

@@ -23,8 +23,8 @@ fn claim_request(key: &str) -> String {
     )
 }
 
-fn action_request(root: &str, id: &str) -> String {
-    format!("<{root}><ClaimId>{id}</ClaimId><Participant>99999010</Participant></{root}>")
+fn action_request(root: &str, id: &str, participant: &str) -> String {
+    format!("<{root}><ClaimId>{id}</ClaimId><Participant>{participant}</Participant></{root}>")
 }
 
 /// The text of `<tag>` in an answer.
@@ -90,23 +90,37 @@ async fn an_entry_lives_and_is_claimed_to_completion() {
     let early = h
         .dict_post(
             &format!("/api/v2/claims/{id}/confirm"),
-            &action_request("ConfirmClaimRequest", &id),
+            &action_request("ConfirmClaimRequest", &id, PAYER),
         )
         .await;
     assert_eq!(early.status, 400);
     assert!(early.text().contains("InvalidClaimStatus"));
 
-    for (action, root, status) in [
-        ("acknowledge", "AcknowledgeClaimRequest", "WAITING_RESOLUTION"),
-        ("confirm", "ConfirmClaimRequest", "CONFIRMED"),
-        ("complete", "CompleteClaimRequest", "COMPLETED"),
+    // The claimer may not complete before the donor confirmed; the donor may not complete.
+    let by_donor = h
+        .dict_post(
+            &format!("/api/v2/claims/{id}/complete"),
+            &action_request("CompleteClaimRequest", &id, PAYER),
+        )
+        .await;
+    assert_eq!(by_donor.status, 403, "{}", by_donor.text());
+    // The donor (99999010) acknowledges and confirms, the claimer (99999020) completes.
+    for (action, root, status, by) in [
+        (
+            "acknowledge",
+            "AcknowledgeClaimRequest",
+            "WAITING_RESOLUTION",
+            PAYER,
+        ),
+        ("confirm", "ConfirmClaimRequest", "CONFIRMED", PAYER),
+        ("complete", "CompleteClaimRequest", "COMPLETED", PAYEE),
     ] {
         let r = h
             .dict(
                 "POST",
                 &format!("/api/v2/claims/{id}/{action}"),
                 &[XML],
-                h.signed(&action_request(root, &id), Profile::Dict).await,
+                h.signed(&action_request(root, &id, by), Profile::Dict).await,
             )
             .await;
         assert_eq!(r.status, 200, "{action}: {}", r.text());
@@ -116,23 +130,31 @@ async fn an_entry_lives_and_is_claimed_to_completion() {
     let cancel = h
         .dict_post(
             &format!("/api/v2/claims/{id}/cancel"),
-            &action_request("CancelClaimRequest", &id),
+            &action_request("CancelClaimRequest", &id, PAYEE),
         )
         .await;
     assert_eq!(cancel.status, 400, "a completed claim cannot be cancelled");
 
-    let delete = format!(
-        "<DeleteEntryRequest><Key>{key}</Key><Participant>99999010</Participant><Reason>USER_REQUESTED</Reason></DeleteEntryRequest>"
-    );
-    let deleted = h
-        .dict(
-            "POST",
-            &format!("/api/v2/entries/{key}/delete"),
-            &[XML],
-            h.signed(&delete, Profile::Dict).await,
-        )
+    // The key moved to the claimer's account.
+    let moved = h
+        .dict("GET", &format!("/api/v2/entries/{key}"), LOOKUP, vec![])
         .await;
-    assert_eq!(deleted.status, 200);
+    assert_eq!(value(&moved.text(), "Participant"), PAYEE);
+    assert_eq!(value(&moved.text(), "AccountNumber"), "0001234567");
+
+    let delete = |by: &str| {
+        format!(
+            "<DeleteEntryRequest><Key>{key}</Key><Participant>{by}</Participant><Reason>USER_REQUESTED</Reason></DeleteEntryRequest>"
+        )
+    };
+    let by_donor = h
+        .dict_post(&format!("/api/v2/entries/{key}/delete"), &delete(PAYER))
+        .await;
+    assert_eq!(by_donor.status, 403, "the donor no longer holds the key");
+    let deleted = h
+        .dict_post(&format!("/api/v2/entries/{key}/delete"), &delete(PAYEE))
+        .await;
+    assert_eq!(deleted.status, 200, "{}", deleted.text());
     let gone = h
         .dict("GET", &format!("/api/v2/entries/{key}"), LOOKUP, vec![])
         .await;

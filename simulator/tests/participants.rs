@@ -195,3 +195,40 @@ async fn each_participant_acts_only_for_itself() {
     );
     h.sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_payee_that_does_not_answer_in_time_loses_the_payment_ab03_to_both() {
+    let h = Harness::two_participants().await;
+    let (mut payer, mut payee) = (Reader::new(PAYER), Reader::new(PAYEE));
+    let (status, _) = control(h.sim.check, "POST", "/payee-timeout?ms=300").await;
+    assert_eq!(status, 204);
+    let pacs008 = h
+        .signed(&sample("pacs.008.xml"), proxy_core::dsig::Profile::Spi)
+        .await;
+    assert_eq!(h.spi("POST", &msgs(PAYER), &[XML], pacs008).await.status, 201);
+    payee.message(&h, &h.payee).await;
+    // No answer from the payee: BACEN rejects it AB03 to both (Q&A #366, #426).
+    for (reader, client, who) in [(&mut payer, &h.client, "payer"), (&mut payee, &h.payee, "payee")] {
+        let result = reader.message(&h, client).await;
+        assert_eq!(text_of(&result, "TxSts"), "RJCT", "{who}: {result}");
+        assert_eq!(text_of(&result, "Cd"), "AB03", "{who}: {result}");
+        assert_eq!(text_of(&result, "OrgnlEndToEndId"), E2E, "{who}");
+    }
+    // The payee's answer after the time finds no payment.
+    let late = h.payee_signed(&payee_status("ACSP")).await;
+    h.spi_as(&h.payee, &msgs(PAYEE), late).await;
+    let admi = payee.message(&h, &h.payee).await;
+    assert!(
+        admi.contains("<RjctgPtyRsn>UnknownPayment</RjctgPtyRsn>"),
+        "{admi}"
+    );
+    assert_eq!(
+        payer.read(&h, &h.client).await.status,
+        204,
+        "nothing more for the payer"
+    );
+    let (_, stats) = control(h.sim.check, "GET", "/stats").await;
+    assert!(stats.contains("\"timed_out\":1"), "{stats}");
+    assert_eq!(control(h.sim.check, "POST", "/payee-timeout?ms=x").await.0, 400);
+    h.sim.shutdown().await;
+}

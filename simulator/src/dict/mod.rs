@@ -1,0 +1,329 @@
+//! DICT (base `/api/v2`): a small in-memory directory that really works for what BACEN's DICT
+//! homologation plays (DESIGN §6, from DICT's OpenAPI 2.x):
+//!
+//! - [`entries`]: create at `POST /entries/` (the OpenAPI's path, with the slash), get by key
+//!   with the `PI-*` headers, update with `PUT /entries/{Key}`, delete with
+//!   `POST /entries/{Key}/delete`, and `POST /keys/check` (which of a list of keys exist);
+//! - [`claims`]: portability and ownership claims at `POST /claims/`, acknowledged and confirmed
+//!   by the donor, completed by the claimer (the key moves), cancelled by either;
+//! - [`cases`]: infraction reports and refunds of settled payments, each with its life cycle.
+//!
+//! Write requests must carry a valid DICT-profile signature of the calling participant (else `400
+//! RequestSignatureInvalid`) and may act only for the caller's own participant (`403`); requests
+//! are rate-limited per operation ([`crate::dict_limits`], `429 RateLimited`); compressed requests
+//! are refused (DICT takes none); every answer, errors included, is signed. Other DICT resources
+//! answer a signed `501` problem, not a fake success.
+
+mod cases;
+mod claims;
+mod entries;
+
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use proxy_core::dsig::{self, Profile};
+use proxy_core::service::PeerCertificate;
+use proxy_core::xml::{self, Document, Limits, NodeId};
+
+use crate::dict_limits;
+use crate::spi::{field, unix_now};
+use crate::wire::{self, Body, respond, utc_now};
+use crate::{Family, State};
+
+/// The directory.
+#[derive(Default)]
+pub struct Dict {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    entries: std::collections::HashMap<String, entries::Entry>,
+    claims: std::collections::HashMap<String, claims::Claim>,
+    cases: std::collections::HashMap<String, cases::Case>,
+}
+
+impl Dict {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A refusal: status, DICT's error type, and why.
+type Refusal = (StatusCode, &'static str, String);
+
+/// A DICT error document, signed like every DICT answer.
+pub(crate) async fn problem(state: &State, status: StatusCode, kind: &str, detail: &str) -> Response<Body> {
+    let body = wire::problem_xml(
+        &format!("https://dict.pi.rsfn.net.br/api/v2/error/{kind}"),
+        status,
+        kind,
+        detail,
+    );
+    signed(state, status, "application/problem+xml; charset=utf-8", body).await
+}
+
+async fn refused(state: &State, (status, kind, detail): Refusal) -> Response<Body> {
+    problem(state, status, kind, &detail).await
+}
+
+async fn signed(state: &State, status: StatusCode, content_type: &str, xml: String) -> Response<Body> {
+    match state.sign(xml.as_bytes(), Profile::Dict, Family::Dict).await {
+        Ok(body) => respond(status, content_type, body),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot sign a DICT answer");
+            wire::empty(StatusCode::INTERNAL_SERVER_ERROR)
+        }
+    }
+}
+
+/// A signed DICT answer `<root>` with the response time, a correlation id and `inner`.
+async fn ok(state: &State, status: StatusCode, root: &str, inner: &str) -> Response<Body> {
+    let xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{root}><ResponseTime>{}</ResponseTime><CorrelationId>{}</CorrelationId>{inner}</{root}>",
+        utc_now(),
+        wire::new_id()
+    );
+    signed(state, status, "application/xml; charset=utf-8", xml).await
+}
+
+/// The answer of an operation: `(status, root, inner)` signed, or a refusal.
+async fn answer(state: &State, outcome: Result<(StatusCode, &str, String), Refusal>) -> Response<Body> {
+    match outcome {
+        Ok((status, root, inner)) => ok(state, status, root, &inner).await,
+        Err(r) => refused(state, r).await,
+    }
+}
+
+/// Serves one DICT request.
+pub(crate) async fn handle(state: &State, req: Request<Bytes>) -> Response<Body> {
+    let path = req.uri().path().to_string();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let response = route(state, &req, &segments).await;
+    tracing::info!(method = %req.method(), %path, status = response.status().as_u16(), "dict");
+    response
+}
+
+/// Who calls: the hosted participant of the client certificate, else the lookup's
+/// `PI-RequestingParticipant`, else nobody in particular (one shared rate-limit bucket).
+fn requester(state: &State, req: &Request<Bytes>) -> String {
+    caller(state, req)
+        .or_else(|| {
+            req.headers()
+                .get("pi-requestingparticipant")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        })
+        .unwrap_or_default()
+}
+
+/// The hosted participant whose client certificate the connection presented.
+fn caller(state: &State, req: &Request<Bytes>) -> Option<String> {
+    req.extensions()
+        .get::<PeerCertificate>()
+        .and_then(|c| state.participants.owner_of(&c.0))
+        .map(str::to_string)
+}
+
+/// Who acts in a write: the participant the request names (its first `Participant`, as DICT's
+/// write requests carry one), which must be the caller's own when its certificate is a hosted
+/// participant's.
+fn actor(state: &State, req: &Request<Bytes>, doc: &Document<'_>) -> Result<String, Refusal> {
+    let named = field(doc, None, "Participant");
+    match (caller(state, req), named) {
+        (Some(c), Some(n)) if c != n => Err((
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            format!("the request acts for participant {n}, the caller is {c}"),
+        )),
+        (_, Some(n)) => Ok(n),
+        (Some(c), None) => Ok(c),
+        (None, None) => Err((
+            StatusCode::BAD_REQUEST,
+            "InvalidRequest",
+            "the request names no Participant".into(),
+        )),
+    }
+}
+
+async fn route(state: &State, req: &Request<Bytes>, segments: &[&str]) -> Response<Body> {
+    let method = req.method().clone();
+    let Some(rest) = segments.strip_prefix(&["api", "v2"]) else {
+        return problem(
+            state,
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "DICT lives under /api/v2",
+        )
+        .await;
+    };
+    let encoding = req
+        .headers()
+        .get(http::header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !encoding.is_empty() && !encoding.eq_ignore_ascii_case("identity") {
+        let detail = format!("Content-Encoding '{encoding}': DICT takes no compressed requests");
+        return problem(
+            state,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            &detail,
+        )
+        .await;
+    }
+    let requester = requester(state, req);
+    let policy = dict_limits::policy_of(&method, rest);
+    if let Some(policy) = policy
+        && let Err(wait) = state.dict_limits.take(&requester, policy)
+    {
+        let detail = format!("{policy}: no token left for {requester}, one in {wait} s");
+        return problem(state, StatusCode::TOO_MANY_REQUESTS, "RateLimited", &detail).await;
+    }
+    let response = if matches!(method, Method::POST | Method::PUT) {
+        write(state, req, &requester, rest).await
+    } else {
+        read(state, req, &requester, &method, rest).await
+    };
+    if response.status() == StatusCode::NOT_FOUND
+        && let Some(policy) = policy
+    {
+        state.dict_limits.not_found(&requester, policy);
+    }
+    response
+}
+
+/// A signed write: verified, parsed, its actor known, then served.
+async fn write(state: &State, req: &Request<Bytes>, requester: &str, rest: &[&str]) -> Response<Body> {
+    // Writes are signed by the caller: verify before anything else.
+    let trust = state.participants.trust_for(requester);
+    if let Err(e) = dsig::verify(req.body(), Profile::Dict, trust, unix_now()) {
+        return problem(
+            state,
+            StatusCode::BAD_REQUEST,
+            "RequestSignatureInvalid",
+            &e.to_string(),
+        )
+        .await;
+    }
+    let doc = match xml::parse(req.body(), &Limits::default()) {
+        Ok(d) => d,
+        Err(e) => return problem(state, StatusCode::BAD_REQUEST, "InvalidRequest", &e.to_string()).await,
+    };
+    let actor = match actor(state, req, &doc) {
+        Ok(a) => a,
+        Err(r) => return refused(state, r).await,
+    };
+    let doc = &doc;
+    if let Some(kind) = rest.first().and_then(|r| cases::Kind::of(r)) {
+        let outcome = match rest {
+            [_, ""] => cases::create(state, kind, doc, &actor),
+            [_, id, action] => cases::act(state, kind, id, action, doc, &actor),
+            _ => return unknown(state, rest[0]).await,
+        };
+        return answer(state, outcome).await;
+    }
+    let outcome = match (req.method(), rest) {
+        (&Method::POST, ["entries", ""]) => entries::create(state, doc),
+        (&Method::POST, ["entries"]) => Err((
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "entries are created at POST /api/v2/entries/ (with the slash)".into(),
+        )),
+        (&Method::PUT, ["entries", key]) => entries::update(state, key, doc, &actor),
+        (&Method::POST, ["entries", key, "delete"]) => entries::delete(state, key, &actor),
+        (&Method::POST, ["keys", "check"]) => entries::check_keys(state, doc),
+        (&Method::POST, ["claims", ""]) => claims::create(state, doc, &actor),
+        (&Method::POST, ["claims", id, action]) => claims::act(state, id, action, &actor),
+        (_, [resource, ..]) => return unknown(state, resource).await,
+        _ => return unknown(state, "").await,
+    };
+    answer(state, outcome).await
+}
+
+/// A read: entries by key (with the `PI-*` headers), a claim, an infraction report or refund, or
+/// the list of those a participant is part of.
+async fn read(
+    state: &State,
+    req: &Request<Bytes>,
+    requester: &str,
+    method: &Method,
+    rest: &[&str],
+) -> Response<Body> {
+    let outcome = match (method, rest) {
+        (&Method::GET, ["entries", key]) => entries::get(state, req, key),
+        (&Method::GET, [resource, id]) => match cases::Kind::of(resource) {
+            Some(kind) if id.is_empty() => cases::list(state, kind, requester, req.uri().query()),
+            Some(kind) => cases::get(state, kind, id, requester),
+            None => return unknown(state, resource).await,
+        },
+        (_, [resource, ..]) => return unknown(state, resource).await,
+        _ => return unknown(state, "").await,
+    };
+    answer(state, outcome).await
+}
+
+/// A resource of DICT's API the simulator does not play (`501`), or none at all (`404`).
+async fn unknown(state: &State, resource: &str) -> Response<Body> {
+    if matches!(
+        resource,
+        "entries"
+            | "keys"
+            | "sync-verifications"
+            | "cids"
+            | "infraction-reports"
+            | "refunds"
+            | "policies"
+            | "claims"
+    ) {
+        problem(
+            state,
+            StatusCode::NOT_IMPLEMENTED,
+            "NotImplemented",
+            "not simulated",
+        )
+        .await
+    } else {
+        problem(state, StatusCode::NOT_FOUND, "NotFound", "no such DICT resource").await
+    }
+}
+
+/// The first element with this local name.
+fn element(doc: &Document<'_>, local: &str) -> Option<NodeId> {
+    doc.elements()
+        .find(|&e| doc.element(e).is_some_and(|el| doc.local(el) == local))
+}
+
+/// The source text of an element.
+fn source(doc: &Document<'_>, id: NodeId) -> String {
+    doc.element(id)
+        .map(|e| doc.source()[e.span()].to_string())
+        .unwrap_or_default()
+}
+
+/// The source text of an element's content.
+fn content(doc: &Document<'_>, id: NodeId) -> String {
+    doc.element(id)
+        .map(|e| doc.source()[e.content()].to_string())
+        .unwrap_or_default()
+}
+
+/// The `404` for a key the directory does not hold.
+fn no_entry(key: &str) -> Refusal {
+    (
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        format!("no entry for key {key}"),
+    )
+}
+
+/// A `400 InvalidRequest`.
+fn invalid(why: impl Into<String>) -> Refusal {
+    (StatusCode::BAD_REQUEST, "InvalidRequest", why.into())
+}
+
+/// A `403 Forbidden`.
+fn forbidden(why: impl Into<String>) -> Refusal {
+    (StatusCode::FORBIDDEN, "Forbidden", why.into())
+}

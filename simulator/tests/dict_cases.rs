@@ -1,0 +1,325 @@
+//! DICT's keys/check, infraction reports and refunds against the simulator, between two hosted
+//! participants: each step by the side entitled to it, every answer signed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use proxy_core::dsig::{self, Profile};
+use testkit::bank::text_of;
+
+const E2E: &str = "E9999901020261125100000000000001";
+
+/// A DICT write signed and sent by `who` (PAYER or PAYEE), each with its own certificates.
+async fn post_as(h: &Harness, who: &str, path: &str, xml: &str) -> Reply {
+    let (client, signer) = if who == PAYER {
+        (&h.client, &h.signer)
+    } else {
+        (&h.payee, &h.payee_signer)
+    };
+    let body = dsig::sign(xml.as_bytes(), Profile::Dict, signer)
+        .await
+        .expect("sign");
+    let r = client
+        .request(h.sim.dict, "POST", path, &[XML], body)
+        .await
+        .expect("DICT request");
+    h.verify(&r.body, Profile::Dict).expect("every answer is signed");
+    r
+}
+
+async fn get_as(h: &Harness, who: &str, path: &str) -> Reply {
+    let client = if who == PAYER { &h.client } else { &h.payee };
+    let r = client
+        .request(h.sim.dict, "GET", path, &[], vec![])
+        .await
+        .expect("DICT request");
+    h.verify(&r.body, Profile::Dict).expect("every answer is signed");
+    r
+}
+
+/// The sample payment from PAYER to PAYEE, settled (ACSP).
+async fn settled_payment(h: &Harness) {
+    let mut payee = Reader::new(PAYEE);
+    let pacs008 = h.signed(&sample("pacs.008.xml"), Profile::Spi).await;
+    assert_eq!(
+        h.spi("POST", &format!("/api/v1/in/{PAYER}/msgs"), &[XML], pacs008)
+            .await
+            .status,
+        201
+    );
+    payee.message(h, &h.payee).await;
+    let acsp = sample("pacs.002.xml")
+        .replace(
+            "<Id>99999010</Id></Othr></FinInstnId></FIId></Fr>",
+            "<Id>99999020</Id></Othr></FinInstnId></FIId></Fr>",
+        )
+        .replace("E9999902020261125100000000000001", E2E);
+    let answer = h.payee_signed(&acsp).await;
+    let path = format!("/api/v1/in/{PAYEE}/msgs");
+    assert_eq!(h.spi_as(&h.payee, &path, answer).await.status, 201);
+    let settled = payee.message(h, &h.payee).await;
+    assert_eq!(text_of(&settled, "TxSts"), "ACSP");
+}
+
+fn report(reporter: &str, kind: &str) -> String {
+    format!(
+        "<CreateInfractionReportRequest><Participant>{reporter}</Participant><InfractionReport>\
+         <TransactionId>{E2E}</TransactionId><InfractionType>{kind}</InfractionType>\
+         <ReportDetails>golpe do falso parente</ReportDetails></InfractionReport>\
+         <RequestId>5f0c2b1e-7d43-4a9e-8d1c-0e9b7f6a5c41</RequestId></CreateInfractionReportRequest>"
+    )
+}
+
+fn action(root: &str, who: &str, extra: &str) -> String {
+    format!("<{root}><Participant>{who}</Participant>{extra}</{root}>")
+}
+
+#[tokio::test]
+async fn keys_check_says_which_keys_exist() {
+    let h = Harness::start().await;
+    h.dict_post("/api/v2/entries/", &sample("dict-create-entry.xml"))
+        .await;
+    let ask = "<CheckKeysRequest><Participant>99999010</Participant><Keys><Key>+5561988880000</Key>\
+               <Key>nobody@example.com</Key></Keys></CheckKeysRequest>";
+    let r = h.dict_post("/api/v2/keys/check", ask).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    h.verify(&r.body, Profile::Dict).expect("signed");
+    assert!(
+        r.text().contains("<Key hasEntry=\"true\">+5561988880000</Key>"),
+        "{}",
+        r.text()
+    );
+    assert!(
+        r.text()
+            .contains("<Key hasEntry=\"false\">nobody@example.com</Key>"),
+        "{}",
+        r.text()
+    );
+    let empty = h
+        .dict_post(
+            "/api/v2/keys/check",
+            "<CheckKeysRequest><Participant>99999010</Participant><Keys/></CheckKeysRequest>",
+        )
+        .await;
+    assert_eq!(empty.status, 400);
+    h.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_infraction_report_is_acknowledged_and_closed_by_the_other_side_or_cancelled_by_its_reporter() {
+    let h = Harness::two_participants().await;
+    // Only settled payments can be reported.
+    let early = post_as(&h, PAYER, "/api/v2/infraction-reports/", &report(PAYER, "FRAUD")).await;
+    assert_eq!(early.status, 404, "{}", early.text());
+    settled_payment(&h).await;
+    let bad = post_as(&h, PAYER, "/api/v2/infraction-reports/", &report(PAYER, "GOSSIP")).await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.text().contains("InfractionType 'GOSSIP'"), "{}", bad.text());
+
+    let created = post_as(&h, PAYER, "/api/v2/infraction-reports/", &report(PAYER, "FRAUD")).await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    let id = text_of(&created.text(), "Id");
+    assert_eq!(text_of(&created.text(), "Status"), "OPEN");
+    assert_eq!(text_of(&created.text(), "ReportedBy"), "DEBITED_PARTICIPANT");
+    assert_eq!(text_of(&created.text(), "CreditedParticipant"), PAYEE);
+
+    // The other side learns of it from its list.
+    let listed = get_as(&h, PAYEE, "/api/v2/infraction-reports/?Status=OPEN").await;
+    assert_eq!(listed.status, 200);
+    assert_eq!(text_of(&listed.text(), "Id"), id);
+    let path = |a: &str| format!("/api/v2/infraction-reports/{id}/{a}");
+    // The reporter cannot acknowledge or close its own report.
+    let own = post_as(
+        &h,
+        PAYER,
+        &path("acknowledge"),
+        &action("AcknowledgeInfractionReportRequest", PAYER, ""),
+    )
+    .await;
+    assert_eq!(own.status, 403, "{}", own.text());
+    let ack = post_as(
+        &h,
+        PAYEE,
+        &path("acknowledge"),
+        &action("AcknowledgeInfractionReportRequest", PAYEE, ""),
+    )
+    .await;
+    assert_eq!(text_of(&ack.text(), "Status"), "ACKNOWLEDGED", "{}", ack.text());
+    let no_result = post_as(
+        &h,
+        PAYEE,
+        &path("close"),
+        &action("CloseInfractionReportRequest", PAYEE, ""),
+    )
+    .await;
+    assert_eq!(no_result.status, 400);
+    let closed = post_as(
+        &h,
+        PAYEE,
+        &path("close"),
+        &action(
+            "CloseInfractionReportRequest",
+            PAYEE,
+            "<AnalysisResult>AGREED</AnalysisResult><AnalysisDetails>conta bloqueada</AnalysisDetails>",
+        ),
+    )
+    .await;
+    assert_eq!(closed.status, 200, "{}", closed.text());
+    assert_eq!(text_of(&closed.text(), "Status"), "CLOSED");
+    assert_eq!(text_of(&closed.text(), "AnalysisResult"), "AGREED");
+    let late = post_as(
+        &h,
+        PAYER,
+        &path("cancel"),
+        &action("CancelInfractionReportRequest", PAYER, ""),
+    )
+    .await;
+    assert_eq!(late.status, 400, "a closed report is final");
+    let got = get_as(&h, PAYER, &format!("/api/v2/infraction-reports/{id}")).await;
+    assert_eq!(text_of(&got.text(), "Status"), "CLOSED");
+
+    // A second report, by the payee this time, rejected; a third cancelled by its reporter.
+    let second = post_as(
+        &h,
+        PAYEE,
+        "/api/v2/infraction-reports/",
+        &report(PAYEE, "REFUND_REQUEST"),
+    )
+    .await;
+    assert_eq!(text_of(&second.text(), "ReportedBy"), "CREDITED_PARTICIPANT");
+    let second = text_of(&second.text(), "Id");
+    let rejected = post_as(
+        &h,
+        PAYER,
+        &format!("/api/v2/infraction-reports/{second}/close"),
+        &action(
+            "CloseInfractionReportRequest",
+            PAYER,
+            "<AnalysisResult>DISAGREED</AnalysisResult>",
+        ),
+    )
+    .await;
+    assert_eq!(
+        text_of(&rejected.text(), "AnalysisResult"),
+        "DISAGREED",
+        "{}",
+        rejected.text()
+    );
+    let third = post_as(&h, PAYER, "/api/v2/infraction-reports/", &report(PAYER, "FRAUD")).await;
+    let third = text_of(&third.text(), "Id");
+    let by_other = post_as(
+        &h,
+        PAYEE,
+        &format!("/api/v2/infraction-reports/{third}/cancel"),
+        &action("CancelInfractionReportRequest", PAYEE, ""),
+    )
+    .await;
+    assert_eq!(by_other.status, 403);
+    let cancelled = post_as(
+        &h,
+        PAYER,
+        &format!("/api/v2/infraction-reports/{third}/cancel"),
+        &action("CancelInfractionReportRequest", PAYER, ""),
+    )
+    .await;
+    assert_eq!(text_of(&cancelled.text(), "Status"), "CANCELLED");
+    // Acting for another participant than one's certificate is refused.
+    let forged = post_as(
+        &h,
+        PAYER,
+        &path("acknowledge"),
+        &action("AcknowledgeInfractionReportRequest", PAYEE, ""),
+    )
+    .await;
+    assert_eq!(forged.status, 403);
+    h.sim.shutdown().await;
+}
+
+fn refund(reason: &str) -> String {
+    format!(
+        "<CreateRefundRequest><Participant>{PAYER}</Participant><Refund><TransactionId>{E2E}</TransactionId>\
+         <RefundReason>{reason}</RefundReason><RefundAmount>10.00</RefundAmount>\
+         <RefundDetails>pagamento duplicado</RefundDetails></Refund></CreateRefundRequest>"
+    )
+}
+
+#[tokio::test]
+async fn a_refund_is_requested_by_the_payer_and_closed_by_the_payee_or_cancelled() {
+    let h = Harness::two_participants().await;
+    settled_payment(&h).await;
+    // The credited participant does not request refunds of what it received.
+    let by_payee = post_as(
+        &h,
+        PAYEE,
+        "/api/v2/refunds/",
+        &refund("FRAUD").replace(
+            "<Participant>99999010</Participant>",
+            "<Participant>99999020</Participant>",
+        ),
+    )
+    .await;
+    assert_eq!(by_payee.status, 403, "{}", by_payee.text());
+    for (reason, analysis) in [("FRAUD", "TOTALLY_ACCEPTED"), ("OPERATIONAL_FLAW", "REJECTED")] {
+        let created = post_as(&h, PAYER, "/api/v2/refunds/", &refund(reason)).await;
+        assert_eq!(created.status, 201, "{}", created.text());
+        assert_eq!(text_of(&created.text(), "ContestedParticipant"), PAYEE);
+        let id = text_of(&created.text(), "Id");
+        let closed = post_as(
+            &h,
+            PAYEE,
+            &format!("/api/v2/refunds/{id}/close"),
+            &action(
+                "CloseRefundRequest",
+                PAYEE,
+                &format!("<RefundAnalysisResult>{analysis}</RefundAnalysisResult>"),
+            ),
+        )
+        .await;
+        assert_eq!(closed.status, 200, "{}", closed.text());
+        assert_eq!(text_of(&closed.text(), "Status"), "CLOSED");
+        assert_eq!(text_of(&closed.text(), "RefundAnalysisResult"), analysis);
+    }
+    let created = post_as(&h, PAYER, "/api/v2/refunds/", &refund("FRAUD")).await;
+    let id = text_of(&created.text(), "Id");
+    let cancelled = post_as(
+        &h,
+        PAYER,
+        &format!("/api/v2/refunds/{id}/cancel"),
+        &action("CancelRefundRequest", PAYER, ""),
+    )
+    .await;
+    assert_eq!(text_of(&cancelled.text(), "Status"), "CANCELLED");
+    let unknown = post_as(&h, PAYER, "/api/v2/refunds/", &refund("BECAUSE")).await;
+    assert_eq!(unknown.status, 400);
+    let listed = get_as(&h, PAYEE, "/api/v2/refunds/?Status=CLOSED").await;
+    assert_eq!(listed.text().matches("<Refund>").count(), 2, "{}", listed.text());
+    h.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_policy_replaced_on_the_control_port_limits_at_once() {
+    let h = Harness::start().await;
+    let path = "/dict-policy?name=ENTRIES_READ_PARTICIPANT_ANTISCAN&capacity=2&refill_per_minute=0";
+    assert_eq!(control(h.sim.check, "POST", path).await.0, 204);
+    let statuses: Vec<u16> = {
+        let mut s = Vec::new();
+        for _ in 0..3 {
+            s.push(h.lookup("+5561988880000").await.status.as_u16());
+        }
+        s
+    };
+    // The first 404 costs the anti-scan penalty too (kept from the replaced policy): 1 + 3 > 2.
+    assert_eq!(statuses, [404, 429, 429]);
+    assert_eq!(
+        control(
+            h.sim.check,
+            "POST",
+            "/dict-policy?name=X&capacity=0&refill_per_minute=1"
+        )
+        .await
+        .0,
+        400
+    );
+    h.sim.shutdown().await;
+}
