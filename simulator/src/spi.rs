@@ -111,7 +111,10 @@ pub(crate) async fn handle(state: &State, req: Request<Bytes>) -> Response<Body>
     }
     let path = req.uri().path().to_string();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    if let ["api", "v1", "in" | "out", ispb, ..] = segments.as_slice() {
+    // The catalogs (`/api/v1/in/catalog`) belong to no participant.
+    if let ["api", "v1", "in" | "out", ispb, ..] = segments.as_slice()
+        && is_ispb(ispb)
+    {
         let certificate = req.extensions().get::<PeerCertificate>().map(|c| c.0.as_slice());
         if let Some(why) = state.participants.refuse(certificate, ispb) {
             return problem(StatusCode::FORBIDDEN, "forbidden", &why);

@@ -17,6 +17,7 @@ pub mod aws;
 pub mod bank;
 pub mod hsm;
 pub mod kms;
+pub mod rehearsal;
 pub mod lambda;
 pub mod samples;
 pub mod softhsm;

@@ -3,6 +3,8 @@
 //! - `pix-dev demo`: the whole pipeline once on loopback (dev PKI, BACEN simulator, proxy, the
 //!   sample messages), each step printed; `--flavour kms` runs the Lambda flavour's handler with
 //!   moto's server as AWS.
+//! - `pix-dev rehearsal`: BACEN's homologation roadmaps and capacity tests through two proxies,
+//!   with a report.
 //! - `pix-dev serve`: the Fargate flavour's development set-up kept running for curl.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -60,6 +62,19 @@ enum Command {
         #[arg(long, default_value = "target/pix-demo")]
         dir: PathBuf,
     },
+    /// Rehearse BACEN's homologation: the SPI and DICT roadmaps through two proxies, the capacity
+    /// tests, and a report (`report.md`, `report.html`); exits non-zero when a step fails.
+    Rehearsal {
+        /// Share of BACEN's capacity test (1: 20,000 payments each way in 10 minutes).
+        #[arg(long, default_value_t = 1.0)]
+        capacity_scale: f64,
+        /// Where the reports, PKI and audit records go.
+        #[arg(long, default_value = "target/rehearsal")]
+        out: PathBuf,
+        /// Where the proxies' keys live.
+        #[arg(long, value_enum, default_value = "auto")]
+        keys: Keys,
+    },
     /// Keep the Fargate flavour's development set-up running (proxy DICT :8080, SPI :9090,
     /// health :7070; the simulator on free ports) until SIGTERM.
     Serve {
@@ -104,6 +119,21 @@ async fn run(command: Command) -> Result<(), String> {
             flavour: Flavour::Kms,
             dir,
         } => testkit::kms::run(&dir).await,
+        Command::Rehearsal {
+            capacity_scale,
+            out,
+            keys,
+        } => {
+            let options = testkit::rehearsal::Options {
+                capacity_scale,
+                keys,
+                ..testkit::rehearsal::Options::new(&out)
+            };
+            match testkit::rehearsal::run(&options).await? {
+                true => Ok(()),
+                false => Err("the rehearsal failed: see the report".into()),
+            }
+        }
         Command::Serve {
             dir,
             keys,

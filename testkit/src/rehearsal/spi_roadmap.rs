@@ -1,0 +1,292 @@
+//! The SPI functional roadmap of BACEN's homologation, played through the two proxies:
+//! connectivity (echo both ways), the catalog and version handling, payments sent and received
+//! (accepted and rejected by the payee), refunds (customer request `MD06`, fraud `FR01`) and
+//! payees that do not answer in time (`AB03`).
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::bank::{call, text_of};
+
+use super::messages::{Versions, new_id};
+use super::party::{Party, Received};
+use super::steps::{Log, Outcome, judge};
+
+const PHASE: &str = "SPI";
+/// How long a step waits for a message BACEN should send.
+const WAIT: Duration = Duration::from_secs(15);
+/// The payee's wait the SPI applies in the AB03 steps (the control port's `/payee-timeout`).
+const SHORT_TIMEOUT_MS: u64 = 2_000;
+/// BACEN's maximum time of a Pix (Q&A #146), restored after the AB03 steps.
+const NORMAL_TIMEOUT_MS: u64 = 40_000;
+
+/// What the payee does with a payment.
+#[derive(Clone, Copy)]
+enum Answer {
+    Accept,
+    Reject(&'static str),
+    Silent,
+}
+
+/// The SPI side of the rehearsal: the two banks, the simulator's control port, the catalog's
+/// versions, and the payments settled (for DICT's infraction reports and refunds).
+pub struct Roadmap<'a> {
+    /// The participant under homologation.
+    pub a: &'a mut Party,
+    /// Its counterparty.
+    pub b: &'a mut Party,
+    /// The simulator's control port.
+    pub control: SocketAddr,
+    /// The versions BACEN's catalog names.
+    pub versions: Versions,
+    /// A payment A → B and one B → A, settled.
+    pub settled: (String, String),
+}
+
+impl Roadmap<'_> {
+    /// Plays every SPI step into `log`.
+    pub async fn play(&mut self, log: &mut Log) {
+        self.connectivity(log).await;
+        self.versions(log).await;
+        let t = Instant::now();
+        let (o, ab) = pay(self.a, self.b, &self.versions, Answer::Accept).await;
+        log.record(PHASE, "send pacs.008 (A pays B), B accepts", "B reads it verified; A and B read ACSP", t, o);
+        let t = Instant::now();
+        let (o, ba) = pay(self.b, self.a, &self.versions, Answer::Accept).await;
+        log.record(PHASE, "receive pacs.008 (B pays A), A accepts", "A reads it verified, answers ACSP; both read ACSP", t, o);
+        self.settled = (ab.clone(), ba.clone());
+        let t = Instant::now();
+        let (o, _) = pay(self.a, self.b, &self.versions, Answer::Reject("AC03")).await;
+        log.record(PHASE, "send pacs.008, B rejects (RJCT AC03)", "A reads BACEN's pacs.002 RJCT, verified", t, o);
+        let t = Instant::now();
+        let (o, _) = pay(self.b, self.a, &self.versions, Answer::Reject("AM18")).await;
+        log.record(PHASE, "receive pacs.008, A rejects (RJCT AM18)", "B reads BACEN's pacs.002 RJCT, verified", t, o);
+        let t = Instant::now();
+        let o = refund(self.b, self.a, &self.versions, &ab, "MD06").await;
+        log.record(PHASE, "receive pacs.004 refund, customer request (MD06)", "A reads it verified, answers ACSP; B reads ACSP", t, o);
+        let t = Instant::now();
+        let o = refund(self.a, self.b, &self.versions, &ba, "FR01").await;
+        log.record(PHASE, "send pacs.004 refund, fraud (FR01)", "B reads it, answers ACSP; A reads ACSP", t, o);
+        self.timeouts(log).await;
+    }
+
+    async fn connectivity(&mut self, log: &mut Log) {
+        let t = Instant::now();
+        let o = echo_to_bacen(self.a).await;
+        log.record(PHASE, "connectivity: pibr.001 echo to BACEN", "201, then BACEN's pibr.002 on the stream, verified", t, o);
+        let t = Instant::now();
+        let o = echo_from_bacen(self.a, self.control, &self.versions).await;
+        log.record(PHASE, "connectivity: BACEN's pibr.001 answered", "A reads pibr.001 verified, answers pibr.002; BACEN sees it", t, o);
+    }
+
+    async fn versions(&mut self, log: &mut Log) {
+        let t = Instant::now();
+        let o = match call(self.a.spi, "GET", "/api/v1/in/catalog", &[], vec![]).await {
+            Ok((200, _, body)) => {
+                let body = String::from_utf8_lossy(&body);
+                self.versions = Versions::from_catalog(&body);
+                let n = body.matches("<MsgDefIdr>").count();
+                judge(n > 0, format!("200, {n} message types listed"))
+            }
+            Ok((status, _, body)) => Err(format!("{status} {}", String::from_utf8_lossy(&body))),
+            Err(e) => Err(e),
+        };
+        log.record(PHASE, "catalog: the versions BACEN accepts", "200 listing each type's MsgDefIdr", t, o);
+        let t = Instant::now();
+        let outdated = self.versions.with("pacs.008", "1.0");
+        let e2e = new_id('E', &self.a.ispb);
+        let msg = outdated.pacs008(&self.a.ispb, &self.b.ispb, &new_id('M', &self.a.ispb), &e2e, "1.00");
+        let o = match self.a.send(&msg).await {
+            Ok(sent) if sent.status == 201 => {
+                let id = sent.resource_id.clone();
+                match self.a.wait_for(WAIT, |m| m.kind() == "admi.002" && m.text.contains(&id)).await {
+                    Ok(Some(m)) => judge(
+                        m.valid && text_of(&m.text, "RjctgPtyRsn") == "WrongVersion",
+                        format!("201 {id}, then admi.002 {} (verified: {})", text_of(&m.text, "RjctgPtyRsn"), m.valid),
+                    ),
+                    Ok(None) => Err(format!("201 {id}, no admi.002 in {} s", WAIT.as_secs())),
+                    Err(e) => Err(e),
+                }
+            }
+            Ok(sent) => Err(format!("{} {}", sent.status, sent.body)),
+            Err(e) => Err(e),
+        };
+        log.record(PHASE, "version handling: pacs.008 in an old version", "201, then admi.002 WrongVersion naming its PI-ResourceId", t, o);
+    }
+
+    async fn timeouts(&mut self, log: &mut Log) {
+        let set = |ms: u64| {
+            let control = self.control;
+            async move { call(control, "POST", &format!("/payee-timeout?ms={ms}"), &[], vec![]).await }
+        };
+        if let Err(e) = set(SHORT_TIMEOUT_MS).await {
+            log.record(PHASE, "AB03: the SPI's wait shortened", "control port answers", Instant::now(), Err(e));
+            return;
+        }
+        let t = Instant::now();
+        let (o, _) = pay(self.a, self.b, &self.versions, Answer::Silent).await;
+        log.record(PHASE, "send pacs.008, B never answers (AB03)", "A and B read BACEN's pacs.002 RJCT AB03, verified", t, o);
+        let t = Instant::now();
+        let (o, _) = pay(self.b, self.a, &self.versions, Answer::Silent).await;
+        log.record(PHASE, "receive pacs.008, A does not answer in time (AB03)", "both read RJCT AB03; A's late ACSP gets admi.002", t, o);
+        if let Err(e) = set(NORMAL_TIMEOUT_MS).await {
+            log.record(PHASE, "AB03: the SPI's wait restored", "control port answers", Instant::now(), Err(e));
+        }
+    }
+}
+
+/// Whether `m` is BACEN's pacs.002 about `e2e`.
+fn status_of(m: &Received, e2e: &str) -> bool {
+    m.kind() == "pacs.002" && text_of(&m.text, "OrgnlEndToEndId") == e2e
+}
+
+/// A payment from `payer` to `payee`, answered as `answer` says; the outcome and its `EndToEndId`.
+async fn pay(payer: &mut Party, payee: &mut Party, versions: &Versions, answer: Answer) -> (Outcome, String) {
+    let e2e = new_id('E', &payer.ispb);
+    let outcome = pay_as(payer, payee, versions, answer, &e2e).await;
+    (outcome.unwrap_or_else(Err), e2e)
+}
+
+async fn pay_as(payer: &mut Party, payee: &mut Party, versions: &Versions, answer: Answer, e2e: &str) -> Result<Outcome, String> {
+    let started = Instant::now();
+    let msg = versions.pacs008(&payer.ispb, &payee.ispb, &new_id('M', &payer.ispb), e2e, "10.00");
+    let sent = payer.send(&msg).await?;
+    if sent.status != 201 {
+        return Ok(Err(format!("send: {} {}", sent.status, sent.body)));
+    }
+    let Some(delivered) = payee.wait_for(WAIT, |m| m.kind() == "pacs.008" && m.text.contains(e2e)).await? else {
+        return Ok(Err("the pacs.008 never reached the payee".into()));
+    };
+    if !delivered.valid {
+        return Ok(Err("the payee's proxy did not verify BACEN's signature".into()));
+    }
+    let original = (text_of(&delivered.text, "MsgId"), text_of(&delivered.text, "MsgDefIdr"));
+    let (status, reason) = match answer {
+        Answer::Accept => ("ACSP", None),
+        Answer::Reject(code) => ("RJCT", Some(code)),
+        Answer::Silent => ("", None),
+    };
+    if !status.is_empty() {
+        let id = new_id('M', &payee.ispb);
+        let report = versions.pacs002(&payee.ispb, &id, (&original.0, &original.1), None, e2e, status, reason);
+        let sent = payee.send(&report).await?;
+        if sent.status != 201 {
+            return Ok(Err(format!("payee's pacs.002: {} {}", sent.status, sent.body)));
+        }
+    }
+    let Some(result) = payer.wait_for(WAIT, |m| status_of(m, e2e)).await? else {
+        return Ok(Err("no pacs.002 reached the payer".into()));
+    };
+    let got = text_of(&result.text, "TxSts");
+    let code = text_of(&result.text, "Cd");
+    let elapsed = started.elapsed().as_millis();
+    match answer {
+        Answer::Accept => {
+            let copy = payee.wait_for(WAIT, |m| status_of(m, e2e)).await?;
+            let payee_got = copy.as_ref().map(|m| text_of(&m.text, "TxSts")).unwrap_or_default();
+            Ok(judge(
+                got == "ACSP" && result.valid && payee_got == "ACSP" && copy.is_some_and(|m| m.valid),
+                format!("payer {got}, payee {payee_got}, all verified; {elapsed} ms end to end"),
+            ))
+        }
+        Answer::Reject(_) => Ok(judge(
+            got == "RJCT" && result.valid,
+            format!("payer read RJCT (verified: {}) in {elapsed} ms", result.valid),
+        )),
+        Answer::Silent => {
+            let copy = payee.wait_for(WAIT, |m| status_of(m, e2e)).await?;
+            let payee_code = copy.as_ref().map(|m| text_of(&m.text, "Cd")).unwrap_or_default();
+            // The payee's answer after the time: the SPI knows no such payment any more.
+            let id = new_id('M', &payee.ispb);
+            let late = versions.pacs002(&payee.ispb, &id, (&original.0, &original.1), None, e2e, "ACSP", None);
+            let late_sent = payee.send(&late).await?;
+            let rid = late_sent.resource_id.clone();
+            let admi = payee
+                .wait_for(WAIT, |m| m.kind() == "admi.002" && m.text.contains(&rid))
+                .await?
+                .map(|m| text_of(&m.text, "RjctgPtyRsn"))
+                .unwrap_or_default();
+            Ok(judge(
+                got == "RJCT" && code == "AB03" && payee_code == "AB03" && admi == "UnknownPayment",
+                format!("payer {got} {code} after {elapsed} ms, payee RJCT {payee_code}; late ACSP: admi.002 {admi}"),
+            ))
+        }
+    }
+}
+
+/// A refund of payment `e2e` by `returner` (its payee) to `payer`, reason `reason`.
+async fn refund(returner: &mut Party, payer: &mut Party, versions: &Versions, e2e: &str, reason: &str) -> Outcome {
+    let run = async {
+        let rtr = new_id('D', &returner.ispb);
+        let msg = versions.pacs004(&returner.ispb, &payer.ispb, &new_id('M', &returner.ispb), &rtr, e2e, reason);
+        let sent = returner.send(&msg).await?;
+        if sent.status != 201 {
+            return Ok(Err(format!("send: {} {}", sent.status, sent.body)));
+        }
+        let Some(delivered) = payer.wait_for(WAIT, |m| m.kind() == "pacs.004" && m.text.contains(&rtr)).await? else {
+            return Ok(Err("the pacs.004 never reached the original payer".into()));
+        };
+        let code = text_of(&delivered.text, "Cd");
+        let original = (text_of(&delivered.text, "MsgId"), text_of(&delivered.text, "MsgDefIdr"));
+        let id = new_id('M', &payer.ispb);
+        let report = versions.pacs002(&payer.ispb, &id, (&original.0, &original.1), Some(&rtr), e2e, "ACSP", None);
+        let answered = payer.send(&report).await?;
+        if answered.status != 201 {
+            return Ok(Err(format!("pacs.002: {} {}", answered.status, answered.body)));
+        }
+        let Some(result) = returner.wait_for(WAIT, |m| status_of(m, e2e) && m.text.contains(&rtr)).await? else {
+            return Ok(Err("no pacs.002 for the refund".into()));
+        };
+        let got = text_of(&result.text, "TxSts");
+        Ok::<_, String>(judge(
+            delivered.valid && code == reason && got == "ACSP" && result.valid,
+            format!("pacs.004 {rtr} delivered (reason {code}, verified: {}), settled {got}", delivered.valid),
+        ))
+    };
+    run.await.unwrap_or_else(Err)
+}
+
+/// The participant's echo to BACEN.
+async fn echo_to_bacen(a: &mut Party) -> Outcome {
+    let run = async {
+        let id = new_id('M', &a.ispb);
+        let msg = crate::samples::PIBR_001
+            .replace("M9999901020261125100000000000002", &id)
+            .replace("<Id>99999010</Id>", &format!("<Id>{}</Id>", a.ispb));
+        let sent = a.send(&msg).await?;
+        if sent.status != 201 {
+            return Ok(Err(format!("{} {}", sent.status, sent.body)));
+        }
+        match a.wait_for(WAIT, |m| m.kind() == "pibr.002").await? {
+            Some(m) => Ok(judge(m.valid, format!("201, pibr.002 read (verified: {})", m.valid))),
+            None => Ok(Err("no pibr.002".into())),
+        }
+    };
+    run.await.unwrap_or_else(Err)
+}
+
+/// BACEN's echo to the participant, answered through its proxy.
+async fn echo_from_bacen(a: &mut Party, control: SocketAddr, versions: &Versions) -> Outcome {
+    let run = async {
+        let (status, _, body) = call(control, "POST", &format!("/echo?ispb={}", a.ispb), &[], vec![]).await?;
+        let echo = String::from_utf8_lossy(&body).trim().to_string();
+        if status != 201 {
+            return Ok(Err(format!("control port: {status} {echo}")));
+        }
+        let Some(m) = a.wait_for(WAIT, |m| m.kind() == "pibr.001" && m.text.contains(&echo)).await? else {
+            return Ok(Err("BACEN's pibr.001 never came".into()));
+        };
+        let answer = versions.pibr002(&a.ispb, &new_id('M', &a.ispb), &echo);
+        let sent = a.send(&answer).await?;
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            let (status, _, _) = call(control, "GET", &format!("/echo?id={echo}"), &[], vec![]).await?;
+            if status == 200 {
+                return Ok(judge(m.valid && sent.status == 201, format!("pibr.001 verified: {}, pibr.002 sent {}, BACEN saw it", m.valid, sent.status)));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(Err("BACEN never saw the pibr.002".into()))
+    };
+    run.await.unwrap_or_else(Err)
+}
