@@ -53,7 +53,10 @@ fn sample_report() -> String {
             send_status: 201,
             delivered: Some(Duration::from_millis(i * 20 + 30)),
             answered: Some(Duration::from_millis(i * 20 + 60)),
-            settled: Some((Duration::from_millis(i * 20 + 100 + (i * 37) % 400), "ACSP".into())),
+            settled: Some((
+                Duration::from_millis(i * 20 + 100 + (i * 37) % 400),
+                "ACSP".into(),
+            )),
         })
         .collect();
     let spi = Spi {
@@ -106,7 +109,11 @@ fn the_html_report_renders_in_a_headless_browser_with_its_charts() {
             .arg(&url)
             .output()
             .expect("chromium runs");
-        assert!(out.status.success(), "chromium: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "chromium: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let dom = chromium(&["--dump-dom"]);
@@ -120,12 +127,19 @@ fn the_html_report_renders_in_a_headless_browser_with_its_charts() {
         .replace("&quot;", "\"");
     // 722x262 each (their declared 720x260 and a 1px border), 20 histogram bars (some may be empty: a bar of no
     // height still has its width) and the throughput chart's two lines.
-    assert!(charts.contains("\"latency-histogram\":\"722x262:20\""), "{charts}");
+    assert!(
+        charts.contains("\"latency-histogram\":\"722x262:20\""),
+        "{charts}"
+    );
     assert!(charts.contains("\"throughput\":\"722x262:2\""), "{charts}");
 
     let shot = dir.path().join("report.png");
     chromium(&[&format!("--screenshot={}", shot.display())]);
     let png = std::fs::read(&shot).expect("a screenshot");
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
-    assert!(png.len() > 20_000, "a drawn page, not a blank one: {} bytes", png.len());
+    assert!(
+        png.len() > 20_000,
+        "a drawn page, not a blank one: {} bytes",
+        png.len()
+    );
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::bank::{call, text_of};
 
-use super::messages::{Versions, new_id};
+use super::messages::{Status, Versions, new_id};
 use super::party::{self, Party, Received};
 
 /// BACEN's capacity test: payments each way at full scale.
@@ -44,7 +44,9 @@ pub struct Payment {
 impl Payment {
     /// The payer's end-to-end time: from the scheduled send to BACEN's pacs.002 read.
     pub fn latency(&self) -> Option<Duration> {
-        self.settled.as_ref().map(|(t, _)| t.saturating_sub(self.scheduled))
+        self.settled
+            .as_ref()
+            .map(|(t, _)| t.saturating_sub(self.scheduled))
     }
 }
 
@@ -135,7 +137,12 @@ struct Record {
 
 impl Record {
     fn update(&self, e2e: &str, f: impl FnOnce(&mut Payment)) {
-        if let Some(p) = self.payments.lock().unwrap_or_else(|e| e.into_inner()).get_mut(e2e) {
+        if let Some(p) = self
+            .payments
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(e2e)
+        {
             f(p);
         }
     }
@@ -226,18 +233,14 @@ async fn send_all(
         tokio::time::sleep_until((record.start + scheduled).into()).await;
         let e2e = new_id('E', &payer);
         let msg = versions.pacs008(&payer, &payee, &new_id('M', &payer), &e2e, "1.00");
-        record
-            .payments
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(
-                e2e.clone(),
-                Payment {
-                    from_a,
-                    scheduled,
-                    ..Payment::default()
-                },
-            );
+        record.payments.lock().unwrap_or_else(|e| e.into_inner()).insert(
+            e2e.clone(),
+            Payment {
+                from_a,
+                scheduled,
+                ..Payment::default()
+            },
+        );
         let (record, payer) = (Arc::clone(&record), payer.clone());
         sends.spawn(async move {
             let status = party::send(spi, &payer, &msg).await.map_or(0, |s| s.status);
@@ -273,7 +276,14 @@ async fn read_and_answer(record: Arc<Record>, spi: SocketAddr, ispb: String, ver
                 "pacs.008" => {
                     let e2e = text_of(&m.text, "EndToEndId");
                     record.update(&e2e, |p| p.delivered = Some(now));
-                    answers.spawn(answer(Arc::clone(&record), spi, ispb.clone(), versions.clone(), m, e2e));
+                    answers.spawn(answer(
+                        Arc::clone(&record),
+                        spi,
+                        ispb.clone(),
+                        versions.clone(),
+                        m,
+                        e2e,
+                    ));
                 }
                 "pacs.002" => settle(&record, &ispb, &m, now),
                 _ => {}
@@ -286,10 +296,15 @@ async fn read_and_answer(record: Arc<Record>, spi: SocketAddr, ispb: String, ver
 }
 
 /// The payee's `ACSP` for the payment in `m`.
-async fn answer(record: Arc<Record>, spi: SocketAddr, ispb: String, versions: Versions, m: Received, e2e: String) {
-    let id = new_id('M', &ispb);
-    let original = (text_of(&m.text, "MsgId"), text_of(&m.text, "MsgDefIdr"));
-    let report = versions.pacs002(&ispb, &id, (&original.0, &original.1), None, &e2e, "ACSP", None);
+async fn answer(
+    record: Arc<Record>,
+    spi: SocketAddr,
+    ispb: String,
+    versions: Versions,
+    m: Received,
+    e2e: String,
+) {
+    let report = versions.pacs002(&Status::of(&ispb, &m.text, &e2e, "ACSP"));
     if let Ok(sent) = party::send(spi, &ispb, &report).await
         && sent.status == 201
     {
@@ -341,7 +356,10 @@ pub async fn lookups(who: &Party, key: &str, count: usize, rate: f64) -> Lookups
             let me = Party::new(&ispb, dict, dict);
             let r = me.dict("GET", &path, None).await;
             let latency = (start.elapsed().saturating_sub(scheduled)).as_secs_f64() * 1000.0;
-            (r.map(|(status, valid, _)| (status, valid)).unwrap_or((0, false)), latency)
+            (
+                r.map(|(status, valid, _)| (status, valid)).unwrap_or((0, false)),
+                latency,
+            )
         });
     }
     let mut out = Lookups {

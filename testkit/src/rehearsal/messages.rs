@@ -8,6 +8,40 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// BACEN's ISPB, the `To` of every message a participant sends.
 const BACEN: &str = "00038166";
 
+/// A payee's status (pacs.002) of a payment or refund BACEN delivered to it.
+#[derive(Debug, Clone)]
+pub struct Status {
+    /// Who answers.
+    pub payee: String,
+    /// The delivered message's `MsgId` and `MsgDefIdr`.
+    pub original_msg_id: String,
+    /// See `original_msg_id`.
+    pub original_def: String,
+    /// A refund's `RtrId`.
+    pub instruction: Option<String>,
+    /// The payment's `EndToEndId`.
+    pub e2e: String,
+    /// `ACSP` or `RJCT`.
+    pub status: String,
+    /// A rejection's reason code.
+    pub reason: Option<String>,
+}
+
+impl Status {
+    /// `payee`'s `status` of `delivered` (the XML of BACEN's delivery), payment `e2e`.
+    pub fn of(payee: &str, delivered: &str, e2e: &str, status: &str) -> Status {
+        Status {
+            payee: payee.to_string(),
+            original_msg_id: crate::bank::text_of(delivered, "MsgId"),
+            original_def: crate::bank::text_of(delivered, "MsgDefIdr"),
+            instruction: None,
+            e2e: e2e.to_string(),
+            status: status.to_string(),
+            reason: None,
+        }
+    }
+}
+
 /// Message versions by type (`pacs.008` → `1.4`), as the catalog lists them.
 #[derive(Debug, Clone)]
 pub struct Versions(HashMap<String, String>);
@@ -16,10 +50,15 @@ impl Versions {
     /// The samples' versions.
     pub fn samples() -> Self {
         Versions(
-            [("pacs.008", "1.4"), ("pacs.002", "1.3"), ("pacs.004", "1.3"), ("pibr.002", "1.0")]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            [
+                ("pacs.008", "1.4"),
+                ("pacs.002", "1.3"),
+                ("pacs.004", "1.3"),
+                ("pibr.002", "1.0"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         )
     }
 
@@ -79,38 +118,41 @@ impl Versions {
         self.envelope("pacs.008", payer, msg_id, &document)
     }
 
-    /// The payee's status of a payment (`original`: the pacs.008's or pacs.004's `MsgId` and
-    /// `MsgDefIdr`; `instruction`: the refund's `RtrId`, if a refund); `reason`: a rejection's code.
-    pub fn pacs002(
-        &self,
-        payee: &str,
-        msg_id: &str,
-        original: (&str, &str),
-        instruction: Option<&str>,
-        e2e: &str,
-        status: &str,
-        reason: Option<&str>,
-    ) -> String {
+    /// The payee's status of a payment or refund.
+    pub fn pacs002(&self, s: &Status) -> String {
         let now = now();
-        let instruction = instruction
+        let msg_id = new_id('M', &s.payee);
+        let instruction = s
+            .instruction
+            .as_ref()
             .map(|i| format!("<OrgnlInstrId>{i}</OrgnlInstrId>"))
             .unwrap_or_default();
-        let reason = reason
+        let reason = s
+            .reason
+            .as_ref()
             .map(|r| format!("<StsRsnInf><Rsn><Cd>{r}</Cd></Rsn></StsRsnInf>"))
             .unwrap_or_default();
         let document = format!(
             "<FIToFIPmtStsRpt><GrpHdr><MsgId>{msg_id}</MsgId><CreDtTm>{now}</CreDtTm></GrpHdr>\
              <OrgnlGrpInfAndSts><OrgnlMsgId>{}</OrgnlMsgId><OrgnlMsgNmId>{}</OrgnlMsgNmId></OrgnlGrpInfAndSts>\
-             <TxInfAndSts>{instruction}<OrgnlEndToEndId>{e2e}</OrgnlEndToEndId><TxSts>{status}</TxSts>{reason}</TxInfAndSts>\
+             <TxInfAndSts>{instruction}<OrgnlEndToEndId>{}</OrgnlEndToEndId><TxSts>{}</TxSts>{reason}</TxInfAndSts>\
              </FIToFIPmtStsRpt>",
-            original.0, original.1
+            s.original_msg_id, s.original_def, s.e2e, s.status
         );
-        self.envelope("pacs.002", payee, msg_id, &document)
+        self.envelope("pacs.002", &s.payee, &msg_id, &document)
     }
 
     /// A refund by `returner` (the original payee) of payment `e2e` to `payer`, with BACEN's
     /// return reason code (`MD06` customer request, `FR01` fraud, `BE08` the PSP's error).
-    pub fn pacs004(&self, returner: &str, payer: &str, msg_id: &str, rtr_id: &str, e2e: &str, reason: &str) -> String {
+    pub fn pacs004(
+        &self,
+        returner: &str,
+        payer: &str,
+        msg_id: &str,
+        rtr_id: &str,
+        e2e: &str,
+        reason: &str,
+    ) -> String {
         let now = now();
         let document = format!(
             "<PmtRtr><GrpHdr><MsgId>{msg_id}</MsgId><CreDtTm>{now}</CreDtTm><NbOfTxs>1</NbOfTxs>\
@@ -150,7 +192,10 @@ pub fn new_id(prefix: char, ispb: &str) -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    format!("{prefix}{ispb}{stamp}{:011}", (secs % 100_000) * 1_000_000 + n % 1_000_000)
+    format!(
+        "{prefix}{ispb}{stamp}{:011}",
+        (secs % 100_000) * 1_000_000 + n % 1_000_000
+    )
 }
 
 #[cfg(test)]
@@ -170,6 +215,9 @@ mod tests {
     fn versions_come_from_the_catalog() {
         let v = Versions::from_catalog("<Catalog><MsgDefIdr>pacs.008.spi.1.13</MsgDefIdr></Catalog>");
         assert!(v.pacs008("1", "2", "M", "E", "1.00").contains("pacs.008/1.13"));
-        assert!(v.pacs004("1", "2", "M", "D", "E", "MD06").contains("pacs.004.spi.1.3"));
+        assert!(
+            v.pacs004("1", "2", "M", "D", "E", "MD06")
+                .contains("pacs.004.spi.1.3")
+        );
     }
 }

@@ -97,7 +97,10 @@ pub async fn run(options: &Options) -> Result<bool, String> {
         },
     )
     .await?;
-    let payee = setup.payee.as_ref().ok_or("the set-up has no second participant")?;
+    let payee = setup
+        .payee
+        .as_ref()
+        .ok_or("the set-up has no second participant")?;
     println!(
         "rehearsal: participant A {PAYER_ISPB} (proxy SPI {}, {}), counterparty B {PAYEE_ISPB} (proxy SPI {}, {})",
         setup.proxy.spi, setup.signer, payee.proxy.spi, payee.signer
@@ -107,7 +110,11 @@ pub async fn run(options: &Options) -> Result<bool, String> {
         options.capacity_scale,
         setup.signer,
         payee.signer,
-        if cfg!(debug_assertions) { "debug" } else { "release" }
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
     );
     let mut a = Party::new(PAYER_ISPB, setup.proxy.spi, setup.proxy.dict);
     let mut b = Party::new(PAYEE_ISPB, payee.proxy.spi, payee.proxy.dict);
@@ -146,7 +153,10 @@ pub async fn run(options: &Options) -> Result<bool, String> {
     let t = Instant::now();
     let spi_run = capacity::spi(&a, &b, &versions, per_direction, duration).await;
     record_spi(&mut log, &spi_run, t);
-    println!("DICT capacity: {} lookups at {}/s …", options.lookups, options.lookup_rate);
+    println!(
+        "DICT capacity: {} lookups at {}/s …",
+        options.lookups, options.lookup_rate
+    );
     let t = Instant::now();
     let lookups = capacity::lookups(&a, "+5561977770000", options.lookups, options.lookup_rate).await;
     log.record(
@@ -181,7 +191,11 @@ pub async fn run(options: &Options) -> Result<bool, String> {
     let failed = log.steps.iter().filter(|s| !s.passed).count();
     println!(
         "\n{} — {} steps, {failed} failed; reports: {} and {}",
-        if log.all_passed() { "REHEARSAL PASSED" } else { "REHEARSAL FAILED" },
+        if log.all_passed() {
+            "REHEARSAL PASSED"
+        } else {
+            "REHEARSAL FAILED"
+        },
         log.steps.len(),
         out.join("report.md").display(),
         out.join("report.html").display()

@@ -108,7 +108,12 @@ impl Party {
     }
 
     /// A DICT request through the proxy: (status, signature verified, body).
-    pub async fn dict(&self, method: &str, path: &str, body: Option<String>) -> Result<(u16, bool, String), String> {
+    pub async fn dict(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<String>,
+    ) -> Result<(u16, bool, String), String> {
         let headers = [
             XML,
             ("pi-requestingparticipant", self.ispb.as_str()),
@@ -122,7 +127,11 @@ impl Party {
             body.map(String::into_bytes).unwrap_or_default(),
         )
         .await?;
-        Ok((status, header(&h, SIGNATURE_VALID) == "true", String::from_utf8_lossy(&body).into_owned()))
+        Ok((
+            status,
+            header(&h, SIGNATURE_VALID) == "true",
+            String::from_utf8_lossy(&body).into_owned(),
+        ))
     }
 }
 

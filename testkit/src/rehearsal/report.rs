@@ -42,25 +42,66 @@ impl Report<'_> {
         if let Some(s) = self.spi {
             let l = s.latencies_ms();
             let total = s.payments.len();
-            let share = if total == 0 { 0.0 } else { 100.0 * s.within_deadline() as f64 / total as f64 };
+            let share = if total == 0 {
+                0.0
+            } else {
+                100.0 * s.within_deadline() as f64 / total as f64
+            };
             rows.extend([
-                ("payments scheduled (each way)".into(), format!("{} in {:.0} s", s.per_direction, s.duration.as_secs_f64())),
-                ("arrival rate (both ways)".into(), format!("{:.1} payments/s", total as f64 / s.duration.as_secs_f64().max(f64::EPSILON))),
+                (
+                    "payments scheduled (each way)".into(),
+                    format!("{} in {:.0} s", s.per_direction, s.duration.as_secs_f64()),
+                ),
+                (
+                    "arrival rate (both ways)".into(),
+                    format!(
+                        "{:.1} payments/s",
+                        total as f64 / s.duration.as_secs_f64().max(f64::EPSILON)
+                    ),
+                ),
                 ("sent (201)".into(), format!("{} of {total}", s.sent())),
                 ("received by the payee".into(), s.delivered().to_string()),
-                ("answered by the payee (pacs.002 accepted)".into(), s.answered().to_string()),
+                (
+                    "answered by the payee (pacs.002 accepted)".into(),
+                    s.answered().to_string(),
+                ),
                 ("settled ACSP at the payer".into(), s.settled().to_string()),
-                (format!("pacs.002 within {} s", capacity::DEADLINE.as_secs()), format!("{share:.2} %")),
-                ("payer's end to end p50 / p95 / p99 / max".into(), format!("{:.0} / {:.0} / {:.0} / {:.0} ms", percentile(&l, 50.0), percentile(&l, 95.0), percentile(&l, 99.0), l.last().copied().unwrap_or(0.0))),
+                (
+                    format!("pacs.002 within {} s", capacity::DEADLINE.as_secs()),
+                    format!("{share:.2} %"),
+                ),
+                (
+                    "payer's end to end p50 / p95 / p99 / max".into(),
+                    format!(
+                        "{:.0} / {:.0} / {:.0} / {:.0} ms",
+                        percentile(&l, 50.0),
+                        percentile(&l, 95.0),
+                        percentile(&l, 99.0),
+                        l.last().copied().unwrap_or(0.0)
+                    ),
+                ),
                 ("BACEN 429s".into(), s.throttled().to_string()),
-                ("messages not verified / stream read errors".into(), format!("{} / {}", s.unverified, s.read_errors)),
+                (
+                    "messages not verified / stream read errors".into(),
+                    format!("{} / {}", s.unverified, s.read_errors),
+                ),
             ]);
         }
         if let Some(d) = self.lookups {
             rows.extend([
                 ("DICT lookups".into(), format!("{} at {:.0}/s", d.count, d.rate)),
-                ("answered 200, verified / 429".into(), format!("{} / {}", d.verified_ok, d.throttled)),
-                ("lookup p50 / p99".into(), format!("{:.1} / {:.1} ms", percentile(&d.latencies_ms, 50.0), percentile(&d.latencies_ms, 99.0))),
+                (
+                    "answered 200, verified / 429".into(),
+                    format!("{} / {}", d.verified_ok, d.throttled),
+                ),
+                (
+                    "lookup p50 / p99".into(),
+                    format!(
+                        "{:.1} / {:.1} ms",
+                        percentile(&d.latencies_ms, 50.0),
+                        percentile(&d.latencies_ms, 99.0)
+                    ),
+                ),
             ]);
         }
         rows
@@ -158,15 +199,21 @@ fn cell(s: &str) -> String {
 
 /// Text for HTML.
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
-/// `bins` equal bins from 0 to the largest of the sorted `values`: (from, to, count).
+/// `bins` equal bins from 0 to twice the 99th percentile (or the largest value, if smaller): the
+/// body of the distribution gets the chart's width, and the last bin also holds every value above
+/// it (its upper bound is then the largest value). (from, to, count).
 pub fn histogram(sorted: &[f64], bins: usize) -> Vec<(f64, f64, usize)> {
     let Some(&max) = sorted.last() else {
         return Vec::new();
     };
-    let width = (max / bins as f64).max(1.0);
+    let upper = (2.0 * percentile(sorted, 99.0)).min(max).max(1.0);
+    let width = upper / bins as f64;
     let mut counts = vec![0usize; bins];
     for v in sorted {
         let i = ((v / width) as usize).min(bins - 1);
@@ -175,7 +222,14 @@ pub fn histogram(sorted: &[f64], bins: usize) -> Vec<(f64, f64, usize)> {
     counts
         .into_iter()
         .enumerate()
-        .map(|(i, n)| (i as f64 * width, (i + 1) as f64 * width, n))
+        .map(|(i, n)| {
+            let hi = if i + 1 == bins {
+                max.max(upper)
+            } else {
+                (i + 1) as f64 * width
+            };
+            (i as f64 * width, hi, n)
+        })
         .collect()
 }
 
@@ -217,16 +271,19 @@ fn histogram_svg(bins: &[(f64, f64, usize)]) -> String {
             (bar - 2.0).max(1.0),
         );
     }
-    let max = bins.last().map_or(0.0, |b| b.1);
-    let _ = write!(
+    let last = bins.last().map_or(0.0, |b| b.0);
+    let mid = bins.get(bins.len() / 2).map_or(0.0, |b| b.0);
+    let _ = writeln!(
         s,
-        "{}<text x=\"{PAD}\" y=\"{}\" font-size=\"11\">0 ms</text><text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">{max:.0} ms</text>\
-         <text x=\"{PAD}\" y=\"{}\" font-size=\"11\">{top:.0} payments</text></svg>\n",
+        "{}<text x=\"{PAD}\" y=\"{y}\" font-size=\"11\">0 ms</text>\
+         <text x=\"{}\" y=\"{y}\" font-size=\"11\" text-anchor=\"middle\">{mid:.0} ms</text>\
+         <text x=\"{}\" y=\"{y}\" font-size=\"11\" text-anchor=\"end\">last bar: {last:.0} ms and more</text>\
+         <text x=\"{PAD}\" y=\"{}\" font-size=\"11\">{top:.0} payments</text></svg>",
         axes(),
-        H - PAD + 14.0,
+        PAD + (bins.len() / 2) as f64 * bar,
         W - PAD,
-        H - PAD + 14.0,
         PAD - 8.0,
+        y = H - PAD + 14.0,
     );
     s
 }
@@ -238,7 +295,13 @@ fn throughput_svg(rows: &[(usize, usize, usize)]) -> String {
     let line = |pick: fn(&(usize, usize, usize)) -> usize| -> String {
         rows.iter()
             .enumerate()
-            .map(|(i, r)| format!("{:.1},{:.1}", PAD + i as f64 * step, H - PAD - (H - 2.0 * PAD) * pick(r) as f64 / top))
+            .map(|(i, r)| {
+                format!(
+                    "{:.1},{:.1}",
+                    PAD + i as f64 * step,
+                    H - PAD - (H - 2.0 * PAD) * pick(r) as f64 / top
+                )
+            })
             .collect::<Vec<_>>()
             .join(" ")
     };
@@ -283,6 +346,18 @@ mod tests {
         assert_eq!(bins[0].2, 2);
         assert_eq!(bins[9].2, 2, "the largest value lands in the last bin");
         assert!(histogram(&[], 10).is_empty());
+    }
+
+    #[test]
+    fn a_far_outlier_goes_to_the_last_bin_and_leaves_the_others_their_width() {
+        let mut values: Vec<f64> = (1..=1000).map(f64::from).collect();
+        values.push(100_000.0);
+        let bins = histogram(&values, 10);
+        // Twice the 99th percentile (991) is 1,982: bins of 198.2 ms.
+        assert!((bins[0].1 - 198.2).abs() < 1e-9, "{bins:?}");
+        assert_eq!(bins[9].1, 100_000.0);
+        assert_eq!(bins[9].2, 1, "only the outlier is above 1,783.8 ms");
+        assert_eq!(bins.iter().map(|b| b.2).sum::<usize>(), 1001);
     }
 
     #[test]

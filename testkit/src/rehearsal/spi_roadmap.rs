@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::bank::{call, text_of};
 
-use super::messages::{Versions, new_id};
+use super::messages::{Status, Versions, new_id};
 use super::party::{Party, Received};
 use super::steps::{Log, Outcome, judge};
 
@@ -50,33 +50,81 @@ impl Roadmap<'_> {
         self.versions(log).await;
         let t = Instant::now();
         let (o, ab) = pay(self.a, self.b, &self.versions, Answer::Accept).await;
-        log.record(PHASE, "send pacs.008 (A pays B), B accepts", "B reads it verified; A and B read ACSP", t, o);
+        log.record(
+            PHASE,
+            "send pacs.008 (A pays B), B accepts",
+            "B reads it verified; A and B read ACSP",
+            t,
+            o,
+        );
         let t = Instant::now();
         let (o, ba) = pay(self.b, self.a, &self.versions, Answer::Accept).await;
-        log.record(PHASE, "receive pacs.008 (B pays A), A accepts", "A reads it verified, answers ACSP; both read ACSP", t, o);
+        log.record(
+            PHASE,
+            "receive pacs.008 (B pays A), A accepts",
+            "A reads it verified, answers ACSP; both read ACSP",
+            t,
+            o,
+        );
         self.settled = (ab.clone(), ba.clone());
         let t = Instant::now();
         let (o, _) = pay(self.a, self.b, &self.versions, Answer::Reject("AC03")).await;
-        log.record(PHASE, "send pacs.008, B rejects (RJCT AC03)", "A reads BACEN's pacs.002 RJCT, verified", t, o);
+        log.record(
+            PHASE,
+            "send pacs.008, B rejects (RJCT AC03)",
+            "A reads BACEN's pacs.002 RJCT, verified",
+            t,
+            o,
+        );
         let t = Instant::now();
         let (o, _) = pay(self.b, self.a, &self.versions, Answer::Reject("AM18")).await;
-        log.record(PHASE, "receive pacs.008, A rejects (RJCT AM18)", "B reads BACEN's pacs.002 RJCT, verified", t, o);
+        log.record(
+            PHASE,
+            "receive pacs.008, A rejects (RJCT AM18)",
+            "B reads BACEN's pacs.002 RJCT, verified",
+            t,
+            o,
+        );
         let t = Instant::now();
         let o = refund(self.b, self.a, &self.versions, &ab, "MD06").await;
-        log.record(PHASE, "receive pacs.004 refund, customer request (MD06)", "A reads it verified, answers ACSP; B reads ACSP", t, o);
+        log.record(
+            PHASE,
+            "receive pacs.004 refund, customer request (MD06)",
+            "A reads it verified, answers ACSP; B reads ACSP",
+            t,
+            o,
+        );
         let t = Instant::now();
         let o = refund(self.a, self.b, &self.versions, &ba, "FR01").await;
-        log.record(PHASE, "send pacs.004 refund, fraud (FR01)", "B reads it, answers ACSP; A reads ACSP", t, o);
+        log.record(
+            PHASE,
+            "send pacs.004 refund, fraud (FR01)",
+            "B reads it, answers ACSP; A reads ACSP",
+            t,
+            o,
+        );
         self.timeouts(log).await;
     }
 
     async fn connectivity(&mut self, log: &mut Log) {
         let t = Instant::now();
         let o = echo_to_bacen(self.a).await;
-        log.record(PHASE, "connectivity: pibr.001 echo to BACEN", "201, then BACEN's pibr.002 on the stream, verified", t, o);
+        log.record(
+            PHASE,
+            "connectivity: pibr.001 echo to BACEN",
+            "201, then BACEN's pibr.002 on the stream, verified",
+            t,
+            o,
+        );
         let t = Instant::now();
         let o = echo_from_bacen(self.a, self.control, &self.versions).await;
-        log.record(PHASE, "connectivity: BACEN's pibr.001 answered", "A reads pibr.001 verified, answers pibr.002; BACEN sees it", t, o);
+        log.record(
+            PHASE,
+            "connectivity: BACEN's pibr.001 answered",
+            "A reads pibr.001 verified, answers pibr.002; BACEN sees it",
+            t,
+            o,
+        );
     }
 
     async fn versions(&mut self, log: &mut Log) {
@@ -91,18 +139,38 @@ impl Roadmap<'_> {
             Ok((status, _, body)) => Err(format!("{status} {}", String::from_utf8_lossy(&body))),
             Err(e) => Err(e),
         };
-        log.record(PHASE, "catalog: the versions BACEN accepts", "200 listing each type's MsgDefIdr", t, o);
+        log.record(
+            PHASE,
+            "catalog: the versions BACEN accepts",
+            "200 listing each type's MsgDefIdr",
+            t,
+            o,
+        );
         let t = Instant::now();
         let outdated = self.versions.with("pacs.008", "1.0");
         let e2e = new_id('E', &self.a.ispb);
-        let msg = outdated.pacs008(&self.a.ispb, &self.b.ispb, &new_id('M', &self.a.ispb), &e2e, "1.00");
+        let msg = outdated.pacs008(
+            &self.a.ispb,
+            &self.b.ispb,
+            &new_id('M', &self.a.ispb),
+            &e2e,
+            "1.00",
+        );
         let o = match self.a.send(&msg).await {
             Ok(sent) if sent.status == 201 => {
                 let id = sent.resource_id.clone();
-                match self.a.wait_for(WAIT, |m| m.kind() == "admi.002" && m.text.contains(&id)).await {
+                match self
+                    .a
+                    .wait_for(WAIT, |m| m.kind() == "admi.002" && m.text.contains(&id))
+                    .await
+                {
                     Ok(Some(m)) => judge(
                         m.valid && text_of(&m.text, "RjctgPtyRsn") == "WrongVersion",
-                        format!("201 {id}, then admi.002 {} (verified: {})", text_of(&m.text, "RjctgPtyRsn"), m.valid),
+                        format!(
+                            "201 {id}, then admi.002 {} (verified: {})",
+                            text_of(&m.text, "RjctgPtyRsn"),
+                            m.valid
+                        ),
                     ),
                     Ok(None) => Err(format!("201 {id}, no admi.002 in {} s", WAIT.as_secs())),
                     Err(e) => Err(e),
@@ -111,7 +179,13 @@ impl Roadmap<'_> {
             Ok(sent) => Err(format!("{} {}", sent.status, sent.body)),
             Err(e) => Err(e),
         };
-        log.record(PHASE, "version handling: pacs.008 in an old version", "201, then admi.002 WrongVersion naming its PI-ResourceId", t, o);
+        log.record(
+            PHASE,
+            "version handling: pacs.008 in an old version",
+            "201, then admi.002 WrongVersion naming its PI-ResourceId",
+            t,
+            o,
+        );
     }
 
     async fn timeouts(&mut self, log: &mut Log) {
@@ -120,17 +194,41 @@ impl Roadmap<'_> {
             async move { call(control, "POST", &format!("/payee-timeout?ms={ms}"), &[], vec![]).await }
         };
         if let Err(e) = set(SHORT_TIMEOUT_MS).await {
-            log.record(PHASE, "AB03: the SPI's wait shortened", "control port answers", Instant::now(), Err(e));
+            log.record(
+                PHASE,
+                "AB03: the SPI's wait shortened",
+                "control port answers",
+                Instant::now(),
+                Err(e),
+            );
             return;
         }
         let t = Instant::now();
         let (o, _) = pay(self.a, self.b, &self.versions, Answer::Silent).await;
-        log.record(PHASE, "send pacs.008, B never answers (AB03)", "A and B read BACEN's pacs.002 RJCT AB03, verified", t, o);
+        log.record(
+            PHASE,
+            "send pacs.008, B never answers (AB03)",
+            "A and B read BACEN's pacs.002 RJCT AB03, verified",
+            t,
+            o,
+        );
         let t = Instant::now();
         let (o, _) = pay(self.b, self.a, &self.versions, Answer::Silent).await;
-        log.record(PHASE, "receive pacs.008, A does not answer in time (AB03)", "both read RJCT AB03; A's late ACSP gets admi.002", t, o);
+        log.record(
+            PHASE,
+            "receive pacs.008, A does not answer in time (AB03)",
+            "both read RJCT AB03; A's late ACSP gets admi.002",
+            t,
+            o,
+        );
         if let Err(e) = set(NORMAL_TIMEOUT_MS).await {
-            log.record(PHASE, "AB03: the SPI's wait restored", "control port answers", Instant::now(), Err(e));
+            log.record(
+                PHASE,
+                "AB03: the SPI's wait restored",
+                "control port answers",
+                Instant::now(),
+                Err(e),
+            );
         }
     }
 }
@@ -147,28 +245,38 @@ async fn pay(payer: &mut Party, payee: &mut Party, versions: &Versions, answer: 
     (outcome.unwrap_or_else(Err), e2e)
 }
 
-async fn pay_as(payer: &mut Party, payee: &mut Party, versions: &Versions, answer: Answer, e2e: &str) -> Result<Outcome, String> {
+async fn pay_as(
+    payer: &mut Party,
+    payee: &mut Party,
+    versions: &Versions,
+    answer: Answer,
+    e2e: &str,
+) -> Result<Outcome, String> {
     let started = Instant::now();
     let msg = versions.pacs008(&payer.ispb, &payee.ispb, &new_id('M', &payer.ispb), e2e, "10.00");
     let sent = payer.send(&msg).await?;
     if sent.status != 201 {
         return Ok(Err(format!("send: {} {}", sent.status, sent.body)));
     }
-    let Some(delivered) = payee.wait_for(WAIT, |m| m.kind() == "pacs.008" && m.text.contains(e2e)).await? else {
+    let Some(delivered) = payee
+        .wait_for(WAIT, |m| m.kind() == "pacs.008" && m.text.contains(e2e))
+        .await?
+    else {
         return Ok(Err("the pacs.008 never reached the payee".into()));
     };
     if !delivered.valid {
         return Ok(Err("the payee's proxy did not verify BACEN's signature".into()));
     }
-    let original = (text_of(&delivered.text, "MsgId"), text_of(&delivered.text, "MsgDefIdr"));
     let (status, reason) = match answer {
         Answer::Accept => ("ACSP", None),
         Answer::Reject(code) => ("RJCT", Some(code)),
         Answer::Silent => ("", None),
     };
     if !status.is_empty() {
-        let id = new_id('M', &payee.ispb);
-        let report = versions.pacs002(&payee.ispb, &id, (&original.0, &original.1), None, e2e, status, reason);
+        let report = versions.pacs002(&Status {
+            reason: reason.map(str::to_string),
+            ..Status::of(&payee.ispb, &delivered.text, e2e, status)
+        });
         let sent = payee.send(&report).await?;
         if sent.status != 201 {
             return Ok(Err(format!("payee's pacs.002: {} {}", sent.status, sent.body)));
@@ -183,7 +291,10 @@ async fn pay_as(payer: &mut Party, payee: &mut Party, versions: &Versions, answe
     match answer {
         Answer::Accept => {
             let copy = payee.wait_for(WAIT, |m| status_of(m, e2e)).await?;
-            let payee_got = copy.as_ref().map(|m| text_of(&m.text, "TxSts")).unwrap_or_default();
+            let payee_got = copy
+                .as_ref()
+                .map(|m| text_of(&m.text, "TxSts"))
+                .unwrap_or_default();
             Ok(judge(
                 got == "ACSP" && result.valid && payee_got == "ACSP" && copy.is_some_and(|m| m.valid),
                 format!("payer {got}, payee {payee_got}, all verified; {elapsed} ms end to end"),
@@ -197,8 +308,7 @@ async fn pay_as(payer: &mut Party, payee: &mut Party, versions: &Versions, answe
             let copy = payee.wait_for(WAIT, |m| status_of(m, e2e)).await?;
             let payee_code = copy.as_ref().map(|m| text_of(&m.text, "Cd")).unwrap_or_default();
             // The payee's answer after the time: the SPI knows no such payment any more.
-            let id = new_id('M', &payee.ispb);
-            let late = versions.pacs002(&payee.ispb, &id, (&original.0, &original.1), None, e2e, "ACSP", None);
+            let late = versions.pacs002(&Status::of(&payee.ispb, &delivered.text, e2e, "ACSP"));
             let late_sent = payee.send(&late).await?;
             let rid = late_sent.resource_id.clone();
             let admi = payee
@@ -208,39 +318,64 @@ async fn pay_as(payer: &mut Party, payee: &mut Party, versions: &Versions, answe
                 .unwrap_or_default();
             Ok(judge(
                 got == "RJCT" && code == "AB03" && payee_code == "AB03" && admi == "UnknownPayment",
-                format!("payer {got} {code} after {elapsed} ms, payee RJCT {payee_code}; late ACSP: admi.002 {admi}"),
+                format!(
+                    "payer {got} {code} after {elapsed} ms, payee RJCT {payee_code}; late ACSP: admi.002 {admi}"
+                ),
             ))
         }
     }
 }
 
 /// A refund of payment `e2e` by `returner` (its payee) to `payer`, reason `reason`.
-async fn refund(returner: &mut Party, payer: &mut Party, versions: &Versions, e2e: &str, reason: &str) -> Outcome {
+async fn refund(
+    returner: &mut Party,
+    payer: &mut Party,
+    versions: &Versions,
+    e2e: &str,
+    reason: &str,
+) -> Outcome {
     let run = async {
         let rtr = new_id('D', &returner.ispb);
-        let msg = versions.pacs004(&returner.ispb, &payer.ispb, &new_id('M', &returner.ispb), &rtr, e2e, reason);
+        let msg = versions.pacs004(
+            &returner.ispb,
+            &payer.ispb,
+            &new_id('M', &returner.ispb),
+            &rtr,
+            e2e,
+            reason,
+        );
         let sent = returner.send(&msg).await?;
         if sent.status != 201 {
             return Ok(Err(format!("send: {} {}", sent.status, sent.body)));
         }
-        let Some(delivered) = payer.wait_for(WAIT, |m| m.kind() == "pacs.004" && m.text.contains(&rtr)).await? else {
+        let Some(delivered) = payer
+            .wait_for(WAIT, |m| m.kind() == "pacs.004" && m.text.contains(&rtr))
+            .await?
+        else {
             return Ok(Err("the pacs.004 never reached the original payer".into()));
         };
         let code = text_of(&delivered.text, "Cd");
-        let original = (text_of(&delivered.text, "MsgId"), text_of(&delivered.text, "MsgDefIdr"));
-        let id = new_id('M', &payer.ispb);
-        let report = versions.pacs002(&payer.ispb, &id, (&original.0, &original.1), Some(&rtr), e2e, "ACSP", None);
+        let report = versions.pacs002(&Status {
+            instruction: Some(rtr.clone()),
+            ..Status::of(&payer.ispb, &delivered.text, e2e, "ACSP")
+        });
         let answered = payer.send(&report).await?;
         if answered.status != 201 {
             return Ok(Err(format!("pacs.002: {} {}", answered.status, answered.body)));
         }
-        let Some(result) = returner.wait_for(WAIT, |m| status_of(m, e2e) && m.text.contains(&rtr)).await? else {
+        let Some(result) = returner
+            .wait_for(WAIT, |m| status_of(m, e2e) && m.text.contains(&rtr))
+            .await?
+        else {
             return Ok(Err("no pacs.002 for the refund".into()));
         };
         let got = text_of(&result.text, "TxSts");
         Ok::<_, String>(judge(
             delivered.valid && code == reason && got == "ACSP" && result.valid,
-            format!("pacs.004 {rtr} delivered (reason {code}, verified: {}), settled {got}", delivered.valid),
+            format!(
+                "pacs.004 {rtr} delivered (reason {code}, verified: {}), settled {got}",
+                delivered.valid
+            ),
         ))
     };
     run.await.unwrap_or_else(Err)
@@ -258,7 +393,10 @@ async fn echo_to_bacen(a: &mut Party) -> Outcome {
             return Ok(Err(format!("{} {}", sent.status, sent.body)));
         }
         match a.wait_for(WAIT, |m| m.kind() == "pibr.002").await? {
-            Some(m) => Ok(judge(m.valid, format!("201, pibr.002 read (verified: {})", m.valid))),
+            Some(m) => Ok(judge(
+                m.valid,
+                format!("201, pibr.002 read (verified: {})", m.valid),
+            )),
             None => Ok(Err("no pibr.002".into())),
         }
     };
@@ -273,7 +411,10 @@ async fn echo_from_bacen(a: &mut Party, control: SocketAddr, versions: &Versions
         if status != 201 {
             return Ok(Err(format!("control port: {status} {echo}")));
         }
-        let Some(m) = a.wait_for(WAIT, |m| m.kind() == "pibr.001" && m.text.contains(&echo)).await? else {
+        let Some(m) = a
+            .wait_for(WAIT, |m| m.kind() == "pibr.001" && m.text.contains(&echo))
+            .await?
+        else {
             return Ok(Err("BACEN's pibr.001 never came".into()));
         };
         let answer = versions.pibr002(&a.ispb, &new_id('M', &a.ispb), &echo);
@@ -282,7 +423,13 @@ async fn echo_from_bacen(a: &mut Party, control: SocketAddr, versions: &Versions
         while Instant::now() < deadline {
             let (status, _, _) = call(control, "GET", &format!("/echo?id={echo}"), &[], vec![]).await?;
             if status == 200 {
-                return Ok(judge(m.valid && sent.status == 201, format!("pibr.001 verified: {}, pibr.002 sent {}, BACEN saw it", m.valid, sent.status)));
+                return Ok(judge(
+                    m.valid && sent.status == 201,
+                    format!(
+                        "pibr.001 verified: {}, pibr.002 sent {}, BACEN saw it",
+                        m.valid, sent.status
+                    ),
+                ));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
