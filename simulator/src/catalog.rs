@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use proxy_core::xml::{Document, NodeId};
 
+use crate::find::{child, first, source, text};
 use crate::wire::{self, escape, utc_now};
 
 /// BACEN's ISPB: the `To` of what participants send, the `Fr` of what it sends.
@@ -150,33 +151,26 @@ impl Inbound {
         let document = child(doc, root, "Document").ok_or("no Document")?;
         let ispb = |party: &str| {
             child(doc, header, party)
-                .and_then(|p| first(doc, p, "Id"))
-                .map(|id| doc.text(id).trim().to_string())
+                .and_then(|p| text(doc, Some(p), "Id"))
                 .ok_or_else(|| format!("no AppHdr/{party}//Id"))
         };
-        let text =
-            |within: NodeId, local: &str| first(doc, within, local).map(|e| doc.text(e).trim().to_string());
+        let inside = |within: NodeId, local: &str| text(doc, Some(within), local);
         let fields = FIELDS
             .iter()
-            .filter_map(|f| text(document, f).map(|t| (*f, t)))
+            .filter_map(|f| inside(document, f).map(|t| (*f, t)))
             .collect();
         Ok(Inbound {
             kind: kind.to_string(),
             version: version.to_string(),
             from: ispb("Fr")?,
             to: ispb("To")?,
-            msg_def_idr: text(header, "MsgDefIdr").unwrap_or_default(),
-            msg_id: text(document, "MsgId")
-                .or_else(|| text(header, "BizMsgIdr"))
+            msg_def_idr: inside(header, "MsgDefIdr").unwrap_or_default(),
+            msg_id: inside(document, "MsgId")
+                .or_else(|| inside(header, "BizMsgIdr"))
                 .unwrap_or_default(),
-            document: doc
-                .element(document)
-                .map(|e| doc.source()[e.span()].to_string())
-                .unwrap_or_default(),
+            document: source(doc, document),
             fields,
-            addressee: first(doc, document, "CdtrAgt")
-                .and_then(|a| first(doc, a, "MmbId"))
-                .map(|m| doc.text(m).trim().to_string()),
+            addressee: first(doc, Some(document), "CdtrAgt").and_then(|a| text(doc, Some(a), "MmbId")),
         })
     }
 
@@ -185,19 +179,6 @@ impl Inbound {
     pub fn field(&self, local: &str) -> Option<&str> {
         self.fields.get(local).map(String::as_str)
     }
-}
-
-/// The first child element of `parent` with this local name.
-fn child(doc: &Document<'_>, parent: NodeId, local: &str) -> Option<NodeId> {
-    doc.child_elements(parent)
-        .find(|&c| doc.element(c).is_some_and(|e| doc.local(e) == local))
-}
-
-/// The first element with this local name inside `within`, in document order.
-pub(crate) fn first(doc: &Document<'_>, within: NodeId, local: &str) -> Option<NodeId> {
-    doc.elements()
-        .filter(|&e| e != within && doc.is_within(e, within))
-        .find(|&e| doc.element(e).is_some_and(|el| doc.local(el) == local))
 }
 
 #[cfg(test)]

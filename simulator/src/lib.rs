@@ -13,6 +13,7 @@ pub mod clearing;
 pub mod dict;
 pub mod dict_limits;
 pub mod faults;
+mod find;
 pub mod participants;
 pub mod pki;
 pub mod spi;

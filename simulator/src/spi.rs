@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use proxy_core::dsig::{self, Profile};
 use proxy_core::service::PeerCertificate;
-use proxy_core::xml::{self, Document, Limits};
+use proxy_core::xml::{self, Limits};
 use tokio::sync::Notify;
 
 use crate::State;
@@ -231,14 +231,6 @@ fn messages(req: &Request<Bytes>) -> Result<Vec<Vec<u8>>, Box<Response<Body>>> {
             Ok(p.body)
         })
         .collect()
-}
-
-/// Text of the first element with this local name inside `within`.
-pub(crate) fn field(doc: &Document<'_>, within: Option<usize>, local: &str) -> Option<String> {
-    doc.elements()
-        .filter(|&e| within.is_none_or(|w| doc.is_within(e, w)))
-        .find(|&e| doc.element(e).is_some_and(|el| doc.local(el) == local))
-        .map(|e| doc.text(e).trim().to_string())
 }
 
 /// The checks the SPI makes on each message after ICOM accepted it; a failure is answered later

@@ -17,8 +17,9 @@
 use http::StatusCode;
 use proxy_core::xml::Document;
 
-use super::{Refusal, content, element, field, forbidden, invalid};
+use super::{Refusal, field, forbidden, invalid};
 use crate::State;
+use crate::find::{content, first};
 use crate::wire::{self, escape, utc_now};
 
 /// Which kind of case.
@@ -206,7 +207,7 @@ fn not_found(kind: Kind, id: &str) -> Refusal {
 
 /// `POST /{resource}/`: a new case on a settled payment, by a participant entitled to open it.
 pub(super) fn create(state: &State, kind: Kind, doc: &Document<'_>, actor: &str) -> Answer {
-    let e = element(doc, kind.element()).ok_or_else(|| invalid(format!("no {}", kind.element())))?;
+    let e = first(doc, None, kind.element()).ok_or_else(|| invalid(format!("no {}", kind.element())))?;
     let transaction =
         field(doc, Some(e), "TransactionId").ok_or_else(|| invalid("the case needs a TransactionId"))?;
     let (reason_field, reasons) = kind.reason();

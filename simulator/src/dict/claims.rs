@@ -5,8 +5,9 @@
 use http::StatusCode;
 use proxy_core::xml::Document;
 
-use super::{Refusal, content, element, entries, field, forbidden, invalid, no_entry, source};
+use super::{Refusal, entries, field, forbidden, invalid, no_entry};
 use crate::State;
+use crate::find::{content, first, source};
 use crate::wire::{self, escape, utc_now};
 
 /// A claim on a key.
@@ -42,9 +43,10 @@ type Answer = Result<(StatusCode, &'static str, String), Refusal>;
 
 /// `POST /claims/`: a claim by the participant of `ClaimerAccount` on a registered key.
 pub(super) fn create(state: &State, doc: &Document<'_>, actor: &str) -> Answer {
-    let claim = element(doc, "Claim").ok_or_else(|| invalid("no Claim"))?;
+    let claim = first(doc, None, "Claim").ok_or_else(|| invalid("no Claim"))?;
     let key = field(doc, Some(claim), "Key").ok_or_else(|| invalid("Claim needs a Key"))?;
-    let account = element(doc, "ClaimerAccount").ok_or_else(|| invalid("Claim needs a ClaimerAccount"))?;
+    let account =
+        first(doc, None, "ClaimerAccount").ok_or_else(|| invalid("Claim needs a ClaimerAccount"))?;
     let claimer = field(doc, Some(account), "Participant").unwrap_or_else(|| actor.to_string());
     if claimer != actor {
         return Err(forbidden(format!("{actor} cannot claim for {claimer}")));

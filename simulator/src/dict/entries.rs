@@ -4,8 +4,9 @@ use bytes::Bytes;
 use http::{Request, StatusCode};
 use proxy_core::xml::Document;
 
-use super::{Refusal, content, element, field, forbidden, invalid, no_entry};
+use super::{Refusal, field, forbidden, invalid, no_entry};
 use crate::State;
+use crate::find::{all, content, first};
 use crate::wire::{escape, utc_now};
 
 /// Keys one `keys/check` may ask about (the simulator's own bound: it keeps requests small).
@@ -33,7 +34,7 @@ impl Entry {
 
 /// The `Key` and `Participant` of an `<Entry>`, and its content as written.
 fn entry_fields(doc: &Document<'_>) -> Result<(String, String, String), Refusal> {
-    let entry = element(doc, "Entry").ok_or_else(|| invalid("no Entry"))?;
+    let entry = first(doc, None, "Entry").ok_or_else(|| invalid("no Entry"))?;
     let key = field(doc, Some(entry), "Key").ok_or_else(|| invalid("Entry needs a Key"))?;
     let participant =
         field(doc, Some(entry), "Participant").ok_or_else(|| invalid("Entry needs Account/Participant"))?;
@@ -116,11 +117,7 @@ pub(super) fn delete(state: &State, key: &str, actor: &str) -> Answer {
 /// `POST /keys/check`: for each key asked about, whether the directory holds it
 /// (`<Key hasEntry="true|false">`).
 pub(super) fn check_keys(state: &State, doc: &Document<'_>) -> Answer {
-    let keys: Vec<String> = doc
-        .elements()
-        .filter(|&e| doc.element(e).is_some_and(|el| doc.local(el) == "Key"))
-        .map(|e| doc.text(e).trim().to_string())
-        .collect();
+    let keys: Vec<String> = all(doc, "Key").map(|e| doc.text(e).trim().to_string()).collect();
     if keys.is_empty() || keys.len() > MAX_CHECKED_KEYS {
         return Err(invalid(format!(
             "keys/check takes 1 to {MAX_CHECKED_KEYS} keys, not {}",

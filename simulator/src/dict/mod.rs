@@ -24,10 +24,11 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use proxy_core::dsig::{self, Profile};
 use proxy_core::service::PeerCertificate;
-use proxy_core::xml::{self, Document, Limits, NodeId};
+use proxy_core::xml::{self, Document, Limits};
 
 use crate::dict_limits;
-use crate::spi::{field, unix_now};
+use crate::find::text as field;
+use crate::spi::unix_now;
 use crate::wire::{self, Body, respond, utc_now};
 use crate::{Family, State};
 
@@ -287,26 +288,6 @@ async fn unknown(state: &State, resource: &str) -> Response<Body> {
     } else {
         problem(state, StatusCode::NOT_FOUND, "NotFound", "no such DICT resource").await
     }
-}
-
-/// The first element with this local name.
-fn element(doc: &Document<'_>, local: &str) -> Option<NodeId> {
-    doc.elements()
-        .find(|&e| doc.element(e).is_some_and(|el| doc.local(el) == local))
-}
-
-/// The source text of an element.
-fn source(doc: &Document<'_>, id: NodeId) -> String {
-    doc.element(id)
-        .map(|e| doc.source()[e.span()].to_string())
-        .unwrap_or_default()
-}
-
-/// The source text of an element's content.
-fn content(doc: &Document<'_>, id: NodeId) -> String {
-    doc.element(id)
-        .map(|e| doc.source()[e.content()].to_string())
-        .unwrap_or_default()
 }
 
 /// The `404` for a key the directory does not hold.
