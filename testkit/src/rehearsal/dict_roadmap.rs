@@ -4,9 +4,7 @@
 //! fraud and operational flaw closed or cancelled; the lookup rate limit. Every answer must come
 //! signed by DICT and verified by the proxy.
 
-use std::future::Future;
 use std::net::SocketAddr;
-use std::time::Instant;
 
 use crate::bank::{call, text_of};
 
@@ -24,11 +22,51 @@ const KEYS: [(&str, &str); 5] = [
     ("EVP", "6f1a2c3d-4b5e-4f60-8a7b-9c0d1e2f3a4b"),
 ];
 
-/// Records the step `case` that `f` plays.
-async fn step(log: &mut Log, case: &str, expected: &str, f: impl Future<Output = Result<Outcome, String>>) {
-    let started = Instant::now();
-    let outcome = f.await.unwrap_or_else(Err);
-    log.record(PHASE, case, expected, started, outcome);
+/// How the roadmap drives one kind of DICT case.
+#[derive(Clone, Copy)]
+struct Case {
+    /// Its resource under `/api/v2`.
+    resource: &'static str,
+    /// Its element and the stem of its requests' names.
+    name: &'static str,
+    /// The element naming it in action requests.
+    id_field: &'static str,
+    /// Whether the other side acknowledges it before closing.
+    acknowledge: bool,
+    /// The closing analysis' element.
+    result_field: &'static str,
+}
+
+const INFRACTION_REPORT: Case = Case {
+    resource: "infraction-reports",
+    name: "InfractionReport",
+    id_field: "InfractionReportId",
+    acknowledge: true,
+    result_field: "AnalysisResult",
+};
+
+const REFUND: Case = Case {
+    resource: "refunds",
+    name: "Refund",
+    id_field: "RefundId",
+    acknowledge: false,
+    result_field: "RefundAnalysisResult",
+};
+
+impl Case {
+    /// A new case's fields on payment `e2e` with `reason` (`InfractionType` or `RefundReason`).
+    fn fields(&self, e2e: &str, reason: &str) -> String {
+        match self.acknowledge {
+            true => format!(
+                "<TransactionId>{e2e}</TransactionId><InfractionType>{reason}</InfractionType>\
+                 <ReportDetails>golpe do falso parente</ReportDetails>"
+            ),
+            false => format!(
+                "<TransactionId>{e2e}</TransactionId><RefundReason>{reason}</RefundReason>\
+                 <RefundAmount>10.00</RefundAmount><RefundDetails>ensaio</RefundDetails>"
+            ),
+        }
+    }
 }
 
 fn entry(key: &str, kind: &str, participant: &str) -> String {
@@ -92,8 +130,8 @@ impl Roadmap<'_> {
     pub async fn play(&self, log: &mut Log) {
         let (a, b) = (self.a, self.b);
         for (kind, key) in KEYS {
-            step(
-                log,
+            log.play(
+                PHASE,
                 &format!("create a {kind} key"),
                 "201, signed answer verified",
                 async {
@@ -104,8 +142,8 @@ impl Roadmap<'_> {
                 },
             )
             .await;
-            step(
-                log,
+            log.play(
+                PHASE,
                 &format!("look up the {kind} key (by B)"),
                 "200 naming A's account, verified",
                 async {
@@ -117,16 +155,16 @@ impl Roadmap<'_> {
             )
             .await;
         }
-        step(
-            log,
+        log.play(
+            PHASE,
             "keys/check: every key registered",
             "200, hasEntry=true for the five keys",
             self.check(true),
         )
         .await;
         for (kind, key) in KEYS {
-            step(
-                log,
+            log.play(
+                PHASE,
                 &format!("delete the {kind} key, then look it up"),
                 "200, then a signed 404",
                 async {
@@ -145,86 +183,109 @@ impl Roadmap<'_> {
             )
             .await;
         }
-        step(
-            log,
+        log.play(
+            PHASE,
             "keys/check: no key left",
             "200, hasEntry=false for the five keys",
             self.check(false),
         )
         .await;
-        step(
-            log,
+        log.play(
+            PHASE,
             "portability claim by A, confirmed by B",
             "B acknowledges, confirms; A completes; the key is A's",
             self.claim("PORTABILITY", true),
         )
         .await;
-        step(
-            log,
+        log.play(
+            PHASE,
             "ownership claim by B, cancelled by A",
             "A acknowledges, cancels; the key stays A's",
             self.claim("OWNERSHIP", false),
         )
         .await;
         let (ab, ba) = self.settled.clone();
-        step(
-            log,
-            "infraction report by A, accepted by B",
-            "OPEN → B lists, acknowledges → CLOSED AGREED",
-            self.report(a, b, &ab, Some("AGREED")),
-        )
-        .await;
-        step(
-            log,
-            "infraction report by A, rejected by B",
-            "OPEN → CLOSED DISAGREED",
-            self.report(a, b, &ab, Some("DISAGREED")),
-        )
-        .await;
-        step(
-            log,
-            "infraction report by A, cancelled by A",
-            "OPEN → CANCELLED",
-            self.report(a, b, &ab, None),
-        )
-        .await;
-        step(
-            log,
-            "infraction report on A, accepted by A",
-            "B reports A's received payment; A closes AGREED",
-            self.report(b, a, &ba, Some("AGREED")),
-        )
-        .await;
-        step(
-            log,
-            "refund for fraud by A, accepted by B",
-            "OPEN → CLOSED TOTALLY_ACCEPTED",
-            self.refund(a, b, &ab, "FRAUD", Some("TOTALLY_ACCEPTED")),
-        )
-        .await;
-        step(
-            log,
-            "refund for operational flaw by A, rejected by B",
-            "OPEN → CLOSED REJECTED",
-            self.refund(a, b, &ab, "OPERATIONAL_FLAW", Some("REJECTED")),
-        )
-        .await;
-        step(
-            log,
-            "refund by A, cancelled by A",
-            "OPEN → CANCELLED",
-            self.refund(a, b, &ab, "FRAUD", None),
-        )
-        .await;
-        step(
-            log,
-            "refund requested of A, closed by A",
-            "B's request; A closes PARTIALLY_ACCEPTED",
-            self.refund(b, a, &ba, "OPERATIONAL_FLAW", Some("PARTIALLY_ACCEPTED")),
-        )
-        .await;
-        step(
-            log,
+        // (case, expected, kind, opened by A, reason, the other side's analysis or a cancel)
+        let cases = [
+            (
+                "infraction report by A, accepted by B",
+                "OPEN → B lists, acknowledges → CLOSED AGREED",
+                &INFRACTION_REPORT,
+                true,
+                "FRAUD",
+                Some("AGREED"),
+            ),
+            (
+                "infraction report by A, rejected by B",
+                "OPEN → CLOSED DISAGREED",
+                &INFRACTION_REPORT,
+                true,
+                "FRAUD",
+                Some("DISAGREED"),
+            ),
+            (
+                "infraction report by A, cancelled by A",
+                "OPEN → CANCELLED",
+                &INFRACTION_REPORT,
+                true,
+                "FRAUD",
+                None,
+            ),
+            (
+                "infraction report on A, accepted by A",
+                "B reports A's received payment; A closes AGREED",
+                &INFRACTION_REPORT,
+                false,
+                "REFUND_REQUEST",
+                Some("AGREED"),
+            ),
+            (
+                "refund for fraud by A, accepted by B",
+                "OPEN → CLOSED TOTALLY_ACCEPTED",
+                &REFUND,
+                true,
+                "FRAUD",
+                Some("TOTALLY_ACCEPTED"),
+            ),
+            (
+                "refund for operational flaw by A, rejected by B",
+                "OPEN → CLOSED REJECTED",
+                &REFUND,
+                true,
+                "OPERATIONAL_FLAW",
+                Some("REJECTED"),
+            ),
+            (
+                "refund by A, cancelled by A",
+                "OPEN → CANCELLED",
+                &REFUND,
+                true,
+                "FRAUD",
+                None,
+            ),
+            (
+                "refund requested of A, closed by A",
+                "B's request; A closes PARTIALLY_ACCEPTED",
+                &REFUND,
+                false,
+                "OPERATIONAL_FLAW",
+                Some("PARTIALLY_ACCEPTED"),
+            ),
+        ];
+        for (case, expected, kind, by_a, reason, analysis) in cases {
+            // A's cases concern A's payment to B; B's, B's payment to A.
+            let (opener, other, e2e) = if by_a { (a, b, &ab) } else { (b, a, &ba) };
+            let fields = kind.fields(e2e, reason);
+            log.play(
+                PHASE,
+                case,
+                expected,
+                self.case(kind, opener, other, &fields, analysis),
+            )
+            .await;
+        }
+        log.play(
+            PHASE,
             "lookup rate limit (bucket of 5)",
             "429 RateLimited once the bucket is empty, signed",
             self.rate_limit(),
@@ -324,148 +385,71 @@ impl Roadmap<'_> {
         ))
     }
 
-    /// An infraction report by `reporter` on payment `e2e`; `analysis`: the other side
-    /// acknowledges and closes with it, else the reporter cancels.
-    async fn report(
+    /// A case opened by `opener` with `fields`; `analysis`: the other side finds it in its list
+    /// of open cases, acknowledges it (reports) and closes it with that result, else the opener
+    /// cancels it. Observed: the statuses it went through.
+    async fn case(
         &self,
-        reporter: &Party,
+        kind: &Case,
+        opener: &Party,
         other: &Party,
-        e2e: &str,
+        fields: &str,
         analysis: Option<&str>,
     ) -> Result<Outcome, String> {
+        let Case {
+            resource,
+            name,
+            id_field,
+            acknowledge,
+            result_field,
+        } = *kind;
         let body = acting(
-            "CreateInfractionReportRequest",
-            &reporter.ispb,
-            &format!(
-                "<InfractionReport><TransactionId>{e2e}</TransactionId><InfractionType>FRAUD</InfractionType>\
-                 <ReportDetails>golpe do falso parente</ReportDetails></InfractionReport><RequestId>{}</RequestId>",
-                request_id()
-            ),
+            &format!("Create{name}Request"),
+            &opener.ispb,
+            &format!("<{name}>{fields}</{name}><RequestId>{}</RequestId>", request_id()),
         );
-        let r = reporter
-            .dict("POST", "/api/v2/infraction-reports/", Some(body))
+        let r = opener
+            .dict("POST", &format!("/api/v2/{resource}/"), Some(body))
             .await?;
         if let Err(e) = answered("create", 201, &r) {
             return Ok(Err(e));
         }
         let id = text_of(&r.2, "Id");
         let mut seen = vec![text_of(&r.2, "Status")];
-        let path = |action: &str| format!("/api/v2/infraction-reports/{id}/{action}");
-        let inner = format!("<InfractionReportId>{id}</InfractionReportId>");
+        let path = |action: &str| format!("/api/v2/{resource}/{id}/{action}");
+        let inner = format!("<{id_field}>{id}</{id_field}>");
         let last = match analysis {
             Some(result) => {
-                // The other side learns of the report from its list of open ones.
                 let listed = other
-                    .dict("GET", "/api/v2/infraction-reports/?Status=OPEN", None)
+                    .dict("GET", &format!("/api/v2/{resource}/?Status=OPEN"), None)
                     .await?;
                 if !listed.2.contains(&id) {
                     return Ok(Err(format!(
-                        "{id} is not in {}'s list of open reports",
+                        "{id} is not in {}'s list of open {resource}",
                         other.ispb
                     )));
                 }
-                let ack = other
-                    .dict(
-                        "POST",
-                        &path("acknowledge"),
-                        Some(acting("AcknowledgeInfractionReportRequest", &other.ispb, &inner)),
-                    )
-                    .await?;
-                if let Err(e) = answered("acknowledge", 200, &ack) {
-                    return Ok(Err(e));
+                if acknowledge {
+                    let ack = acting(&format!("Acknowledge{name}Request"), &other.ispb, &inner);
+                    let r = other.dict("POST", &path("acknowledge"), Some(ack)).await?;
+                    if let Err(e) = answered("acknowledge", 200, &r) {
+                        return Ok(Err(e));
+                    }
+                    seen.push(text_of(&r.2, "Status"));
                 }
-                seen.push(text_of(&ack.2, "Status"));
+                let details = result_field.replace("Result", "Details");
                 let close = acting(
-                    "CloseInfractionReportRequest",
+                    &format!("Close{name}Request"),
                     &other.ispb,
                     &format!(
-                        "{inner}<AnalysisResult>{result}</AnalysisResult><AnalysisDetails>analisado</AnalysisDetails>"
+                        "{inner}<{result_field}>{result}</{result_field}><{details}>analisado</{details}>"
                     ),
                 );
                 other.dict("POST", &path("close"), Some(close)).await?
             }
             None => {
-                reporter
-                    .dict(
-                        "POST",
-                        &path("cancel"),
-                        Some(acting("CancelInfractionReportRequest", &reporter.ispb, &inner)),
-                    )
-                    .await?
-            }
-        };
-        if let Err(e) = answered("last step", 200, &last) {
-            return Ok(Err(e));
-        }
-        seen.push(
-            format!(
-                "{} {}",
-                text_of(&last.2, "Status"),
-                text_of(&last.2, "AnalysisResult")
-            )
-            .trim()
-            .to_string(),
-        );
-        let want = analysis.map_or("CANCELLED".to_string(), |r| format!("CLOSED {r}"));
-        Ok(judge(seen.last() == Some(&want), seen.join(" → ")))
-    }
-
-    /// A refund requested by `requester` (the payment's payer) of `e2e`; `analysis`: the
-    /// contested side closes with it, else the requester cancels.
-    async fn refund(
-        &self,
-        requester: &Party,
-        contested: &Party,
-        e2e: &str,
-        reason: &str,
-        analysis: Option<&str>,
-    ) -> Result<Outcome, String> {
-        let body = acting(
-            "CreateRefundRequest",
-            &requester.ispb,
-            &format!(
-                "<Refund><TransactionId>{e2e}</TransactionId><RefundReason>{reason}</RefundReason>\
-                 <RefundAmount>10.00</RefundAmount><RefundDetails>ensaio</RefundDetails></Refund><RequestId>{}</RequestId>",
-                request_id()
-            ),
-        );
-        let r = requester.dict("POST", "/api/v2/refunds/", Some(body)).await?;
-        if let Err(e) = answered("create", 201, &r) {
-            return Ok(Err(e));
-        }
-        let id = text_of(&r.2, "Id");
-        let first = text_of(&r.2, "Status");
-        let inner = format!("<RefundId>{id}</RefundId>");
-        let last = match analysis {
-            Some(result) => {
-                let listed = contested
-                    .dict("GET", "/api/v2/refunds/?Status=OPEN", None)
-                    .await?;
-                if !listed.2.contains(&id) {
-                    return Ok(Err(format!(
-                        "{id} is not in {}'s list of open refunds",
-                        contested.ispb
-                    )));
-                }
-                let close = acting(
-                    "CloseRefundRequest",
-                    &contested.ispb,
-                    &format!(
-                        "{inner}<RefundAnalysisResult>{result}</RefundAnalysisResult><RefundAnalysisDetails>analisado</RefundAnalysisDetails>"
-                    ),
-                );
-                contested
-                    .dict("POST", &format!("/api/v2/refunds/{id}/close"), Some(close))
-                    .await?
-            }
-            None => {
-                requester
-                    .dict(
-                        "POST",
-                        &format!("/api/v2/refunds/{id}/cancel"),
-                        Some(acting("CancelRefundRequest", &requester.ispb, &inner)),
-                    )
-                    .await?
+                let cancel = acting(&format!("Cancel{name}Request"), &opener.ispb, &inner);
+                opener.dict("POST", &path("cancel"), Some(cancel)).await?
             }
         };
         if let Err(e) = answered("last step", 200, &last) {
@@ -474,12 +458,11 @@ impl Roadmap<'_> {
         let end = format!(
             "{} {}",
             text_of(&last.2, "Status"),
-            text_of(&last.2, "RefundAnalysisResult")
-        )
-        .trim()
-        .to_string();
+            text_of(&last.2, result_field)
+        );
+        seen.push(end.trim().to_string());
         let want = analysis.map_or("CANCELLED".to_string(), |r| format!("CLOSED {r}"));
-        Ok(judge(end == want, format!("{reason}: {first} → {end}")))
+        Ok(judge(seen.last() == Some(&want), seen.join(" → ")))
     }
 
     /// The lookup bucket shrunk to 5 tokens: lookups run out, DICT says `429` (signed), then

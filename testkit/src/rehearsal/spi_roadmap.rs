@@ -46,191 +46,186 @@ pub struct Roadmap<'a> {
 impl Roadmap<'_> {
     /// Plays every SPI step into `log`.
     pub async fn play(&mut self, log: &mut Log) {
-        self.connectivity(log).await;
-        self.versions(log).await;
-        let t = Instant::now();
-        let (o, ab) = pay(self.a, self.b, &self.versions, Answer::Accept).await;
-        log.record(
-            PHASE,
-            "send pacs.008 (A pays B), B accepts",
-            "B reads it verified; A and B read ACSP",
-            t,
-            o,
-        );
-        let t = Instant::now();
-        let (o, ba) = pay(self.b, self.a, &self.versions, Answer::Accept).await;
-        log.record(
-            PHASE,
-            "receive pacs.008 (B pays A), A accepts",
-            "A reads it verified, answers ACSP; both read ACSP",
-            t,
-            o,
-        );
-        self.settled = (ab.clone(), ba.clone());
-        let t = Instant::now();
-        let (o, _) = pay(self.a, self.b, &self.versions, Answer::Reject("AC03")).await;
-        log.record(
-            PHASE,
-            "send pacs.008, B rejects (RJCT AC03)",
-            "A reads BACEN's pacs.002 RJCT, verified",
-            t,
-            o,
-        );
-        let t = Instant::now();
-        let (o, _) = pay(self.b, self.a, &self.versions, Answer::Reject("AM18")).await;
-        log.record(
-            PHASE,
-            "receive pacs.008, A rejects (RJCT AM18)",
-            "B reads BACEN's pacs.002 RJCT, verified",
-            t,
-            o,
-        );
-        let t = Instant::now();
-        let o = refund(self.b, self.a, &self.versions, &ab, "MD06").await;
-        log.record(
-            PHASE,
-            "receive pacs.004 refund, customer request (MD06)",
-            "A reads it verified, answers ACSP; B reads ACSP",
-            t,
-            o,
-        );
-        let t = Instant::now();
-        let o = refund(self.a, self.b, &self.versions, &ba, "FR01").await;
-        log.record(
-            PHASE,
-            "send pacs.004 refund, fraud (FR01)",
-            "B reads it, answers ACSP; A reads ACSP",
-            t,
-            o,
-        );
-        self.timeouts(log).await;
-    }
-
-    async fn connectivity(&mut self, log: &mut Log) {
-        let t = Instant::now();
-        let o = echo_to_bacen(self.a).await;
-        log.record(
+        let (a, b, v) = (&mut *self.a, &mut *self.b, &mut self.versions);
+        log.play(
             PHASE,
             "connectivity: pibr.001 echo to BACEN",
             "201, then BACEN's pibr.002 on the stream, verified",
-            t,
-            o,
-        );
-        let t = Instant::now();
-        let o = echo_from_bacen(self.a, self.control, &self.versions).await;
-        log.record(
+            echo_to_bacen(a),
+        )
+        .await;
+        log.play(
             PHASE,
             "connectivity: BACEN's pibr.001 answered",
             "A reads pibr.001 verified, answers pibr.002; BACEN sees it",
-            t,
-            o,
-        );
-    }
-
-    async fn versions(&mut self, log: &mut Log) {
-        let t = Instant::now();
-        let o = match call(self.a.spi, "GET", "/api/v1/in/catalog", &[], vec![]).await {
-            Ok((200, _, body)) => {
-                let body = String::from_utf8_lossy(&body);
-                self.versions = Versions::from_catalog(&body);
-                let n = body.matches("<MsgDefIdr>").count();
-                judge(n > 0, format!("200, {n} message types listed"))
-            }
-            Ok((status, _, body)) => Err(format!("{status} {}", String::from_utf8_lossy(&body))),
-            Err(e) => Err(e),
-        };
-        log.record(
+            echo_from_bacen(a, self.control, v),
+        )
+        .await;
+        log.play(
             PHASE,
             "catalog: the versions BACEN accepts",
             "200 listing each type's MsgDefIdr",
-            t,
-            o,
-        );
-        let t = Instant::now();
-        let outdated = self.versions.with("pacs.008", "1.0");
-        let e2e = new_id('E', &self.a.ispb);
-        let msg = outdated.pacs008(
-            &self.a.ispb,
-            &self.b.ispb,
-            &new_id('M', &self.a.ispb),
-            &e2e,
-            "1.00",
-        );
-        let o = match self.a.send(&msg).await {
-            Ok(sent) if sent.status == 201 => {
-                let id = sent.resource_id.clone();
-                match self
-                    .a
-                    .wait_for(WAIT, |m| m.kind() == "admi.002" && m.text.contains(&id))
-                    .await
-                {
-                    Ok(Some(m)) => judge(
-                        m.valid && text_of(&m.text, "RjctgPtyRsn") == "WrongVersion",
-                        format!(
-                            "201 {id}, then admi.002 {} (verified: {})",
-                            text_of(&m.text, "RjctgPtyRsn"),
-                            m.valid
-                        ),
-                    ),
-                    Ok(None) => Err(format!("201 {id}, no admi.002 in {} s", WAIT.as_secs())),
-                    Err(e) => Err(e),
-                }
-            }
-            Ok(sent) => Err(format!("{} {}", sent.status, sent.body)),
-            Err(e) => Err(e),
-        };
-        log.record(
+            catalog(a, v),
+        )
+        .await;
+        log.play(
             PHASE,
             "version handling: pacs.008 in an old version",
             "201, then admi.002 WrongVersion naming its PI-ResourceId",
-            t,
-            o,
-        );
+            old_version(a, b, v),
+        )
+        .await;
+        let (ab, ba) = (new_id('E', &a.ispb), new_id('E', &b.ispb));
+        let payments: [(&str, &str, bool, Answer, &str); 4] = [
+            (
+                "send pacs.008 (A pays B), B accepts",
+                "B reads it verified; A and B read ACSP",
+                true,
+                Answer::Accept,
+                &ab,
+            ),
+            (
+                "receive pacs.008 (B pays A), A accepts",
+                "A reads it verified, answers ACSP; both read ACSP",
+                false,
+                Answer::Accept,
+                &ba,
+            ),
+            (
+                "send pacs.008, B rejects (RJCT AC03)",
+                "A reads BACEN's pacs.002 RJCT, verified",
+                true,
+                Answer::Reject("AC03"),
+                "",
+            ),
+            (
+                "receive pacs.008, A rejects (RJCT AM18)",
+                "B reads BACEN's pacs.002 RJCT, verified",
+                false,
+                Answer::Reject("AM18"),
+                "",
+            ),
+        ];
+        for (case, expected, a_pays, answer, e2e) in payments {
+            let e2e = if e2e.is_empty() {
+                new_id('E', if a_pays { &a.ispb } else { &b.ispb })
+            } else {
+                e2e.to_string()
+            };
+            let (payer, payee) = if a_pays {
+                (&mut *a, &mut *b)
+            } else {
+                (&mut *b, &mut *a)
+            };
+            log.play(PHASE, case, expected, pay(payer, payee, v, answer, &e2e))
+                .await;
+        }
+        self.settled = (ab.clone(), ba.clone());
+        log.play(
+            PHASE,
+            "receive pacs.004 refund, customer request (MD06)",
+            "A reads it verified, answers ACSP; B reads ACSP",
+            refund(b, a, v, &ab, "MD06"),
+        )
+        .await;
+        log.play(
+            PHASE,
+            "send pacs.004 refund, fraud (FR01)",
+            "B reads it, answers ACSP; A reads ACSP",
+            refund(a, b, v, &ba, "FR01"),
+        )
+        .await;
+        self.timeouts(log).await;
     }
 
+    /// The AB03 steps, with the SPI's wait for the payee shortened meanwhile.
     async fn timeouts(&mut self, log: &mut Log) {
-        let set = |ms: u64| {
-            let control = self.control;
-            async move { call(control, "POST", &format!("/payee-timeout?ms={ms}"), &[], vec![]).await }
+        let control = self.control;
+        let set = |ms: u64| async move {
+            let (status, _, _) =
+                call(control, "POST", &format!("/payee-timeout?ms={ms}"), &[], vec![]).await?;
+            Ok(judge(
+                status == 204,
+                format!("{status}: payees get {} s", ms / 1000),
+            ))
         };
-        if let Err(e) = set(SHORT_TIMEOUT_MS).await {
-            log.record(
-                PHASE,
-                "AB03: the SPI's wait shortened",
-                "control port answers",
-                Instant::now(),
-                Err(e),
-            );
-            return;
-        }
-        let t = Instant::now();
-        let (o, _) = pay(self.a, self.b, &self.versions, Answer::Silent).await;
-        log.record(
+        let (a, b, v) = (&mut *self.a, &mut *self.b, &self.versions);
+        let expected = "the control port answers 204";
+        log.play(
+            PHASE,
+            "AB03: the SPI's wait for payees shortened",
+            expected,
+            set(SHORT_TIMEOUT_MS),
+        )
+        .await;
+        let e2e = new_id('E', &a.ispb);
+        log.play(
             PHASE,
             "send pacs.008, B never answers (AB03)",
             "A and B read BACEN's pacs.002 RJCT AB03, verified",
-            t,
-            o,
-        );
-        let t = Instant::now();
-        let (o, _) = pay(self.b, self.a, &self.versions, Answer::Silent).await;
-        log.record(
+            pay(a, b, v, Answer::Silent, &e2e),
+        )
+        .await;
+        let e2e = new_id('E', &b.ispb);
+        log.play(
             PHASE,
             "receive pacs.008, A does not answer in time (AB03)",
             "both read RJCT AB03; A's late ACSP gets admi.002",
-            t,
-            o,
-        );
-        if let Err(e) = set(NORMAL_TIMEOUT_MS).await {
-            log.record(
-                PHASE,
-                "AB03: the SPI's wait restored",
-                "control port answers",
-                Instant::now(),
-                Err(e),
-            );
-        }
+            pay(b, a, v, Answer::Silent, &e2e),
+        )
+        .await;
+        log.play(
+            PHASE,
+            "AB03: the SPI's wait restored",
+            expected,
+            set(NORMAL_TIMEOUT_MS),
+        )
+        .await;
     }
+}
+
+/// The catalog read through the proxy; its versions are used from then on.
+async fn catalog(a: &Party, versions: &mut Versions) -> Result<Outcome, String> {
+    let (status, _, body) = call(a.spi, "GET", "/api/v1/in/catalog", &[], vec![]).await?;
+    let body = String::from_utf8_lossy(&body);
+    if status != 200 {
+        return Ok(Err(format!("{status} {body}")));
+    }
+    *versions = Versions::from_catalog(&body);
+    let n = body.matches("<MsgDefIdr>").count();
+    Ok(judge(n > 0, format!("200, {n} message types listed")))
+}
+
+/// A pacs.008 in a version the catalog no longer lists: accepted by ICOM, then rejected.
+async fn old_version(a: &mut Party, b: &Party, versions: &Versions) -> Result<Outcome, String> {
+    let outdated = versions.with("pacs.008", "1.0");
+    let msg = outdated.pacs008(
+        &a.ispb,
+        &b.ispb,
+        &new_id('M', &a.ispb),
+        &new_id('E', &a.ispb),
+        "1.00",
+    );
+    let sent = a.send(&msg).await?;
+    if sent.status != 201 {
+        return Ok(Err(format!("{} {}", sent.status, sent.body)));
+    }
+    let id = sent.resource_id;
+    Ok(
+        match a
+            .wait_for(WAIT, |m| m.kind() == "admi.002" && m.text.contains(&id))
+            .await?
+        {
+            Some(m) => {
+                let reason = text_of(&m.text, "RjctgPtyRsn");
+                judge(
+                    m.valid && reason == "WrongVersion",
+                    format!("201 {id}, then admi.002 {reason} (verified: {})", m.valid),
+                )
+            }
+            None => Err(format!("201 {id}, no admi.002 in {} s", WAIT.as_secs())),
+        },
+    )
 }
 
 /// Whether `m` is BACEN's pacs.002 about `e2e`.
@@ -238,14 +233,8 @@ fn status_of(m: &Received, e2e: &str) -> bool {
     m.kind() == "pacs.002" && text_of(&m.text, "OrgnlEndToEndId") == e2e
 }
 
-/// A payment from `payer` to `payee`, answered as `answer` says; the outcome and its `EndToEndId`.
-async fn pay(payer: &mut Party, payee: &mut Party, versions: &Versions, answer: Answer) -> (Outcome, String) {
-    let e2e = new_id('E', &payer.ispb);
-    let outcome = pay_as(payer, payee, versions, answer, &e2e).await;
-    (outcome.unwrap_or_else(Err), e2e)
-}
-
-async fn pay_as(
+/// A payment `e2e` from `payer` to `payee`, answered as `answer` says.
+async fn pay(
     payer: &mut Party,
     payee: &mut Party,
     versions: &Versions,
@@ -333,107 +322,98 @@ async fn refund(
     versions: &Versions,
     e2e: &str,
     reason: &str,
-) -> Outcome {
-    let run = async {
-        let rtr = new_id('D', &returner.ispb);
-        let msg = versions.pacs004(
-            &returner.ispb,
-            &payer.ispb,
-            &new_id('M', &returner.ispb),
-            &rtr,
-            e2e,
-            reason,
-        );
-        let sent = returner.send(&msg).await?;
-        if sent.status != 201 {
-            return Ok(Err(format!("send: {} {}", sent.status, sent.body)));
-        }
-        let Some(delivered) = payer
-            .wait_for(WAIT, |m| m.kind() == "pacs.004" && m.text.contains(&rtr))
-            .await?
-        else {
-            return Ok(Err("the pacs.004 never reached the original payer".into()));
-        };
-        let code = text_of(&delivered.text, "Cd");
-        let report = versions.pacs002(&Status {
-            instruction: Some(rtr.clone()),
-            ..Status::of(&payer.ispb, &delivered.text, e2e, "ACSP")
-        });
-        let answered = payer.send(&report).await?;
-        if answered.status != 201 {
-            return Ok(Err(format!("pacs.002: {} {}", answered.status, answered.body)));
-        }
-        let Some(result) = returner
-            .wait_for(WAIT, |m| status_of(m, e2e) && m.text.contains(&rtr))
-            .await?
-        else {
-            return Ok(Err("no pacs.002 for the refund".into()));
-        };
-        let got = text_of(&result.text, "TxSts");
-        Ok::<_, String>(judge(
-            delivered.valid && code == reason && got == "ACSP" && result.valid,
-            format!(
-                "pacs.004 {rtr} delivered (reason {code}, verified: {}), settled {got}",
-                delivered.valid
-            ),
-        ))
+) -> Result<Outcome, String> {
+    let rtr = new_id('D', &returner.ispb);
+    let msg = versions.pacs004(
+        &returner.ispb,
+        &payer.ispb,
+        &new_id('M', &returner.ispb),
+        &rtr,
+        e2e,
+        reason,
+    );
+    let sent = returner.send(&msg).await?;
+    if sent.status != 201 {
+        return Ok(Err(format!("send: {} {}", sent.status, sent.body)));
+    }
+    let Some(delivered) = payer
+        .wait_for(WAIT, |m| m.kind() == "pacs.004" && m.text.contains(&rtr))
+        .await?
+    else {
+        return Ok(Err("the pacs.004 never reached the original payer".into()));
     };
-    run.await.unwrap_or_else(Err)
+    let code = text_of(&delivered.text, "Cd");
+    let report = versions.pacs002(&Status {
+        instruction: Some(rtr.clone()),
+        ..Status::of(&payer.ispb, &delivered.text, e2e, "ACSP")
+    });
+    let answered = payer.send(&report).await?;
+    if answered.status != 201 {
+        return Ok(Err(format!("pacs.002: {} {}", answered.status, answered.body)));
+    }
+    let Some(result) = returner
+        .wait_for(WAIT, |m| status_of(m, e2e) && m.text.contains(&rtr))
+        .await?
+    else {
+        return Ok(Err("no pacs.002 for the refund".into()));
+    };
+    let got = text_of(&result.text, "TxSts");
+    Ok(judge(
+        delivered.valid && code == reason && got == "ACSP" && result.valid,
+        format!(
+            "pacs.004 {rtr} delivered (reason {code}, verified: {}), settled {got}",
+            delivered.valid
+        ),
+    ))
 }
 
 /// The participant's echo to BACEN.
-async fn echo_to_bacen(a: &mut Party) -> Outcome {
-    let run = async {
-        let id = new_id('M', &a.ispb);
-        let msg = crate::samples::PIBR_001
-            .replace("M9999901020261125100000000000002", &id)
-            .replace("<Id>99999010</Id>", &format!("<Id>{}</Id>", a.ispb));
-        let sent = a.send(&msg).await?;
-        if sent.status != 201 {
-            return Ok(Err(format!("{} {}", sent.status, sent.body)));
-        }
-        match a.wait_for(WAIT, |m| m.kind() == "pibr.002").await? {
-            Some(m) => Ok(judge(
-                m.valid,
-                format!("201, pibr.002 read (verified: {})", m.valid),
-            )),
-            None => Ok(Err("no pibr.002".into())),
-        }
-    };
-    run.await.unwrap_or_else(Err)
+async fn echo_to_bacen(a: &mut Party) -> Result<Outcome, String> {
+    let id = new_id('M', &a.ispb);
+    let msg = crate::samples::PIBR_001
+        .replace("M9999901020261125100000000000002", &id)
+        .replace("<Id>99999010</Id>", &format!("<Id>{}</Id>", a.ispb));
+    let sent = a.send(&msg).await?;
+    if sent.status != 201 {
+        return Ok(Err(format!("{} {}", sent.status, sent.body)));
+    }
+    match a.wait_for(WAIT, |m| m.kind() == "pibr.002").await? {
+        Some(m) => Ok(judge(
+            m.valid,
+            format!("201, pibr.002 read (verified: {})", m.valid),
+        )),
+        None => Ok(Err("no pibr.002".into())),
+    }
 }
 
 /// BACEN's echo to the participant, answered through its proxy.
-async fn echo_from_bacen(a: &mut Party, control: SocketAddr, versions: &Versions) -> Outcome {
-    let run = async {
-        let (status, _, body) = call(control, "POST", &format!("/echo?ispb={}", a.ispb), &[], vec![]).await?;
-        let echo = String::from_utf8_lossy(&body).trim().to_string();
-        if status != 201 {
-            return Ok(Err(format!("control port: {status} {echo}")));
-        }
-        let Some(m) = a
-            .wait_for(WAIT, |m| m.kind() == "pibr.001" && m.text.contains(&echo))
-            .await?
-        else {
-            return Ok(Err("BACEN's pibr.001 never came".into()));
-        };
-        let answer = versions.pibr002(&a.ispb, &new_id('M', &a.ispb), &echo);
-        let sent = a.send(&answer).await?;
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            let (status, _, _) = call(control, "GET", &format!("/echo?id={echo}"), &[], vec![]).await?;
-            if status == 200 {
-                return Ok(judge(
-                    m.valid && sent.status == 201,
-                    format!(
-                        "pibr.001 verified: {}, pibr.002 sent {}, BACEN saw it",
-                        m.valid, sent.status
-                    ),
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Ok(Err("BACEN never saw the pibr.002".into()))
+async fn echo_from_bacen(a: &mut Party, control: SocketAddr, versions: &Versions) -> Result<Outcome, String> {
+    let (status, _, body) = call(control, "POST", &format!("/echo?ispb={}", a.ispb), &[], vec![]).await?;
+    let echo = String::from_utf8_lossy(&body).trim().to_string();
+    if status != 201 {
+        return Ok(Err(format!("control port: {status} {echo}")));
+    }
+    let Some(m) = a
+        .wait_for(WAIT, |m| m.kind() == "pibr.001" && m.text.contains(&echo))
+        .await?
+    else {
+        return Ok(Err("BACEN's pibr.001 never came".into()));
     };
-    run.await.unwrap_or_else(Err)
+    let answer = versions.pibr002(&a.ispb, &new_id('M', &a.ispb), &echo);
+    let sent = a.send(&answer).await?;
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        let (status, _, _) = call(control, "GET", &format!("/echo?id={echo}"), &[], vec![]).await?;
+        if status == 200 {
+            return Ok(judge(
+                m.valid && sent.status == 201,
+                format!(
+                    "pibr.001 verified: {}, pibr.002 sent {}, BACEN saw it",
+                    m.valid, sent.status
+                ),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(Err("BACEN never saw the pibr.002".into()))
 }

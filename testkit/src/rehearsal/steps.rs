@@ -1,6 +1,7 @@
 //! The rehearsal's record: one row per step (phase, case, what BACEN expects, what happened,
 //! pass or fail, how long it took), printed as it goes.
 
+use std::future::Future;
 use std::time::Instant;
 
 /// Characters of an observation kept in the report.
@@ -60,6 +61,20 @@ impl Log {
             step.observed
         );
         self.steps.push(step);
+    }
+
+    /// Plays the step `case` of `phase`: `step`'s outcome, or its error as a failed observation
+    /// (a transport failure is a failed step, never a reason to stop the rehearsal).
+    pub async fn play(
+        &mut self,
+        phase: &str,
+        case: &str,
+        expected: &str,
+        step: impl Future<Output = Result<Outcome, String>>,
+    ) {
+        let started = Instant::now();
+        let outcome = step.await.unwrap_or_else(Err);
+        self.record(phase, case, expected, started, outcome);
     }
 
     /// Whether every step passed (and there was at least one).
