@@ -68,6 +68,10 @@ struct Serve {
     /// Seconds a stream GET waits before 204.
     #[arg(long, default_value_t = 5)]
     stream_wait: u64,
+    /// Seconds the SPI waits for a hosted payee's pacs.002 before rejecting the payment `AB03`
+    /// (40: BACEN's maximum time of a Pix, Q&A #146).
+    #[arg(long, default_value_t = 40)]
+    payee_timeout: u64,
     /// Seed of the fault generator.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -123,6 +127,7 @@ async fn run(command: Command) -> Result<(), String> {
                 dict_port,
                 check_port,
                 stream_wait,
+                payee_timeout,
                 seed,
                 faults,
                 participant,
@@ -141,6 +146,7 @@ async fn run(command: Command) -> Result<(), String> {
             config.dict_port = dict_port;
             config.check_port = check_port;
             config.stream_wait = Duration::from_secs(stream_wait);
+            config.payee_timeout = Duration::from_secs(payee_timeout);
             config.seed = seed;
             config.participants = participant;
             if let Some(v) = versions {

@@ -190,20 +190,41 @@ impl Roadmap<'_> {
             self.check(false),
         )
         .await;
-        log.play(
-            PHASE,
-            "portability claim by A, confirmed by B",
-            "B acknowledges, confirms; A completes; the key is A's",
-            self.claim("PORTABILITY", true),
-        )
-        .await;
-        log.play(
-            PHASE,
-            "ownership claim by B, cancelled by A",
-            "A acknowledges, cancels; the key stays A's",
-            self.claim("OWNERSHIP", false),
-        )
-        .await;
+        // (case, expected, type, the donor confirms (else cancels), the key)
+        let claims = [
+            (
+                "portability claim by A, confirmed by B",
+                "B acknowledges, confirms; A completes; the key is A's",
+                "PORTABILITY",
+                true,
+                "+5561977770000",
+            ),
+            (
+                "ownership claim by A, confirmed by B",
+                "B acknowledges, confirms; A completes; the key is A's",
+                "OWNERSHIP",
+                true,
+                "+5561966660000",
+            ),
+            (
+                "portability claim by B, cancelled by A",
+                "A acknowledges, cancels; the key stays A's",
+                "PORTABILITY",
+                false,
+                "maria.silva@example.com",
+            ),
+            (
+                "ownership claim by B, cancelled by A",
+                "A acknowledges, cancels; the key stays A's",
+                "OWNERSHIP",
+                false,
+                "jose.souza@example.com",
+            ),
+        ];
+        for (case, expected, kind, confirm, key) in claims {
+            log.play(PHASE, case, expected, self.claim(kind, confirm, key))
+                .await;
+        }
         let (ab, ba) = self.settled.clone();
         // (case, expected, kind, opened by A, reason, the other side's analysis or a cancel)
         let cases = [
@@ -315,18 +336,13 @@ impl Roadmap<'_> {
 
     /// A claim by the participant that does not hold the key; `confirm`: the donor confirms and
     /// the claimer completes, else the donor cancels.
-    async fn claim(&self, kind: &str, confirm: bool) -> Result<Outcome, String> {
+    async fn claim(&self, kind: &str, confirm: bool, key: &str) -> Result<Outcome, String> {
         let (donor, claimer) = if confirm {
             (self.b, self.a)
         } else {
             (self.a, self.b)
         };
-        let key = if confirm {
-            "+5561977770000"
-        } else {
-            "jose.souza@example.com"
-        };
-        let key_type = if confirm { "PHONE" } else { "EMAIL" };
+        let key_type = if key.starts_with('+') { "PHONE" } else { "EMAIL" };
         let created = donor
             .dict(
                 "POST",
