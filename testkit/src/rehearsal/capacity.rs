@@ -317,6 +317,8 @@ async fn answer(
 /// the payer's answer).
 fn settle(record: &Record, ispb: &str, m: &Received, now: Duration) {
     let e2e = text_of(&m.text, "OrgnlEndToEndId");
+    // An EndToEndId starts with E and the payer's ISPB (BACEN's format: E, ISPB, date and time,
+    // eleven characters), so the payer's copy is told from the payee's without a lookup.
     let paid_by_me = e2e.get(1..9) == Some(ispb);
     if paid_by_me {
         let status = text_of(&m.text, "TxSts");
