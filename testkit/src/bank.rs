@@ -11,6 +11,8 @@ use http::Request;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 
+use crate::rehearsal::messages::new_id;
+
 const SIGNATURE_VALID: &str = proxy_core::relay::SIGNATURE_VALID;
 
 /// A plain HTTP request to the proxy: (status, headers, body).
@@ -164,17 +166,6 @@ pub fn text_of(xml: &str, tag: &str) -> String {
         .unwrap_or_default()
 }
 
-/// A fresh 32-character id: `prefix` (`E`, `M`), the ISPB, then digits from the clock.
-fn fresh_id(prefix: &str, ispb: &str) -> String {
-    static COUNT: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let n = COUNT.fetch_add(1, Ordering::Relaxed);
-    let digits = format!("{:023}", (nanos + u128::from(n)) % 10u128.pow(23));
-    format!("{prefix}{ispb}{digits}")
-}
-
 /// Sends a pacs.008 and a pibr.001 echo to `spi`, reads BACEN's answers from the stream, creates
 /// and reads a DICT entry through `dict`, printing each step. The pacs.008's payee is not run
 /// here: the simulator answers for it.
@@ -262,8 +253,8 @@ pub async fn dict_steps(dict: SocketAddr) -> Result<Steps, String> {
 /// answers pacs.002 `ACSP` through its proxy; both read BACEN's settlement pacs.002 (verified).
 pub async fn payment(payer: SocketAddr, payee: SocketAddr) -> Result<Steps, String> {
     let mut bank = Bank::default();
-    let e2e = fresh_id("E", "99999010");
-    let msg_id = fresh_id("M", "99999010");
+    let e2e = new_id('E', "99999010");
+    let msg_id = new_id('M', "99999010");
     let pacs008 = crate::samples::PACS_008
         .replace("E9999901020261125100000000000001", &e2e)
         .replace("M9999901020261125100000000000001", &msg_id);
@@ -287,7 +278,7 @@ pub async fn payment(payer: SocketAddr, payee: SocketAddr) -> Result<Steps, Stri
     );
     bank.check(verdict(&h) == "true", || "BACEN's signature verified".into());
 
-    let answer_id = fresh_id("M", "99999020");
+    let answer_id = new_id('M', "99999020");
     let pacs002 = crate::samples::PACS_002
         .replace(
             "<Id>99999010</Id></Othr></FinInstnId></FIId></Fr>",

@@ -355,8 +355,7 @@ pub async fn lookups(who: &Party, key: &str, count: usize, rate: f64) -> Lookups
         tokio::time::sleep_until((start + scheduled).into()).await;
         let (dict, ispb, path) = (who.dict, who.ispb.clone(), format!("/api/v2/entries/{key}"));
         tasks.spawn(async move {
-            let me = Party::new(&ispb, dict, dict);
-            let r = me.dict("GET", &path, None).await;
+            let r = party::dict(dict, &ispb, "GET", &path, None).await;
             let latency = (start.elapsed().saturating_sub(scheduled)).as_secs_f64() * 1000.0;
             (
                 r.map(|(status, valid, _)| (status, valid)).unwrap_or((0, false)),

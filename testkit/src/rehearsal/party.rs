@@ -107,32 +107,44 @@ impl Party {
         Ok(())
     }
 
-    /// A DICT request through the proxy: (status, signature verified, body).
+    /// A DICT request as this participant through its proxy, see [`dict`].
     pub async fn dict(
         &self,
         method: &str,
         path: &str,
         body: Option<String>,
     ) -> Result<(u16, bool, String), String> {
-        let headers = [
-            XML,
-            ("pi-requestingparticipant", self.ispb.as_str()),
-            ("pi-payerid", "12345678909"),
-        ];
-        let (status, h, body) = call(
-            self.dict,
-            method,
-            path,
-            if body.is_some() { &headers } else { &headers[1..] },
-            body.map(String::into_bytes).unwrap_or_default(),
-        )
-        .await?;
-        Ok((
-            status,
-            header(&h, SIGNATURE_VALID) == "true",
-            String::from_utf8_lossy(&body).into_owned(),
-        ))
+        dict(self.dict, &self.ispb, method, path, body).await
     }
+}
+
+/// A DICT request as participant `ispb` through the proxy at `addr` (a lookup's `PI-*` headers
+/// always; XML when there is a body): (status, DICT's signature verified, body).
+pub async fn dict(
+    addr: SocketAddr,
+    ispb: &str,
+    method: &str,
+    path: &str,
+    body: Option<String>,
+) -> Result<(u16, bool, String), String> {
+    let headers = [
+        XML,
+        ("pi-requestingparticipant", ispb),
+        ("pi-payerid", "12345678909"),
+    ];
+    let (status, h, body) = call(
+        addr,
+        method,
+        path,
+        if body.is_some() { &headers } else { &headers[1..] },
+        body.map(String::into_bytes).unwrap_or_default(),
+    )
+    .await?;
+    Ok((
+        status,
+        header(&h, SIGNATURE_VALID) == "true",
+        String::from_utf8_lossy(&body).into_owned(),
+    ))
 }
 
 /// The path that opens a participant's stream.

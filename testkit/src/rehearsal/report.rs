@@ -5,6 +5,8 @@
 
 use std::fmt::Write as _;
 
+use simulator::wire::escape;
+
 use super::capacity::{self, Lookups, Spi, percentile};
 use super::steps::Step;
 
@@ -155,9 +157,9 @@ impl Report<'_> {
         let _ = writeln!(
             h,
             "<p class=\"verdict\" id=\"verdict\">{}</p><p>Started {} — {}</p>",
-            esc(&self.verdict()),
-            esc(&self.started),
-            esc(&self.setup)
+            escape(&self.verdict()),
+            escape(&self.started),
+            escape(&self.setup)
         );
         h.push_str("<table id=\"steps\"><tr><th>phase</th><th>case</th><th>expected</th><th>observed</th><th>result</th><th>time (ms)</th></tr>\n");
         for s in self.steps {
@@ -165,10 +167,10 @@ impl Report<'_> {
                 h,
                 "<tr class=\"{0}\"><td>{1}</td><td>{2}</td><td>{3}</td><td>{4}</td><td class=\"result\">{0}</td><td>{5:.0}</td></tr>",
                 if s.passed { "pass" } else { "fail" },
-                esc(&s.phase),
-                esc(&s.case),
-                esc(&s.expected),
-                esc(&s.observed),
+                escape(&s.phase),
+                escape(&s.case),
+                escape(&s.expected),
+                escape(&s.observed),
                 s.millis
             );
         }
@@ -177,7 +179,7 @@ impl Report<'_> {
         if !figures.is_empty() {
             h.push_str("<h2>Capacity</h2><table id=\"figures\">");
             for (k, v) in figures {
-                let _ = write!(h, "<tr><th>{}</th><td>{}</td></tr>", esc(&k), esc(&v));
+                let _ = write!(h, "<tr><th>{}</th><td>{}</td></tr>", escape(&k), escape(&v));
             }
             h.push_str("</table>\n");
         }
@@ -195,14 +197,6 @@ impl Report<'_> {
 /// A table cell's text in Markdown.
 fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
-}
-
-/// Text for HTML.
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// `bins` equal bins from 0 to twice the 99th percentile (or the largest value, if smaller): the

@@ -158,22 +158,28 @@ impl Roadmap<'_> {
             set(SHORT_TIMEOUT_MS),
         )
         .await;
-        let e2e = new_id('E', &a.ispb);
-        log.play(
-            PHASE,
-            "send pacs.008, B never answers (AB03)",
-            "A and B read BACEN's pacs.002 RJCT AB03, verified",
-            pay(a, b, v, Answer::Silent, &e2e),
-        )
-        .await;
-        let e2e = new_id('E', &b.ispb);
-        log.play(
-            PHASE,
-            "receive pacs.008, A does not answer in time (AB03)",
-            "both read RJCT AB03; A's late ACSP gets admi.002",
-            pay(b, a, v, Answer::Silent, &e2e),
-        )
-        .await;
+        let silent = [
+            (
+                "send pacs.008, B never answers (AB03)",
+                "A and B read BACEN's pacs.002 RJCT AB03, verified",
+                true,
+            ),
+            (
+                "receive pacs.008, A does not answer in time (AB03)",
+                "both read RJCT AB03; A's late ACSP gets admi.002",
+                false,
+            ),
+        ];
+        for (case, expected, a_pays) in silent {
+            let (payer, payee) = if a_pays {
+                (&mut *a, &mut *b)
+            } else {
+                (&mut *b, &mut *a)
+            };
+            let e2e = new_id('E', &payer.ispb);
+            log.play(PHASE, case, expected, pay(payer, payee, v, Answer::Silent, &e2e))
+                .await;
+        }
         log.play(
             PHASE,
             "AB03: the SPI's wait restored",
