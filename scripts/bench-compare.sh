@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Side-by-side timing of two builds of the proxy-core benches (this machine's speed drifts, so
+# Side-by-side timing of two builds of the pix-xmldsig benches (this machine's speed drifts, so
 # the two are run alternately in one session and compared as ratios). Usage:
 #   scripts/bench-compare.sh OLD_BENCH_BINARY NEW_BENCH_BINARY [FILTER] [ROUNDS]
-# A bench binary is what `cargo bench -p proxy-core --no-run` prints (target/release/deps/dsig-*).
+# A bench binary is what `cargo bench -p pix-xmldsig --no-run` prints (target/release/deps/dsig-*).
 # FILTER is criterion's (default: the pacs.008 verify and the 1 MB c14n); ROUNDS alternations
 # (default 5). Prints each bench's best time per build (the least disturbed of the alternated
 # runs: this VM's neighbours steal CPU in bursts, which only ever adds time) and new/old.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzes proxy-core on stable Rust: libFuzzer (libfuzzer-sys) with SanitizerCoverage
+# Fuzzes pix-xmldsig and proxy-core on stable Rust: libFuzzer (libfuzzer-sys) with SanitizerCoverage
 # instrumentation, no nightly flag. Usage:
 #   scripts/fuzz.sh [--seconds N] [--merge] [TARGET...]     (default: 60 s each, every target)
 # Targets (fuzz/fuzz_targets/): parse (with quick-xml as a differential oracle), c14n (the copy

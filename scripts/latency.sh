@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rate=${1:-500} secs=${2:-10}
-cargo build -q --release -p testkit --bin pix-dev && cargo build -q --release -p proxy-hsm --example fixed_rate
+cargo build -q --release -p pix-dev && cargo build -q --release -p pix-dev --example fixed_rate
 source scripts/serve-dev.sh software
 sim=$(grep -o 'BACEN simulator SPI [0-9.:]*' "$dir/serve.log" | awk '{print $4}')
 ./target/release/examples/fixed_rate direct "$sim" "$rate" "$secs" samples/pacs.002.xml "$dir/pki"

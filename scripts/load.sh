@@ -7,8 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10} conns=${2:-8}
 command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)"; exit 2; }
-cargo build -q --release -p testkit --bin pix-dev
-cargo build -q --release -p proxy-core --example rsa_rate
+cargo build -q --release -p pix-dev
+cargo build -q --release -p pix-xmldsig --example rsa_rate
 source scripts/serve-dev.sh "${KEYS:-auto}"
 head -1 "$dir/serve.log"
 echo "== light load (1 connection): the proxy's own latency"

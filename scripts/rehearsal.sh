@@ -22,4 +22,4 @@ while [ $# -gt 0 ]; do
     *) args+=("$1"); shift ;;
   esac
 done
-exec cargo run -q "${profile[@]}" -p testkit -- rehearsal "${args[@]}"
+exec cargo run -q "${profile[@]}" -p pix-dev -- rehearsal "${args[@]}"

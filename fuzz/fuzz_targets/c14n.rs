@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use proxy_core::xml::{self, C14nOptions, Limits};
+use pix_xmldsig::xml::{self, C14nOptions, Limits};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(doc) = xml::parse(data, &Limits::default()) else { return };

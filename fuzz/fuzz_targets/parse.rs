@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use proxy_core::xml::{self, Limits};
+use pix_xmldsig::xml::{self, Limits};
 use quick_xml::events::Event;
 
 /// Start and end of each element, in document order: `+name` and `-name`.

@@ -7,9 +7,9 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use proxy_core::dsig::{self, Profile};
-use proxy_core::signer::SoftwareSigner;
-use proxy_core::trust::{Certificate, TrustStore};
+use pix_xmldsig::dsig::{self, Profile};
+use pix_xmldsig::signer::SoftwareSigner;
+use pix_xmldsig::trust::{Certificate, TrustStore};
 
 const SPI: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Envelope xmlns=\"https://www.bcb.gov.br/pi/pacs.008/1.4\"><AppHdr><Fr><FIId><FinInstnId><Othr><Id>99999010</Id></Othr></FinInstnId></FIId></Fr><To><FIId><FinInstnId><Othr><Id>00038166</Id></Othr></FinInstnId></FIId></To><BizMsgIdr>M9999901020261125100000000000001</BizMsgIdr><MsgDefIdr>pacs.008.spi.1.4</MsgDefIdr><CreDt>2026-11-25T10:00:00.000Z</CreDt><Sgntr/></AppHdr><Document><FIToFICstmrCdtTrf><GrpHdr><MsgId>M1</MsgId></GrpHdr><CdtTrfTxInf><PmtId><EndToEndId>E1</EndToEndId></PmtId><IntrBkSttlmAmt Ccy=\"BRL\">250.00</IntrBkSttlmAmt></CdtTrfTxInf></FIToFICstmrCdtTrf></Document></Envelope>";
 const DICT: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CreateEntryRequest><Entry><Key>+5561988880000</Key><KeyType>PHONE</KeyType><Account><Participant>99999010</Participant></Account></Entry><RequestId>a946d533-7f22-42a5-9a9b-e87cd55c0f4d</RequestId></CreateEntryRequest>";

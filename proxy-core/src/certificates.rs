@@ -4,8 +4,8 @@
 //! `GetPublicKey`, the token's public key). Fails when any does not match or is not valid now.
 
 use crate::config::{ConfigError, Parameters, StartError};
-use crate::relay::wire::date;
-use crate::trust::Certificate;
+use crate::wire::date;
+use pix_xmldsig::trust::Certificate;
 
 /// A certificate in use and what was found about its key.
 #[derive(Debug, Clone)]

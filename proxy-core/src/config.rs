@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use rustls_pki_types::CertificateDer;
 
-use crate::dsig::Profile;
 use crate::relay::{BacenTrust, RelayConfig};
-use crate::trust::{Certificate, TrustStore};
+use pix_xmldsig::dsig::Profile;
+use pix_xmldsig::trust::{Certificate, TrustStore};
 
 /// Why the configuration is not usable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -47,7 +47,7 @@ pub enum StartError {
     Relay(#[from] crate::relay::RelayError),
     /// The signer (KMS key, HSM token) cannot be used.
     #[error(transparent)]
-    Signer(#[from] crate::signer::SignerError),
+    Signer(#[from] pix_xmldsig::signer::SignerError),
     /// The audit sink cannot be used.
     #[error("audit: {0}")]
     Audit(#[from] crate::audit::AuditError),
@@ -268,7 +268,7 @@ pub mod aws {
     /// off: it watches large streaming bodies (S3 downloads), ours are small JSON calls, the
     /// message path already bounds each of them (KMS signer, Firehose sink), and its per-call
     /// body wrappers and timers cost 5-10 % of the Lambda flavour's CPU per message
-    /// (measured: `proxy-kms/examples/kms_costs.rs`, README).
+    /// (measured: `pix-dev/examples/kms_costs.rs`, README).
     pub async fn sdk_config(endpoint: Option<&str>) -> aws_config::SdkConfig {
         let loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .stalled_stream_protection(

@@ -18,7 +18,7 @@
 
 use std::time::Duration;
 
-use crate::dsig::Profile;
+use pix_xmldsig::dsig::Profile;
 
 /// Requests answered to the bank.
 pub const REQUESTS: &str = "pix_requests_total";
@@ -74,31 +74,12 @@ pub fn signed(family: Profile, took: Duration, problem: Option<&'static str>) {
     }
 }
 
-/// A verdict on a signed answer of BACEN's; `error` is the failed check's message.
-pub fn verdict(family: Profile, error: Option<&str>) {
-    let check = error.map_or("none", check_of);
-    let valid = if error.is_none() { "true" } else { "false" };
+/// A verdict on a signed answer of BACEN's; `check` is the failed check's code, when one failed.
+pub fn verdict(family: Profile, failed: Option<&'static str>) {
+    let check = failed.unwrap_or("none");
+    let valid = if failed.is_none() { "true" } else { "false" };
     metrics::counter!(SIGNATURE_VERDICTS, "family" => family.name(), "valid" => valid, "check" => check)
         .increment(1);
-}
-
-/// The check a verification error names, as a short label (a bounded set: no free text in
-/// labels).
-pub fn check_of(error: &str) -> &'static str {
-    let e = error.to_ascii_lowercase();
-    if e.contains("not trusted") {
-        "trust"
-    } else if e.contains("expired") || e.contains("not yet valid") {
-        "validity"
-    } else if e.contains("digest") {
-        "digest"
-    } else if e.contains("signaturevalue") {
-        "signature"
-    } else if e.contains("signedinfo") || e.contains("reference") || e.contains("algorithm") {
-        "profile"
-    } else {
-        "message"
-    }
 }
 
 /// An audit record stored, or not.
@@ -117,24 +98,4 @@ pub fn bacen_load(family: Profile, side: &'static str, in_flight: usize, queued:
 pub fn certificate(role: &'static str, serial: &str, days_left: i64) {
     metrics::gauge!(CERTIFICATE_DAYS_LEFT, "role" => role, "serial" => serial.to_string())
         .set(days_left as f64);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn failed_checks_map_to_a_bounded_set_of_labels() {
-        assert_eq!(
-            check_of("signing certificate not trusted: no trusted certificate"),
-            "trust"
-        );
-        assert_eq!(
-            check_of("digest of reference 3 (Document) does not match"),
-            "digest"
-        );
-        assert_eq!(check_of("SignatureValue does not verify"), "signature");
-        assert_eq!(check_of("certificate expired on …"), "validity");
-        assert_eq!(check_of("not well-formed"), "message");
-    }
 }

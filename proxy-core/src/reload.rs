@@ -11,7 +11,7 @@
 
 use crate::config::{ConfigError, Parameters};
 use crate::relay::{BacenTrust, Relay};
-use crate::trust::Certificate;
+use pix_xmldsig::trust::Certificate;
 
 /// Days to expiry under which a certificate in use is logged as a warning.
 pub const EXPIRY_WARNING_DAYS: i64 = 30;
@@ -78,7 +78,7 @@ fn log_bacen(trust: &BacenTrust) {
 }
 
 fn log_certificate(role: &'static str, c: &Certificate) {
-    let days_left = c.days_left(unix_now());
+    let days_left = c.days_left(crate::wire::unix_now());
     crate::metrics::certificate(role, c.serial(), days_left);
     if days_left < EXPIRY_WARNING_DAYS {
         tracing::warn!(
@@ -98,10 +98,4 @@ fn log_certificate(role: &'static str, c: &Certificate) {
             "certificate in use"
         );
     }
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }

@@ -16,7 +16,7 @@ use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, RootCertStore, SignatureAlgorithm, SignatureScheme};
 use rustls_pki_types::CertificateDer;
 
-use crate::signer::Signer;
+use pix_xmldsig::signer::Signer;
 
 /// Why a TLS client configuration could not be built.
 #[derive(Debug, thiserror::Error)]

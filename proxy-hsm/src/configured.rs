@@ -5,11 +5,11 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use pix_xmldsig::dsig::Profile;
+use pix_xmldsig::signer::Signer;
 use proxy_core::audit::AuditSink;
 use proxy_core::config::{ConfigError, Network, Parameters, StartError};
-use proxy_core::dsig::Profile;
 use proxy_core::relay::Relay;
-use proxy_core::signer::Signer;
 
 use crate::pkcs11::Token;
 

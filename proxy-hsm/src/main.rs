@@ -9,11 +9,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use pix_xmldsig::dsig::Profile;
 use proxy_core::audit::firehose::{FirehoseSink, Settings};
 use proxy_core::audit::{AuditSink, FileSink};
 use proxy_core::certificates::InUse;
 use proxy_core::config::{ConfigError, Network, Parameters, StartError, aws};
-use proxy_core::dsig::Profile;
 use proxy_core::relay::Relay;
 use proxy_core::reload;
 use proxy_core::service::Threads;

@@ -13,8 +13,8 @@ use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
-use proxy_core::signer::{SignFuture, Signer, SignerError};
-use proxy_core::trust::Certificate;
+use pix_xmldsig::signer::{SignFuture, Signer, SignerError};
+use pix_xmldsig::trust::Certificate;
 
 /// A logged-in view of one PKCS#11 token. Open it once per process: the module is initialized
 /// once, and every signer shares its context.

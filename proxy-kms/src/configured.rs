@@ -7,12 +7,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use pix_xmldsig::dsig::Profile;
+use pix_xmldsig::signer::SoftwareSigner;
 use proxy_core::audit::AuditSink;
 use proxy_core::audit::firehose::{self, FirehoseSink};
 use proxy_core::config::{ConfigError, Network, Parameters, StartError, aws};
-use proxy_core::dsig::Profile;
 use proxy_core::relay::Relay;
-use proxy_core::signer::SoftwareSigner;
 
 use crate::kms::{self, KmsSigner};
 

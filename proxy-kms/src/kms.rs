@@ -12,9 +12,9 @@ use aws_sdk_kms::Client;
 use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{MessageType, SigningAlgorithmSpec};
+use pix_xmldsig::signer::{SignFuture, Signer, SignerError};
+use pix_xmldsig::trust::Certificate;
 use proxy_core::retry::Backoff;
-use proxy_core::signer::{SignFuture, Signer, SignerError};
-use proxy_core::trust::Certificate;
 use x509_parser::prelude::FromDer;
 use x509_parser::x509::SubjectPublicKeyInfo;
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
+use pix_xmldsig::dsig::Profile;
 use proxy_core::config::{Network, StartError};
-use proxy_core::dsig::Profile;
 use proxy_core::service::Threads;
 use proxy_kms::configured::{self, Clients, Deployment, Refresher};
 use proxy_kms::{handler, local};

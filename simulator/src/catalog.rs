@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use proxy_core::xml::{Document, NodeId};
+use pix_xmldsig::xml::{Document, NodeId};
 
 use crate::find::{child, first, source, text};
 use crate::wire::{self, escape, utc_now};

@@ -24,7 +24,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use proxy_core::dsig::Profile;
+use pix_xmldsig::dsig::Profile;
 
 use crate::catalog::{Inbound, new_msg_id};
 use crate::wire::{escape, utc_now};

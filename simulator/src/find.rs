@@ -2,7 +2,7 @@
 //! SPI and DICT messages use are unique enough within their container that namespaces do not
 //! matter here), their text and their source.
 
-use proxy_core::xml::{Document, NodeId};
+use pix_xmldsig::xml::{Document, NodeId};
 
 fn named(doc: &Document<'_>, e: NodeId, local: &str) -> bool {
     doc.element(e).is_some_and(|el| doc.local(el) == local)
@@ -48,7 +48,7 @@ pub(crate) fn content(doc: &Document<'_>, id: NodeId) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proxy_core::xml::{Limits, parse};
+    use pix_xmldsig::xml::{Limits, parse};
 
     const XML: &[u8] =
         b"<R><Key>outer</Key><Entry><Key> k1 </Key><Key>k2</Key><Entry><Key>deep</Key></Entry></Entry></R>";

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use proxy_core::trust::TrustStore;
+use pix_xmldsig::trust::TrustStore;
 
 /// A participant as configured.
 #[derive(Debug, Clone)]

@@ -11,16 +11,16 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
-use proxy_core::dsig::{self, Profile};
+use pix_xmldsig::dsig::{self, Profile};
+use pix_xmldsig::xml::{self, Limits};
 use proxy_core::service::PeerCertificate;
-use proxy_core::xml::{self, Limits};
 use tokio::sync::Notify;
 
 use crate::State;
 use crate::bucket::TokenBucket;
 use crate::catalog::Inbound;
 use crate::clearing::{self, Reason};
-use crate::wire::{self, Body, Part, empty, respond};
+use crate::wire::{self, Body, Part, empty, respond, unix_now};
 
 pub use crate::catalog::BCB_ISPB;
 /// Streams one participant may hold open.
@@ -176,7 +176,7 @@ fn messages(req: &Request<Bytes>) -> Result<Vec<Vec<u8>>, Box<Response<Body>>> {
     let body = match header(req, http::header::CONTENT_ENCODING) {
         "" | "identity" => req.body().to_vec(),
         "gzip" => wire::gunzip(req.body())
-            .map_err(|e| Box::new(problem(StatusCode::BAD_REQUEST, "invalidBody", &e)))?,
+            .map_err(|e| Box::new(problem(StatusCode::BAD_REQUEST, "invalidBody", &e.to_string())))?,
         other => {
             return Err(Box::new(problem(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -199,7 +199,7 @@ fn messages(req: &Request<Bytes>) -> Result<Vec<Vec<u8>>, Box<Response<Body>>> {
         )));
     };
     let parts = wire::parse_multipart(&body, &boundary)
-        .map_err(|e| Box::new(problem(StatusCode::BAD_REQUEST, "invalidBody", &e)))?;
+        .map_err(|e| Box::new(problem(StatusCode::BAD_REQUEST, "invalidBody", &e.to_string())))?;
     if parts.is_empty() || parts.len() > MAX_BATCH {
         return Err(Box::new(problem(
             StatusCode::BAD_REQUEST,
@@ -470,10 +470,4 @@ fn catalog(state: &State, types: &[&str]) -> Response<Body> {
         "application/xml; charset=utf-8",
         format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Catalog>{items}</Catalog>"),
     )
-}
-
-pub(crate) fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }

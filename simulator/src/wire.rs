@@ -1,12 +1,14 @@
 //! HTTP pieces of the simulator: bodies, problem documents (RFC 7807 in XML), and BACEN's header
 //! rules; the wire formats shared with the relay (gzip, multipart, ids, time) come from
-//! `proxy_core::relay::wire`.
+//! `proxy_core::wire`.
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 
-pub use proxy_core::relay::wire::{Part, boundary, build_multipart, gzip, new_id, parse_multipart, utc_now};
+pub use proxy_core::wire::{
+    Part, WireError, boundary, build_multipart, gzip, new_id, parse_multipart, unix_now, utc_now,
+};
 
 /// Every response body of the simulator.
 pub type Body = Full<Bytes>;
@@ -15,14 +17,14 @@ pub type Body = Full<Bytes>;
 pub const MAX_BODY: usize = 8 * 1024 * 1024;
 
 /// Decompresses a request body, up to [`MAX_BODY`].
-pub fn gunzip(body: &[u8]) -> Result<Vec<u8>, String> {
-    proxy_core::relay::wire::gunzip(body, MAX_BODY)
+pub fn gunzip(body: &[u8]) -> Result<Vec<u8>, WireError> {
+    proxy_core::wire::gunzip(body, MAX_BODY)
 }
 
 /// The first request header ICOM would refuse, with the reason.
 pub fn refused_header(headers: &HeaderMap) -> Option<String> {
     for (name, value) in headers {
-        if !proxy_core::relay::wire::header_allowed(name.as_str()) {
+        if !proxy_core::wire::header_allowed(name.as_str()) {
             return Some(format!("header '{name}' is not allowed"));
         }
         if name == http::header::HOST && value.to_str().map_or(true, |h| h.contains(':')) {

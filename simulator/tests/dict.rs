@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use proxy_core::dsig::{Profile, VerifyError};
+use pix_xmldsig::dsig::{Profile, VerifyError};
 
 const LOOKUP: &[(&str, &str)] = &[
     ("pi-requestingparticipant", "99999020"),

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use proxy_core::dsig::{self, Profile};
+use pix_xmldsig::dsig::{self, Profile};
 use testkit::bank::text_of;
 
 const E2E: &str = "E9999901020261125100000000000001";

@@ -7,8 +7,8 @@ mod common;
 use std::process::Command;
 
 use common::*;
-use proxy_core::dsig::{self, Profile};
-use proxy_core::trust::TrustStore;
+use pix_xmldsig::dsig::{self, Profile};
+use pix_xmldsig::trust::TrustStore;
 use rustls_pki_types::pem::PemObject;
 use simulator::pki::DevPki;
 use simulator::{Config, Simulator, StartError};
@@ -32,7 +32,7 @@ fn the_pki_command_writes_the_documented_files() {
             matches!(key, rustls_pki_types::PrivateKeyDer::Pkcs8(_)),
             "{name} is PKCS#8"
         );
-        let cert = proxy_core::trust::Certificate::from_pem_file(&dir.path().join(format!("{name}.cer")))
+        let cert = pix_xmldsig::trust::Certificate::from_pem_file(&dir.path().join(format!("{name}.cer")))
             .expect("cert");
         assert!(
             cert.issuer().contains("AC Teste"),
@@ -61,7 +61,7 @@ async fn the_seeds_test_identity_runs_unchanged() {
     // The seeds' certificate is self-signed for localhost: it is its own trust anchor.
     let identity = (&pki.path("psp-mtls.cer"), &pki.path("psp-mtls.key"));
     let client = Client::new(&seed.join("mtls.cer"), Some(identity), "localhost");
-    let signer = proxy_core::signer::SoftwareSigner::from_pem_files(
+    let signer = pix_xmldsig::signer::SoftwareSigner::from_pem_files(
         &pki.path("psp-sig.key"),
         &pki.path("psp-sig.cer"),
     )

@@ -30,7 +30,7 @@ async fn a_payment_goes_through_the_payees_stream_and_its_pacs002_settles_it() {
     let (mut payer, mut payee) = (Reader::new(PAYER), Reader::new(PAYEE));
 
     let pacs008 = h
-        .signed(&sample("pacs.008.xml"), proxy_core::dsig::Profile::Spi)
+        .signed(&sample("pacs.008.xml"), pix_xmldsig::dsig::Profile::Spi)
         .await;
     assert_eq!(h.spi("POST", &msgs(PAYER), &[XML], pacs008).await.status, 201);
     // The payee gets it from BACEN: BACEN's header and signature, the payer's Document.
@@ -76,7 +76,7 @@ async fn a_rejection_reaches_the_payer_only_and_a_status_settles_once() {
     let h = Harness::two_participants().await;
     let (mut payer, mut payee) = (Reader::new(PAYER), Reader::new(PAYEE));
     let pacs008 = h
-        .signed(&sample("pacs.008.xml"), proxy_core::dsig::Profile::Spi)
+        .signed(&sample("pacs.008.xml"), pix_xmldsig::dsig::Profile::Spi)
         .await;
     h.spi("POST", &msgs(PAYER), &[XML], pacs008).await;
     payee.message(&h, &h.payee).await;
@@ -88,7 +88,7 @@ async fn a_rejection_reaches_the_payer_only_and_a_status_settles_once() {
                 "<Id>99999020</Id></Othr></FinInstnId></FIId></Fr>",
                 "<Id>99999010</Id></Othr></FinInstnId></FIId></Fr>",
             ),
-            proxy_core::dsig::Profile::Spi,
+            pix_xmldsig::dsig::Profile::Spi,
         )
         .await;
     h.spi("POST", &msgs(PAYER), &[XML], forged).await;
@@ -128,7 +128,7 @@ async fn a_refund_goes_back_to_the_payer_and_is_settled_by_its_pacs002() {
     // The original payer accepts the refund, naming it by its RtrId.
     let status = sample("pacs.002.xml")
         .replace("<OrgnlEndToEndId>E9999902020261125100000000000001</OrgnlEndToEndId>", "<OrgnlInstrId>D9999902020261125110000000000001</OrgnlInstrId><OrgnlEndToEndId>E9999901020261125100000000000001</OrgnlEndToEndId>");
-    let status = h.signed(&status, proxy_core::dsig::Profile::Spi).await;
+    let status = h.signed(&status, pix_xmldsig::dsig::Profile::Spi).await;
     assert_eq!(h.spi("POST", &msgs(PAYER), &[XML], status).await.status, 201);
     for (reader, client) in [(&mut payee, &h.payee), (&mut payer, &h.client)] {
         let result = reader.message(&h, client).await;
@@ -185,7 +185,7 @@ async fn each_participant_acts_only_for_itself() {
     // A message signed by the payer but sent by the payee: not the sender's signature.
     let mut payee = Reader::new(PAYEE);
     let wrong = h
-        .signed(&payee_status("ACSP"), proxy_core::dsig::Profile::Spi)
+        .signed(&payee_status("ACSP"), pix_xmldsig::dsig::Profile::Spi)
         .await;
     assert_eq!(h.spi_as(&h.payee, &msgs(PAYEE), wrong).await.status, 201);
     let admi = payee.message(&h, &h.payee).await;
@@ -203,7 +203,7 @@ async fn a_payee_that_does_not_answer_in_time_loses_the_payment_ab03_to_both() {
     let (status, _) = control(h.sim.check, "POST", "/payee-timeout?ms=300").await;
     assert_eq!(status, 204);
     let pacs008 = h
-        .signed(&sample("pacs.008.xml"), proxy_core::dsig::Profile::Spi)
+        .signed(&sample("pacs.008.xml"), pix_xmldsig::dsig::Profile::Spi)
         .await;
     assert_eq!(h.spi("POST", &msgs(PAYER), &[XML], pacs008).await.status, 201);
     payee.message(&h, &h.payee).await;

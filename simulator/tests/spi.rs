@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use proxy_core::dsig::{Profile, VerifyError};
+use pix_xmldsig::dsig::{Profile, VerifyError};
 use simulator::wire;
 
 use common::Reader;

@@ -23,7 +23,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use std::collections::HashMap;
 
-use proxy_core::dsig::Profile;
+use pix_xmldsig::dsig::Profile;
 
 use tokio::net::TcpListener;
 

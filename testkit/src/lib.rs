@@ -1,6 +1,7 @@
-//! The development and test kit of pix-proxy: everything the demos, tests, benches and examples
-//! share, and nothing a production binary ships. It is a dev-dependency of every crate of the
-//! workspace (and the home of the `pix-dev` binary: the demo and the development server).
+//! The test kit of pix-proxy: helpers the tests, benches and examples share, and nothing a
+//! production binary ships. It depends on `proxy-core`, `pix-xmldsig` and the simulator, never
+//! on a flavour (`proxy-hsm`, `proxy-kms`): the flavours' set-ups on loopback, the demo and the
+//! rehearsal live in `pix-dev`.
 //!
 //! - [`tools`]: the missing-tool policy (`SKIPPED`, or a failure under `PIX_REQUIRE_TOOLS=1`) and
 //!   the `../shared` fixtures policy;
@@ -9,16 +10,12 @@
 //! - [`aws`]: moto's server, clients of it, the audit pipeline on it, a fault proxy;
 //! - [`softhsm`]: throwaway SoftHSMv2 tokens (the CloudHSM code path);
 //! - [`lambda`]: API Gateway REST events and the Lambda runtime API emulator;
-//! - [`bank`]: the bank's side: plain HTTP calls, the demo's conversation;
-//! - [`hsm`] and [`kms`]: each flavour's whole set-up on loopback (dev PKI, simulator, proxy).
+//! - [`bank`]: the bank's side as tests play it: plain HTTP calls and readers of the answers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod aws;
 pub mod bank;
-pub mod hsm;
-pub mod kms;
 pub mod lambda;
-pub mod rehearsal;
 pub mod samples;
 pub mod softhsm;
 pub mod test_pki;

@@ -1,6 +1,7 @@
 //! The policies every test shares: what to do when a reference tool is missing, and when
 //! `../shared` (the outside fixtures) is not beside the checkout.
 
+pub use pix_xmldsig::clock::unix_now;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -70,14 +71,6 @@ pub fn free_port() -> Result<u16, String> {
         .map(|a| a.port())
         .map_err(|e| e.to_string())
 }
-
-/// Seconds since the epoch, for verifications "now".
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 /// True when a JDK is here (the harness runs as a single-file source program: its compiler must
 /// be there too); else [`unavailable`].
 pub fn have_java() -> bool {

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{AuditError, AuditRecord, AuditSink, InFlight, WriteFuture};
-use crate::dsig::Profile;
+use pix_xmldsig::dsig::Profile;
 
 /// Appends lines to files and fsyncs them before answering, from one writer thread.
 ///
@@ -29,7 +29,7 @@ type Pending = (PathBuf, String, tokio::sync::oneshot::Sender<Result<(), String>
 
 /// The longest a record waits for others before its fsync, when at least [`COMMIT_SIBLINGS`]
 /// other exchanges are under way. It bounds the latency added under load; at light load no record
-/// waits. Measured with `proxy-hsm/examples/audit_overhead.rs` (README, "Cost of the audit path").
+/// waits. Measured with `pix-dev/examples/audit_overhead.rs` (README, "Cost of the audit path").
 pub(crate) const COMMIT_DELAY: Duration = Duration::from_millis(4);
 
 /// Exchanges under way, besides those whose records are already in the batch, from which the

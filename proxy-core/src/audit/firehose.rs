@@ -23,8 +23,8 @@ use tokio::sync::mpsc;
 use super::files::json_line;
 use super::spool::{Spool, Spooled};
 use super::{AuditError, AuditRecord, AuditSink, InFlight, WriteFuture};
-use crate::dsig::Profile;
 use crate::retry::Backoff;
+use pix_xmldsig::dsig::Profile;
 
 /// Firehose's limits for one `PutRecordBatch` call.
 const MAX_BATCH_RECORDS: usize = 500;

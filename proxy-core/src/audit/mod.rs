@@ -25,7 +25,7 @@ pub use files::FileSink;
 
 use serde::{Deserialize, Serialize};
 
-use crate::dsig::Profile;
+use pix_xmldsig::dsig::Profile;
 
 /// One exchange between a bank service and BACEN through the proxy.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -62,9 +62,13 @@ pub struct AuditRecord {
     pub latency_ms: f64,
     /// The signing key's id or label (never key material).
     pub signature_key_id: String,
-    /// Why BACEN's answer failed verification (the check), when it did.
+    /// Why BACEN's answer failed verification, for people, when it did.
     #[serde(default)]
     pub verification_error: Option<String>,
+    /// The check that failed, a stable code (`digest`, `trust`, `validity`, `signature`, …:
+    /// `pix_xmldsig::dsig::VerifyError::code`, or `body`), when one did: what queries group by.
+    #[serde(default)]
+    pub verification_code: Option<String>,
     /// The type of every message of the exchange, both directions, every part.
     #[serde(default)]
     pub message_types: Vec<String>,
@@ -99,6 +103,7 @@ pub const GLUE_COLUMNS: &[(&str, &str)] = &[
     ("latency_ms", "double"),
     ("signature_key_id", "string"),
     ("verification_error", "string"),
+    ("verification_code", "string"),
     ("message_types", "array<string>"),
     ("biz_msg_idrs", "array<string>"),
     ("end_to_end_ids", "array<string>"),
@@ -233,6 +238,7 @@ mod tests {
             biz_msg_idr: Some("M1".into()),
             end_to_end_id: Some("E1".into()),
             verification_error: Some("digest of reference 3".into()),
+            verification_code: Some("digest".into()),
             message_types: vec!["pacs.008".into()],
             biz_msg_idrs: vec!["M1".into()],
             end_to_end_ids: vec!["E1".into(), "E2".into()],

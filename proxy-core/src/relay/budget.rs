@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::dsig::Profile;
+use pix_xmldsig::dsig::Profile;
 
 use super::refusal::{Problem, Refusal};
 

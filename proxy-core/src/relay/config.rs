@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use rustls_pki_types::CertificateDer;
 
-use crate::dsig::Profile;
-use crate::trust::TrustStore;
+use pix_xmldsig::dsig::Profile;
+use pix_xmldsig::trust::TrustStore;
 
 /// How a relay reaches BACEN.
 #[derive(Debug, Clone)]

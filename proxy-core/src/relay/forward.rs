@@ -21,10 +21,10 @@ use hyper_util::rt::TokioExecutor;
 use rustls_pki_types::ServerName;
 
 use super::refusal::{Problem, Refusal};
-use super::wire;
 use super::{RelayConfig, RelayError};
-use crate::dsig::Profile;
-use crate::signer::Signer;
+use crate::wire;
+use pix_xmldsig::dsig::Profile;
+use pix_xmldsig::signer::Signer;
 
 /// DICT lookups also carry these (DESIGN §6).
 const DICT_HEADERS: &[&str] = &["pi-requestingparticipant", "pi-payerid", "pi-endtoendid"];

@@ -22,9 +22,10 @@ use tokio::sync::{mpsc, oneshot};
 use super::budget::{self, Budget};
 use super::forward::{Answer, Forwarder};
 use super::refusal::Refusal;
-use super::{BacenTrust, RelayConfig, RelayError, wire};
-use crate::dsig::Profile;
-use crate::signer::Signer;
+use super::{BacenTrust, RelayConfig, RelayError};
+use crate::wire;
+use pix_xmldsig::dsig::Profile;
+use pix_xmldsig::signer::Signer;
 
 /// BACEN's answer to one caller, and the id of the batch it went in (if it shared a request).
 pub(super) type Sent = (Answer, Option<String>);

@@ -22,7 +22,6 @@ mod record;
 mod refusal;
 mod sign;
 mod verify;
-pub mod wire;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,10 +34,10 @@ pub use config::{BacenTrust, RelayConfig, RelayError};
 pub use refusal::{Problem, Refusal};
 
 use crate::audit::{AuditSink, InFlight};
-use crate::dsig::Profile;
-use crate::signer::Signer;
-use crate::trust::TrustStore;
 use link::Link;
+use pix_xmldsig::dsig::Profile;
+use pix_xmldsig::signer::Signer;
+use pix_xmldsig::trust::TrustStore;
 use record::Evidence;
 use verify::{Kind, Verifier};
 
@@ -87,7 +86,7 @@ impl Relay {
     }
 
     /// The certificates of the proxy's own keys: (XML signature, mTLS).
-    pub fn own_certificates(&self) -> (&crate::trust::Certificate, &crate::trust::Certificate) {
+    pub fn own_certificates(&self) -> (&pix_xmldsig::trust::Certificate, &pix_xmldsig::trust::Certificate) {
         (self.signer.certificate(), self.mtls.certificate())
     }
 

@@ -8,17 +8,19 @@ use bytes::Bytes;
 use http::Response;
 use http::header::{self, HeaderValue};
 
-use super::{REQUEST_ID, SIGNATURE_VALID, wire};
+use super::verify::Failure;
+use super::{REQUEST_ID, SIGNATURE_VALID};
 use crate::audit::{AuditRecord, AuditSink};
-use crate::dsig::Profile;
-use crate::xml::{self, Limits};
+use crate::wire;
+use pix_xmldsig::dsig::Profile;
+use pix_xmldsig::xml::{self, Limits};
 
 /// What BACEN answered, kept whole for the auditor.
 pub(super) struct Evidence {
     /// BACEN's body as received, decompressed.
     pub bacen_body: Bytes,
     /// Why its verification failed, when it did.
-    pub verification_error: Option<String>,
+    pub verification_error: Option<Failure>,
     /// The batch the message went in, when it shared its request with others.
     pub batch_id: Option<String>,
 }
@@ -98,7 +100,10 @@ impl Draft {
             add_new(&mut record.end_to_end_ids, &m.end_to_end_ids);
         }
         if let Some(e) = evidence {
-            record.verification_error = e.verification_error;
+            if let Some(failure) = e.verification_error {
+                record.verification_code = Some(failure.code.to_string());
+                record.verification_error = Some(failure.detail);
+            }
             record.batch_id = e.batch_id;
         }
         record.response_status_code = i32::from(response.status().as_u16());

@@ -6,9 +6,9 @@
 use http::header;
 
 use super::refusal::{Problem, Refusal};
-use super::wire;
-use crate::dsig::{self, Profile, SignError};
-use crate::signer::{Signer, SignerError};
+use crate::wire;
+use pix_xmldsig::dsig::{self, Profile, SignError};
+use pix_xmldsig::signer::{Signer, SignerError};
 
 /// The body to send to BACEN for a bank's `body` with `headers`.
 pub(super) async fn request_body(
@@ -25,7 +25,7 @@ pub(super) async fn request_body(
         return Err(Refusal::new(Problem::UnsupportedEncoding, reason));
     }
     let plain = if gzip {
-        wire::gunzip(body, max_body).map_err(|e| Refusal::new(Problem::InvalidBody, e))?
+        wire::gunzip(body, max_body).map_err(|e| Refusal::new(Problem::InvalidBody, e.to_string()))?
     } else {
         body.to_vec()
     };
@@ -55,8 +55,8 @@ async fn sign_plain(
     plain: &[u8],
 ) -> Result<Vec<u8>, Refusal> {
     let signed = if let Some(boundary) = wire::boundary(content_type) {
-        let parts =
-            wire::parse_multipart(plain, &boundary).map_err(|e| Refusal::new(Problem::InvalidBody, e))?;
+        let parts = wire::parse_multipart(plain, &boundary)
+            .map_err(|e| Refusal::new(Problem::InvalidBody, e.to_string()))?;
         let mut signed_parts = Vec::with_capacity(parts.len());
         for (i, mut p) in parts.into_iter().enumerate() {
             p.body = message(profile, signer, &p.body)

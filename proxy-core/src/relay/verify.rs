@@ -17,9 +17,10 @@ use http::{Method, Response};
 
 use super::forward::Answer;
 use super::refusal::{Problem, Refusal};
-use super::{SIGNATURE_ERROR, SIGNATURE_VALID, wire};
-use crate::dsig::{self, Profile};
-use crate::trust::TrustStore;
+use super::{SIGNATURE_ERROR, SIGNATURE_VALID};
+use crate::wire::{self, WireError};
+use pix_xmldsig::dsig::{self, Profile, VerifyError};
+use pix_xmldsig::trust::TrustStore;
 
 /// What kind of answer BACEN gives to a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +44,37 @@ impl Kind {
     }
 }
 
+/// Why one message of BACEN's answer was not accepted: its body could not be read, or its
+/// signature failed a check.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AnswerError {
+    /// The body is not readable gzip or multipart.
+    #[error(transparent)]
+    Body(#[from] WireError),
+    /// The signature failed one of the profile's checks.
+    #[error(transparent)]
+    Signature(#[from] VerifyError),
+}
+
+impl AnswerError {
+    /// The failed check, a stable name: [`VerifyError::code`], or `body`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AnswerError::Body(_) => "body",
+            AnswerError::Signature(e) => e.code(),
+        }
+    }
+}
+
+/// A failed verification as the audit record keeps it: the check's stable code and the detail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The failed check ([`AnswerError::code`]).
+    pub code: &'static str,
+    /// What failed, for people (`part N: ` first in a multipart answer).
+    pub detail: String,
+}
+
 /// BACEN's answer judged.
 pub(super) struct Judged {
     /// What the bank receives.
@@ -50,7 +82,7 @@ pub(super) struct Judged {
     /// BACEN's body as received, decompressed: the audit record's evidence.
     pub bacen_body: Bytes,
     /// Why verification failed, when it did.
-    pub verification_error: Option<String>,
+    pub verification_error: Option<Failure>,
 }
 
 /// What the relay checks BACEN's answers with.
@@ -67,7 +99,7 @@ impl Verifier<'_> {
         let (plain, unreadable) = if gzip {
             match wire::gunzip(&bytes, self.max_body) {
                 Ok(p) => (Bytes::from(p), None),
-                Err(e) => (bytes.clone(), Some(e)),
+                Err(e) => (bytes.clone(), Some(AnswerError::from(e))),
             }
         } else {
             (bytes.clone(), None)
@@ -81,7 +113,7 @@ impl Verifier<'_> {
         } else if let Some(b) = &boundary {
             match wire::parse_multipart(&plain, b) {
                 Ok(ps) => (ps.iter().map(|p| self.verify(&p.body)).collect(), Some(ps)),
-                Err(e) => (vec![Err(e)], None),
+                Err(e) => (vec![Err(e.into())], None),
             }
         } else {
             (vec![self.verify(&plain)], None)
@@ -89,10 +121,10 @@ impl Verifier<'_> {
         let error = first_error(&verdicts, split.is_some());
         // Counted for the messages BACEN answers with (its error documents are not all signed).
         if !verdicts.is_empty() && parts.status.is_success() {
-            crate::metrics::verdict(self.profile, error.as_deref());
+            crate::metrics::verdict(self.profile, error.as_ref().map(|e| e.code));
             if let Some(e) = &error {
                 // The alarm's log line (`metric`), both flavours.
-                tracing::warn!(metric = "SignatureInvalid", family = self.profile.name(), check = crate::metrics::check_of(e), error = %e, "BACEN's answer failed verification");
+                tracing::warn!(metric = "SignatureInvalid", family = self.profile.name(), check = e.code, error = %e.detail, "BACEN's answer failed verification");
             }
         }
         let valid = !verdicts.is_empty() && error.is_none();
@@ -101,7 +133,7 @@ impl Verifier<'_> {
             && !bytes.is_empty()
             && let Some(reason) = &error
         {
-            let reason = format!("BACEN's answer failed verification: {reason}");
+            let reason = format!("BACEN's answer failed verification: {}", reason.detail);
             return Judged {
                 response: Refusal::new(Problem::InvalidResponseSignature, reason).response(),
                 bacen_body: plain,
@@ -115,7 +147,8 @@ impl Verifier<'_> {
                     p.headers
                         .push((SIGNATURE_VALID.into(), verdict.is_ok().to_string()));
                     if let Err(e) = verdict {
-                        p.headers.push((SIGNATURE_ERROR.into(), header_text(e)));
+                        p.headers
+                            .push((SIGNATURE_ERROR.into(), header_text(&e.to_string())));
                     }
                 }
                 let rebuilt = wire::build_multipart(b, &ps);
@@ -137,7 +170,7 @@ impl Verifier<'_> {
             HeaderValue::from_static(if valid { "true" } else { "false" }),
         );
         if let Some(e) = &error {
-            r = r.header(SIGNATURE_ERROR, header_text(e));
+            r = r.header(SIGNATURE_ERROR, header_text(&e.detail));
         }
         let response = r.body(body).unwrap_or_else(|_| {
             Refusal::new(Problem::InvalidResponse, "BACEN's answer headers are invalid").response()
@@ -149,22 +182,23 @@ impl Verifier<'_> {
         }
     }
 
-    fn verify(&self, message: &[u8]) -> Result<(), String> {
-        dsig::verify(message, self.profile, self.trust, unix_now())
+    fn verify(&self, message: &[u8]) -> Result<(), AnswerError> {
+        dsig::verify(message, self.profile, self.trust, wire::unix_now())
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(AnswerError::from)
     }
 }
 
 /// The first failure, naming its part in a multipart answer.
-fn first_error(verdicts: &[Result<(), String>], multipart: bool) -> Option<String> {
+fn first_error(verdicts: &[Result<(), AnswerError>], multipart: bool) -> Option<Failure> {
     verdicts.iter().enumerate().find_map(|(i, v)| {
-        v.as_ref().err().map(|e| {
-            if multipart {
+        v.as_ref().err().map(|e| Failure {
+            code: e.code(),
+            detail: if multipart {
                 format!("part {}: {e}", i + 1)
             } else {
-                e.clone()
-            }
+                e.to_string()
+            },
         })
     })
 }
@@ -176,12 +210,6 @@ fn header_text(reason: &str) -> String {
         .map(|c| if (' '..='~').contains(&c) { c } else { '?' })
         .take(300)
         .collect()
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 #[cfg(test)]
@@ -285,7 +313,7 @@ mod tests {
             assert_eq!(p.header(SIGNATURE_VALID), Some("false"));
             assert!(p.header(SIGNATURE_ERROR).is_some());
         }
-        assert!(j.verification_error.unwrap().starts_with("part 1: "));
+        assert!(j.verification_error.unwrap().detail.starts_with("part 1: "));
         assert!(Kind::of(Profile::Spi, &Method::GET, "/api/v1/out/1/stream/start") == Kind::Stream);
         assert!(Kind::of(Profile::Spi, &Method::GET, "/api/v1/in/catalog") == Kind::Unsigned);
         assert!(Kind::of(Profile::Dict, &Method::GET, "/api/v2/entries/x") == Kind::Signed);

@@ -15,7 +15,7 @@
 //! (optionally `?Status=…`), which is how the other side learns of a new one.
 
 use http::StatusCode;
-use proxy_core::xml::Document;
+use pix_xmldsig::xml::Document;
 
 use super::{Refusal, field, forbidden, invalid};
 use crate::State;

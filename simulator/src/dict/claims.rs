@@ -3,7 +3,7 @@
 //! while the claim is not final.
 
 use http::StatusCode;
-use proxy_core::xml::Document;
+use pix_xmldsig::xml::Document;
 
 use super::{Refusal, entries, field, forbidden, invalid, no_entry};
 use crate::State;

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use http::{Request, StatusCode};
-use proxy_core::xml::Document;
+use pix_xmldsig::xml::Document;
 
 use super::{Refusal, field, forbidden, invalid, no_entry};
 use crate::State;

@@ -22,13 +22,13 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
-use proxy_core::dsig::{self, Profile};
+use pix_xmldsig::dsig::{self, Profile};
+use pix_xmldsig::xml::{self, Document, Limits};
 use proxy_core::service::PeerCertificate;
-use proxy_core::xml::{self, Document, Limits};
 
 use crate::dict_limits;
 use crate::find::text as field;
-use crate::spi::unix_now;
+use crate::wire::unix_now;
 use crate::wire::{self, Body, respond, utc_now};
 use crate::{Family, State};
 

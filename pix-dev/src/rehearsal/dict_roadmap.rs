@@ -1,0 +1,518 @@
+//! The DICT functional roadmap of BACEN's homologation, played through the two proxies: keys of
+//! every type created, looked up, checked and deleted; a portability claim confirmed and an
+//! ownership claim cancelled; infraction reports accepted, rejected and cancelled; refunds for
+//! fraud and operational flaw closed or cancelled; the lookup rate limit. Every answer must come
+//! signed by DICT and verified by the proxy.
+
+use std::net::SocketAddr;
+
+use testkit::bank::{call, text_of};
+
+use super::party::Party;
+use super::steps::{Log, Outcome, judge};
+
+const PHASE: &str = "DICT";
+
+/// The key types and one key of each.
+const KEYS: [(&str, &str); 5] = [
+    ("CPF", "12345678909"),
+    ("CNPJ", "11222333000181"),
+    ("PHONE", "+5561988881234"),
+    ("EMAIL", "maria.conceicao@example.com"),
+    ("EVP", "6f1a2c3d-4b5e-4f60-8a7b-9c0d1e2f3a4b"),
+];
+
+/// How the roadmap drives one kind of DICT case.
+#[derive(Clone, Copy)]
+struct Case {
+    /// Its resource under `/api/v2`.
+    resource: &'static str,
+    /// Its element and the stem of its requests' names.
+    name: &'static str,
+    /// The element naming it in action requests.
+    id_field: &'static str,
+    /// Whether the other side acknowledges it before closing.
+    acknowledge: bool,
+    /// The closing analysis' element.
+    result_field: &'static str,
+}
+
+const INFRACTION_REPORT: Case = Case {
+    resource: "infraction-reports",
+    name: "InfractionReport",
+    id_field: "InfractionReportId",
+    acknowledge: true,
+    result_field: "AnalysisResult",
+};
+
+const REFUND: Case = Case {
+    resource: "refunds",
+    name: "Refund",
+    id_field: "RefundId",
+    acknowledge: false,
+    result_field: "RefundAnalysisResult",
+};
+
+impl Case {
+    /// A new case's fields on payment `e2e` with `reason` (`InfractionType` or `RefundReason`).
+    fn fields(&self, e2e: &str, reason: &str) -> String {
+        match self.acknowledge {
+            true => format!(
+                "<TransactionId>{e2e}</TransactionId><InfractionType>{reason}</InfractionType>\
+                 <ReportDetails>golpe do falso parente</ReportDetails>"
+            ),
+            false => format!(
+                "<TransactionId>{e2e}</TransactionId><RefundReason>{reason}</RefundReason>\
+                 <RefundAmount>10.00</RefundAmount><RefundDetails>ensaio</RefundDetails>"
+            ),
+        }
+    }
+}
+
+fn entry(key: &str, kind: &str, participant: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CreateEntryRequest><Entry><Key>{key}</Key><KeyType>{kind}</KeyType>\
+         <Account><Participant>{participant}</Participant><Branch>0001</Branch><AccountNumber>0007654321</AccountNumber>\
+         <AccountType>CACC</AccountType><OpeningDate>2020-01-10T10:00:00Z</OpeningDate></Account>\
+         <Owner><Type>NATURAL_PERSON</Type><TaxIdNumber>12345678909</TaxIdNumber><Name>Maria da Conceição</Name></Owner>\
+         </Entry><Reason>USER_REQUESTED</Reason><RequestId>{}</RequestId></CreateEntryRequest>",
+        request_id()
+    )
+}
+
+fn request_id() -> String {
+    let id = proxy_core::wire::new_id();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &id[0..8],
+        &id[8..12],
+        &id[12..16],
+        &id[16..20],
+        &id[20..32]
+    )
+}
+
+/// A request `root` acting as `participant`, with `inner`.
+fn acting(root: &str, participant: &str, inner: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{root}><Participant>{participant}</Participant>{inner}</{root}>"
+    )
+}
+
+fn lookup_path(key: &str) -> String {
+    format!("/api/v2/entries/{key}")
+}
+
+/// `status` expected and the answer verified: the observation, or why not.
+fn answered(what: &str, want: u16, (status, valid, body): &(u16, bool, String)) -> Result<String, String> {
+    if *status == want && *valid {
+        Ok(format!("{what} {status}"))
+    } else {
+        let detail = text_of(body, "detail");
+        Err(format!("{what}: {status} (verified: {valid}) {detail}"))
+    }
+}
+
+/// The DICT side of the rehearsal.
+pub struct Roadmap<'a> {
+    /// The participant under homologation.
+    pub a: &'a Party,
+    /// Its counterparty.
+    pub b: &'a Party,
+    /// The simulator's control port.
+    pub control: SocketAddr,
+    /// A payment A → B and one B → A, settled by the SPI roadmap.
+    pub settled: (String, String),
+}
+
+impl Roadmap<'_> {
+    /// Plays every DICT step into `log`.
+    pub async fn play(&self, log: &mut Log) {
+        let (a, b) = (self.a, self.b);
+        for (kind, key) in KEYS {
+            log.play(
+                PHASE,
+                &format!("create a {kind} key"),
+                "201, signed answer verified",
+                async {
+                    let r = a
+                        .dict("POST", "/api/v2/entries/", Some(entry(key, kind, &a.ispb)))
+                        .await?;
+                    Ok(answered("create", 201, &r))
+                },
+            )
+            .await;
+            log.play(
+                PHASE,
+                &format!("look up the {kind} key (by B)"),
+                "200 naming A's account, verified",
+                async {
+                    let r = b.dict("GET", &lookup_path(key), None).await?;
+                    let owner = text_of(&r.2, "Participant");
+                    Ok(answered("lookup", 200, &r)
+                        .and_then(|o| judge(owner == a.ispb, format!("{o}, held by {owner}"))))
+                },
+            )
+            .await;
+        }
+        log.play(
+            PHASE,
+            "keys/check: every key registered",
+            "200, hasEntry=true for the five keys",
+            self.check(true),
+        )
+        .await;
+        for (kind, key) in KEYS {
+            log.play(
+                PHASE,
+                &format!("delete the {kind} key, then look it up"),
+                "200, then a signed 404",
+                async {
+                    let del = acting(
+                        "DeleteEntryRequest",
+                        &a.ispb,
+                        &format!("<Key>{key}</Key><Reason>USER_REQUESTED</Reason>"),
+                    );
+                    let deleted = a
+                        .dict("POST", &format!("/api/v2/entries/{key}/delete"), Some(del))
+                        .await?;
+                    let gone = b.dict("GET", &lookup_path(key), None).await?;
+                    Ok(answered("delete", 200, &deleted)
+                        .and_then(|d| answered("lookup", 404, &gone).map(|g| format!("{d}, {g}"))))
+                },
+            )
+            .await;
+        }
+        log.play(
+            PHASE,
+            "keys/check: no key left",
+            "200, hasEntry=false for the five keys",
+            self.check(false),
+        )
+        .await;
+        // (case, expected, type, the donor confirms (else cancels), the key)
+        let claims = [
+            (
+                "portability claim by A, confirmed by B",
+                "B acknowledges, confirms; A completes; the key is A's",
+                "PORTABILITY",
+                true,
+                "+5561977770000",
+            ),
+            (
+                "ownership claim by A, confirmed by B",
+                "B acknowledges, confirms; A completes; the key is A's",
+                "OWNERSHIP",
+                true,
+                "+5561966660000",
+            ),
+            (
+                "portability claim by B, cancelled by A",
+                "A acknowledges, cancels; the key stays A's",
+                "PORTABILITY",
+                false,
+                "maria.silva@example.com",
+            ),
+            (
+                "ownership claim by B, cancelled by A",
+                "A acknowledges, cancels; the key stays A's",
+                "OWNERSHIP",
+                false,
+                "jose.souza@example.com",
+            ),
+        ];
+        for (case, expected, kind, confirm, key) in claims {
+            log.play(PHASE, case, expected, self.claim(kind, confirm, key))
+                .await;
+        }
+        let (ab, ba) = self.settled.clone();
+        // (case, expected, kind, opened by A, reason, the other side's analysis or a cancel)
+        let cases = [
+            (
+                "infraction report by A, accepted by B",
+                "OPEN → B lists, acknowledges → CLOSED AGREED",
+                &INFRACTION_REPORT,
+                true,
+                "FRAUD",
+                Some("AGREED"),
+            ),
+            (
+                "infraction report by A, rejected by B",
+                "OPEN → CLOSED DISAGREED",
+                &INFRACTION_REPORT,
+                true,
+                "FRAUD",
+                Some("DISAGREED"),
+            ),
+            (
+                "infraction report by A, cancelled by A",
+                "OPEN → CANCELLED",
+                &INFRACTION_REPORT,
+                true,
+                "FRAUD",
+                None,
+            ),
+            (
+                "infraction report on A, accepted by A",
+                "B reports A's received payment; A closes AGREED",
+                &INFRACTION_REPORT,
+                false,
+                "REFUND_REQUEST",
+                Some("AGREED"),
+            ),
+            (
+                "refund for fraud by A, accepted by B",
+                "OPEN → CLOSED TOTALLY_ACCEPTED",
+                &REFUND,
+                true,
+                "FRAUD",
+                Some("TOTALLY_ACCEPTED"),
+            ),
+            (
+                "refund for operational flaw by A, rejected by B",
+                "OPEN → CLOSED REJECTED",
+                &REFUND,
+                true,
+                "OPERATIONAL_FLAW",
+                Some("REJECTED"),
+            ),
+            (
+                "refund by A, cancelled by A",
+                "OPEN → CANCELLED",
+                &REFUND,
+                true,
+                "FRAUD",
+                None,
+            ),
+            (
+                "refund requested of A, closed by A",
+                "B's request; A closes PARTIALLY_ACCEPTED",
+                &REFUND,
+                false,
+                "OPERATIONAL_FLAW",
+                Some("PARTIALLY_ACCEPTED"),
+            ),
+        ];
+        for (case, expected, kind, by_a, reason, analysis) in cases {
+            // A's cases concern A's payment to B; B's, B's payment to A.
+            let (opener, other, e2e) = if by_a { (a, b, &ab) } else { (b, a, &ba) };
+            let fields = kind.fields(e2e, reason);
+            log.play(
+                PHASE,
+                case,
+                expected,
+                self.case(kind, opener, other, &fields, analysis),
+            )
+            .await;
+        }
+        log.play(
+            PHASE,
+            "lookup rate limit (bucket of 5)",
+            "429 RateLimited once the bucket is empty, signed",
+            self.rate_limit(),
+        )
+        .await;
+    }
+
+    async fn check(&self, registered: bool) -> Result<Outcome, String> {
+        let keys: String = KEYS.iter().map(|(_, k)| format!("<Key>{k}</Key>")).collect();
+        let r = self
+            .a
+            .dict(
+                "POST",
+                "/api/v2/keys/check",
+                Some(acting(
+                    "CheckKeysRequest",
+                    &self.a.ispb,
+                    &format!("<Keys>{keys}</Keys>"),
+                )),
+            )
+            .await?;
+        let want = format!("hasEntry=\"{registered}\"");
+        let n = r.2.matches(&want).count();
+        Ok(answered("keys/check", 200, &r)
+            .and_then(|o| judge(n == KEYS.len(), format!("{o}, {n} of {} {want}", KEYS.len()))))
+    }
+
+    /// A claim by the participant that does not hold the key; `confirm`: the donor confirms and
+    /// the claimer completes, else the donor cancels.
+    async fn claim(&self, kind: &str, confirm: bool, key: &str) -> Result<Outcome, String> {
+        let (donor, claimer) = if confirm {
+            (self.b, self.a)
+        } else {
+            (self.a, self.b)
+        };
+        let key_type = if key.starts_with('+') { "PHONE" } else { "EMAIL" };
+        let created = donor
+            .dict(
+                "POST",
+                "/api/v2/entries/",
+                Some(entry(key, key_type, &donor.ispb)),
+            )
+            .await?;
+        if let Err(e) = answered("donor's key", 201, &created) {
+            return Ok(Err(e));
+        }
+        let claim = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CreateClaimRequest><Claim><Type>{kind}</Type><Key>{key}</Key><KeyType>{key_type}</KeyType>\
+             <ClaimerAccount><Participant>{}</Participant><Branch>0002</Branch><AccountNumber>0001234567</AccountNumber>\
+             <AccountType>CACC</AccountType><OpeningDate>2021-03-01T10:00:00Z</OpeningDate></ClaimerAccount>\
+             <Claimer><Type>NATURAL_PERSON</Type><TaxIdNumber>98765432100</TaxIdNumber><Name>José Souza</Name></Claimer>\
+             </Claim><RequestId>{}</RequestId></CreateClaimRequest>",
+            claimer.ispb,
+            request_id()
+        );
+        let r = claimer.dict("POST", "/api/v2/claims/", Some(claim)).await?;
+        if let Err(e) = answered("claim", 201, &r) {
+            return Ok(Err(e));
+        }
+        let id = text_of(&r.2, "Id");
+        let mut seen = vec![text_of(&r.2, "Status")];
+        let steps: &[(&Party, &str, &str)] = if confirm {
+            &[
+                (donor, "acknowledge", "AcknowledgeClaimRequest"),
+                (donor, "confirm", "ConfirmClaimRequest"),
+                (claimer, "complete", "CompleteClaimRequest"),
+            ]
+        } else {
+            &[
+                (donor, "acknowledge", "AcknowledgeClaimRequest"),
+                (donor, "cancel", "CancelClaimRequest"),
+            ]
+        };
+        for (who, action, root) in steps {
+            let body = acting(root, &who.ispb, &format!("<ClaimId>{id}</ClaimId>"));
+            let r = who
+                .dict("POST", &format!("/api/v2/claims/{id}/{action}"), Some(body))
+                .await?;
+            if let Err(e) = answered(action, 200, &r) {
+                return Ok(Err(e));
+            }
+            seen.push(text_of(&r.2, "Status"));
+        }
+        let holder = text_of(
+            &self.a.dict("GET", &lookup_path(key), None).await?.2,
+            "Participant",
+        );
+        let want_last = if confirm { "COMPLETED" } else { "CANCELLED" };
+        Ok(judge(
+            seen.last().map(String::as_str) == Some(want_last) && holder == self.a.ispb,
+            format!("{}; key held by {holder}", seen.join(" → ")),
+        ))
+    }
+
+    /// A case opened by `opener` with `fields`; `analysis`: the other side finds it in its list
+    /// of open cases, acknowledges it (reports) and closes it with that result, else the opener
+    /// cancels it. Observed: the statuses it went through.
+    async fn case(
+        &self,
+        kind: &Case,
+        opener: &Party,
+        other: &Party,
+        fields: &str,
+        analysis: Option<&str>,
+    ) -> Result<Outcome, String> {
+        let Case {
+            resource,
+            name,
+            id_field,
+            acknowledge,
+            result_field,
+        } = *kind;
+        let body = acting(
+            &format!("Create{name}Request"),
+            &opener.ispb,
+            &format!("<{name}>{fields}</{name}><RequestId>{}</RequestId>", request_id()),
+        );
+        let r = opener
+            .dict("POST", &format!("/api/v2/{resource}/"), Some(body))
+            .await?;
+        if let Err(e) = answered("create", 201, &r) {
+            return Ok(Err(e));
+        }
+        let id = text_of(&r.2, "Id");
+        let mut seen = vec![text_of(&r.2, "Status")];
+        let path = |action: &str| format!("/api/v2/{resource}/{id}/{action}");
+        let inner = format!("<{id_field}>{id}</{id_field}>");
+        let last = match analysis {
+            Some(result) => {
+                let listed = other
+                    .dict("GET", &format!("/api/v2/{resource}/?Status=OPEN"), None)
+                    .await?;
+                if !listed.2.contains(&id) {
+                    return Ok(Err(format!(
+                        "{id} is not in {}'s list of open {resource}",
+                        other.ispb
+                    )));
+                }
+                if acknowledge {
+                    let ack = acting(&format!("Acknowledge{name}Request"), &other.ispb, &inner);
+                    let r = other.dict("POST", &path("acknowledge"), Some(ack)).await?;
+                    if let Err(e) = answered("acknowledge", 200, &r) {
+                        return Ok(Err(e));
+                    }
+                    seen.push(text_of(&r.2, "Status"));
+                }
+                let details = result_field.replace("Result", "Details");
+                let close = acting(
+                    &format!("Close{name}Request"),
+                    &other.ispb,
+                    &format!(
+                        "{inner}<{result_field}>{result}</{result_field}><{details}>analisado</{details}>"
+                    ),
+                );
+                other.dict("POST", &path("close"), Some(close)).await?
+            }
+            None => {
+                let cancel = acting(&format!("Cancel{name}Request"), &opener.ispb, &inner);
+                opener.dict("POST", &path("cancel"), Some(cancel)).await?
+            }
+        };
+        if let Err(e) = answered("last step", 200, &last) {
+            return Ok(Err(e));
+        }
+        let end = format!(
+            "{} {}",
+            text_of(&last.2, "Status"),
+            text_of(&last.2, result_field)
+        );
+        seen.push(end.trim().to_string());
+        let want = analysis.map_or("CANCELLED".to_string(), |r| format!("CLOSED {r}"));
+        Ok(judge(seen.last() == Some(&want), seen.join(" → ")))
+    }
+
+    /// The lookup bucket shrunk to 5 tokens: lookups run out, DICT says `429` (signed), then
+    /// the bucket is set back to DICT's published policy.
+    async fn rate_limit(&self) -> Result<Outcome, String> {
+        let policy = "ENTRIES_READ_PARTICIPANT_ANTISCAN";
+        let set = |capacity: f64, refill: f64| {
+            let path = format!("/dict-policy?name={policy}&capacity={capacity}&refill_per_minute={refill}");
+            async move { call(self.control, "POST", &path, &[], vec![]).await }
+        };
+        set(5.0, 0.0).await?;
+        let key = "+5561977770000";
+        let mut statuses = Vec::new();
+        let mut limited = None;
+        for _ in 0..10 {
+            let r = self.a.dict("GET", &lookup_path(key), None).await?;
+            statuses.push(r.0);
+            if r.0 == 429 {
+                limited = Some(r);
+                break;
+            }
+        }
+        let default = simulator::dict_limits::default_policies()
+            .into_iter()
+            .find(|p| p.name == policy)
+            .ok_or("no default lookup policy")?;
+        set(default.capacity, default.refill_per_minute).await?;
+        let observed = format!("{statuses:?}");
+        Ok(match limited {
+            Some(r) => judge(
+                statuses.len() == 6 && r.1 && r.2.contains("/error/RateLimited"),
+                format!("{observed}: the 6th refused RateLimited (verified: {})", r.1),
+            ),
+            None => Err(format!("{observed}: never limited")),
+        })
+    }
+}
