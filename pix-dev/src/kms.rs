@@ -16,7 +16,8 @@ use x509_parser::public_key::PublicKey;
 use x509_parser::x509::SubjectPublicKeyInfo;
 
 use pix_xmldsig::dsig::Profile;
-use proxy_kms::configured::{self, Clients, Deployment, MTLS_SECRET, PREFIX};
+use proxy_core::config::names::{self, MTLS_PRIVATE_KEY};
+use proxy_kms::configured::{self, Clients, Deployment, FLAVOUR};
 use proxy_kms::local;
 
 /// What [`provision`] made.
@@ -86,28 +87,36 @@ pub async fn provision(
 
     let read = |p: &Path| std::fs::read_to_string(p).map_err(|x| format!("{}: {x}", p.display()));
     for (name, value) in [
-        ("SignatureKeyId", key_id.clone()),
-        ("SignatureCertificate", read(&certificate)?),
-        ("MtlsCertificate", read(&pki.path("psp-mtls.cer"))?),
-        ("DictAuditStream", DICT_STREAM.into()),
-        ("SpiAuditStream", SPI_STREAM.into()),
+        (names::SIGNATURE_KEY_ID.name, key_id.clone()),
+        (names::SIGNATURE_CERTIFICATE.name, read(&certificate)?),
+        (names::MTLS_CERTIFICATE.name, read(&pki.path("psp-mtls.cer"))?),
+        (names::DICT_AUDIT_STREAM.name, DICT_STREAM.into()),
+        (names::SPI_AUDIT_STREAM.name, SPI_STREAM.into()),
         // By address, with the dev PKI's name for TLS: no resolver needed.
-        ("BcbDictEndpoint", simulator.dict.to_string()),
-        ("BcbSpiEndpoint", simulator.spi.to_string()),
-        ("BcbTlsServerName", simulator::pki::TLS_NAME.to_string()),
-        ("BcbSignatureCertificate", read(&pki.path("bacen-sig.cer"))?),
-        ("BcbMtlsCertificate", read(&pki.path("bacen-ca.cer"))?),
+        (names::BCB_DICT_ENDPOINT.name, simulator.dict.to_string()),
+        (names::BCB_SPI_ENDPOINT.name, simulator.spi.to_string()),
+        (
+            names::BCB_TLS_SERVER_NAME.name,
+            simulator::pki::TLS_NAME.to_string(),
+        ),
+        (
+            names::BCB_SIGNATURE_CERTIFICATE.name,
+            read(&pki.path("bacen-sig.cer"))?,
+        ),
+        (names::BCB_MTLS_CERTIFICATE.name, read(&pki.path("bacen-ca.cer"))?),
     ] {
         put_parameter(&clients.ssm, name, &value).await?;
     }
     clients
         .secrets
         .create_secret()
-        .name(MTLS_SECRET)
+        .name(MTLS_PRIVATE_KEY.full_name())
         .secret_string(read(&pki.path("psp-mtls.key"))?)
         .send()
         .await
-        .map_err(|x| e(MTLS_SECRET)(&aws_sdk_secretsmanager::error::DisplayErrorContext(&x)))?;
+        .map_err(|x| {
+            e(&MTLS_PRIVATE_KEY.full_name())(&aws_sdk_secretsmanager::error::DisplayErrorContext(&x))
+        })?;
     aws::audit_pipeline(
         s3,
         &clients.firehose,
@@ -126,7 +135,7 @@ pub async fn provision(
 /// Puts (or overwrites) the parameter `/pix/proxy/kms/<name>`.
 pub async fn put_parameter(ssm: &aws_sdk_ssm::Client, name: &str, value: &str) -> Result<(), String> {
     ssm.put_parameter()
-        .name(format!("{PREFIX}{name}"))
+        .name(format!("{}{name}", FLAVOUR.prefix()))
         .value(value)
         .r#type(aws_sdk_ssm::types::ParameterType::String)
         .overwrite(true)
@@ -135,7 +144,8 @@ pub async fn put_parameter(ssm: &aws_sdk_ssm::Client, name: &str, value: &str) -
         .map(|_| ())
         .map_err(|x| {
             format!(
-                "SSM {PREFIX}{name}: {}",
+                "SSM {}{name}: {}",
+                FLAVOUR.prefix(),
                 aws_sdk_ssm::error::DisplayErrorContext(&x)
             )
         })
@@ -202,7 +212,9 @@ pub async fn run(dir: &Path) -> Result<(), String> {
         let relay = configured::relay(&clients, family, &Deployment::default())
             .await
             .map_err(|e| e.to_string())?;
-        let listener = local::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
+        let listener = local::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+            .await
+            .map_err(|e| e.to_string())?;
         addrs.push(listener.local_addr().map_err(|x| x.to_string())?);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         stops.push(stop);

@@ -160,7 +160,7 @@ async fn run(command: Command) -> Result<(), String> {
                 audit: firehose.clone().map(|f| f as Arc<dyn AuditSink>),
                 ..DevOptions::new(listen)
             };
-            proxy_hsm::install_metrics()?;
+            proxy_hsm::install_metrics().map_err(|e| e.to_string())?;
             let setup = DevSetup::start_with(&dir, options).await?;
             println!(
                 "proxy: DICT http://{} SPI http://{} check http://{}; BACEN simulator SPI {} DICT {}; signer: {}",

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use pix_dev::hsm::{DevOptions, DevSetup, Keys};
 use proxy_hsm::Listen;
-use proxy_hsm::configured::PREFIX;
+use proxy_hsm::configured::FLAVOUR;
 use simulator::pki::{DevPki, TLS_NAME};
 use simulator::{Config, Simulator};
 use testkit::bank::{STREAM_START, call, get, header, post_xml};
@@ -53,7 +53,7 @@ fn write_parameters(file: &Path, pki: &DevPki, sim: &Simulator, bacen_signature:
         ("BcbMtlsCertificate", read(&pki.path("bacen-ca.cer"))),
     ]
     .into_iter()
-    .map(|(k, v)| (format!("{PREFIX}{k}"), v))
+    .map(|(k, v)| (format!("{}{k}", FLAVOUR.prefix()), v))
     .collect();
     // Written whole, then renamed: the proxy never reads half a file.
     let tmp = file.with_extension("tmp");

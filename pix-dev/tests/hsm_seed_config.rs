@@ -14,7 +14,9 @@ use pix_dev::hsm::call;
 use proxy_core::audit::FileSink;
 use proxy_core::config::Network;
 use proxy_core::config::Parameters;
-use proxy_hsm::configured::{self, Deployment, PREFIX, PinFormat};
+use proxy_hsm::configured::{self, Deployment, FLAVOUR, PinFormat, Settings};
+
+const PREFIX: &str = "/pix/proxy/cloudhsm/";
 use testkit::bank::{STREAM_START, get};
 use testkit::softhsm::MODULE;
 
@@ -69,23 +71,24 @@ async fn configured_as_seed_001_it_works_with_the_seeds_simulator() {
     .collect();
     let file = dir.path().join("parameters.json");
     std::fs::write(&file, serde_json::to_string(&values).expect("json")).expect("write");
-    let params = Parameters::from_json_file(PREFIX, &file).expect("parameters");
+    let params = Parameters::from_json_file(FLAVOUR, &file).expect("parameters");
     let secret = format!(r#"{{"HSM_USER":"crypto_user","HSM_PASSWORD":"{}"}}"#, dev.pin);
     let pin = configured::pin_from_secret(&secret, PinFormat::Plain).expect("pin");
     let deployment = Deployment {
         module: MODULE.into(),
         token_label: Some(dev.label.clone()),
         pool: 4,
-        network: Network {
-            timeout: Some(Duration::from_secs(5)),
-            // No DNS for the RSFN here: connect to loopback, verify the certificate as localhost (its only SAN).
-            resolve: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-            tls_server_name: Some("localhost".into()),
-            ..Network::default()
-        },
+    };
+    let network = Network {
+        timeout: Some(Duration::from_secs(5)),
+        // No DNS for the RSFN here: connect to loopback, verify the certificate as localhost (its only SAN).
+        resolve: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        tls_server_name: Some("localhost".into()),
+        ..Network::default()
     };
     let audit = Arc::new(FileSink::new(&dir.path().join("audit")));
-    let (dict, spi) = configured::relays(&params, &pin, &deployment, audit.clone()).expect("relays");
+    let settings = Settings::read(&params, &network).expect("settings");
+    let (dict, spi) = configured::relays(settings, &pin, &deployment, audit.clone()).expect("relays");
     let proxy = FrontEnd::start(Listen::ephemeral(IpAddr::V4(Ipv4Addr::LOCALHOST)), dict, spi)
         .await
         .expect("proxy");
@@ -120,9 +123,12 @@ async fn configured_as_seed_001_it_works_with_the_seeds_simulator() {
     proxy.shutdown().await;
 
     // Without the name override the seeds' certificate does not hold for test.pi.rsfn.net.br.
-    let mut strict = deployment.clone();
-    strict.network.tls_server_name = None;
-    let (_, spi) = configured::relays(&params, &pin, &strict, audit.clone()).expect("relays");
+    let strict = Network {
+        tls_server_name: None,
+        ..network.clone()
+    };
+    let settings = Settings::read(&params, &strict).expect("settings");
+    let (_, spi) = configured::relays(settings, &pin, &deployment, audit.clone()).expect("relays");
     let proxy = FrontEnd::start(
         Listen::ephemeral(IpAddr::V4(Ipv4Addr::LOCALHOST)),
         Arc::clone(&spi),
@@ -138,10 +144,9 @@ async fn configured_as_seed_001_it_works_with_the_seeds_simulator() {
 
     // A missing parameter stops start-up, naming it.
     values.remove(&format!("{PREFIX}SpiAuditStream"));
-    let partial = Parameters::new(PREFIX, values);
-    let err = configured::relays(&partial, &pin, &deployment, audit)
-        .err()
-        .expect("refused")
+    let partial = Parameters::new(FLAVOUR, values);
+    let err = Settings::read(&partial, &network)
+        .expect_err("refused")
         .to_string();
     assert!(err.contains("/pix/proxy/cloudhsm/SpiAuditStream"), "{err}");
     sim.shutdown().await;

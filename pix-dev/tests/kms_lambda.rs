@@ -12,7 +12,7 @@ use std::time::Duration;
 use pix_dev::kms as demo;
 use pix_xmldsig::dsig::Profile;
 use proxy_core::relay::Relay;
-use proxy_kms::configured::{self, Clients, Deployment, PREFIX};
+use proxy_kms::configured::{self, Clients, Deployment, FLAVOUR};
 use proxy_kms::handler;
 use simulator::Simulator;
 use simulator::pki::DevPki;
@@ -165,7 +165,7 @@ async fn a_certificate_of_another_key_or_a_missing_parameter_stops_start_up() {
     assert!(err.contains("does not hold this KMS key's public key"), "{err}");
 
     ssm.delete_parameter()
-        .name(format!("{PREFIX}BcbSpiEndpoint"))
+        .name(format!("{}BcbSpiEndpoint", FLAVOUR.prefix()))
         .send()
         .await
         .expect("delete");

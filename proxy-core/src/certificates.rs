@@ -3,6 +3,7 @@
 //! days left, and whether it holds the public key of the key it is paired with (KMS
 //! `GetPublicKey`, the token's public key). Fails when any does not match or is not valid now.
 
+use crate::config::names::{BCB_MTLS_CERTIFICATE, BCB_SIGNATURE_CERTIFICATE};
 use crate::config::{ConfigError, Parameters, StartError};
 use crate::wire::date;
 use pix_xmldsig::trust::Certificate;
@@ -39,8 +40,8 @@ impl InUse {
 pub fn bacen_in_use(params: &Parameters) -> Result<Vec<InUse>, ConfigError> {
     let mut items = Vec::new();
     for (role, name) in [
-        ("bacen-signature", "BcbSignatureCertificate"),
-        ("bacen-tls-anchor", "BcbMtlsCertificate"),
+        ("bacen-signature", &BCB_SIGNATURE_CERTIFICATE),
+        ("bacen-tls-anchor", &BCB_MTLS_CERTIFICATE),
     ] {
         for certificate in params.certificates(name)? {
             items.push(InUse {
@@ -57,15 +58,13 @@ pub fn bacen_in_use(params: &Parameters) -> Result<Vec<InUse>, ConfigError> {
 /// is not usable now.
 pub fn check(mut items: Vec<InUse>, params: &Parameters) -> Result<(), StartError> {
     items.extend(bacen_in_use(params)?);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+    let now = crate::wire::unix_now();
     let (text, ok) = report(&items, now);
     print!("{text}");
     if ok {
         Ok(())
     } else {
-        Err(StartError::Io(
+        Err(StartError::Certificates(
             "a certificate in use is not usable (see above)".into(),
         ))
     }

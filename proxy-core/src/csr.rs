@@ -22,7 +22,7 @@ pub enum CsrError {
     San(String),
     /// The key holder did not sign.
     #[error("signing the request: {0}")]
-    Sign(String),
+    Sign(#[from] pix_xmldsig::signer::SignerError),
     /// The encoding failed.
     #[error("encoding the request: {0}")]
     Encode(String),
@@ -40,7 +40,7 @@ pub async fn request<F, Fut>(
 ) -> Result<String, CsrError>
 where
     F: FnOnce(Vec<u8>) -> Fut,
-    Fut: Future<Output = Result<Vec<u8>, String>>,
+    Fut: Future<Output = Result<Vec<u8>, pix_xmldsig::signer::SignerError>>,
 {
     let mut params = CertificateParams::default();
     params.distinguished_name = distinguished_name(subject)?;
@@ -243,7 +243,10 @@ mod tests {
                     &tbs,
                     &mut sig,
                 )
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| pix_xmldsig::signer::SignerError::Failed {
+                    key_id: "test".into(),
+                    reason: e.to_string(),
+                })?;
                 Ok(sig)
             },
         )

@@ -5,13 +5,75 @@
 //! up without a restart — Fargate every `--refresh-seconds` and on `SIGHUP`, the Lambda at most
 //! every five minutes between invocations.
 //!
+//! One driver for both flavours, [`Reloader`]: a long-running service feeds it its period and
+//! `SIGHUP` ([`Reloader::run`]); the Lambda, frozen between invocations, asks it before each one
+//! ([`Reloader::if_due`]).
+//!
 //! A value that does not parse is refused, logged naming the parameter, and the certificates in
 //! use stay: the proxy is never left trusting nothing. Every change, and every start, logs each
 //! certificate in use with its days to expiry (a warning under 30 days).
 
-use crate::config::{ConfigError, Parameters};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::config::names::{BCB_MTLS_CERTIFICATE, BCB_SIGNATURE_CERTIFICATE};
+use crate::config::{ConfigError, Parameters, Source};
 use crate::relay::{BacenTrust, Relay};
 use pix_xmldsig::trust::Certificate;
+
+/// Re-reads BACEN's certificates from a [`Source`] into the relays that use them: now, when a
+/// period has passed, or on a period and `SIGHUP`.
+pub struct Reloader {
+    source: Source,
+    relays: Vec<Arc<Relay>>,
+    every: Duration,
+    last: Mutex<Instant>,
+}
+
+impl Reloader {
+    /// A reloader of `relays` from `source`, at most every `every` (at least a second).
+    pub fn new(source: Source, relays: Vec<Arc<Relay>>, every: Duration) -> Self {
+        Reloader {
+            source,
+            relays,
+            every: every.max(Duration::from_secs(1)),
+            last: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Re-reads and applies now; a refusal is logged, never returned.
+    pub async fn now(&self) {
+        // Stamped before the read: a failing source is tried again after a period, not at once.
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        let relays: Vec<&Relay> = self.relays.iter().map(AsRef::as_ref).collect();
+        apply_or_log(self.source.read().await, &relays);
+    }
+
+    /// [`Reloader::now`] when the last read is a period old; otherwise nothing.
+    pub async fn if_due(&self) {
+        let due = self.last.lock().unwrap_or_else(|p| p.into_inner()).elapsed() >= self.every;
+        if due {
+            self.now().await;
+        }
+    }
+
+    /// Every period, and at each `SIGHUP`, for as long as the process runs.
+    pub async fn run(self: Arc<Self>) {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangup = signal(SignalKind::hangup()).ok();
+        let mut tick = tokio::time::interval(self.every);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
+                    tracing::info!("SIGHUP: re-reading BACEN's certificates");
+                }
+            }
+            self.now().await;
+        }
+    }
+}
 
 /// Days to expiry under which a certificate in use is logged as a warning.
 pub const EXPIRY_WARNING_DAYS: i64 = 30;
@@ -22,14 +84,14 @@ pub fn apply(params: &Parameters, relays: &[&Relay]) -> Result<bool, ConfigError
     let new = params.bacen_trust()?;
     if new.signatures.is_empty() {
         return Err(ConfigError::Malformed {
-            name: params.name("BcbSignatureCertificate"),
+            name: params.name(&BCB_SIGNATURE_CERTIFICATE),
             reason: "no certificate".into(),
         });
     }
     let mut changed = false;
     for relay in relays {
         changed |= relay.reload(&new).map_err(|e| ConfigError::Malformed {
-            name: params.name("BcbMtlsCertificate"),
+            name: params.name(&BCB_MTLS_CERTIFICATE),
             reason: e.to_string(),
         })?;
     }

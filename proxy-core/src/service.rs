@@ -192,9 +192,27 @@ pub enum Threads {
     One,
 }
 
+/// How a binary's failure is told, once, on standard error before it exits non-zero.
+pub trait Report {
+    /// The failure and its causes on one line.
+    fn report(&self) -> String;
+}
+
+impl Report for crate::config::StartError {
+    fn report(&self) -> String {
+        self.chain()
+    }
+}
+
+impl Report for String {
+    fn report(&self) -> String {
+        self.clone()
+    }
+}
+
 /// A binary's `main`: JSON logs at `log_level` (unless `RUST_LOG`), a tokio runtime, `work` run
 /// on it; its error printed as `name: error` with exit status 1.
-pub fn main<E: std::fmt::Display>(
+pub fn main<E: Report>(
     name: &str,
     log_level: &str,
     threads: Threads,
@@ -206,7 +224,7 @@ pub fn main<E: std::fmt::Display>(
         Threads::One => tokio::runtime::Builder::new_current_thread(),
     };
     let result = match builder.enable_all().build() {
-        Ok(runtime) => runtime.block_on(work).map_err(|e| e.to_string()),
+        Ok(runtime) => runtime.block_on(work).map_err(|e| e.report()),
         Err(e) => Err(format!("cannot start the runtime: {e}")),
     };
     match result {

@@ -1,22 +1,61 @@
 //! The production set-up from the CloudHSM flavour's configuration: parameters under
 //! `/pix/proxy/cloudhsm/` (key labels, certificates, BACEN endpoints and certificates, audit
-//! streams) and the secret `/pix/proxy/cloudhsm/CloudHSMSecret` (`{"HSM_USER":…,"HSM_PASSWORD":…}`).
+//! streams) read once into [`Settings`], and the secret `/pix/proxy/cloudhsm/CloudHSMSecret`
+//! (`{"HSM_USER":…,"HSM_PASSWORD":…}`).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use pix_xmldsig::dsig::Profile;
 use pix_xmldsig::signer::Signer;
+use pix_xmldsig::trust::{Certificate, TrustStore};
 use proxy_core::audit::AuditSink;
+use proxy_core::config::names::{self, CLOUDHSM_SECRET, Flavour};
 use proxy_core::config::{ConfigError, Network, Parameters, StartError};
-use proxy_core::relay::Relay;
+use proxy_core::relay::{Relay, RelayConfig};
 
 use crate::pkcs11::Token;
 
-/// The CloudHSM flavour's parameter prefix.
-pub const PREFIX: &str = "/pix/proxy/cloudhsm/";
-/// The CloudHSM flavour's secret holding the HSM crypto user.
-pub const SECRET: &str = "/pix/proxy/cloudhsm/CloudHSMSecret";
+/// The CloudHSM flavour.
+pub const FLAVOUR: Flavour = Flavour::CloudHsm;
+
+/// Everything the CloudHSM flavour's parameters say, read and checked once.
+#[derive(Debug)]
+pub struct Settings {
+    /// `SignatureKeyLabel`: the XML-signature key on the token.
+    pub signature_key_label: String,
+    /// `SignatureCertificate`.
+    pub signature_certificate: Certificate,
+    /// `MtlsKeyLabel`: the mTLS client key on the token.
+    pub mtls_key_label: String,
+    /// `MtlsCertificate`.
+    pub mtls_certificate: Certificate,
+    /// `BcbSignatureCertificate`: whose signatures BACEN's answers must carry.
+    pub bacen_signatures: TrustStore,
+    /// The DICT relay's settings (`BcbDictEndpoint`, `BcbMtlsCertificate`, …).
+    pub dict: RelayConfig,
+    /// The SPI relay's settings (`BcbSpiEndpoint`, `BcbMtlsCertificate`, …).
+    pub spi: RelayConfig,
+    /// `SpiAuditStream` and `DictAuditStream`.
+    pub audit_streams: HashMap<Profile, String>,
+}
+
+impl Settings {
+    /// Reads every parameter the flavour needs; the first missing or malformed one is the error.
+    pub fn read(params: &Parameters, network: &Network) -> Result<Settings, ConfigError> {
+        Ok(Settings {
+            signature_key_label: params.get(&names::SIGNATURE_KEY_LABEL)?.to_string(),
+            signature_certificate: params.certificate(&names::SIGNATURE_CERTIFICATE)?,
+            mtls_key_label: params.get(&names::MTLS_KEY_LABEL)?.to_string(),
+            mtls_certificate: params.certificate(&names::MTLS_CERTIFICATE)?,
+            bacen_signatures: params.bacen_signatures()?,
+            dict: params.relay_config(Profile::Dict, network)?,
+            spi: params.relay_config(Profile::Spi, network)?,
+            audit_streams: params.audit_streams()?,
+        })
+    }
+}
 
 /// How the HSM PIN is made from the secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -37,15 +76,13 @@ pub struct Deployment {
     pub token_label: Option<String>,
     /// Sessions per key.
     pub pool: usize,
-    /// How BACEN is reached beyond what the parameters say.
-    pub network: Network,
 }
 
 /// The HSM PIN from the secret's JSON. Errors never quote the secret.
 pub fn pin_from_secret(json: &str, format: PinFormat) -> Result<String, ConfigError> {
-    let secret = SECRET;
+    let secret = CLOUDHSM_SECRET.full_name();
     let value: serde_json::Value = serde_json::from_str(json).map_err(|_| ConfigError::Malformed {
-        name: secret.into(),
+        name: secret.clone(),
         reason: "not a JSON object".into(),
     })?;
     let field = |k: &str| {
@@ -62,26 +99,21 @@ pub fn pin_from_secret(json: &str, format: PinFormat) -> Result<String, ConfigEr
     })
 }
 
-/// Opens the token and builds the DICT and SPI relays the parameters describe.
+/// Opens the token and builds the DICT and SPI relays the settings describe.
 pub fn relays(
-    params: &Parameters,
+    settings: Settings,
     pin: &str,
     deployment: &Deployment,
     audit: Arc<dyn AuditSink>,
 ) -> Result<(Arc<Relay>, Arc<Relay>), StartError> {
     let token = Token::open(&deployment.module, deployment.token_label.as_deref(), pin)?;
-    let key = |label: &str, cert: &str| -> Result<Arc<dyn Signer>, StartError> {
-        let label = params.get(label)?;
-        let cert = params.certificate(cert)?;
+    let key = |label: &str, cert: Certificate| -> Result<Arc<dyn Signer>, StartError> {
         Ok(Arc::new(token.signer(label, cert, deployment.pool)?))
     };
-    let signer = key("SignatureKeyLabel", "SignatureCertificate")?;
-    let mtls = key("MtlsKeyLabel", "MtlsCertificate")?;
-    let trust = Arc::new(params.bacen_signatures()?);
-    // Read now so that a missing stream name stops start-up whichever sink is used.
-    params.audit_streams()?;
-    let relay = |profile| -> Result<Arc<Relay>, StartError> {
-        let config = params.relay_config(profile, &deployment.network)?;
+    let signer = key(&settings.signature_key_label, settings.signature_certificate)?;
+    let mtls = key(&settings.mtls_key_label, settings.mtls_certificate)?;
+    let trust = Arc::new(settings.bacen_signatures);
+    let relay = |config: RelayConfig| -> Result<Arc<Relay>, StartError> {
         let relay = Relay::new(
             config,
             Arc::clone(&signer),
@@ -91,7 +123,7 @@ pub fn relays(
         )?;
         Ok(Arc::new(relay))
     };
-    Ok((relay(Profile::Dict)?, relay(Profile::Spi)?))
+    Ok((relay(settings.dict)?, relay(settings.spi)?))
 }
 
 #[cfg(test)]

@@ -80,12 +80,22 @@ pub struct FrontEnd {
 
 /// Why the front end could not start.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot listen on {addr}: {reason}")]
+#[error("cannot listen on {addr}: {source}")]
 pub struct BindError {
     /// The address.
     pub addr: SocketAddr,
-    /// The operating system's reason.
-    pub reason: String,
+    /// The operating system's error.
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl From<BindError> for proxy_core::config::StartError {
+    fn from(e: BindError) -> Self {
+        proxy_core::config::StartError::Bind {
+            address: e.addr.to_string(),
+            source: e.source,
+        }
+    }
 }
 
 impl FrontEnd {
@@ -103,14 +113,10 @@ impl FrontEnd {
     ) -> Result<FrontEnd, BindError> {
         let bind = |port| async move {
             let addr = SocketAddr::new(listen.bind, port);
-            let l = TcpListener::bind(addr).await.map_err(|e| BindError {
-                addr,
-                reason: e.to_string(),
-            })?;
-            let local = l.local_addr().map_err(|e| BindError {
-                addr,
-                reason: e.to_string(),
-            })?;
+            let l = TcpListener::bind(addr)
+                .await
+                .map_err(|e| BindError { addr, source: e })?;
+            let local = l.local_addr().map_err(|e| BindError { addr, source: e })?;
             Ok::<_, BindError>((l, local))
         };
         let (dict_l, dict_addr) = bind(listen.dict_port).await?;
@@ -215,16 +221,17 @@ static METRICS: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandl
 
 /// Installs the Prometheus recorder whose text `GET /metrics` serves; latencies as histograms
 /// with [`proxy_core::metrics::LATENCY_BUCKETS`]. Calling it again does nothing.
-pub fn install_metrics() -> Result<(), String> {
+pub fn install_metrics() -> Result<(), proxy_core::config::StartError> {
+    let failed = |e: String| proxy_core::config::StartError::Metrics(e);
     if METRICS.get().is_some() {
         return Ok(());
     }
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
         .set_buckets(proxy_core::metrics::LATENCY_BUCKETS)
-        .map_err(|e| e.to_string())?
+        .map_err(|e| failed(e.to_string()))?
         .build_recorder();
     let handle = recorder.handle();
-    metrics::set_global_recorder(recorder).map_err(|e| e.to_string())?;
+    metrics::set_global_recorder(recorder).map_err(|e| failed(e.to_string()))?;
     let _ = METRICS.set(handle);
     Ok(())
 }

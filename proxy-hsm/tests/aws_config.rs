@@ -6,12 +6,26 @@
 use std::process::Command;
 
 use proxy_core::config::aws;
-use proxy_hsm::configured::{self, PREFIX, PinFormat, SECRET};
+use proxy_core::config::names::{BCB_SPI_ENDPOINT, CLOUDHSM_SECRET, Flavours, Parameter, Reader};
+use proxy_hsm::configured::{self, FLAVOUR, PinFormat};
+
+/// Parameters this test writes and reads back: not the proxy's, so declared here.
+const fn test_parameter(name: &'static str) -> Parameter {
+    Parameter {
+        name,
+        flavours: Flavours::CloudHsm,
+        required: true,
+        reader: Reader::Proxy,
+    }
+}
 use testkit::aws::{moto, secrets, ssm};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn parameters_and_the_secret_come_from_aws() {
     let Some(moto) = moto() else { return };
+    const PREFIX: &str = "/pix/proxy/cloudhsm/";
+    let secret_name = CLOUDHSM_SECRET.full_name();
+    let secret_name = secret_name.as_str();
     let ssm = ssm(&moto.endpoint);
     // More parameters than one page (10) holds, one of them a SecureString.
     for i in 0..14 {
@@ -35,24 +49,34 @@ async fn parameters_and_the_secret_come_from_aws() {
         .send()
         .await
         .expect("put");
-    let params = aws::parameters(&ssm, PREFIX).await.expect("parameters");
-    assert_eq!(params.get("Param00").expect("secure string decrypted"), "value 0");
-    assert_eq!(params.get("Param13").expect("second page"), "value 13");
+    let params = aws::parameters(&ssm, FLAVOUR).await.expect("parameters");
+    assert_eq!(
+        params
+            .get(&test_parameter("Param00"))
+            .expect("secure string decrypted"),
+        "value 0"
+    );
+    assert_eq!(
+        params.get(&test_parameter("Param13")).expect("second page"),
+        "value 13"
+    );
     assert!(
-        params.get("BcbSpiEndpoint").is_err(),
+        params.get(&BCB_SPI_ENDPOINT).is_err(),
         "only this flavour's prefix"
     );
 
     let sm = secrets(&moto.endpoint);
-    let missing = aws::secret(&sm, SECRET).await.expect_err("no secret yet");
-    assert!(missing.to_string().contains(SECRET), "{missing}");
+    let missing = aws::secret(&sm, CLOUDHSM_SECRET)
+        .await
+        .expect_err("no secret yet");
+    assert!(missing.to_string().contains(secret_name), "{missing}");
     sm.create_secret()
-        .name(SECRET)
+        .name(secret_name)
         .secret_string(r#"{"HSM_USER":"crypto_user","HSM_PASSWORD":"hunter2"}"#)
         .send()
         .await
         .expect("create");
-    let json = aws::secret(&sm, SECRET).await.expect("secret");
+    let json = aws::secret(&sm, CLOUDHSM_SECRET).await.expect("secret");
     assert_eq!(
         configured::pin_from_secret(&json, PinFormat::CloudHsm).expect("pin"),
         "crypto_user:hunter2"

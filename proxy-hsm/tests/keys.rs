@@ -13,7 +13,9 @@ use std::sync::Arc;
 
 use proxy_core::audit::FileSink;
 use proxy_core::config::{Network, Parameters};
-use proxy_hsm::configured::{self, Deployment, PREFIX, PinFormat};
+use proxy_hsm::configured::{self, Deployment, FLAVOUR, PinFormat, Settings};
+
+const PREFIX: &str = "/pix/proxy/cloudhsm/";
 use proxy_hsm::pkcs11::Token;
 use proxy_hsm::{FrontEnd, Listen};
 use rcgen::{CertificateSigningRequestParams, ExtendedKeyUsagePurpose, Issuer, KeyPair};
@@ -163,19 +165,20 @@ async fn keys_made_on_the_token_get_certificates_through_csrs_and_run_the_pipeli
         .map(|(k, v)| (format!("{PREFIX}{k}"), v))
         .collect()
     };
-    let params = Parameters::new(PREFIX, values(&sig_cert, &mtls_cert));
+    let params = Parameters::new(FLAVOUR, values(&sig_cert, &mtls_cert));
+    let network = Network {
+        resolve: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        ..Network::default()
+    };
+    let settings = Settings::read(&params, &network).expect("settings");
     let deployment = Deployment {
         module: MODULE.into(),
         token_label: Some(dev.label.clone()),
         pool: 2,
-        network: Network {
-            resolve: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-            ..Network::default()
-        },
     };
     let pin = configured::pin_from_secret(&read(&secret), PinFormat::Plain).unwrap();
     let audit = Arc::new(FileSink::new(&dir.path().join("audit")));
-    let (dict, spi) = configured::relays(&params, &pin, &deployment, audit).expect("relays");
+    let (dict, spi) = configured::relays(settings, &pin, &deployment, audit).expect("relays");
     let proxy = FrontEnd::start(Listen::ephemeral(IpAddr::V4(Ipv4Addr::LOCALHOST)), dict, spi)
         .await
         .expect("front end");

@@ -4,22 +4,58 @@
 //! Built once per container; every invocation reuses it.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use pix_xmldsig::dsig::Profile;
 use pix_xmldsig::signer::SoftwareSigner;
+use pix_xmldsig::trust::{Certificate, TrustStore};
 use proxy_core::audit::AuditSink;
 use proxy_core::audit::firehose::{self, FirehoseSink};
-use proxy_core::config::{ConfigError, Network, Parameters, StartError, aws};
-use proxy_core::relay::Relay;
+use proxy_core::config::names::{self, Flavour, MTLS_PRIVATE_KEY};
+use proxy_core::config::{ConfigError, Network, Parameters, Source, StartError, aws};
+use proxy_core::relay::{Relay, RelayConfig};
+use proxy_core::reload::Reloader;
 
 use crate::kms::{self, KmsSigner};
 
-/// The KMS flavour's parameter prefix.
-pub const PREFIX: &str = "/pix/proxy/kms/";
-/// The KMS flavour's secret holding the mTLS private key (PKCS#8 PEM).
-pub const MTLS_SECRET: &str = "/pix/proxy/kms/MtlsPrivateKey";
+/// The KMS flavour.
+pub const FLAVOUR: Flavour = Flavour::Kms;
+
+/// Everything the KMS flavour's parameters say for one function, read and checked once.
+#[derive(Debug)]
+pub struct Settings {
+    /// `SignatureKeyId`: the KMS key id, ARN or alias.
+    pub signature_key_id: String,
+    /// `SignatureCertificate`.
+    pub signature_certificate: Certificate,
+    /// `MtlsCertificate`, as PEM (paired with the secret's key) and parsed.
+    pub mtls_certificate_pem: String,
+    /// `MtlsCertificate`, parsed.
+    pub mtls_certificate: Certificate,
+    /// `BcbSignatureCertificate`.
+    pub bacen_signatures: TrustStore,
+    /// The relay's settings for the function's family.
+    pub relay: RelayConfig,
+    /// `SpiAuditStream` or `DictAuditStream`, for the function's family.
+    pub audit_stream: String,
+}
+
+impl Settings {
+    /// Reads every parameter the function of `profile` needs; the first missing or malformed one
+    /// is the error.
+    pub fn read(params: &Parameters, profile: Profile, network: &Network) -> Result<Settings, ConfigError> {
+        Ok(Settings {
+            signature_key_id: params.get(&names::SIGNATURE_KEY_ID)?.to_string(),
+            signature_certificate: params.certificate(&names::SIGNATURE_CERTIFICATE)?,
+            mtls_certificate_pem: params.get(&names::MTLS_CERTIFICATE)?.to_string(),
+            mtls_certificate: params.certificate(&names::MTLS_CERTIFICATE)?,
+            bacen_signatures: params.bacen_signatures()?,
+            relay: params.relay_config(profile, network)?,
+            audit_stream: params.audit_stream(profile)?,
+        })
+    }
+}
 
 /// The family a function serves, from `PIX_SPI_PROXY` (`true`: SPI, `false`: DICT).
 pub fn profile_from_env(value: Option<&str>) -> Result<Profile, ConfigError> {
@@ -77,8 +113,8 @@ pub async fn relay(
     profile: Profile,
     deployment: &Deployment,
 ) -> Result<Arc<Relay>, StartError> {
-    let params = aws::parameters(&clients.ssm, PREFIX).await?;
-    let mtls_pem = aws::secret(&clients.secrets, MTLS_SECRET).await?;
+    let params = aws::parameters(&clients.ssm, FLAVOUR).await?;
+    let mtls_pem = aws::secret(&clients.secrets, MTLS_PRIVATE_KEY).await?;
     build(&params, &mtls_pem, clients, profile, deployment).await
 }
 
@@ -91,52 +127,59 @@ pub async fn build(
     deployment: &Deployment,
 ) -> Result<Arc<Relay>, StartError> {
     // Everything is read (and so checked) before the first network call to KMS.
-    let key_id = params.get("SignatureKeyId")?.to_string();
-    let signature_cert = params.certificate("SignatureCertificate")?;
-    let mtls_cert = params.get("MtlsCertificate")?;
-    params.certificate("MtlsCertificate")?;
-    let trust = Arc::new(params.bacen_signatures()?);
-    let config = params.relay_config(profile, &deployment.network)?;
-    let stream = params.audit_stream(profile)?;
-    let mtls =
-        SoftwareSigner::from_pem(mtls_pem.as_bytes(), mtls_cert.as_bytes(), MTLS_SECRET).map_err(|e| {
-            // The reason never quotes the key; say which secret and parameter did not fit.
-            ConfigError::Malformed {
-                name: MTLS_SECRET.into(),
-                reason: format!("with parameter {PREFIX}MtlsCertificate: {e}"),
-            }
-        })?;
-    let signer = KmsSigner::connect(clients.kms.clone(), &key_id, signature_cert, deployment.kms).await?;
+    let settings = Settings::read(params, profile, &deployment.network)?;
+    let mtls = mtls_signer(params, mtls_pem, &settings.mtls_certificate_pem)?;
+    let signer = KmsSigner::connect(
+        clients.kms.clone(),
+        &settings.signature_key_id,
+        settings.signature_certificate,
+        deployment.kms,
+    )
+    .await?;
     let audit: Arc<dyn AuditSink> = Arc::new(FirehoseSink::direct(
         clients.firehose.clone(),
-        HashMap::from([(profile, stream)]),
+        HashMap::from([(profile, settings.audit_stream)]),
         firehose::Settings::default(),
     ));
-    let relay = Relay::new(config, Arc::new(signer), Arc::new(mtls), trust, audit)?;
+    let trust = Arc::new(settings.bacen_signatures);
+    let relay = Relay::new(settings.relay, Arc::new(signer), Arc::new(mtls), trust, audit)?;
     Ok(Arc::new(relay))
+}
+
+/// The mTLS key of the secret, paired with `MtlsCertificate`. The reason of a refusal never quotes
+/// the key: it says which secret and parameter did not fit.
+fn mtls_signer(
+    params: &Parameters,
+    mtls_pem: &str,
+    certificate_pem: &str,
+) -> Result<SoftwareSigner, ConfigError> {
+    let secret = MTLS_PRIVATE_KEY.full_name();
+    SoftwareSigner::from_pem(mtls_pem.as_bytes(), certificate_pem.as_bytes(), &secret).map_err(|e| {
+        ConfigError::Malformed {
+            name: secret.clone(),
+            reason: format!("with parameter {}: {e}", params.name(&names::MTLS_CERTIFICATE)),
+        }
+    })
 }
 
 /// `proxy-kms certificates`: every certificate the parameters name, checked and reported on
 /// stdout; an error when one is unusable (expired, not yet valid, or not holding its key).
 pub async fn check_certificates(clients: &Clients) -> Result<(), StartError> {
     use proxy_core::certificates::InUse;
-    let params = aws::parameters(&clients.ssm, PREFIX).await?;
+    let params = aws::parameters(&clients.ssm, FLAVOUR).await?;
     let mut items = Vec::new();
-    let signature = params.certificate("SignatureCertificate")?;
-    let key_id = params.get("SignatureKeyId")?;
-    let public = crate::kms::rsa_public_key(&clients.kms, key_id)
-        .await
-        .map_err(StartError::Io)?;
+    let signature = params.certificate(&names::SIGNATURE_CERTIFICATE)?;
+    let key_id = params.get(&names::SIGNATURE_KEY_ID)?;
+    let public = crate::kms::rsa_public_key(&clients.kms, key_id).await?;
     let matches = signature.rsa_public_key() == public.as_slice();
     items.push(InUse {
         role: "signature".into(),
         certificate: signature,
         key_matches: Some(matches),
     });
-    let mtls = params.certificate("MtlsCertificate")?;
-    let mtls_pem = aws::secret(&clients.secrets, MTLS_SECRET).await?;
-    let mtls_cert = params.get("MtlsCertificate")?;
-    let matches = SoftwareSigner::from_pem(mtls_pem.as_bytes(), mtls_cert.as_bytes(), MTLS_SECRET).is_ok();
+    let mtls = params.certificate(&names::MTLS_CERTIFICATE)?;
+    let mtls_pem = aws::secret(&clients.secrets, MTLS_PRIVATE_KEY).await?;
+    let matches = mtls_signer(&params, &mtls_pem, params.get(&names::MTLS_CERTIFICATE)?).is_ok();
     items.push(InUse {
         role: "mtls".into(),
         certificate: mtls,
@@ -145,49 +188,29 @@ pub async fn check_certificates(clients: &Clients) -> Result<(), StartError> {
     proxy_core::certificates::check(items, &params)
 }
 
-/// Re-reads BACEN's certificates from SSM at most every `every` (default five minutes,
-/// `PIX_REFRESH_SECONDS`), between invocations: the first invocation after that time does it before
-/// its own work (one `GetParametersByPath`), so a certificate BACEN announced is trusted without a
-/// new container. A value that does not parse is logged naming the parameter, and the certificates
-/// in use stay (`proxy_core::reload`).
-#[derive(Debug)]
-pub struct Refresher {
-    ssm: aws_sdk_ssm::Client,
-    every: Duration,
-    last: Mutex<Instant>,
+/// How often BACEN's certificates are re-read between invocations: `PIX_REFRESH_SECONDS`
+/// (default five minutes). The first invocation after that time does it before its own work (one
+/// `GetParametersByPath`), so a certificate BACEN announced is trusted without a new container
+/// (`proxy_core::reload`).
+pub fn refresh_period(value: Option<&str>) -> Result<Duration, ConfigError> {
+    let seconds = match value {
+        Some(v) => v.trim().parse::<u64>().map_err(|_| ConfigError::Malformed {
+            name: "PIX_REFRESH_SECONDS".into(),
+            reason: format!("'{v}' is not a number of seconds"),
+        })?,
+        None => 300,
+    };
+    Ok(Duration::from_secs(seconds))
 }
 
-impl Refresher {
-    /// A refresher reading through `ssm`, every `PIX_REFRESH_SECONDS` (default 300) seconds.
-    pub fn from_env(ssm: aws_sdk_ssm::Client) -> Result<Refresher, ConfigError> {
-        let every = match std::env::var("PIX_REFRESH_SECONDS") {
-            Ok(v) => v.trim().parse::<u64>().map_err(|_| ConfigError::Malformed {
-                name: "PIX_REFRESH_SECONDS".into(),
-                reason: format!("'{v}' is not a number of seconds"),
-            })?,
-            Err(_) => 300,
-        };
-        Ok(Refresher {
-            ssm,
-            every: Duration::from_secs(every),
-            last: Mutex::new(Instant::now()),
-        })
-    }
-
-    /// Re-reads and applies BACEN's certificates to `relay` when the last read is older than the
-    /// period; otherwise does nothing.
-    pub async fn maybe(&self, relay: &Relay) {
-        {
-            let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-            if last.elapsed() < self.every {
-                return;
-            }
-            // Stamped before the read: a failing SSM is tried again after a period, not on every
-            // invocation.
-            *last = Instant::now();
-        }
-        proxy_core::reload::apply_or_log(aws::parameters(&self.ssm, PREFIX).await, &[relay]);
-    }
+/// The reloader of `relay`'s BACEN certificates, from SSM, at the period of `PIX_REFRESH_SECONDS`.
+pub fn reloader(clients: &Clients, relay: &Arc<Relay>) -> Result<Reloader, ConfigError> {
+    let every = refresh_period(std::env::var("PIX_REFRESH_SECONDS").ok().as_deref())?;
+    Ok(Reloader::new(
+        Source::Ssm(clients.ssm.clone(), FLAVOUR),
+        vec![Arc::clone(relay)],
+        every,
+    ))
 }
 
 #[cfg(test)]

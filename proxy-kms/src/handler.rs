@@ -9,10 +9,26 @@ use http::{Request, Response};
 use lambda_http::{Body, RequestExt};
 use proxy_core::relay::{Problem, Refusal, Relay};
 
+/// Why an event could not be turned into a request for the relay.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    /// The body is neither text nor binary.
+    #[error("unsupported body encoding")]
+    BodyEncoding,
+    /// The path is not a URI path.
+    #[error("path {path:?}: {reason}")]
+    Path {
+        /// The path as received.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
 /// Turns the event's request into the relay's: the path as the client sent it (without the
 /// API Gateway stage that lambda_http puts in front), the query string, the (multi-value)
 /// headers, and the body decoded from text or base64.
-pub fn to_relay_request(event: lambda_http::Request) -> Result<Request<Bytes>, String> {
+pub fn to_relay_request(event: lambda_http::Request) -> Result<Request<Bytes>, EventError> {
     let raw_path = event.raw_http_path().to_string();
     let (parts, body) = event.into_parts();
     let mut path = if raw_path.is_empty() {
@@ -30,13 +46,16 @@ pub fn to_relay_request(event: lambda_http::Request) -> Result<Request<Bytes>, S
         Body::Binary(b) => Bytes::from(b),
         // lambda_http's Body is non-exhaustive: whatever else comes is refused, not guessed.
         #[allow(unreachable_patterns)]
-        _ => return Err("unsupported body encoding".into()),
+        _ => return Err(EventError::BodyEncoding),
     };
     let mut req = Request::builder()
         .method(parts.method)
         .uri(&path)
         .body(body)
-        .map_err(|e| format!("path {path:?}: {e}"))?;
+        .map_err(|e| EventError::Path {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
     *req.headers_mut() = parts.headers;
     Ok(req)
 }
@@ -63,7 +82,7 @@ pub async fn handle(relay: Arc<Relay>, event: lambda_http::Request) -> Response<
         Ok(req) => to_lambda_response(relay.handle(req).await),
         Err(reason) => {
             tracing::warn!(reason = %reason, "request refused before the relay");
-            to_lambda_response(Refusal::new(Problem::InvalidRequest, reason).response())
+            to_lambda_response(Refusal::new(Problem::InvalidRequest, reason.to_string()).response())
         }
     }
 }

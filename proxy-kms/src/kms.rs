@@ -78,22 +78,32 @@ fn sdk_error(call: &str, key_id: &str, e: &(dyn std::error::Error + 'static)) ->
 }
 
 /// The DER `RSAPublicKey` of a KMS key (`GetPublicKey`).
-pub async fn rsa_public_key(client: &Client, key_id: &str) -> Result<Vec<u8>, String> {
-    let out = client.get_public_key().key_id(key_id).send().await.map_err(|e| {
-        format!(
-            "KMS GetPublicKey {key_id}: {}",
-            aws_sdk_kms::error::DisplayErrorContext(&e)
-        )
-    })?;
-    let spki = out.public_key().ok_or("KMS GetPublicKey returned no key")?;
+pub async fn rsa_public_key(client: &Client, key_id: &str) -> Result<Vec<u8>, SignerError> {
+    let load = |reason: String| SignerError::Load {
+        key_id: key_id.to_string(),
+        reason,
+    };
+    let out = client
+        .get_public_key()
+        .key_id(key_id)
+        .send()
+        .await
+        .map_err(|e| load(sdk_error("KMS GetPublicKey", key_id, &e)))?;
+    let spki = out
+        .public_key()
+        .ok_or_else(|| load("KMS GetPublicKey returned no key".into()))?;
     let (_, spki) =
-        SubjectPublicKeyInfo::from_der(spki.as_ref()).map_err(|e| format!("KMS public key: {e}"))?;
+        SubjectPublicKeyInfo::from_der(spki.as_ref()).map_err(|e| load(format!("KMS public key: {e}")))?;
     Ok(spki.subject_public_key.data.to_vec())
 }
 
 /// Signs `message` with the KMS key (`Sign`, RAW, RSASSA_PKCS1_V1_5_SHA_256), without a
 /// certificate: what a certificate request needs before there is one.
-pub async fn sign_raw(client: &Client, key_id: &str, message: Vec<u8>) -> Result<Vec<u8>, String> {
+pub async fn sign_raw(client: &Client, key_id: &str, message: Vec<u8>) -> Result<Vec<u8>, SignerError> {
+    let failed = |reason: String| SignerError::Failed {
+        key_id: key_id.to_string(),
+        reason,
+    };
     let out = client
         .sign()
         .key_id(key_id)
@@ -102,10 +112,10 @@ pub async fn sign_raw(client: &Client, key_id: &str, message: Vec<u8>) -> Result
         .signing_algorithm(SigningAlgorithmSpec::RsassaPkcs1V15Sha256)
         .send()
         .await
-        .map_err(|e| sdk_error("KMS Sign", key_id, &e))?;
+        .map_err(|e| failed(sdk_error("KMS Sign", key_id, &e)))?;
     out.signature()
         .map(|s| s.as_ref().to_vec())
-        .ok_or_else(|| "KMS Sign returned no signature".to_string())
+        .ok_or_else(|| failed("KMS Sign returned no signature".into()))
 }
 
 impl KmsSigner {

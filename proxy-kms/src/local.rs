@@ -14,25 +14,26 @@ use proxy_core::relay::{self, Relay};
 use proxy_core::service::Serving;
 use tokio::net::TcpListener;
 
-use crate::configured::Refresher;
 use crate::handler;
+use proxy_core::config::StartError;
+use proxy_core::reload::Reloader;
 
 /// Largest request body taken (API Gateway's own limit is 10 MB).
 const MAX_REQUEST: usize = 10 * 1024 * 1024;
 
 /// Serves `relay` on `listener` until `stop` resolves, then drains requests in flight; with a
-/// `refresher`, BACEN's certificates are re-read between requests as the Lambda does.
+/// `reloader`, BACEN's certificates are re-read between requests as the Lambda does.
 pub async fn serve(
     listener: TcpListener,
     relay: Arc<Relay>,
-    refresher: Option<Arc<Refresher>>,
+    reloader: Option<Arc<Reloader>>,
     stop: impl std::future::Future<Output = ()>,
 ) {
     let service = service_fn(move |req| {
-        let (relay, refresher) = (Arc::clone(&relay), refresher.clone());
+        let (relay, reloader) = (Arc::clone(&relay), reloader.clone());
         async move {
-            if let Some(r) = refresher {
-                r.maybe(&relay).await;
+            if let Some(r) = reloader {
+                r.if_due().await;
             }
             Ok::<_, std::convert::Infallible>(answer(relay, req).await)
         }
@@ -41,10 +42,11 @@ pub async fn serve(
 }
 
 /// Binds `addr` (port 0: a free one).
-pub async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr).await.map_err(|source| StartError::Bind {
+        address: addr.to_string(),
+        source,
+    })
 }
 
 /// The same request as API Gateway would hand it over, through the Lambda handler.

@@ -240,15 +240,13 @@ impl AuditSink for FirehoseSink {
         })
     }
 
-    fn health(&self) -> Result<(), String> {
+    fn health(&self) -> Result<(), AuditError> {
         let Some(spool) = &self.inner.spool else {
             return Ok(());
         };
         let (pending, limit) = (spool.pending_bytes(), spool.limit());
         if pending >= limit / 10 * 9 {
-            return Err(format!(
-                "audit spool {pending} of {limit} bytes undelivered: Firehose is not taking records"
-            ));
+            return Err(AuditError::Backlog { pending, limit });
         }
         Ok(())
     }

@@ -119,7 +119,7 @@ pub trait AuditSink: Send + Sync {
     fn write<'a>(&'a self, family: Profile, record: &'a AuditRecord) -> WriteFuture<'a>;
 
     /// Whether the sink can take records; the reason when it cannot (the health check reports it).
-    fn health(&self) -> Result<(), String> {
+    fn health(&self) -> Result<(), AuditError> {
         Ok(())
     }
 
@@ -179,6 +179,15 @@ pub enum AuditError {
     SpoolFull {
         /// Bytes waiting for delivery.
         bytes: u64,
+        /// The configured limit.
+        limit: u64,
+    },
+    /// The spool is nearly full: the destination is not taking records (the health check's
+    /// warning, before [`AuditError::SpoolFull`] refuses records).
+    #[error("audit spool {pending} of {limit} bytes undelivered: the destination is not taking records")]
+    Backlog {
+        /// Bytes waiting for delivery.
+        pending: u64,
         /// The configured limit.
         limit: u64,
     },

@@ -178,12 +178,16 @@ impl Forwarder {
     }
 
     /// Whether BACEN accepts a TCP connection within `limit`.
-    pub(super) async fn probe(&self, limit: Duration) -> Result<(), String> {
+    pub(super) async fn probe(&self, limit: Duration) -> Result<(), super::Unhealthy> {
         let probe = &self.probe;
+        let unreachable = |reason: String| super::Unhealthy::Bacen {
+            endpoint: probe.to_string(),
+            reason,
+        };
         match tokio::time::timeout(limit, tokio::net::TcpStream::connect(probe)).await {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(format!("BACEN {probe}: {e}")),
-            Err(_) => Err(format!("BACEN {probe}: no answer")),
+            Ok(Err(e)) => Err(unreachable(e.to_string())),
+            Err(_) => Err(unreachable("no answer".into())),
         }
     }
 }

@@ -49,6 +49,28 @@ pub const SIGNATURE_ERROR: &str = "pix-signature-error";
 /// Response header carrying the exchange's `request_id`, the key of its audit record.
 pub const REQUEST_ID: &str = "pix-request-id";
 
+/// Why a relay is not ready (the `/ready` check says it).
+#[derive(Debug, thiserror::Error)]
+pub enum Unhealthy {
+    /// The audit sink does not take records.
+    #[error("audit: {0}")]
+    Audit(#[from] crate::audit::AuditError),
+    /// The signer refused or failed a signature.
+    #[error("signer: {0}")]
+    Signer(pix_xmldsig::signer::SignerError),
+    /// The signer did not answer in time.
+    #[error("signer: no answer")]
+    SignerSilent,
+    /// BACEN does not accept a TCP connection.
+    #[error("BACEN {endpoint}: {reason}")]
+    Bacen {
+        /// BACEN's `host:port`.
+        endpoint: String,
+        /// The operating system's reason, or `no answer`.
+        reason: String,
+    },
+}
+
 /// The pipeline. Build once; share across requests (it holds the connection pool).
 pub struct Relay {
     profile: Profile,
@@ -110,12 +132,12 @@ impl Relay {
 
     /// Readiness: the audit sink takes records, the signer signs (the token is there and logged
     /// in) and BACEN accepts a TCP connection, each within `limit`.
-    pub async fn check(&self, limit: Duration) -> Result<(), String> {
+    pub async fn check(&self, limit: Duration) -> Result<(), Unhealthy> {
         self.audit.health()?;
         match tokio::time::timeout(limit, self.signer.sign(b"pix-proxy health check")).await {
             Ok(Ok(_)) => {}
-            Ok(Err(e)) => return Err(format!("signer: {e}")),
-            Err(_) => return Err("signer: no answer".into()),
+            Ok(Err(e)) => return Err(Unhealthy::Signer(e)),
+            Err(_) => return Err(Unhealthy::SignerSilent),
         }
         self.link.current().1.probe(limit).await
     }

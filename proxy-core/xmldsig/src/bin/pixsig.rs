@@ -67,7 +67,7 @@ enum Command {
 }
 
 fn parse_profile(s: &str) -> Result<Profile, String> {
-    s.parse()
+    s.parse().map_err(|e: dsig::UnknownProfile| e.to_string())
 }
 
 /// A failure and the exit code it maps to.

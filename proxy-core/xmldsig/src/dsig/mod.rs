@@ -33,13 +33,18 @@ pub enum Profile {
     Dict,
 }
 
+/// A profile name that is neither `spi` nor `dict`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown profile '{0}' (expected spi or dict)")]
+pub struct UnknownProfile(pub String);
+
 impl std::str::FromStr for Profile {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownProfile;
+    fn from_str(s: &str) -> Result<Self, UnknownProfile> {
         match s.to_ascii_lowercase().as_str() {
             "spi" => Ok(Profile::Spi),
             "dict" => Ok(Profile::Dict),
-            _ => Err(format!("unknown profile '{s}' (expected spi or dict)")),
+            _ => Err(UnknownProfile(s.to_string())),
         }
     }
 }

@@ -1,0 +1,141 @@
+//! Each subcommand of `proxy-kms`, as it runs.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use proxy_core::config::{Network, StartError};
+use proxy_kms::configured::{self, Clients, Deployment};
+use proxy_kms::{handler, local};
+
+use super::Command;
+
+/// Checks what the Lambda runtime client reads from the environment, which it would otherwise
+/// `expect` (a panic instead of a message naming the variable).
+fn lambda_environment() -> Result<(), StartError> {
+    let var = |name: &str| {
+        std::env::var(name).map_err(|_| {
+            StartError::Usage(format!(
+                "{name} is not set: `proxy-kms lambda` runs under the Lambda runtime (use `serve` locally)"
+            ))
+        })
+    };
+    let api = var("AWS_LAMBDA_RUNTIME_API")?;
+    http::Uri::try_from(api.as_str()).map_err(|e| {
+        StartError::Usage(format!(
+            "AWS_LAMBDA_RUNTIME_API '{api}' is not host:port or a URL: {e}"
+        ))
+    })?;
+    var("AWS_LAMBDA_FUNCTION_NAME")?;
+    var("AWS_LAMBDA_FUNCTION_VERSION")?;
+    let memory = var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")?;
+    memory.parse::<i32>().map_err(|_| {
+        StartError::Usage(format!(
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE '{memory}' is not a number"
+        ))
+    })?;
+    Ok(())
+}
+
+/// Runs `command` (none: `lambda` under the Lambda runtime, else a usage error).
+pub async fn run(command: Option<Command>, started: Instant) -> Result<(), StartError> {
+    let command = match command {
+        Some(c) => c,
+        None if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() => Command::Lambda,
+        None => {
+            return Err(StartError::Usage(
+                "no command: run `proxy-kms serve` locally (see --help)".into(),
+            ));
+        }
+    };
+    let env_family = std::env::var("PIX_SPI_PROXY").ok();
+    match command {
+        Command::Csr {
+            key_id,
+            subject,
+            san,
+            aws_endpoint,
+        } => {
+            let clients = Clients::load(aws_endpoint.as_deref()).await;
+            let public = proxy_kms::kms::rsa_public_key(&clients.kms, &key_id).await?;
+            let kms = clients.kms.clone();
+            let id = key_id.clone();
+            let pem = proxy_core::csr::request(&subject, &san, public, |tbs| async move {
+                proxy_kms::kms::sign_raw(&kms, &id, tbs).await
+            })
+            .await?;
+            print!("{pem}");
+            Ok(())
+        }
+        Command::Certificates { aws_endpoint } => {
+            let clients = Clients::load(aws_endpoint.as_deref()).await;
+            configured::check_certificates(&clients).await
+        }
+        Command::Lambda => {
+            lambda_environment()?;
+            let profile = configured::profile_from_env(env_family.as_deref()).map_err(StartError::from)?;
+            let clients = Clients::load(None).await;
+            let relay = configured::relay(&clients, profile, &Deployment::default()).await?;
+            let reloader = Arc::new(configured::reloader(&clients, &relay)?);
+            let emf = proxy_kms::emf::EmfRecorder::install();
+            proxy_core::reload::log_in_use(&relay);
+            tracing::info!(
+                family = profile.name(),
+                ready_ms = started.elapsed().as_millis() as u64,
+                "ready"
+            );
+            let service = lambda_http::service_fn(move |event| {
+                let (relay, reloader, emf) = (Arc::clone(&relay), Arc::clone(&reloader), emf.clone());
+                async move {
+                    reloader.if_due().await;
+                    let answer = handler::handle(relay, event).await;
+                    // The invocation's metrics, before Lambda may freeze the container.
+                    emf.flush();
+                    Ok::<_, std::convert::Infallible>(answer)
+                }
+            });
+            // The runtime client fails only when the Runtime API itself does: the environment was
+            // checked above.
+            lambda_http::run(service)
+                .await
+                .map_err(|e| StartError::Usage(format!("the Lambda runtime API failed: {e}")))
+        }
+        Command::Serve {
+            aws_endpoint,
+            listen,
+            family,
+            resolve,
+            tls_server_name,
+        } => {
+            let profile = match family {
+                Some(p) => p,
+                None => configured::profile_from_env(env_family.as_deref())?,
+            };
+            let listener = local::bind(listen).await?;
+            let clients = Clients::load(aws_endpoint.as_deref()).await;
+            let deployment = Deployment {
+                network: Network {
+                    resolve,
+                    tls_server_name,
+                    ..Network::default()
+                },
+                ..Deployment::default()
+            };
+            let relay = configured::relay(&clients, profile, &deployment).await?;
+            let reloader = Arc::new(configured::reloader(&clients, &relay)?);
+            proxy_core::reload::log_in_use(&relay);
+            let addr = listener.local_addr().map_err(|source| StartError::Bind {
+                address: listen.to_string(),
+                source,
+            })?;
+            tracing::info!(family = profile.name(), %addr, ready_ms = started.elapsed().as_millis() as u64, "ready");
+            local::serve(
+                listener,
+                relay,
+                Some(reloader),
+                proxy_core::service::shutdown_signal(),
+            )
+            .await;
+            Ok(())
+        }
+    }
+}
