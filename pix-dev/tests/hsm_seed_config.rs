@@ -88,7 +88,13 @@ async fn configured_as_seed_001_it_works_with_the_seeds_simulator() {
     };
     let audit = Arc::new(FileSink::new(&dir.path().join("audit")));
     let settings = Settings::read(&params, &network).expect("settings");
-    let (dict, spi) = configured::relays(settings, &pin, &deployment, audit.clone()).expect("relays");
+    let (dict, spi) = configured::relays(
+        settings,
+        &configured::open_token(&deployment, &pin).expect("token"),
+        &deployment,
+        audit.clone(),
+    )
+    .expect("relays");
     let proxy = FrontEnd::start(Listen::ephemeral(IpAddr::V4(Ipv4Addr::LOCALHOST)), dict, spi)
         .await
         .expect("proxy");
@@ -128,7 +134,13 @@ async fn configured_as_seed_001_it_works_with_the_seeds_simulator() {
         ..network.clone()
     };
     let settings = Settings::read(&params, &strict).expect("settings");
-    let (_, spi) = configured::relays(settings, &pin, &deployment, audit.clone()).expect("relays");
+    let (_, spi) = configured::relays(
+        settings,
+        &configured::open_token(&deployment, &pin).expect("token"),
+        &deployment,
+        audit.clone(),
+    )
+    .expect("relays");
     let proxy = FrontEnd::start(
         Listen::ephemeral(IpAddr::V4(Ipv4Addr::LOCALHOST)),
         Arc::clone(&spi),

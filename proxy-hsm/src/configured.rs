@@ -99,14 +99,22 @@ pub fn pin_from_secret(json: &str, format: PinFormat) -> Result<String, ConfigEr
     })
 }
 
-/// Opens the token and builds the DICT and SPI relays the settings describe.
+/// Opens the token the deployment names, logged in with `pin`.
+pub fn open_token(deployment: &Deployment, pin: &str) -> Result<Token, StartError> {
+    Ok(Token::open(
+        &deployment.module,
+        deployment.token_label.as_deref(),
+        pin,
+    )?)
+}
+
+/// Builds the DICT and SPI relays the settings describe, their keys on `token`.
 pub fn relays(
     settings: Settings,
-    pin: &str,
+    token: &Token,
     deployment: &Deployment,
     audit: Arc<dyn AuditSink>,
 ) -> Result<(Arc<Relay>, Arc<Relay>), StartError> {
-    let token = Token::open(&deployment.module, deployment.token_label.as_deref(), pin)?;
     let key = |label: &str, cert: Certificate| -> Result<Arc<dyn Signer>, StartError> {
         Ok(Arc::new(token.signer(label, cert, deployment.pool)?))
     };

@@ -178,7 +178,13 @@ async fn keys_made_on_the_token_get_certificates_through_csrs_and_run_the_pipeli
     };
     let pin = configured::pin_from_secret(&read(&secret), PinFormat::Plain).unwrap();
     let audit = Arc::new(FileSink::new(&dir.path().join("audit")));
-    let (dict, spi) = configured::relays(settings, &pin, &deployment, audit).expect("relays");
+    let (dict, spi) = configured::relays(
+        settings,
+        &configured::open_token(&deployment, &pin).expect("token"),
+        &deployment,
+        audit,
+    )
+    .expect("relays");
     let proxy = FrontEnd::start(Listen::ephemeral(IpAddr::V4(Ipv4Addr::LOCALHOST)), dict, spi)
         .await
         .expect("front end");

@@ -49,7 +49,7 @@ pub async fn parameters(client: &aws_sdk_ssm::Client, flavour: Flavour) -> Resul
         .send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| ConfigError::Aws {
-            call: format!("SSM GetParametersByPath {path}"),
+            call: format!("SSM {path}"),
             source: Arc::new(e),
         })?;
         for p in page.parameters() {
@@ -70,7 +70,7 @@ pub async fn secret(client: &aws_sdk_secretsmanager::Client, secret: Secret) -> 
         .send()
         .await
         .map_err(|e| ConfigError::Aws {
-            call: format!("Secrets Manager GetSecretValue {name}"),
+            call: format!("secret {name}"),
             source: Arc::new(e),
         })?;
     out.secret_string()

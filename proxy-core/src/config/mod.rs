@@ -40,7 +40,7 @@ pub enum ConfigError {
     /// An AWS call that reads the configuration failed (SSM, Secrets Manager).
     #[error("{call}: {source}")]
     Aws {
-        /// The call and what it read, e.g. `SSM GetParametersByPath /pix/proxy/kms`.
+        /// What was read, e.g. `SSM /pix/proxy/kms` or `secret /pix/proxy/kms/MtlsPrivateKey`.
         call: String,
         /// The SDK's error, kept whole.
         #[source]
@@ -67,13 +67,13 @@ pub enum StartError {
     #[error("usage: {0}")]
     Usage(String),
     /// A parameter or secret is missing or malformed, or could not be read.
-    #[error("configuration: {0}")]
+    #[error(transparent)]
     Config(#[from] ConfigError),
     /// The relay could not be built from the parameters.
-    #[error("relay: {0}")]
+    #[error(transparent)]
     Relay(#[from] crate::relay::RelayError),
     /// The signer cannot be used: the KMS key, or the PKCS#11 token and its keys.
-    #[error("signer: {0}")]
+    #[error(transparent)]
     Signer(#[from] pix_xmldsig::signer::SignerError),
     /// The audit sink cannot be used.
     #[error("audit: {0}")]

@@ -87,14 +87,16 @@ pub async fn certificates(s: Serve) -> Result<(), StartError> {
 /// Reads the configuration, serves until SIGTERM, drains.
 pub async fn run(s: Serve) -> Result<(), StartError> {
     let (source, secret) = sources(&s).await?;
-    let settings = Settings::read(&source.read().await?, &network(&s))?;
     let pin = configured::pin_from_secret(&secret, s.token.pin_format)?;
     proxy_hsm::install_metrics()?;
     let deployment = Deployment {
-        module: s.token.module,
-        token_label: s.token.token_label,
+        module: s.token.module.clone(),
+        token_label: s.token.token_label.clone(),
         pool: 16,
     };
+    // The token first: a task on a host without the HSM client says so before anything else.
+    let token = configured::open_token(&deployment, &pin)?;
+    let settings = Settings::read(&source.read().await?, &network(&s))?;
     let firehose = if s.audit == Audit::Firehose || (s.audit == Audit::Auto && s.from_aws) {
         let mut streams = settings.audit_streams.clone();
         streams.extend(s.spi_audit_stream.map(|n| (Profile::Spi, n)));
@@ -107,7 +109,7 @@ pub async fn run(s: Serve) -> Result<(), StartError> {
         Some(f) => f.clone(),
         None => Arc::new(FileSink::new(&s.audit_dir)),
     };
-    let (dict, spi) = configured::relays(settings, &pin, &deployment, audit)?;
+    let (dict, spi) = configured::relays(settings, &token, &deployment, audit)?;
     reload::log_in_use(&spi);
     let every = Duration::from_secs(s.refresh_seconds);
     let reloader = Arc::new(Reloader::new(

@@ -1,0 +1,132 @@
+//! What the simulator is started with: its ports, participants, catalog, policies and faults;
+//! and why it could not start.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::catalog::Catalog;
+use crate::dict_limits::Policy;
+use crate::participants::Participant;
+use crate::pki::DevPki;
+use crate::{dict_limits, tls};
+
+/// Where the simulator listens and who it is.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address every port binds to.
+    pub bind: IpAddr,
+    /// SPI (ICOM) port, 9191 by default; 0 picks a free one.
+    pub spi_port: u16,
+    /// DICT port, 8181 by default.
+    pub dict_port: u16,
+    /// Control port (plain HTTP: `/check`, `/faults`), 7171 by default.
+    pub check_port: u16,
+    /// TLS server certificate (chain) and key, PEM.
+    pub tls_cert: PathBuf,
+    /// TLS server key, PEM.
+    pub tls_key: PathBuf,
+    /// Certificates (CAs or the PSPs' own) that client certificates must chain to.
+    pub client_roots: Vec<PathBuf>,
+    /// BACEN's signature certificate and key, PEM: every answer is signed with them.
+    pub sig_cert: PathBuf,
+    /// BACEN's signature key.
+    pub sig_key: PathBuf,
+    /// The signature certificates of senders the simulator does not host: their requests are
+    /// verified against them.
+    pub psp_signature_certs: Vec<PathBuf>,
+    /// The participants the simulator hosts (payments between them go through their streams);
+    /// empty: every participant is answered for by the simulator.
+    pub participants: Vec<Participant>,
+    /// Message types and versions (envelope namespaces, `MsgDefIdr`).
+    pub catalog: Catalog,
+    /// DICT's token buckets per operation.
+    pub dict_policies: Vec<Policy>,
+    /// Simultaneous requests one participant may have on each side of ICOM (sends to `/msgs`;
+    /// stream reads); the next gets `429` with `Retry-After: 1`. BACEN's answers in its public
+    /// Q&A (bacen/pix-perguntas-e-respostas #236, #346, citing the Manual das Interfaces de
+    /// Comunicação §2.2.2.10): 6. `0`: no limit.
+    pub max_concurrent: usize,
+    /// The signature identity BACEN changes to at a rollover (certificate, key), if any.
+    pub sig_next: Option<(PathBuf, PathBuf)>,
+    /// How long a stream GET waits for a message before `204`.
+    pub stream_wait: Duration,
+    /// How long the SPI waits for a hosted payee's pacs.002 before rejecting the payment `AB03`
+    /// ([`clearing`]; the control port's `POST /payee-timeout?ms=N` changes it).
+    pub payee_timeout: Duration,
+    /// ICOM token bucket: capacity and refill per second.
+    pub rate_capacity: f64,
+    /// Tokens added per second.
+    pub rate_refill: f64,
+    /// Seed of the fault generator.
+    pub seed: u64,
+}
+
+impl Config {
+    /// The defaults of DESIGN §4 with the files of a [`DevPki`].
+    pub fn with_pki(pki: &DevPki) -> Self {
+        Config {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            spi_port: 9191,
+            dict_port: 8181,
+            check_port: 7171,
+            tls_cert: pki.path("bacen-tls.cer"),
+            tls_key: pki.path("bacen-tls.key"),
+            client_roots: vec![pki.path("psp-ca.cer")],
+            sig_cert: pki.path("bacen-sig.cer"),
+            sig_key: pki.path("bacen-sig.key"),
+            psp_signature_certs: vec![pki.path("psp-sig.cer")],
+            participants: Vec::new(),
+            catalog: Catalog::default(),
+            dict_policies: dict_limits::default_policies(),
+            // PKIs made before the rollover identity existed have none.
+            sig_next: Some((pki.path("bacen-sig-next.cer"), pki.path("bacen-sig-next.key")))
+                .filter(|(c, k)| c.exists() && k.exists()),
+            stream_wait: Duration::from_secs(5),
+            payee_timeout: Duration::from_secs(40),
+            rate_capacity: 3750.0,
+            rate_refill: 750.0,
+            seed: 1,
+            max_concurrent: 6,
+        }
+    }
+
+    /// The same, every port 0 (free ports, for tests).
+    pub fn ephemeral(pki: &DevPki) -> Self {
+        Config {
+            spi_port: 0,
+            dict_port: 0,
+            check_port: 0,
+            stream_wait: Duration::from_millis(500),
+            ..Config::with_pki(pki)
+        }
+    }
+}
+
+/// Why the simulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// TLS files missing or inconsistent.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    /// The signature key or certificates could not be loaded.
+    #[error("signature identity: {0}")]
+    Signature(String),
+    /// A port could not be bound.
+    #[error("cannot listen on {addr}: {reason}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The operating system's reason (e.g. address in use).
+        reason: String,
+    },
+}
+
+/// Which interface a request came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// SPI / ICOM.
+    Spi,
+    /// DICT.
+    Dict,
+}
