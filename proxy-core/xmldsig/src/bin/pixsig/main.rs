@@ -4,71 +4,17 @@
 //! Exit codes: 0 success (valid), 1 invalid signature or refused message, 2 usage or unreadable input.
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use pix_xmldsig::dsig::{self, Profile};
+use clap::Parser;
+use pix_xmldsig::dsig::{self};
 use pix_xmldsig::signer::SoftwareSigner;
 use pix_xmldsig::trust::TrustStore;
 use pix_xmldsig::xml::{self, C14nOptions, Limits};
 
-#[derive(Parser)]
-#[command(
-    name = "pixsig",
-    version,
-    about = "Sign, verify and canonicalize PIX (SPI / DICT) XML messages",
-    after_help = "Exit codes: 0 success or valid signature, 1 invalid signature or refused message, \
-                  2 usage error or unreadable input.\nFILE absent or '-': standard input."
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Sign a message and write the signed document to stdout.
-    Sign {
-        /// Signature profile: spi (ISO 20022, signature in AppHdr/Sgntr) or dict (enveloped).
-        #[arg(long, value_parser = parse_profile)]
-        profile: Profile,
-        /// Private key, PEM (PKCS#8 or PKCS#1 RSA).
-        #[arg(long, value_name = "KEY.pem")]
-        key: PathBuf,
-        /// The key's certificate, PEM; its issuer and serial go into X509IssuerSerial.
-        #[arg(long, value_name = "CERT.pem")]
-        cert: PathBuf,
-        /// The message (default: stdin).
-        file: Option<PathBuf>,
-    },
-    /// Verify a message's signature; says which check failed when it is invalid.
-    Verify {
-        /// Signature profile: spi or dict.
-        #[arg(long, value_parser = parse_profile)]
-        profile: Profile,
-        /// A trusted signing certificate, PEM (repeatable; a file may hold several).
-        #[arg(long, value_name = "CERT.pem", required = true)]
-        trust: Vec<PathBuf>,
-        /// Check certificate validity at this time (seconds since the epoch) instead of now.
-        #[arg(long, value_name = "UNIX_SECONDS")]
-        at: Option<i64>,
-        /// The message (default: stdin).
-        file: Option<PathBuf>,
-    },
-    /// Write the exclusive canonical form (xml-exc-c14n#) of the whole document to stdout.
-    C14n {
-        /// Keep comments (xml-exc-c14n#WithComments), as `xmllint --exc-c14n` does.
-        #[arg(long)]
-        with_comments: bool,
-        /// The document (default: stdin).
-        file: Option<PathBuf>,
-    },
-}
-
-fn parse_profile(s: &str) -> Result<Profile, String> {
-    s.parse().map_err(|e: dsig::UnknownProfile| e.to_string())
-}
+mod cli;
+use cli::{Cli, Command};
 
 /// A failure and the exit code it maps to.
 struct Failure(u8, String);
