@@ -43,6 +43,31 @@ pub const BACEN_QUEUED: &str = "pix_bacen_queued";
 /// Days to expiry of a certificate in use.
 pub const CERTIFICATE_DAYS_LEFT: &str = "pix_certificate_days_left";
 
+/// Describes every metric to the installed recorder: its unit (counts and seconds; the gauges have
+/// none, CloudWatch's `None`) and its meaning. Call once after installing a recorder.
+pub fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(REQUESTS, Unit::Count, "Requests answered to the bank");
+    describe_counter!(BACEN_RESPONSES, Unit::Count, "BACEN's answers by status");
+    describe_histogram!(
+        EXCHANGE_SECONDS,
+        Unit::Seconds,
+        "Whole exchange, arrival to answer"
+    );
+    describe_histogram!(SIGNER_SECONDS, Unit::Seconds, "Signing one request body");
+    describe_histogram!(BACEN_ROUND_TRIP_SECONDS, Unit::Seconds, "BACEN's round trip");
+    describe_counter!(
+        SIGNATURE_VERDICTS,
+        Unit::Count,
+        "Verdicts on BACEN's signed answers"
+    );
+    describe_counter!(SIGNER_ERRORS, Unit::Count, "Requests the signer could not sign");
+    describe_counter!(AUDIT_RECORDS, Unit::Count, "Audit records stored (or not)");
+    describe_gauge!(BACEN_IN_FLIGHT, "Requests under way to BACEN");
+    describe_gauge!(BACEN_QUEUED, "Requests waiting for a place");
+    describe_gauge!(CERTIFICATE_DAYS_LEFT, "Days to expiry of a certificate in use");
+}
+
 /// The histogram buckets of the latencies, seconds.
 pub const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,

@@ -84,7 +84,7 @@ pub async fn run(command: Option<Command>, started: Instant) -> Result<(), Start
                 "ready"
             );
             let service = lambda_http::service_fn(move |event| {
-                let (relay, reloader, emf) = (Arc::clone(&relay), Arc::clone(&reloader), emf.clone());
+                let (relay, reloader) = (Arc::clone(&relay), Arc::clone(&reloader));
                 async move {
                     reloader.if_due().await;
                     let answer = handler::handle(relay, event).await;
