@@ -26,12 +26,13 @@ pub struct Catalog {
 }
 
 impl Default for Catalog {
-    /// pacs.008 1.4, pacs.002 1.3, pacs.004 1.3, admi.002 1.3, camt.060 1.0, pibr.001 and
-    /// pibr.002 1.0: the versions of the project's samples.
+    /// pacs.008 1.16 and pacs.002 1.17 (BACEN's catalog 5.13.1, whose schemas the samples are
+    /// valid against), pacs.004 1.3, admi.002 1.3, camt.060 1.0, pibr.001 and pibr.002 1.0: the
+    /// versions of the project's samples.
     fn default() -> Self {
         let versions = [
-            ("pacs.008", "1.4"),
-            ("pacs.002", "1.3"),
+            ("pacs.008", "1.16"),
+            ("pacs.002", "1.17"),
             ("pacs.004", "1.3"),
             ("admi.002", "1.3"),
             ("camt.060", "1.0"),

@@ -36,7 +36,7 @@ async fn a_payment_goes_through_the_payees_stream_and_its_pacs002_settles_it() {
     // The payee gets it from BACEN: BACEN's header and signature, the payer's Document.
     let delivered = payee.message(&h, &h.payee).await;
     assert!(
-        delivered.contains("pacs.008/1.4") && delivered.contains(E2E),
+        delivered.contains("pacs.008/1.16") && delivered.contains(E2E),
         "{delivered}"
     );
     assert!(
@@ -59,7 +59,7 @@ async fn a_payment_goes_through_the_payees_stream_and_its_pacs002_settles_it() {
     );
     for (reader, client, who) in [(&mut payer, &h.client, "payer"), (&mut payee, &h.payee, "payee")] {
         let result = reader.message(&h, client).await;
-        assert!(result.contains("pacs.002/1.3"), "{who}: {result}");
+        assert!(result.contains("pacs.002/1.17"), "{who}: {result}");
         assert_eq!(text_of(&result, "OrgnlEndToEndId"), E2E, "{who}");
         assert_eq!(text_of(&result, "TxSts"), "ACSP", "{who}");
     }
@@ -127,7 +127,14 @@ async fn a_refund_goes_back_to_the_payer_and_is_settled_by_its_pacs002() {
 
     // The original payer accepts the refund, naming it by its RtrId.
     let status = sample("pacs.002.xml")
-        .replace("<OrgnlEndToEndId>E9999902020261125100000000000001</OrgnlEndToEndId>", "<OrgnlInstrId>D9999902020261125110000000000001</OrgnlInstrId><OrgnlEndToEndId>E9999901020261125100000000000001</OrgnlEndToEndId>");
+        .replace(
+            "<OrgnlInstrId>E9999902020261125100000000000001</OrgnlInstrId>",
+            "<OrgnlInstrId>D9999902020261125110000000000001</OrgnlInstrId>",
+        )
+        .replace(
+            "<OrgnlEndToEndId>E9999902020261125100000000000001</OrgnlEndToEndId>",
+            "<OrgnlEndToEndId>E9999901020261125100000000000001</OrgnlEndToEndId>",
+        );
     let status = h.signed(&status, pix_xmldsig::dsig::Profile::Spi).await;
     assert_eq!(h.spi("POST", &msgs(PAYER), &[XML], status).await.status, 201);
     for (reader, client) in [(&mut payee, &h.payee), (&mut payer, &h.client)] {

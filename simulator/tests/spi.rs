@@ -84,7 +84,7 @@ async fn a_pacs008_comes_back_as_a_signed_pacs002_exactly_once() {
         .expect("BACEN's answer verifies");
     assert!(verified.subject.contains("BCB Simulador Assinatura"));
     let text = got.text();
-    assert!(text.contains("https://www.bcb.gov.br/pi/pacs.002/1.3"));
+    assert!(text.contains("https://www.bcb.gov.br/pi/pacs.002/1.17"));
     assert!(text.contains("<OrgnlEndToEndId>E9999901020261125100000000000001</OrgnlEndToEndId>"));
     assert!(text.contains("<TxSts>ACSP</TxSts>"));
 
@@ -175,14 +175,14 @@ async fn bad_messages_are_accepted_then_rejected_with_an_admi002() {
             "not BACEN",
         ),
         (
-            h.signed(&pacs008.replace("pacs.008/1.4", "pacs.999/1.0"), Profile::Spi)
+            h.signed(&pacs008.replace("pacs.008/1.16", "pacs.999/1.0"), Profile::Spi)
                 .await,
             "UnknownMessageType",
             "pacs.999",
         ),
         (
             h.signed(
-                &pacs008.replace("pacs.008.spi.1.4", "pacs.008.spi.1.2"),
+                &pacs008.replace("pacs.008.spi.1.16", "pacs.008.spi.1.2"),
                 Profile::Spi,
             )
             .await,
@@ -398,7 +398,7 @@ async fn message_versions_follow_the_configured_catalog() {
         "{catalog}"
     );
     let mut reader = Reader::new("99999010");
-    // The samples' 1.4 is now the wrong version: accepted, then rejected.
+    // The samples' 1.16 is not this catalog's: the wrong version: accepted, then rejected.
     let old = h.signed(&sample("pacs.008.xml"), Profile::Spi).await;
     let admi = rejected(&h, &mut reader, old).await;
     assert!(
@@ -407,8 +407,8 @@ async fn message_versions_follow_the_configured_catalog() {
     );
     // The same message at 1.13 is answered with a pacs.002 at 1.15.
     let current = sample("pacs.008.xml")
-        .replace("pacs.008/1.4", "pacs.008/1.13")
-        .replace("pacs.008.spi.1.4", "pacs.008.spi.1.13");
+        .replace("pacs.008/1.16", "pacs.008/1.13")
+        .replace("pacs.008.spi.1.16", "pacs.008.spi.1.13");
     let current = h.signed(&current, Profile::Spi).await;
     assert_eq!(h.spi("POST", MSGS, &[XML], current).await.status, 201);
     let answer = reader.message(&h, &h.client).await;

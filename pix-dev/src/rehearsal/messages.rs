@@ -41,7 +41,7 @@ impl Status {
     }
 }
 
-/// Message versions by type (`pacs.008` → `1.4`), as the catalog lists them.
+/// Message versions by type (`pacs.008` → `1.16`), as the catalog lists them.
 #[derive(Debug, Clone)]
 pub struct Versions(HashMap<String, String>);
 
@@ -50,8 +50,8 @@ impl Versions {
     pub fn samples() -> Self {
         Versions(
             [
-                ("pacs.008", "1.4"),
-                ("pacs.002", "1.3"),
+                ("pacs.008", "1.16"),
+                ("pacs.002", "1.17"),
                 ("pacs.004", "1.3"),
                 ("pibr.002", "1.0"),
             ]
@@ -61,7 +61,7 @@ impl Versions {
         )
     }
 
-    /// The versions of an ICOM catalog (`<MsgDefIdr>pacs.008.spi.1.4</MsgDefIdr>` …); types it
+    /// The versions of an ICOM catalog (`<MsgDefIdr>pacs.008.spi.1.16</MsgDefIdr>` …); types it
     /// does not list keep the samples' version.
     pub fn from_catalog(xml: &str) -> Self {
         let mut v = Self::samples();

@@ -48,16 +48,6 @@ pub enum ConfigError {
     },
 }
 
-impl ConfigError {
-    /// The full name of the parameter or secret this error is about, when it is about one.
-    pub fn parameter(&self) -> Option<&str> {
-        match self {
-            ConfigError::Missing(name) | ConfigError::Malformed { name, .. } => Some(name),
-            ConfigError::File { .. } | ConfigError::Aws { .. } => None,
-        }
-    }
-}
-
 /// Why a service could not start: every start-up failure of either flavour, by kind, each naming
 /// what to fix (a flag, a parameter, a secret by name, the signer, the audit sink, a port) with
 /// its source kept. Never quotes a secret.

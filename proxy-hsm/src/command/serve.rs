@@ -54,8 +54,9 @@ fn network(s: &Serve) -> Network {
 /// `certificates`: every certificate in use, checked; exit 1 when one is unusable.
 pub async fn certificates(s: Serve) -> Result<(), StartError> {
     let (source, _) = sources(&s).await?;
-    let settings = Settings::read(&source.read().await?, &network(&s))?;
+    // One read: the settings and the check of BACEN's certificates come from the same values.
     let params = source.read().await?;
+    let settings = Settings::read(&params, &network(&s))?;
     let key = KeyArgs {
         label: String::new(),
         token: s.token,
