@@ -10,6 +10,11 @@
 # (see the entrypoint below); the HSM credentials come from Secrets Manager, never from the image.
 
 FROM rust:1-bookworm AS build
+# The schema validator (pix-schemas) links libxml2; the `libxml` crate's build runs bindgen,
+# which needs libclang and clang's headers (docs/decisions/009-schema-validator.md).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libxml2-dev pkg-config libclang1 libclang-common-14-dev \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p proxy-hsm
@@ -17,7 +22,7 @@ RUN cargo build --release --locked -p proxy-hsm
 FROM debian:bookworm-slim
 COPY infrastructure/docker/cloudhsm-pkcs11_*.deb /tmp/
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates curl awscli /tmp/cloudhsm-pkcs11_*.deb \
+ && apt-get install -y --no-install-recommends ca-certificates curl libxml2 awscli /tmp/cloudhsm-pkcs11_*.deb \
  && rm -rf /var/lib/apt/lists/* /tmp/*.deb \
  && useradd --system --uid 10001 --home /var/lib/pix pix \
  && install -d -o pix /var/lib/pix /var/lib/pix/audit

@@ -4,13 +4,18 @@
 # or is generated at start (`simulator pki`), test material only.
 
 FROM rust:1-bookworm AS build
+# The schema validator (pix-schemas) links libxml2; the `libxml` crate's build runs bindgen,
+# which needs libclang and clang's headers (docs/decisions/009-schema-validator.md).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libxml2-dev pkg-config libclang1 libclang-common-14-dev \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p simulator
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates curl \
+ && apt-get install -y --no-install-recommends ca-certificates curl libxml2 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 pix
 COPY --from=build /src/target/release/simulator /usr/local/bin/simulator

@@ -182,6 +182,24 @@ pub async fn dict_steps(dict: SocketAddr) -> Result<Steps, String> {
     Ok(bank.steps)
 }
 
+/// The demo payer's pacs.008 (the sample's, with payment `e2e` and message `msg_id`).
+pub fn payment_message(e2e: &str, msg_id: &str) -> String {
+    testkit::samples::PACS_008
+        .replace("E9999901020261125100000000000001", e2e)
+        .replace("M9999901020261125100000000000001", msg_id)
+}
+
+/// The demo payee's pacs.002 `ACSP` of payment `e2e` (message `msg_id`).
+pub fn status_message(msg_id: &str, e2e: &str) -> String {
+    testkit::samples::PACS_002
+        .replace(
+            "<Id>99999010</Id></Othr></FinInstnId></FIId></Fr>",
+            "<Id>99999020</Id></Othr></FinInstnId></FIId></Fr>",
+        )
+        .replace("M9999901020261125100000000000003", msg_id)
+        .replace("E9999902020261125100000000000001", e2e)
+}
+
 /// A whole payment between two participants, each through its own proxy (`payer`, `payee`: their
 /// SPI ports): the payer's pacs.008 to BACEN; the payee reads it from its stream (verified) and
 /// answers pacs.002 `ACSP` through its proxy; both read BACEN's settlement pacs.002 (verified).
@@ -189,9 +207,7 @@ pub async fn payment(payer: SocketAddr, payee: SocketAddr) -> Result<Steps, Stri
     let mut bank = Bank::default();
     let e2e = new_id('E', "99999010");
     let msg_id = new_id('M', "99999010");
-    let pacs008 = testkit::samples::PACS_008
-        .replace("E9999901020261125100000000000001", &e2e)
-        .replace("M9999901020261125100000000000001", &msg_id);
+    let pacs008 = payment_message(&e2e, &msg_id);
     let what = format!("\npayer 99999010: pacs.008 {e2e} signed by its proxy, sent to BACEN");
     bank.send(payer, "99999010", &what, pacs008.into_bytes()).await?;
 
@@ -213,14 +229,7 @@ pub async fn payment(payer: SocketAddr, payee: SocketAddr) -> Result<Steps, Stri
     bank.check(verdict(&h) == "true", || "BACEN's signature verified".into());
 
     let answer_id = new_id('M', "99999020");
-    let pacs002 = testkit::samples::PACS_002
-        .replace(
-            "<Id>99999010</Id></Othr></FinInstnId></FIId></Fr>",
-            "<Id>99999020</Id></Othr></FinInstnId></FIId></Fr>",
-        )
-        .replace("M9999901020261125100000000000003", &answer_id)
-        .replace("M9999902020261125100000000000001", &text_of(&delivered, "MsgId"))
-        .replace("E9999902020261125100000000000001", &e2e);
+    let pacs002 = status_message(&answer_id, &e2e);
     let what = "payee 99999020: pacs.002 ACSP signed by its own proxy, sent to BACEN";
     bank.send(payee, "99999020", what, pacs002.into_bytes()).await?;
 

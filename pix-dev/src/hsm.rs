@@ -238,6 +238,7 @@ impl DevSetup {
             None
         };
         let mut config = Config::ephemeral(&pki);
+        config.schemas = crate::bacen_schemas();
         config.psp_signature_certs = vec![keys.signature_cert.clone()];
         if let Some(p) = &payee_keys {
             config.participants = vec![participant(PAYER_ISPB, &keys), participant(PAYEE_ISPB, p)];

@@ -80,6 +80,7 @@ pub async fn provision(
         .map_err(|x| e("certificate")(&x))?;
 
     let mut config = Config::ephemeral(&pki);
+    config.schemas = crate::bacen_schemas();
     config.psp_signature_certs = vec![certificate.clone()];
     config.rate_capacity = 1e9;
     config.rate_refill = 1e9;

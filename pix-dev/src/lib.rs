@@ -15,3 +15,10 @@ pub mod hsm;
 pub mod hsm_keys;
 pub mod kms;
 pub mod rehearsal;
+
+/// BACEN's SPI schemas beside the checkout (`../shared/fixtures/xsd`, catalog 5.13.1), when
+/// there: the development simulator, the demo and the rehearsal enforce them as BACEN does.
+pub fn bacen_schemas() -> Option<std::path::PathBuf> {
+    let dir = testkit::tools::workspace().join("../shared/fixtures/xsd");
+    dir.is_dir().then_some(dir)
+}

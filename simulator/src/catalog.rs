@@ -4,25 +4,28 @@
 //! into what the checks and the clearing need, and the envelope of every message BACEN writes.
 //!
 //! Versions change with BACEN's catalog (Informe SPI): they are configuration. The defaults are
-//! those of the project's samples (1.x) until the current catalog's versions are confirmed.
+//! catalog 5.13.1's for pacs.008 and pacs.002 (whose schemas the project has) and the samples'
+//! for the others. With BACEN's schemas loaded ([`Catalog::enable`], `simulator serve
+//! --schemas`), a type that has schemas is enabled in exactly their versions, the newest being
+//! the one BACEN writes.
 
 use std::collections::BTreeMap;
 
+use pix_schemas::{MessageType, NAMESPACE_BASE};
 use pix_xmldsig::xml::{Document, NodeId};
 
-use crate::find::{child, first, source, text};
+use crate::find::{all, child, first, source, text};
 use crate::wire::{self, escape, utc_now};
 
 /// BACEN's ISPB: the `To` of what participants send, the `Fr` of what it sends.
 pub const BCB_ISPB: &str = "00038166";
 
-/// The namespace prefix of every SPI envelope.
-const NAMESPACE_BASE: &str = "https://www.bcb.gov.br/pi/";
-
 /// Message types and their versions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Catalog {
     versions: BTreeMap<String, String>,
+    /// The versions each type with a schema is enabled in (its schemas'), oldest first.
+    checked: BTreeMap<String, Vec<String>>,
 }
 
 impl Default for Catalog {
@@ -42,7 +45,10 @@ impl Default for Catalog {
         .into_iter()
         .map(|(t, v)| (t.to_string(), v.to_string()))
         .collect();
-        Catalog { versions }
+        Catalog {
+            versions,
+            checked: BTreeMap::new(),
+        }
     }
 }
 
@@ -66,6 +72,46 @@ impl Catalog {
             self.set(kind, version);
         }
         Ok(())
+    }
+
+    /// Enables every type and version `schemas` has: a type with schemas is enabled in exactly
+    /// their versions (and BACEN writes the newest); the others keep their configured version,
+    /// unchecked. Returns the types left unchecked.
+    pub fn enable(&mut self, schemas: &pix_schemas::Catalog) -> Vec<String> {
+        self.checked.clear();
+        for t in schemas.types() {
+            self.checked
+                .entry(t.kind.clone())
+                .or_default()
+                .push(t.version.clone());
+        }
+        for (kind, versions) in &mut self.checked {
+            versions.sort_by_key(|v| version_key(v));
+            if let Some(newest) = versions.last() {
+                self.versions.insert(kind.clone(), newest.clone());
+            }
+        }
+        self.versions
+            .keys()
+            .filter(|k| !self.checked.contains_key(*k))
+            .cloned()
+            .collect()
+    }
+
+    /// Whether BACEN's schemas decide which versions of `kind` are enabled.
+    pub fn is_checked(&self, kind: &str) -> bool {
+        self.checked.contains_key(kind)
+    }
+
+    /// Every `MsgDefIdr` of `kind` the catalog enables (the catalog endpoints' list).
+    pub fn msg_def_idrs(&self, kind: &str) -> Vec<String> {
+        match self.checked.get(kind) {
+            Some(versions) => versions.iter().map(|v| format!("{kind}.spi.{v}")).collect(),
+            None => self
+                .version(kind)
+                .map(|v| vec![format!("{kind}.spi.{v}")])
+                .unwrap_or_default(),
+        }
     }
 
     /// The version of a type, if the catalog has it.
@@ -100,6 +146,11 @@ impl Catalog {
     }
 }
 
+/// `1.16` sorts after `1.9`.
+fn version_key(version: &str) -> Vec<u32> {
+    version.split('.').map(|n| n.parse().unwrap_or(0)).collect()
+}
+
 /// A BACEN message id: `M`, BACEN's ISPB, 23 characters.
 pub fn new_msg_id() -> String {
     let id = wire::new_id();
@@ -123,31 +174,50 @@ pub struct Inbound {
     pub msg_id: String,
     /// The `<Document>` element as it was written.
     pub document: String,
-    /// The ISPB of the Document's `CdtrAgt`: the PSP a pacs.008 or pacs.004 is for.
-    pub addressee: Option<String>,
+    /// The transactions of a pacs.008 (`CdtTrfTxInf`), pacs.004 (`TxInf`) or pacs.002
+    /// (`TxInfAndSts`), in order: a message carries up to ten (BACEN's catalog examples do).
+    pub transactions: Vec<Transaction>,
     /// Text of the Document's fields the clearing reads, by local name (the first of each).
     fields: BTreeMap<&'static str, String>,
 }
 
-/// The Document fields the clearing reads.
-const FIELDS: &[&str] = &[
-    "EndToEndId",
-    "RtrId",
-    "OrgnlEndToEndId",
-    "OrgnlInstrId",
-    "TxSts",
-    "Data",
-];
+/// One transaction of a message, as the clearing reads it.
+#[derive(Debug, Clone, Default)]
+pub struct Transaction {
+    /// `EndToEndId` (pacs.008), `RtrId` (pacs.004), `OrgnlInstrId` (pacs.002): the key a
+    /// pacs.002 answers by.
+    pub key: String,
+    /// The payment's `EndToEndId` (`OrgnlEndToEndId` in a pacs.004 or pacs.002).
+    pub end_to_end: String,
+    /// The ISPB of `CdtrAgt`: the PSP a pacs.008 or pacs.004 transaction is for.
+    pub addressee: Option<String>,
+    /// `TxSts` of a pacs.002.
+    pub status: Option<String>,
+    /// The element as written.
+    pub source: String,
+}
+
+/// The Document fields the clearing reads outside transactions.
+const FIELDS: &[&str] = &["Data"];
+
+/// The transaction element of each type that has transactions.
+fn transaction_element(kind: &str) -> Option<&'static str> {
+    match kind {
+        "pacs.008" => Some("CdtTrfTxInf"),
+        "pacs.004" => Some("TxInf"),
+        "pacs.002" => Some("TxInfAndSts"),
+        _ => None,
+    }
+}
 
 impl Inbound {
     /// Reads a parsed message; `Err` says what is missing from the envelope.
     pub fn read(doc: &Document<'_>) -> Result<Inbound, String> {
         let root = doc.root();
         let ns = doc.element(root).map_or("", |e| doc.namespace(e));
-        let (kind, version) = ns
-            .strip_prefix(NAMESPACE_BASE)
-            .and_then(|rest| rest.trim_end_matches('/').split_once('/'))
+        let MessageType { kind, version } = MessageType::from_namespace(ns)
             .ok_or_else(|| format!("envelope namespace '{ns}' is not {NAMESPACE_BASE}<type>/<version>"))?;
+        let kind = kind.as_str();
         let header = child(doc, root, "AppHdr").ok_or("no AppHdr")?;
         let document = child(doc, root, "Document").ok_or("no Document")?;
         let ispb = |party: &str| {
@@ -160,9 +230,37 @@ impl Inbound {
             .iter()
             .filter_map(|f| inside(document, f).map(|t| (*f, t)))
             .collect();
+        let transactions = transaction_element(kind)
+            .map(|element| {
+                all(doc, element)
+                    .filter(|&t| doc.is_within(t, document))
+                    .map(|t| {
+                        let field = |local: &str| inside(t, local).unwrap_or_default();
+                        let key = ["EndToEndId", "RtrId", "OrgnlInstrId"]
+                            .iter()
+                            .map(|f| field(f))
+                            .find(|k| !k.is_empty())
+                            .unwrap_or_default();
+                        let end_to_end = ["EndToEndId", "OrgnlEndToEndId"]
+                            .iter()
+                            .map(|f| field(f))
+                            .find(|k| !k.is_empty())
+                            .unwrap_or_default();
+                        Transaction {
+                            key,
+                            end_to_end,
+                            addressee: first(doc, Some(t), "CdtrAgt")
+                                .and_then(|a| text(doc, Some(a), "MmbId")),
+                            status: inside(t, "TxSts"),
+                            source: source(doc, t),
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         Ok(Inbound {
             kind: kind.to_string(),
-            version: version.to_string(),
+            version,
             from: ispb("Fr")?,
             to: ispb("To")?,
             msg_def_idr: inside(header, "MsgDefIdr").unwrap_or_default(),
@@ -170,13 +268,12 @@ impl Inbound {
                 .or_else(|| inside(header, "BizMsgIdr"))
                 .unwrap_or_default(),
             document: source(doc, document),
+            transactions,
             fields,
-            addressee: first(doc, Some(document), "CdtrAgt").and_then(|a| text(doc, Some(a), "MmbId")),
         })
     }
 
-    /// A Document field read by [`Inbound::read`] (`EndToEndId`, `RtrId`, `OrgnlEndToEndId`,
-    /// `OrgnlInstrId`, `TxSts`, `Data`).
+    /// A Document field read by [`Inbound::read`] outside transactions (`Data`).
     pub fn field(&self, local: &str) -> Option<&str> {
         self.fields.get(local).map(String::as_str)
     }

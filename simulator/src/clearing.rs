@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use pix_xmldsig::dsig::Profile;
 
-use crate::catalog::{Inbound, new_msg_id};
+use crate::catalog::{Inbound, Transaction, new_msg_id};
 use crate::wire::{escape, utc_now};
 use crate::{Family, State};
 
@@ -41,6 +41,11 @@ pub enum Reason {
     UnknownType,
     /// The namespace's version or `MsgDefIdr` is not the catalog's for the type.
     WrongVersion,
+    /// BACEN's schemas have no schema for the declared version ("Schema desconhecido ou não
+    /// habilitado para uso").
+    SchemaNotEnabled,
+    /// The message is not valid against its version's schema.
+    InvalidSchema,
     /// `AppHdr/Fr` is not the sender, or `AppHdr/To` is not BACEN.
     WrongAddress,
     /// The signature fails, or is not the sender's (profile, certificate, digest, value).
@@ -59,6 +64,8 @@ impl Reason {
             Reason::InvalidEnvelope => "InvalidEnvelope",
             Reason::UnknownType => "UnknownMessageType",
             Reason::WrongVersion => "WrongVersion",
+            Reason::SchemaNotEnabled => "SchemaNotEnabled",
+            Reason::InvalidSchema => "InvalidSchema",
             Reason::WrongAddress => "WrongAddress",
             Reason::InvalidSignature => "InvalidSignature",
             Reason::UnknownPayment => "UnknownPayment",
@@ -71,8 +78,7 @@ impl Reason {
 struct Pending {
     payer: String,
     payee: String,
-    /// `MsgId` and `MsgDefIdr` of the payer's message.
-    original_msg_id: String,
+    /// `MsgDefIdr` of the payer's message.
     original_def: String,
     /// The payer's `EndToEndId` (a pacs.004's original one).
     end_to_end: String,
@@ -179,29 +185,47 @@ pub(crate) async fn reject(
     );
 }
 
-/// BACEN's pacs.002 for a payment or refund, with the reason code of a rejection by the SPI.
-fn status_report(msg_id: &str, p: &Pending, key: &str, status: &str, reason: Option<&str>) -> String {
-    let reason = reason
-        .map(|r| format!("<StsRsnInf><Rsn><Cd>{}</Cd></Rsn></StsRsnInf>", escape(r)))
-        .unwrap_or_default();
+/// One transaction's status in BACEN's pacs.002: its key (`OrgnlInstrId`: the `EndToEndId` of a
+/// pacs.008, the `RtrId` of a pacs.004), the payment's `EndToEndId`, `TxSts` and, for a
+/// rejection by the SPI, its reason code.
+struct Status<'a> {
+    key: &'a str,
+    end_to_end: &'a str,
+    status: &'a str,
+    reason: Option<&'a str>,
+}
+
+/// BACEN's pacs.002 (catalog 5.13.1, pacs.002 1.17: `GrpHdr` then one `TxInfAndSts` per
+/// transaction, each with `OrgnlInstrId` and `OrgnlEndToEndId`; no `OrgnlGrpInfAndSts`).
+fn status_report(msg_id: &str, statuses: &[Status<'_>]) -> String {
+    let transactions: String = statuses
+        .iter()
+        .map(|s| {
+            let reason = s
+                .reason
+                .map(|r| format!("<StsRsnInf><Rsn><Cd>{}</Cd></Rsn></StsRsnInf>", escape(r)))
+                .unwrap_or_default();
+            format!(
+                "<TxInfAndSts><OrgnlInstrId>{}</OrgnlInstrId><OrgnlEndToEndId>{}</OrgnlEndToEndId><TxSts>{}</TxSts>{reason}</TxInfAndSts>",
+                escape(s.key),
+                escape(s.end_to_end),
+                escape(s.status),
+            )
+        })
+        .collect();
     format!(
-        "<Document><FIToFIPmtStsRpt><GrpHdr><MsgId>{msg_id}</MsgId><CreDtTm>{now}</CreDtTm></GrpHdr>\
-         <OrgnlGrpInfAndSts><OrgnlMsgId>{orig}</OrgnlMsgId><OrgnlMsgNmId>{def}</OrgnlMsgNmId></OrgnlGrpInfAndSts>\
-         <TxInfAndSts><OrgnlInstrId>{key}</OrgnlInstrId><OrgnlEndToEndId>{e2e}</OrgnlEndToEndId><TxSts>{status}</TxSts>{reason}</TxInfAndSts>\
-         </FIToFIPmtStsRpt></Document>",
+        "<Document><FIToFIPmtStsRpt><GrpHdr><MsgId>{msg_id}</MsgId><CreDtTm>{now}</CreDtTm></GrpHdr>{transactions}</FIToFIPmtStsRpt></Document>",
         now = utc_now(),
-        orig = escape(&p.original_msg_id),
-        def = escape(&p.original_def),
-        key = escape(key),
-        e2e = escape(&p.end_to_end),
-        status = escape(status),
     )
 }
 
-/// Sends BACEN's pacs.002 (a fresh `MsgId`) to `to`.
-async fn report(state: &State, to: &str, p: &Pending, key: &str, status: &str, reason: Option<&str>) {
+/// Sends BACEN's pacs.002 (a fresh `MsgId`) with `statuses` to `to`.
+async fn report(state: &State, to: &str, statuses: &[Status<'_>]) {
+    if statuses.is_empty() {
+        return;
+    }
     let msg_id = new_msg_id();
-    let document = status_report(&msg_id, p, key, status, reason);
+    let document = status_report(&msg_id, statuses);
     logged(
         deliver(state, "pacs.002", to, &msg_id, &document).await,
         "pacs.002",
@@ -237,79 +261,165 @@ pub(crate) async fn route(state: &State, sender: &str, resource_id: &str, msg: &
     }
 }
 
-/// A pacs.008 or pacs.004: to the addressee's stream when hosted, else answered for it.
+/// A pacs.008 or pacs.004, transaction by transaction: each hosted payee gets its transactions
+/// on its stream (the whole Document when they are all its, else the Document with only its
+/// transactions and `NbOfTxs` counting them); the transactions of a payee the simulator does
+/// not host are answered for it (`ACSP`) and settled.
 async fn transfer(state: &State, sender: &str, msg: &Inbound) {
-    let key = if msg.kind == "pacs.004" {
-        msg.field("RtrId")
-    } else {
-        msg.field("EndToEndId")
+    let mut by_payee: Vec<(String, Vec<&Transaction>)> = Vec::new();
+    for tx in &msg.transactions {
+        let payee = tx.addressee.clone().unwrap_or_default();
+        match by_payee.iter_mut().find(|(p, _)| *p == payee) {
+            Some((_, txs)) => txs.push(tx),
+            None => by_payee.push((payee, vec![tx])),
+        }
     }
-    .unwrap_or_default()
-    .to_string();
-    let pending = Pending {
-        payer: sender.to_string(),
-        payee: msg.addressee.clone().unwrap_or_default(),
-        original_msg_id: msg.msg_id.clone(),
-        original_def: msg.msg_def_idr.clone(),
-        end_to_end: msg
-            .field("EndToEndId")
-            .or(msg.field("OrgnlEndToEndId"))
-            .unwrap_or_default()
-            .to_string(),
-        deadline: Instant::now() + state.clearing.timeout(),
-    };
-    if state.participants.hosts(&pending.payee) {
-        let payee = pending.payee.clone();
-        lock(&state.clearing.pending).insert(key, pending);
-        state.count(|s| s.forwarded += 1);
-        let msg_id = new_msg_id();
-        logged(
-            deliver(state, &msg.kind, &payee, &msg_id, &msg.document).await,
-            "transfer",
-        );
-    } else {
-        state.clearing.record_settled(&pending);
-        report(state, sender, &pending, &key, "ACSP", None).await;
+    let deadline = Instant::now() + state.clearing.timeout();
+    for (payee, txs) in by_payee {
+        let pending = |tx: &Transaction| Pending {
+            payer: sender.to_string(),
+            payee: payee.clone(),
+            original_def: msg.msg_def_idr.clone(),
+            end_to_end: tx.end_to_end.clone(),
+            deadline,
+        };
+        if state.participants.hosts(&payee) {
+            {
+                let mut waiting = lock(&state.clearing.pending);
+                for tx in &txs {
+                    waiting.insert(tx.key.clone(), pending(tx));
+                }
+            }
+            state.count(|s| s.forwarded += txs.len() as u64);
+            let document = if txs.len() == msg.transactions.len() {
+                msg.document.clone()
+            } else {
+                only(msg, &txs)
+            };
+            logged(
+                deliver(state, &msg.kind, &payee, &new_msg_id(), &document).await,
+                "transfer",
+            );
+        } else {
+            for tx in &txs {
+                state.clearing.record_settled(&pending(tx));
+            }
+            let statuses: Vec<Status<'_>> = txs
+                .iter()
+                .map(|tx| Status {
+                    key: &tx.key,
+                    end_to_end: &tx.end_to_end,
+                    status: "ACSP",
+                    reason: None,
+                })
+                .collect();
+            report(state, sender, &statuses).await;
+        }
     }
 }
 
-/// The payee's pacs.002: the status to the payer, and to the payee when accepted.
-async fn settle(state: &State, sender: &str, resource_id: &str, msg: &Inbound) {
-    let keys = [msg.field("OrgnlInstrId"), msg.field("OrgnlEndToEndId")];
-    let found = {
-        let mut pending = lock(&state.clearing.pending);
-        let key = keys
-            .iter()
-            .flatten()
-            .find(|k| pending.contains_key(**k))
-            .map(|k| k.to_string());
-        match key.and_then(|k| pending.get(&k).map(|p| (k, p.payee == sender))) {
-            Some((k, true)) => pending.remove(&k).map(|p| Ok((k, p))),
-            Some((k, false)) => Some(Err(k)),
-            None => None,
-        }
-    };
-    match found {
-        Some(Ok((key, p))) => {
-            let status = msg.field("TxSts").unwrap_or("RJCT");
-            report(state, &p.payer, &p, &key, status, None).await;
-            if status == "ACSP" {
-                state.clearing.record_settled(&p);
-                report(state, &p.payee, &p, &key, status, None).await;
-            }
-        }
-        Some(Err(key)) => {
-            let why = format!("the status of {key} comes from {sender}, not from the credited participant");
-            reject(state, sender, resource_id, Reason::NotThePayee, &why).await;
-        }
-        None => {
-            let why = format!(
-                "no payment awaits a status for {}",
-                keys.iter().flatten().next().unwrap_or(&"-")
-            );
-            reject(state, sender, resource_id, Reason::UnknownPayment, &why).await;
+/// `msg`'s Document with only the transactions `keep`, `NbOfTxs` counting them.
+fn only(msg: &Inbound, keep: &[&Transaction]) -> String {
+    let mut document = msg.document.clone();
+    for tx in &msg.transactions {
+        if !keep.iter().any(|k| std::ptr::eq(*k, tx)) {
+            document = document.replacen(&tx.source, "", 1);
         }
     }
+    match (document.find("<NbOfTxs>"), document.find("</NbOfTxs>")) {
+        (Some(a), Some(b)) if a < b => format!("{}<NbOfTxs>{}{}", &document[..a], keep.len(), &document[b..]),
+        _ => document,
+    }
+}
+
+/// A transaction a payee's pacs.002 answered: its key, the payment, the status.
+type Settled = (String, Pending, String);
+
+/// The payee's pacs.002, transaction by transaction: each status to its payer and, when
+/// accepted, to the payee too. A pacs.002 naming a transaction that awaits no status, or one
+/// whose payee is not the sender, is rejected whole (admi.002) and settles nothing.
+async fn settle(state: &State, sender: &str, resource_id: &str, msg: &Inbound) {
+    let found: Result<Vec<Settled>, (Reason, String)> = {
+        let mut pending = lock(&state.clearing.pending);
+        let mut problem = None;
+        for tx in &msg.transactions {
+            let key = [tx.key.as_str(), tx.end_to_end.as_str()]
+                .into_iter()
+                .find(|k| !k.is_empty() && pending.contains_key(*k));
+            match key.and_then(|k| pending.get(k)) {
+                Some(p) if p.payee != sender => {
+                    let why = format!(
+                        "the status of {} comes from {sender}, not from the credited participant",
+                        tx.key
+                    );
+                    problem = Some((Reason::NotThePayee, why));
+                }
+                Some(_) => {}
+                None => {
+                    let why = format!("no payment awaits a status for {}", or_dash(&tx.key));
+                    problem = Some((Reason::UnknownPayment, why));
+                }
+            }
+            if problem.is_some() {
+                break;
+            }
+        }
+        if msg.transactions.is_empty() {
+            problem = Some((Reason::UnknownPayment, "the pacs.002 has no TxInfAndSts".into()));
+        }
+        match problem {
+            Some(p) => Err(p),
+            None => Ok(msg
+                .transactions
+                .iter()
+                .filter_map(|tx| {
+                    let key = [tx.key.as_str(), tx.end_to_end.as_str()]
+                        .into_iter()
+                        .find(|k| pending.contains_key(*k))?
+                        .to_string();
+                    let p = pending.remove(&key)?;
+                    Some((key, p, tx.status.clone().unwrap_or_else(|| "RJCT".into())))
+                })
+                .collect()),
+        }
+    };
+    let settled = match found {
+        Ok(settled) => settled,
+        Err((reason, why)) => return reject(state, sender, resource_id, reason, &why).await,
+    };
+    let mut payers: Vec<&str> = settled.iter().map(|(_, p, _)| p.payer.as_str()).collect();
+    payers.dedup();
+    for payer in payers {
+        let statuses: Vec<Status<'_>> = settled
+            .iter()
+            .filter(|(_, p, _)| p.payer == payer)
+            .map(|(key, p, status)| Status {
+                key,
+                end_to_end: &p.end_to_end,
+                status,
+                reason: None,
+            })
+            .collect();
+        report(state, payer, &statuses).await;
+    }
+    let accepted: Vec<Status<'_>> = settled
+        .iter()
+        .filter(|(_, _, status)| status == "ACSP")
+        .map(|(key, p, status)| {
+            state.clearing.record_settled(p);
+            Status {
+                key,
+                end_to_end: &p.end_to_end,
+                status,
+                reason: None,
+            }
+        })
+        .collect();
+    report(state, sender, &accepted).await;
+}
+
+fn or_dash(s: &str) -> &str {
+    if s.is_empty() { "-" } else { s }
 }
 
 /// Rejects, `RJCT` `AB03` to payer and payee, every payment whose payee did not answer in time.
@@ -329,8 +439,14 @@ pub(crate) async fn expire(state: &State) {
     for (key, p) in expired {
         tracing::info!(%key, payer = %p.payer, payee = %p.payee, "payee did not answer in time: AB03");
         state.count(|s| s.timed_out += 1);
-        report(state, &p.payer, &p, &key, "RJCT", Some(TIMEOUT_REASON)).await;
-        report(state, &p.payee, &p, &key, "RJCT", Some(TIMEOUT_REASON)).await;
+        let status = [Status {
+            key: &key,
+            end_to_end: &p.end_to_end,
+            status: "RJCT",
+            reason: Some(TIMEOUT_REASON),
+        }];
+        report(state, &p.payer, &status).await;
+        report(state, &p.payee, &status).await;
     }
 }
 

@@ -77,9 +77,14 @@ pub struct Serve {
     #[arg(long, value_parser = participant)]
     pub participant: Vec<Participant>,
     /// Message versions, `type=version,…` (e.g. `pacs.008=1.13,pacs.002=1.15`); the others
-    /// keep the samples' (pacs.008 1.4, pacs.002 1.3, …).
+    /// keep their defaults (pacs.008 1.16, pacs.002 1.17, pacs.004 1.3, …).
     #[arg(long)]
     pub versions: Option<String>,
+    /// A directory of BACEN's schemas (its catalog package's `.xsd` files): messages of the
+    /// types they cover are validated, an invalid one or a version without a schema answered
+    /// with an admi.002, and those versions are the catalog's. Without it nothing is validated.
+    #[arg(long)]
+    pub schemas: Option<PathBuf>,
 }
 
 /// `ISPB:CLIENT_CERT:SIGNATURE_CERT`.

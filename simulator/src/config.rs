@@ -40,6 +40,9 @@ pub struct Config {
     pub participants: Vec<Participant>,
     /// Message types and versions (envelope namespaces, `MsgDefIdr`).
     pub catalog: Catalog,
+    /// A directory of BACEN's schemas (one `.xsd` per type and version, as in its catalog
+    /// package): messages of the types they cover are validated, like BACEN does.
+    pub schemas: Option<PathBuf>,
     /// DICT's token buckets per operation.
     pub dict_policies: Vec<Policy>,
     /// Simultaneous requests one participant may have on each side of ICOM (sends to `/msgs`;
@@ -78,6 +81,7 @@ impl Config {
             psp_signature_certs: vec![pki.path("psp-sig.cer")],
             participants: Vec::new(),
             catalog: Catalog::default(),
+            schemas: None,
             dict_policies: dict_limits::default_policies(),
             // PKIs made before the rollover identity existed have none.
             sig_next: Some((pki.path("bacen-sig-next.cer"), pki.path("bacen-sig-next.key")))
@@ -112,6 +116,9 @@ pub enum StartError {
     /// The signature key or certificates could not be loaded.
     #[error("signature identity: {0}")]
     Signature(String),
+    /// BACEN's schemas (`--schemas`) could not be loaded.
+    #[error("--schemas: {0}")]
+    Schemas(String),
     /// A port could not be bound.
     #[error("cannot listen on {addr}: {reason}")]
     Bind {

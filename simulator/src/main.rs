@@ -40,6 +40,7 @@ async fn run(command: Command) -> Result<(), String> {
                 faults,
                 participant,
                 versions,
+                schemas,
             } = *serve;
             let (pki, _temp) = match pki {
                 Some(dir) => (DevPki::at(&dir), None),
@@ -57,6 +58,7 @@ async fn run(command: Command) -> Result<(), String> {
             config.payee_timeout = Duration::from_secs(payee_timeout);
             config.seed = seed;
             config.participants = participant;
+            config.schemas = schemas;
             if let Some(v) = versions {
                 config.catalog.apply(&v).map_err(|e| format!("--versions: {e}"))?;
             }

@@ -44,7 +44,8 @@ impl Simulator {
     }
 
     /// Loads the identities, binds every port and starts serving.
-    pub async fn start(config: Config) -> Result<Simulator, StartError> {
+    pub async fn start(mut config: Config) -> Result<Simulator, StartError> {
+        let schemas = load_schemas(&mut config)?;
         let client_roots: Vec<&std::path::Path> = config.client_roots.iter().map(|p| p.as_path()).collect();
         let tls = tls::server_config(&config.tls_cert, &config.tls_key, &client_roots)?;
         let signer = SoftwareSigner::from_pem_files(&config.sig_key, &config.sig_cert)
@@ -99,6 +100,7 @@ impl Simulator {
             clearing: clearing::Clearing::new(config.payee_timeout),
             participants,
             config,
+            schemas,
             signer,
             next,
             rogue,
@@ -144,6 +146,25 @@ impl Simulator {
         let _ = self.shutdown.send(true);
         while self.tasks.join_next().await.is_some() {}
     }
+}
+
+/// Loads BACEN's schemas when configured and enables their versions; says at start what is not
+/// validated.
+fn load_schemas(config: &mut Config) -> Result<Option<pix_schemas::Catalog>, StartError> {
+    let Some(dir) = &config.schemas else {
+        tracing::warn!("no --schemas: the simulator validates no message against BACEN's schemas");
+        return Ok(None);
+    };
+    let schemas = pix_schemas::Catalog::load(dir).map_err(|e| StartError::Schemas(e.to_string()))?;
+    let unchecked = config.catalog.enable(&schemas);
+    let enabled: Vec<String> = schemas.types().map(|t| t.msg_def_idr()).collect();
+    tracing::info!(
+        dir = %schemas.dir().display(),
+        enabled = %enabled.join(","),
+        unchecked = %unchecked.join(","),
+        "BACEN's schemas loaded: messages of the unchecked types are not validated"
+    );
+    Ok(Some(schemas))
 }
 
 /// The SPI's clock for payees that do not answer: every 100 ms, the late payments are rejected.

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
+use pix_schemas::{Invalid, Stage};
 use pix_xmldsig::dsig::{self, Profile};
 use pix_xmldsig::xml::{self, Limits};
 use proxy_core::service::PeerCertificate;
@@ -242,18 +243,7 @@ fn messages(req: &Request<Bytes>) -> Result<Vec<Vec<u8>>, Box<Response<Body>>> {
 fn check(state: &State, sender: &str, message: &[u8], now: i64) -> Result<Inbound, (Reason, String)> {
     let doc = xml::parse(message, &Limits::default()).map_err(|e| (Reason::InvalidXml, e.to_string()))?;
     let msg = Inbound::read(&doc).map_err(|e| (Reason::InvalidEnvelope, e))?;
-    let catalog = &state.config.catalog;
-    let Some(version) = catalog.version(&msg.kind) else {
-        return Err((Reason::UnknownType, format!("{} is not in the catalog", msg.kind)));
-    };
-    let def = catalog.msg_def_idr(&msg.kind);
-    if msg.version != version || msg.msg_def_idr != def {
-        let why = format!(
-            "{} {} with MsgDefIdr '{}': the catalog's is {version} ({def})",
-            msg.kind, msg.version, msg.msg_def_idr
-        );
-        return Err((Reason::WrongVersion, why));
-    }
+    check_version(state, &msg, message)?;
     if msg.from != sender {
         let why = format!("AppHdr/Fr is {}, the message came from {sender}", msg.from);
         return Err((Reason::WrongAddress, why));
@@ -265,6 +255,45 @@ fn check(state: &State, sender: &str, message: &[u8], now: i64) -> Result<Inboun
     dsig::verify(message, Profile::Spi, state.participants.trust_for(sender), now)
         .map_err(|e| (Reason::InvalidSignature, e.to_string()))?;
     Ok(msg)
+}
+
+/// The version check: against BACEN's schemas when the type has them (the message must be
+/// valid against the schema of the version it declares, BACEN's "Schema desconhecido ou não
+/// habilitado para uso" otherwise), else against the configured version.
+fn check_version(state: &State, msg: &Inbound, message: &[u8]) -> Result<(), (Reason, String)> {
+    let catalog = &state.config.catalog;
+    let declared = format!("{}.spi.{}", msg.kind, msg.version);
+    if let Some(schemas) = &state.schemas
+        && catalog.is_checked(&msg.kind)
+    {
+        schemas.validate(message, Stage::Signed).map_err(|e| match e {
+            Invalid::NotEnabled(t) => (
+                Reason::SchemaNotEnabled,
+                format!(
+                    "Schema desconhecido ou não habilitado para uso: {}",
+                    t.msg_def_idr()
+                ),
+            ),
+            other => (Reason::InvalidSchema, other.to_string()),
+        })?;
+        if msg.msg_def_idr != declared {
+            let why = format!("MsgDefIdr '{}' in a {declared} envelope", msg.msg_def_idr);
+            return Err((Reason::WrongVersion, why));
+        }
+        return Ok(());
+    }
+    let Some(version) = catalog.version(&msg.kind) else {
+        return Err((Reason::UnknownType, format!("{} is not in the catalog", msg.kind)));
+    };
+    let def = catalog.msg_def_idr(&msg.kind);
+    if msg.version != version || msg.msg_def_idr != def {
+        let why = format!(
+            "{} {} with MsgDefIdr '{}': the catalog's is {version} ({def})",
+            msg.kind, msg.version, msg.msg_def_idr
+        );
+        return Err((Reason::WrongVersion, why));
+    }
+    Ok(())
 }
 
 async fn send(state: &State, ispb: &str, req: &Request<Bytes>) -> Response<Body> {
@@ -318,7 +347,8 @@ async fn send(state: &State, ispb: &str, req: &Request<Bytes>) -> Response<Body>
 fn catalog(state: &State, types: &[&str]) -> Response<Body> {
     let items: String = types
         .iter()
-        .map(|t| format!("<MsgDefIdr>{}</MsgDefIdr>", state.config.catalog.msg_def_idr(t)))
+        .flat_map(|t| state.config.catalog.msg_def_idrs(t))
+        .map(|def| format!("<MsgDefIdr>{def}</MsgDefIdr>"))
         .collect();
     respond(
         StatusCode::OK,

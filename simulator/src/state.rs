@@ -15,6 +15,8 @@ use crate::{clearing, dict, dict_limits, spi};
 /// State shared by every connection.
 pub(crate) struct State {
     pub(crate) config: Config,
+    /// BACEN's schemas (`--schemas`): every message of a type they cover is validated.
+    pub(crate) schemas: Option<pix_schemas::Catalog>,
     pub(crate) participants: Registry,
     pub(crate) clearing: clearing::Clearing,
     pub(crate) dict_limits: dict_limits::Buckets,

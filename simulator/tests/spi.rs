@@ -416,7 +416,7 @@ async fn message_versions_follow_the_configured_catalog() {
         answer.contains("https://www.bcb.gov.br/pi/pacs.002/1.15") && answer.contains("pacs.002.spi.1.15")
     );
     assert!(
-        answer.contains("<OrgnlMsgNmId>pacs.008.spi.1.13</OrgnlMsgNmId>"),
+        answer.contains("<OrgnlEndToEndId>E9999901020261125100000000000001</OrgnlEndToEndId>"),
         "{answer}"
     );
     h.sim.shutdown().await;

@@ -44,3 +44,20 @@ pub fn echo_answer(ispb: &str, data: &str) -> String {
         )
         .replace("<Data>ping</Data>", &format!("<Data>{data}</Data>"))
 }
+
+/// [`PACS_008`] with `n` credit transfers (BACEN's catalog examples carry ten): the sample's
+/// transaction repeated, each with its own `EndToEndId` (the sample's, its last two digits the
+/// transaction's number, 01 to `n`), and `NbOfTxs` `n`.
+pub fn pacs_008_batch(n: usize) -> String {
+    const E2E: &str = "E9999901020261125100000000000001";
+    let start = PACS_008.find("      <CdtTrfTxInf>").unwrap_or(0);
+    let end = PACS_008
+        .find("    </FIToFICstmrCdtTrf>")
+        .unwrap_or(PACS_008.len());
+    let one = &PACS_008[start..end];
+    let all: String = (1..=n)
+        .map(|i| one.replace(E2E, &format!("{}{i:02}", &E2E[..30])))
+        .collect();
+    format!("{}{all}{}", &PACS_008[..start], &PACS_008[end..])
+        .replace("<NbOfTxs>1</NbOfTxs>", &format!("<NbOfTxs>{n}</NbOfTxs>"))
+}

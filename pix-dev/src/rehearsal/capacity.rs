@@ -282,7 +282,6 @@ async fn read_and_answer(record: Arc<Record>, spi: SocketAddr, ispb: String, ver
                         spi,
                         ispb.clone(),
                         versions.clone(),
-                        m,
                         e2e,
                     ));
                 }
@@ -296,16 +295,9 @@ async fn read_and_answer(record: Arc<Record>, spi: SocketAddr, ispb: String, ver
     let _ = call(spi, "DELETE", &next, &[], vec![]).await;
 }
 
-/// The payee's `ACSP` for the payment in `m`.
-async fn answer(
-    record: Arc<Record>,
-    spi: SocketAddr,
-    ispb: String,
-    versions: Versions,
-    m: Received,
-    e2e: String,
-) {
-    let report = versions.pacs002(&Status::of(&ispb, &m.text, &e2e, "ACSP"));
+/// The payee's `ACSP` for payment `e2e`.
+async fn answer(record: Arc<Record>, spi: SocketAddr, ispb: String, versions: Versions, e2e: String) {
+    let report = versions.pacs002(&Status::of(&ispb, &e2e, "ACSP"));
     if let Ok(sent) = party::send(spi, &ispb, &report).await
         && sent.status == 201
     {

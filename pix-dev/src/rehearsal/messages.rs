@@ -1,6 +1,8 @@
 //! The SPI messages the rehearsal's banks send, in the versions BACEN's catalog names (the
 //! samples' layout, `samples/`): payments, statuses, refunds and echo answers between any two
-//! participants.
+//! participants. pacs.008 and pacs.002 are valid against BACEN's schemas of catalog 5.13.1
+//! (pacs.008 1.16, pacs.002 1.17; checked by `pix-dev/tests/schemas.rs`); the others follow the
+//! same catalog's conventions, unchecked (docs/simulator.md).
 
 use std::collections::HashMap;
 
@@ -12,11 +14,7 @@ const BACEN: &str = "00038166";
 pub struct Status {
     /// Who answers.
     pub payee: String,
-    /// The delivered message's `MsgId` and `MsgDefIdr`.
-    pub original_msg_id: String,
-    /// See `original_msg_id`.
-    pub original_def: String,
-    /// A refund's `RtrId`.
+    /// A refund's `RtrId` (`OrgnlInstrId`; a payment's is its `EndToEndId`).
     pub instruction: Option<String>,
     /// The payment's `EndToEndId`.
     pub e2e: String,
@@ -27,12 +25,10 @@ pub struct Status {
 }
 
 impl Status {
-    /// `payee`'s `status` of `delivered` (the XML of BACEN's delivery), payment `e2e`.
-    pub fn of(payee: &str, delivered: &str, e2e: &str, status: &str) -> Status {
+    /// `payee`'s `status` of payment `e2e`.
+    pub fn of(payee: &str, e2e: &str, status: &str) -> Status {
         Status {
             payee: payee.to_string(),
-            original_msg_id: testkit::bank::text_of(delivered, "MsgId"),
-            original_def: testkit::bank::text_of(delivered, "MsgDefIdr"),
             instruction: None,
             e2e: e2e.to_string(),
             status: status.to_string(),
@@ -103,16 +99,18 @@ impl Versions {
         let now = now();
         let document = format!(
             "<FIToFICstmrCdtTrf><GrpHdr><MsgId>{msg_id}</MsgId><CreDtTm>{now}</CreDtTm><NbOfTxs>1</NbOfTxs>\
-             <SttlmInf><SttlmMtd>CLRG</SttlmMtd></SttlmInf><PmtTpInf><InstrPrty>HIGH</InstrPrty></PmtTpInf></GrpHdr>\
+             <SttlmInf><SttlmMtd>CLRG</SttlmMtd></SttlmInf>\
+             <PmtTpInf><InstrPrty>HIGH</InstrPrty><SvcLvl><Prtry>PAGPRI</Prtry></SvcLvl></PmtTpInf></GrpHdr>\
              <CdtTrfTxInf><PmtId><EndToEndId>{e2e}</EndToEndId></PmtId>\
              <IntrBkSttlmAmt Ccy=\"BRL\">{amount}</IntrBkSttlmAmt><AccptncDtTm>{now}</AccptncDtTm><ChrgBr>SLEV</ChrgBr>\
+             <MndtRltdInf><Tp><LclInstrm><Prtry>MANU</Prtry></LclInstrm></Tp></MndtRltdInf>\
              <Dbtr><Nm>Maria da Conceição</Nm><Id><PrvtId><Othr><Id>12345678909</Id></Othr></PrvtId></Id></Dbtr>\
              <DbtrAcct><Id><Othr><Id>123456</Id><Issr>0001</Issr></Othr></Id><Tp><Cd>CACC</Cd></Tp></DbtrAcct>\
              <DbtrAgt><FinInstnId><ClrSysMmbId><MmbId>{payer}</MmbId></ClrSysMmbId></FinInstnId></DbtrAgt>\
              <CdtrAgt><FinInstnId><ClrSysMmbId><MmbId>{payee}</MmbId></ClrSysMmbId></FinInstnId></CdtrAgt>\
              <Cdtr><Id><PrvtId><Othr><Id>98765432100</Id></Othr></PrvtId></Id></Cdtr>\
              <CdtrAcct><Id><Othr><Id>654321</Id><Issr>0002</Issr></Othr></Id><Tp><Cd>TRAN</Cd></Tp></CdtrAcct>\
-             <RmtInf><Ustrd>Ensaio de homologação</Ustrd></RmtInf></CdtTrfTxInf></FIToFICstmrCdtTrf>"
+             <Purp><Cd>IPAY</Cd></Purp><RmtInf><Ustrd>Ensaio de homologação</Ustrd></RmtInf></CdtTrfTxInf></FIToFICstmrCdtTrf>"
         );
         self.envelope("pacs.008", payer, msg_id, &document)
     }
@@ -121,11 +119,7 @@ impl Versions {
     pub fn pacs002(&self, s: &Status) -> String {
         let now = now();
         let msg_id = proxy_core::wire::spi_id('M', &s.payee);
-        let instruction = s
-            .instruction
-            .as_ref()
-            .map(|i| format!("<OrgnlInstrId>{i}</OrgnlInstrId>"))
-            .unwrap_or_default();
+        let instruction = s.instruction.as_deref().unwrap_or(&s.e2e);
         let reason = s
             .reason
             .as_ref()
@@ -133,10 +127,9 @@ impl Versions {
             .unwrap_or_default();
         let document = format!(
             "<FIToFIPmtStsRpt><GrpHdr><MsgId>{msg_id}</MsgId><CreDtTm>{now}</CreDtTm></GrpHdr>\
-             <OrgnlGrpInfAndSts><OrgnlMsgId>{}</OrgnlMsgId><OrgnlMsgNmId>{}</OrgnlMsgNmId></OrgnlGrpInfAndSts>\
-             <TxInfAndSts>{instruction}<OrgnlEndToEndId>{}</OrgnlEndToEndId><TxSts>{}</TxSts>{reason}</TxInfAndSts>\
-             </FIToFIPmtStsRpt>",
-            s.original_msg_id, s.original_def, s.e2e, s.status
+             <TxInfAndSts><OrgnlInstrId>{instruction}</OrgnlInstrId><OrgnlEndToEndId>{}</OrgnlEndToEndId>\
+             <TxSts>{}</TxSts>{reason}</TxInfAndSts></FIToFIPmtStsRpt>",
+            s.e2e, s.status
         );
         self.envelope("pacs.002", &s.payee, &msg_id, &document)
     }

@@ -271,7 +271,7 @@ async fn pay(
     if !status.is_empty() {
         let report = versions.pacs002(&Status {
             reason: reason.map(str::to_string),
-            ..Status::of(&payee.ispb, &delivered.text, e2e, status)
+            ..Status::of(&payee.ispb, e2e, status)
         });
         let sent = payee.send(&report).await?;
         if sent.status != 201 {
@@ -304,7 +304,7 @@ async fn pay(
             let copy = payee.wait_for(WAIT, |m| status_of(m, e2e)).await?;
             let payee_code = copy.as_ref().map(|m| text_of(&m.text, "Cd")).unwrap_or_default();
             // The payee's answer after the time: the SPI knows no such payment any more.
-            let late = versions.pacs002(&Status::of(&payee.ispb, &delivered.text, e2e, "ACSP"));
+            let late = versions.pacs002(&Status::of(&payee.ispb, e2e, "ACSP"));
             let late_sent = payee.send(&late).await?;
             let rid = late_sent.resource_id.clone();
             let admi = payee
@@ -352,7 +352,7 @@ async fn refund(
     let code = text_of(&delivered.text, "Cd");
     let report = versions.pacs002(&Status {
         instruction: Some(rtr.clone()),
-        ..Status::of(&payer.ispb, &delivered.text, e2e, "ACSP")
+        ..Status::of(&payer.ispb, e2e, "ACSP")
     });
     let answered = payer.send(&report).await?;
     if answered.status != 201 {

@@ -79,6 +79,11 @@ impl Harness {
     /// A simulator hosting both participants, each with its own client and signature
     /// certificates.
     pub async fn two_participants() -> Harness {
+        Self::two_participants_with(|_| {}).await
+    }
+
+    /// [`Harness::two_participants`] with more configuration.
+    pub async fn two_participants_with(adjust: impl FnOnce(&mut Config)) -> Harness {
         Self::start_with(|c| {
             let dir = c.tls_cert.parent().expect("pki dir").to_path_buf();
             let participant = |ispb: &str, name: &str| simulator::participants::Participant {
@@ -87,6 +92,7 @@ impl Harness {
                 signature_certificates: vec![dir.join(format!("{name}-sig.cer"))],
             };
             c.participants = vec![participant(PAYER, "psp"), participant(PAYEE, "payee")];
+            adjust(c);
         })
         .await
     }
