@@ -13,6 +13,8 @@
 //! | `pix_signature_verdicts_total` | counter | `family`, `valid`, `check` (the failed check) |
 //! | `pix_signer_errors_total` | counter | `family`, `problem` |
 //! | `pix_audit_records_total` | counter | `outcome` (`written`, `failed`) |
+//! | `pix_schema_checks_total` | counter | `verdict` (`valid`, or why not: `schema_violation`, `schema_not_enabled`, …) |
+//! | `pix_schema_seconds` | histogram | — (checking one message against BACEN's schema) |
 //! | `pix_bacen_in_flight`, `pix_bacen_queued` | gauge | `family`, `side` (`send`, `read`) |
 //! | `pix_certificate_days_left` | gauge | `role`, `serial` |
 
@@ -36,6 +38,10 @@ pub const SIGNATURE_VERDICTS: &str = "pix_signature_verdicts_total";
 pub const SIGNER_ERRORS: &str = "pix_signer_errors_total";
 /// Audit records stored (or not).
 pub const AUDIT_RECORDS: &str = "pix_audit_records_total";
+/// Messages checked against BACEN's schemas, by verdict.
+pub const SCHEMA_CHECKS: &str = "pix_schema_checks_total";
+/// Time to check one message against its schema.
+pub const SCHEMA_SECONDS: &str = "pix_schema_seconds";
 /// Requests under way to BACEN.
 pub const BACEN_IN_FLIGHT: &str = "pix_bacen_in_flight";
 /// Requests waiting for a place.
@@ -63,6 +69,16 @@ pub fn describe() {
     );
     describe_counter!(SIGNER_ERRORS, Unit::Count, "Requests the signer could not sign");
     describe_counter!(AUDIT_RECORDS, Unit::Count, "Audit records stored (or not)");
+    describe_counter!(
+        SCHEMA_CHECKS,
+        Unit::Count,
+        "Messages checked against BACEN's schemas"
+    );
+    describe_histogram!(
+        SCHEMA_SECONDS,
+        Unit::Seconds,
+        "Checking one message against its schema"
+    );
     describe_gauge!(BACEN_IN_FLIGHT, "Requests under way to BACEN");
     describe_gauge!(BACEN_QUEUED, "Requests waiting for a place");
     describe_gauge!(CERTIFICATE_DAYS_LEFT, "Days to expiry of a certificate in use");
@@ -97,6 +113,12 @@ pub fn signed(family: Profile, took: Duration, problem: Option<&'static str>) {
     if let Some(problem) = problem {
         metrics::counter!(SIGNER_ERRORS, "family" => family.name(), "problem" => problem).increment(1);
     }
+}
+
+/// A bank's message checked against BACEN's schema, `took` long; `invalid` says why it failed.
+pub fn schema_checked(took: Duration, invalid: Option<&'static str>) {
+    metrics::histogram!(SCHEMA_SECONDS).record(took.as_secs_f64());
+    metrics::counter!(SCHEMA_CHECKS, "verdict" => invalid.unwrap_or("valid")).increment(1);
 }
 
 /// A verdict on a signed answer of BACEN's; `check` is the failed check's code, when one failed.

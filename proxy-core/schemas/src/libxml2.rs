@@ -91,6 +91,8 @@ pub(crate) fn validate(
         no_net: true,
         no_error: true,
         no_warning: true,
+        compact: true,
+        no_blanks: true,
         ..ParserOptions::default()
     };
     let doc = Parser::default()

@@ -128,6 +128,9 @@ pub const BCB_MTLS_CERTIFICATE: Parameter = required("BcbMtlsCertificate", Flavo
 pub const BCB_TLS_SERVER_NAME: Parameter = optional("BcbTlsServerName");
 /// This proxy's share of BACEN's 6 simultaneous requests per side.
 pub const BCB_MAX_IN_FLIGHT: Parameter = optional("BcbMaxInFlight");
+/// A directory of BACEN's SPI schemas (its catalog package's `.xsd` files) in the proxy's
+/// file system: when set, every SPI message is checked against its schema before it is signed.
+pub const SPI_SCHEMAS_DIR: Parameter = optional("SpiSchemasDir");
 /// Firehose delivery stream of SPI audit records.
 pub const SPI_AUDIT_STREAM: Parameter = required("SpiAuditStream", Flavours::Both);
 /// Firehose delivery stream of DICT audit records.
@@ -150,6 +153,7 @@ pub const PARAMETERS: &[Parameter] = &[
     BCB_MTLS_CERTIFICATE,
     BCB_TLS_SERVER_NAME,
     BCB_MAX_IN_FLIGHT,
+    SPI_SCHEMAS_DIR,
     SPI_AUDIT_STREAM,
     DICT_AUDIT_STREAM,
     CLOUDHSM_CLUSTER_ID,

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -178,7 +178,32 @@ impl Parameters {
         if let Some(n) = network.batch_max {
             config.batch_max = n.clamp(1, 10);
         }
+        if profile == Profile::Spi {
+            config.schemas = self.schemas(network)?;
+        }
         Ok(config)
+    }
+
+    /// BACEN's schemas, from `--schemas` or else `SpiSchemasDir`; `None` (said in the log) when
+    /// neither is set.
+    fn schemas(&self, network: &Network) -> Result<Option<Arc<pix_schemas::Catalog>>, ConfigError> {
+        let dir = match (&network.schemas, self.optional(&names::SPI_SCHEMAS_DIR)) {
+            (Some(dir), _) => dir.clone(),
+            (None, Some(dir)) => PathBuf::from(dir),
+            (None, None) => {
+                tracing::warn!(
+                    "no schema directory (SpiSchemasDir, --schemas): SPI messages are signed without checking BACEN's schemas"
+                );
+                return Ok(None);
+            }
+        };
+        let catalog = pix_schemas::Catalog::load(&dir).map_err(|e| ConfigError::Malformed {
+            name: self.name(&names::SPI_SCHEMAS_DIR),
+            reason: e.to_string(),
+        })?;
+        let enabled: Vec<String> = catalog.types().map(|t| t.msg_def_idr()).collect();
+        tracing::info!(dir = %catalog.dir().display(), enabled = %enabled.join(","), "SPI messages are checked against BACEN's schemas before signing");
+        Ok(Some(Arc::new(catalog)))
     }
 
     /// The trust store of BACEN's signatures (`BcbSignatureCertificate`).
@@ -213,6 +238,8 @@ pub struct Network {
     pub queue_timeout: Option<Duration>,
     /// Single-message SPI sends per multipart request (default 10; 1: no batching).
     pub batch_max: Option<usize>,
+    /// A directory of BACEN's schemas (over the parameter `SpiSchemasDir`).
+    pub schemas: Option<PathBuf>,
 }
 
 #[cfg(test)]
@@ -249,5 +276,29 @@ mod tests {
             Err(ConfigError::Malformed { .. })
         ));
         assert_eq!(p.optional(&BCB_TLS_SERVER_NAME), None);
+    }
+
+    #[test]
+    fn a_schema_directory_is_read_from_the_flag_or_the_parameter_and_refused_with_its_reason() {
+        let empty = tempfile::tempdir().unwrap();
+        let dir = empty.path().display().to_string();
+        assert!(params(&[]).schemas(&Network::default()).unwrap().is_none());
+        let err = params(&[("SpiSchemasDir", &dir)])
+            .schemas(&Network::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("/pix/proxy/cloudhsm/SpiSchemasDir") && err.contains("no .xsd"),
+            "{err}"
+        );
+        let flag = Network {
+            schemas: Some(empty.path().join("missing")),
+            ..Network::default()
+        };
+        let err = params(&[("SpiSchemasDir", &dir)])
+            .schemas(&flag)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("missing"), "the flag wins: {err}");
     }
 }

@@ -38,6 +38,9 @@ pub struct RelayConfig {
     pub batch_max: usize,
     /// Whether batches are sent gzip'd (when BACEN's configuration asks for it).
     pub gzip_batches: bool,
+    /// BACEN's schemas: when set, every SPI message is checked against the schema of the
+    /// version it declares before it is signed, and refused `422` when invalid.
+    pub schemas: Option<Arc<pix_schemas::Catalog>>,
 }
 
 impl RelayConfig {
@@ -56,6 +59,7 @@ impl RelayConfig {
             queue_timeout: Duration::from_secs(2),
             batch_max: 10,
             gzip_batches: false,
+            schemas: None,
         }
     }
 }

@@ -75,6 +75,8 @@ pub enum Unhealthy {
 pub struct Relay {
     profile: Profile,
     max_body: usize,
+    /// BACEN's schemas, checked before signing when configured.
+    schemas: Option<Arc<pix_schemas::Catalog>>,
     signer: Arc<dyn Signer>,
     mtls: Arc<dyn Signer>,
     audit: Arc<dyn AuditSink>,
@@ -100,6 +102,7 @@ impl Relay {
         Ok(Relay {
             profile: config.profile,
             max_body: config.max_body,
+            schemas: config.schemas.clone(),
             signer,
             mtls: Arc::clone(&mtls),
             audit,
@@ -191,14 +194,12 @@ impl Relay {
         let sent = if body.is_empty() || matches!(parts.method, Method::GET | Method::DELETE) {
             body
         } else {
-            let signed = sign::request_body(
-                self.profile,
-                self.signer.as_ref(),
-                &parts.headers,
-                &body,
-                max_body,
-            )
-            .await;
+            let signing = sign::Signing {
+                profile: self.profile,
+                signer: self.signer.as_ref(),
+                schemas: self.schemas.as_deref(),
+            };
+            let signed = sign::request_body(&signing, &parts.headers, &body, max_body).await;
             match signed {
                 Ok(b) => Bytes::from(b),
                 Err(refusal) => return (refusal.response(), body, None),

@@ -26,6 +26,11 @@ pub enum Problem {
     InvalidBody,
     /// A message the profile cannot sign (`400`).
     InvalidMessage,
+    /// A message that fails BACEN's schema of the version it declares, or declares a version
+    /// the configured catalog does not enable (`422`; only with `--schemas`).
+    SchemaInvalid,
+    /// The catalog's schema could not be used (`500`).
+    SchemaUnavailable,
     /// The signer (KMS, the HSM) cannot be reached or is throttling (`503`).
     SignerUnavailable,
     /// The signer refused to sign (`500`).
@@ -45,7 +50,7 @@ pub enum Problem {
 
 impl Problem {
     /// Every code, for the docs and the tests.
-    pub const ALL: [Problem; 14] = [
+    pub const ALL: [Problem; 16] = [
         Problem::InvalidPath,
         Problem::InvalidRequest,
         Problem::BodyTooLarge,
@@ -53,6 +58,8 @@ impl Problem {
         Problem::UnsupportedMediaType,
         Problem::InvalidBody,
         Problem::InvalidMessage,
+        Problem::SchemaInvalid,
+        Problem::SchemaUnavailable,
         Problem::SignerUnavailable,
         Problem::SigningFailed,
         Problem::Timeout,
@@ -72,6 +79,8 @@ impl Problem {
             Problem::UnsupportedMediaType => "unsupportedMediaType",
             Problem::InvalidBody => "invalidBody",
             Problem::InvalidMessage => "invalidMessage",
+            Problem::SchemaInvalid => "schemaInvalid",
+            Problem::SchemaUnavailable => "schemaUnavailable",
             Problem::SignerUnavailable => "signerUnavailable",
             Problem::SigningFailed => "signingFailed",
             Problem::Timeout => "timeout",
@@ -94,7 +103,8 @@ impl Problem {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
             Problem::SignerUnavailable | Problem::BacenBusy => StatusCode::SERVICE_UNAVAILABLE,
-            Problem::SigningFailed => StatusCode::INTERNAL_SERVER_ERROR,
+            Problem::SchemaInvalid => StatusCode::UNPROCESSABLE_ENTITY,
+            Problem::SigningFailed | Problem::SchemaUnavailable => StatusCode::INTERNAL_SERVER_ERROR,
             Problem::Timeout => StatusCode::GATEWAY_TIMEOUT,
             Problem::BacenUnreachable | Problem::InvalidResponseSignature | Problem::InvalidResponse => {
                 StatusCode::BAD_GATEWAY

@@ -7,17 +7,26 @@ use http::header;
 
 use super::refusal::{Problem, Refusal};
 use crate::wire;
+use pix_schemas::{Catalog, Invalid, Stage};
 use pix_xmldsig::dsig::{self, Profile, SignError};
 use pix_xmldsig::signer::{Signer, SignerError};
 
+/// How a relay signs: its profile, its signer and, optionally, BACEN's schemas to check each
+/// message against first.
+pub(super) struct Signing<'a> {
+    pub(super) profile: Profile,
+    pub(super) signer: &'a dyn Signer,
+    pub(super) schemas: Option<&'a Catalog>,
+}
+
 /// The body to send to BACEN for a bank's `body` with `headers`.
 pub(super) async fn request_body(
-    profile: Profile,
-    signer: &dyn Signer,
+    signing: &Signing<'_>,
     headers: &http::HeaderMap,
     body: &[u8],
     max_body: usize,
 ) -> Result<Vec<u8>, Refusal> {
+    let profile = signing.profile;
     let encoding = wire::header_str(headers, header::CONTENT_ENCODING);
     let gzip = encoding.eq_ignore_ascii_case("gzip");
     if !gzip && !encoding.is_empty() && !encoding.eq_ignore_ascii_case("identity") {
@@ -31,7 +40,7 @@ pub(super) async fn request_body(
     };
     let content_type = wire::header_str(headers, header::CONTENT_TYPE);
     let started = std::time::Instant::now();
-    let signed = sign_plain(profile, signer, content_type, &plain).await;
+    let signed = sign_plain(signing, content_type, &plain).await;
     let problem = match &signed {
         Err(r) if matches!(r.problem, Problem::SignerUnavailable | Problem::SigningFailed) => {
             Some(r.problem.code())
@@ -48,25 +57,18 @@ pub(super) async fn request_body(
 }
 
 /// A decompressed body signed: each part of a multipart one, or the whole XML message.
-async fn sign_plain(
-    profile: Profile,
-    signer: &dyn Signer,
-    content_type: &str,
-    plain: &[u8],
-) -> Result<Vec<u8>, Refusal> {
+async fn sign_plain(signing: &Signing<'_>, content_type: &str, plain: &[u8]) -> Result<Vec<u8>, Refusal> {
     let signed = if let Some(boundary) = wire::boundary(content_type) {
         let parts = wire::parse_multipart(plain, &boundary)
             .map_err(|e| Refusal::new(Problem::InvalidBody, e.to_string()))?;
         let mut signed_parts = Vec::with_capacity(parts.len());
         for (i, mut p) in parts.into_iter().enumerate() {
-            p.body = message(profile, signer, &p.body)
-                .await
-                .map_err(|r| r.in_part(i))?;
+            p.body = message(signing, &p.body).await.map_err(|r| r.in_part(i))?;
             signed_parts.push(p);
         }
         wire::build_multipart(&boundary, &signed_parts)
     } else if wire::is_xml(content_type) {
-        message(profile, signer, plain).await?
+        message(signing, plain).await?
     } else {
         let reason = format!("Content-Type '{content_type}' is neither XML nor multipart/mixed");
         return Err(Refusal::new(Problem::UnsupportedMediaType, reason));
@@ -74,14 +76,50 @@ async fn sign_plain(
     Ok(signed)
 }
 
-/// One message signed; a signer that is down is `503`, a message the profile cannot sign `400`.
-async fn message(profile: Profile, signer: &dyn Signer, message: &[u8]) -> Result<Vec<u8>, Refusal> {
-    dsig::sign(message, profile, signer).await.map_err(|e| {
-        let problem = match e {
-            SignError::Signer(SignerError::Unavailable { .. }) => Problem::SignerUnavailable,
-            SignError::Signer(_) => Problem::SigningFailed,
-            _ => Problem::InvalidMessage,
-        };
-        Refusal::new(problem, e.to_string())
-    })
+/// One message checked against its schema (when the relay has BACEN's schemas: `422` naming
+/// every violation) and signed; a signer that is down is `503`, a message the profile cannot
+/// sign `400`.
+async fn message(signing: &Signing<'_>, message: &[u8]) -> Result<Vec<u8>, Refusal> {
+    if let Some(schemas) = signing.schemas
+        && signing.profile == Profile::Spi
+    {
+        let started = std::time::Instant::now();
+        let checked = schemas.validate(message, Stage::BeforeSigning);
+        crate::metrics::schema_checked(started.elapsed(), checked.as_ref().err().map(Invalid::code));
+        checked.map_err(schema_refusal)?;
+    }
+    dsig::sign(message, signing.profile, signing.signer)
+        .await
+        .map_err(|e| {
+            let problem = match e {
+                SignError::Signer(SignerError::Unavailable { .. }) => Problem::SignerUnavailable,
+                SignError::Signer(_) => Problem::SigningFailed,
+                _ => Problem::InvalidMessage,
+            };
+            Refusal::new(problem, e.to_string())
+        })
+}
+
+/// The refusal of a message the catalog refuses: every violation in the detail (line, element,
+/// rule), so that the bank's engineers fix them all at once.
+fn schema_refusal(invalid: Invalid) -> Refusal {
+    match invalid {
+        Invalid::NotXml(reason) => {
+            Refusal::new(Problem::InvalidMessage, format!("message refused: {reason}"))
+        }
+        Invalid::SchemaUnavailable { .. } => Refusal::new(Problem::SchemaUnavailable, invalid.to_string()),
+        Invalid::Violations {
+            message_type,
+            violations,
+        } => {
+            let all: Vec<String> = violations.iter().map(ToString::to_string).collect();
+            let detail = format!(
+                "{message_type} ({}) fails BACEN's schema: {}",
+                message_type.msg_def_idr(),
+                all.join("; ")
+            );
+            Refusal::new(Problem::SchemaInvalid, detail)
+        }
+        other => Refusal::new(Problem::SchemaInvalid, other.to_string()),
+    }
 }

@@ -117,6 +117,11 @@ pub struct Serve {
     /// TLS name to verify BACEN's certificate against (else BcbTlsServerName, else the host).
     #[arg(long)]
     pub tls_server_name: Option<String>,
+    /// A directory of BACEN's SPI schemas (its catalog package's .xsd files; else the parameter
+    /// SpiSchemasDir): every SPI message is checked against its schema before it is signed, and
+    /// refused 422 when invalid. Unset: no check.
+    #[arg(long)]
+    pub schemas: Option<PathBuf>,
     /// Audit sink.
     #[arg(long, value_enum, default_value = "auto")]
     pub audit: Audit,

@@ -48,6 +48,7 @@ fn network(s: &Serve) -> Network {
         max_in_flight: s.bacen_max_in_flight,
         queue_timeout: Some(Duration::from_millis(s.queue_timeout_ms)),
         batch_max: Some(usize::from(s.batch_max)),
+        schemas: s.schemas.clone(),
     }
 }
 

@@ -62,5 +62,9 @@ pub enum Command {
         /// TLS name to verify BACEN's certificate against (else BcbTlsServerName, else the host).
         #[arg(long)]
         tls_server_name: Option<String>,
+        /// A directory of BACEN's SPI schemas (else the parameter SpiSchemasDir): SPI messages
+        /// are checked against them before they are signed, `422` when invalid.
+        #[arg(long)]
+        schemas: Option<std::path::PathBuf>,
     },
 }

@@ -105,6 +105,7 @@ pub async fn run(command: Option<Command>, started: Instant) -> Result<(), Start
             family,
             resolve,
             tls_server_name,
+            schemas,
         } => {
             let profile = match family {
                 Some(p) => p,
@@ -116,6 +117,7 @@ pub async fn run(command: Option<Command>, started: Instant) -> Result<(), Start
                 network: Network {
                     resolve,
                     tls_server_name,
+                    schemas,
                     ..Network::default()
                 },
                 ..Deployment::default()
