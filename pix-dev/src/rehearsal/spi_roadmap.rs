@@ -72,7 +72,7 @@ impl Roadmap<'_> {
         log.play(
             PHASE,
             "version handling: pacs.008 in an old version",
-            "201, then admi.002 WrongVersion naming its PI-ResourceId",
+            "201, then admi.002 naming its PI-ResourceId: SchemaNotEnabled with BACEN's schemas (\"Schema desconhecido ou não habilitado para uso\"), else WrongVersion",
             old_version(a, b, v),
         )
         .await;
@@ -225,8 +225,14 @@ async fn old_version(a: &mut Party, b: &Party, versions: &Versions) -> Result<Ou
         {
             Some(m) => {
                 let reason = text_of(&m.text, "RjctgPtyRsn");
+                // The simulator enforces BACEN's schemas when they are beside the checkout.
+                let expected = if crate::bacen_schemas().is_some() {
+                    "SchemaNotEnabled"
+                } else {
+                    "WrongVersion"
+                };
                 judge(
-                    m.valid && reason == "WrongVersion",
+                    m.valid && reason == expected,
                     format!("201 {id}, then admi.002 {reason} (verified: {})", m.valid),
                 )
             }
