@@ -263,6 +263,7 @@ impl DevSetup {
                 let mut config = RelayConfig::new(profile, &endpoint.to_string(), anchors.clone());
                 config.tls_server_name = Some(simulator::pki::TLS_NAME.to_string());
                 config.timeout = timeout;
+                config.key_check_endpoint = Some(simulator.dict_key_check.to_string());
                 if let Some(tune) = &relay_tune {
                     tune(&mut config);
                 }

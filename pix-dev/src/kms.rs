@@ -97,6 +97,10 @@ pub async fn provision(
         (names::BCB_DICT_ENDPOINT.name, simulator.dict.to_string()),
         (names::BCB_SPI_ENDPOINT.name, simulator.spi.to_string()),
         (
+            names::BCB_DICT_KEY_CHECK_ENDPOINT.name,
+            simulator.dict_key_check.to_string(),
+        ),
+        (
             names::BCB_TLS_SERVER_NAME.name,
             simulator::pki::TLS_NAME.to_string(),
         ),

@@ -149,6 +149,21 @@ async fn dict_entries_go_through_with_their_lookup_headers() {
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     assert_eq!(header(&h, "pix-signature-valid"), "true");
 
+    // keys/check goes to DICT's key-check server (/api-np/v2/), unsigned as DICT's OpenAPI
+    // defines CheckKeysRequest; the simulator there verifies no request signature, and DICT's
+    // main server would not serve it.
+    let check = b"<CheckKeysRequest><Keys><Key>+5561988880000</Key></Keys></CheckKeysRequest>".to_vec();
+    let (status, h, body) = post_xml(s.proxy.dict, "/api-np/v2/keys/check", check.clone()).await;
+    let text = String::from_utf8_lossy(&body).into_owned();
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(header(&h, "pix-signature-valid"), "true");
+    assert!(
+        text.contains("<Key hasEntry=\"true\">+5561988880000</Key>"),
+        "{text}"
+    );
+    let (status, _, _) = post_xml(s.proxy.dict, "/api/v2/keys/check", check).await;
+    assert_eq!(status, 404, "not on DICT's main server");
+
     // A bank that gzips its DICT request: DICT takes no compressed request (it answers 415), so
     // the proxy sends it uncompressed, signed (else 400 RequestSignatureInvalid).
     let other = sample("dict-create-entry.xml");

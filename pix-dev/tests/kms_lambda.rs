@@ -122,6 +122,25 @@ async fn spi_and_dict_through_the_handler_signed_by_kms_and_audited() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(header(&h, "pix-signature-valid"), "true");
     ids.push(header(&h, "pix-request-id"));
+    // keys/check on DICT's key-check server (BcbDictKeyCheckEndpoint), unsigned as the OpenAPI
+    // defines it; DICT's answer signed and verified.
+    let check = "<CheckKeysRequest><Keys><Key>+5561988880000</Key><Key>nobody@example.com</Key></Keys></CheckKeysRequest>";
+    let (status, h, body) = invoke(
+        &dict,
+        &event::rest_event("POST", "/api-np/v2/keys/check", None, Some(check), false),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(header(&h, "pix-signature-valid"), "true");
+    assert!(
+        body.contains("<Key hasEntry=\"true\">+5561988880000</Key>"),
+        "{body}"
+    );
+    assert!(
+        body.contains("<Key hasEntry=\"false\">nobody@example.com</Key>"),
+        "{body}"
+    );
+    ids.push(header(&h, "pix-request-id"));
 
     // Each invocation's record is in S3 before it returned (direct delivery).
     let mut in_s3 = aws::s3_records(&bank.moto.endpoint, "spi").await;

@@ -55,6 +55,9 @@ pub struct Serve {
     /// DICT port.
     #[arg(long, default_value_t = 8181)]
     pub dict_port: u16,
+    /// DICT's key-check server port (`POST /api-np/v2/keys/check`).
+    #[arg(long, default_value_t = 8282)]
+    pub dict_key_check_port: u16,
     /// Control port (`/check`, `/faults`).
     #[arg(long, default_value_t = 7171)]
     pub check_port: u16,

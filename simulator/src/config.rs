@@ -20,6 +20,8 @@ pub struct Config {
     pub spi_port: u16,
     /// DICT port, 8181 by default.
     pub dict_port: u16,
+    /// DICT's key-check server port (`POST /api-np/v2/keys/check`; 0: any free port).
+    pub dict_key_check_port: u16,
     /// Control port (plain HTTP: `/check`, `/faults`), 7171 by default.
     pub check_port: u16,
     /// TLS server certificate (chain) and key, PEM.
@@ -72,6 +74,7 @@ impl Config {
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             spi_port: 9191,
             dict_port: 8181,
+            dict_key_check_port: 8282,
             check_port: 7171,
             tls_cert: pki.path("bacen-tls.cer"),
             tls_key: pki.path("bacen-tls.key"),
@@ -100,6 +103,7 @@ impl Config {
         Config {
             spi_port: 0,
             dict_port: 0,
+            dict_key_check_port: 0,
             check_port: 0,
             stream_wait: Duration::from_millis(500),
             ..Config::with_pki(pki)

@@ -59,7 +59,6 @@ pub fn policy_of(method: &Method, rest: &[&str]) -> Option<&'static str> {
         (&Method::POST, ["entries", ""]) | (&Method::POST, ["entries", _, "delete"]) => "ENTRIES_WRITE",
         (&Method::PUT, ["entries", _]) => "ENTRIES_UPDATE",
         (&Method::GET, ["entries", _]) => "ENTRIES_READ_PARTICIPANT_ANTISCAN",
-        (&Method::POST, ["keys", "check"]) => "KEYS_CHECK",
         (&Method::POST, ["claims", ..]) => "CLAIMS_WRITE",
         (&Method::GET, ["claims", ..]) => "CLAIMS_READ",
         _ => return None,

@@ -33,6 +33,7 @@ async fn run(command: Command) -> Result<(), String> {
                 bind,
                 spi_port,
                 dict_port,
+                dict_key_check_port,
                 check_port,
                 stream_wait,
                 payee_timeout,
@@ -53,6 +54,7 @@ async fn run(command: Command) -> Result<(), String> {
             config.bind = bind;
             config.spi_port = spi_port;
             config.dict_port = dict_port;
+            config.dict_key_check_port = dict_key_check_port;
             config.check_port = check_port;
             config.stream_wait = Duration::from_secs(stream_wait);
             config.payee_timeout = Duration::from_secs(payee_timeout);
@@ -75,8 +77,8 @@ async fn run(command: Command) -> Result<(), String> {
                 sim.set_faults(f).map_err(|e| format!("--faults {f}: {e}"))?;
             }
             println!(
-                "SPI https://{}  DICT https://{}  control http://{}",
-                sim.spi, sim.dict, sim.check
+                "SPI https://{}  DICT https://{}  DICT key check https://{}  control http://{}",
+                sim.spi, sim.dict, sim.dict_key_check, sim.check
             );
             proxy_core::service::shutdown_signal().await;
             tracing::info!("shutting down");

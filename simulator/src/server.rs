@@ -29,6 +29,8 @@ pub struct Simulator {
     pub spi: SocketAddr,
     /// Bound DICT address.
     pub dict: SocketAddr,
+    /// Bound address of DICT's key-check server (`/api-np/v2/keys/check`).
+    pub dict_key_check: SocketAddr,
     /// Bound control address.
     pub check: SocketAddr,
     shutdown: watch::Sender<bool>,
@@ -70,6 +72,7 @@ impl Simulator {
         };
         let spi_listener = bind(config.spi_port).await?;
         let dict_listener = bind(config.dict_port).await?;
+        let key_check_listener = bind(config.dict_key_check_port).await?;
         let check_listener = bind(config.check_port).await?;
         let local = |l: &TcpListener| {
             l.local_addr().map_err(|e| StartError::Bind {
@@ -82,6 +85,7 @@ impl Simulator {
             local(&dict_listener)?,
             local(&check_listener)?,
         );
+        let key_check_addr = local(&key_check_listener)?;
         let state = Arc::new(State {
             faults: Mutex::new(FaultState {
                 spi: Faults::default(),
@@ -112,28 +116,36 @@ impl Simulator {
             spi_listener,
             Some(acceptor.clone()),
             Arc::clone(&state),
-            Some(Family::Spi),
+            Endpoint::Spi,
             watch_rx.clone(),
         ));
         tasks.spawn(serve(
             dict_listener,
+            Some(acceptor.clone()),
+            Arc::clone(&state),
+            Endpoint::Dict,
+            watch_rx.clone(),
+        ));
+        tasks.spawn(serve(
+            key_check_listener,
             Some(acceptor),
             Arc::clone(&state),
-            Some(Family::Dict),
+            Endpoint::DictKeyCheck,
             watch_rx.clone(),
         ));
         tasks.spawn(serve(
             check_listener,
             None,
             Arc::clone(&state),
-            None,
+            Endpoint::Control,
             watch_rx.clone(),
         ));
         tasks.spawn(expire_payments(Arc::clone(&state), watch_rx));
-        tracing::info!(spi = %spi_addr, dict = %dict_addr, check = %check_addr, "simulator listening");
+        tracing::info!(spi = %spi_addr, dict = %dict_addr, dict_key_check = %key_check_addr, check = %check_addr, "simulator listening");
         Ok(Simulator {
             spi: spi_addr,
             dict: dict_addr,
+            dict_key_check: key_check_addr,
             check: check_addr,
             shutdown,
             tasks,
@@ -191,19 +203,32 @@ impl std::fmt::Display for Dropped {
 
 impl std::error::Error for Dropped {}
 
+/// What a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    /// ICOM.
+    Spi,
+    /// DICT (`/api/v2/`).
+    Dict,
+    /// DICT's key-check server (`/api-np/v2/`, DICT's OpenAPI 2.12.1).
+    DictKeyCheck,
+    /// The control port.
+    Control,
+}
+
 async fn serve(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     state: Arc<State>,
-    family: Option<Family>,
+    endpoint: Endpoint,
     mut stop: watch::Receiver<bool>,
 ) {
     let service = service_fn(move |req| {
         let state = Arc::clone(&state);
         async move {
-            match family {
-                Some(f) => handle(state, f, req).await,
-                None => Ok::<_, Dropped>(control(&state, req).await),
+            match endpoint {
+                Endpoint::Control => Ok::<_, Dropped>(control(&state, req).await),
+                other => handle(state, other, req).await,
             }
         }
     });
@@ -220,9 +245,14 @@ async fn serve(
 /// A request to SPI or DICT: faults first, then the endpoint.
 async fn handle(
     state: Arc<State>,
-    family: Family,
+    endpoint: Endpoint,
     req: http::Request<Incoming>,
 ) -> Result<http::Response<Body>, Dropped> {
+    let family = if endpoint == Endpoint::Spi {
+        Family::Spi
+    } else {
+        Family::Dict
+    };
     // ICOM's concurrency limit, counted from arrival (latency included, as a slow BACEN holds
     // the place), per participant and side.
     let side = (family == Family::Spi)
@@ -272,9 +302,10 @@ async fn handle(
         }
     };
     let request = http::Request::from_parts(parts, body);
-    Ok(match family {
-        Family::Spi => spi::handle(&state, request).await,
-        Family::Dict => dict::handle(&state, request).await,
+    Ok(match endpoint {
+        Endpoint::Spi => spi::handle(&state, request).await,
+        Endpoint::DictKeyCheck => dict::handle_key_check(&state, request).await,
+        _ => dict::handle(&state, request).await,
     })
 }
 

@@ -76,13 +76,25 @@ fn action(root: &str, who: &str, extra: &str) -> String {
 }
 
 #[tokio::test]
-async fn keys_check_says_which_keys_exist() {
+async fn keys_check_says_which_keys_exist_on_its_own_server_unsigned() {
     let h = Harness::start().await;
     h.dict_post("/api/v2/entries/", &sample("dict-create-entry.xml"))
         .await;
-    let ask = "<CheckKeysRequest><Participant>99999010</Participant><Keys><Key>+5561988880000</Key>\
-               <Key>nobody@example.com</Key></Keys></CheckKeysRequest>";
-    let r = h.dict_post("/api/v2/keys/check", ask).await;
+    // DICT's OpenAPI 2.12.1: checkKeys on its own server (/api-np/v2/), CheckKeysRequest unsigned.
+    let check = |xml: &'static str| {
+        h.client.request(
+            h.sim.dict_key_check,
+            "POST",
+            "/api-np/v2/keys/check",
+            &[XML],
+            xml.as_bytes().to_vec(),
+        )
+    };
+    let r = check(
+        "<CheckKeysRequest><Keys><Key>+5561988880000</Key><Key>nobody@example.com</Key></Keys></CheckKeysRequest>",
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
     h.verify(&r.body, Profile::Dict).expect("signed");
     assert!(
@@ -96,13 +108,25 @@ async fn keys_check_says_which_keys_exist() {
         "{}",
         r.text()
     );
-    let empty = h
-        .dict_post(
-            "/api/v2/keys/check",
-            "<CheckKeysRequest><Participant>99999010</Participant><Keys/></CheckKeysRequest>",
-        )
-        .await;
+    let empty = check("<CheckKeysRequest><Keys/></CheckKeysRequest>")
+        .await
+        .unwrap();
     assert_eq!(empty.status, 400);
+    // Not on DICT's main server, and nothing else on the key-check server.
+    let ask = "<CheckKeysRequest><Participant>99999010</Participant><Keys><Key>x@example.com</Key></Keys></CheckKeysRequest>";
+    assert_eq!(h.dict_post("/api/v2/keys/check", ask).await.status, 404);
+    let other = h
+        .client
+        .request(
+            h.sim.dict_key_check,
+            "GET",
+            "/api/v2/entries/x@example.com",
+            &[],
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(other.status, 404);
     h.sim.shutdown().await;
 }
 

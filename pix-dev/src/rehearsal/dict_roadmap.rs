@@ -315,18 +315,15 @@ impl Roadmap<'_> {
     }
 
     async fn check(&self, registered: bool) -> Result<Outcome, String> {
+        // DICT's key-check server (`/api-np/v2/`), through the proxy, unsigned as the OpenAPI
+        // (2.12.1) defines CheckKeysRequest.
         let keys: String = KEYS.iter().map(|(_, k)| format!("<Key>{k}</Key>")).collect();
+        let request = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CheckKeysRequest><Keys>{keys}</Keys></CheckKeysRequest>"
+        );
         let r = self
             .a
-            .dict(
-                "POST",
-                "/api/v2/keys/check",
-                Some(acting(
-                    "CheckKeysRequest",
-                    &self.a.ispb,
-                    &format!("<Keys>{keys}</Keys>"),
-                )),
-            )
+            .dict("POST", "/api-np/v2/keys/check", Some(request))
             .await?;
         let want = format!("hasEntry=\"{registered}\"");
         let n = r.2.matches(&want).count();

@@ -126,6 +126,9 @@ pub const BCB_SIGNATURE_CERTIFICATE: Parameter = required("BcbSignatureCertifica
 pub const BCB_MTLS_CERTIFICATE: Parameter = required("BcbMtlsCertificate", Flavours::Both);
 /// The name BACEN's TLS certificate is checked against, when the endpoint is an address.
 pub const BCB_TLS_SERVER_NAME: Parameter = optional("BcbTlsServerName");
+/// DICT's key-check server `host:port` (DICT's OpenAPI 2.12.1 puts `keys/check` on its own
+/// server, `/api-np/v2/`); unset, the proxy answers `/api-np/v2/` paths `400`.
+pub const BCB_DICT_KEY_CHECK_ENDPOINT: Parameter = optional("BcbDictKeyCheckEndpoint");
 /// This proxy's share of BACEN's 6 simultaneous requests per side.
 pub const BCB_MAX_IN_FLIGHT: Parameter = optional("BcbMaxInFlight");
 /// A directory of BACEN's SPI schemas (its catalog package's `.xsd` files) in the proxy's
@@ -153,6 +156,7 @@ pub const PARAMETERS: &[Parameter] = &[
     BCB_MTLS_CERTIFICATE,
     BCB_TLS_SERVER_NAME,
     BCB_MAX_IN_FLIGHT,
+    BCB_DICT_KEY_CHECK_ENDPOINT,
     SPI_SCHEMAS_DIR,
     SPI_AUDIT_STREAM,
     DICT_AUDIT_STREAM,

@@ -178,8 +178,13 @@ impl Parameters {
         if let Some(n) = network.batch_max {
             config.batch_max = n.clamp(1, 10);
         }
-        if profile == Profile::Spi {
-            config.schemas = self.schemas(network)?;
+        match profile {
+            Profile::Spi => config.schemas = self.schemas(network)?,
+            Profile::Dict => {
+                if self.optional(&names::BCB_DICT_KEY_CHECK_ENDPOINT).is_some() {
+                    config.key_check_endpoint = Some(self.endpoint(&names::BCB_DICT_KEY_CHECK_ENDPOINT)?);
+                }
+            }
         }
         Ok(config)
     }

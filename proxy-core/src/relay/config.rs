@@ -16,6 +16,9 @@ pub struct RelayConfig {
     pub profile: Profile,
     /// BACEN's `host:port` (e.g. `icom.pi.rsfn.net.br:9191`).
     pub endpoint: String,
+    /// DICT's key-check server `host:port` (`/api-np/v2/`, e.g. `dict-np.pi.rsfn.net.br:16432`),
+    /// when the deployment relays `keys/check`; DICT only.
+    pub key_check_endpoint: Option<String>,
     /// Name to verify BACEN's certificate against, when it differs from the endpoint's host (an
     /// endpoint given by address; the seeds' simulator certificate holds only `localhost`).
     pub tls_server_name: Option<String>,
@@ -50,6 +53,7 @@ impl RelayConfig {
         RelayConfig {
             profile,
             endpoint: endpoint.to_string(),
+            key_check_endpoint: None,
             tls_server_name: None,
             bacen_anchors,
             timeout: Duration::from_secs(10),

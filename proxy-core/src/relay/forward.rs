@@ -29,16 +29,48 @@ use pix_xmldsig::signer::Signer;
 /// DICT lookups also carry these (DESIGN §6).
 const DICT_HEADERS: &[&str] = &["pi-requestingparticipant", "pi-payerid", "pi-endtoendid"];
 
+/// The API root of DICT's key-check server, which DICT's OpenAPI (2.12.1, `checkKeys`'s own
+/// `servers`: `https://dict-np[-h].pi.rsfn.net.br:…/api-np/v2/`) puts apart from DICT's.
+pub(super) const KEY_CHECK_ROOT: &str = "/api-np/v2/";
+
+/// Whether DICT's OpenAPI defines this request without a signature: of 2.12.1's request bodies
+/// only `CheckKeysRequest` (`POST /keys/check` on the key-check server) has no `Signature`.
+pub(super) fn unsigned_by_spec(profile: Profile, method: &Method, path: &str) -> bool {
+    profile == Profile::Dict && *method == Method::POST && path == "/api-np/v2/keys/check"
+}
+
+/// One of BACEN's servers a relay reaches: its URL base (`https://host:port`) and the `Host`
+/// sent to it (without the port, as BACEN wants).
+struct Server {
+    base: String,
+    host: HeaderValue,
+}
+
+impl Server {
+    fn of(endpoint: &str) -> Result<(Server, http::uri::Authority), RelayError> {
+        let bad = || RelayError::Endpoint(endpoint.to_string());
+        let authority: http::uri::Authority = endpoint.parse().map_err(|_| bad())?;
+        if authority.port().is_none() {
+            return Err(bad());
+        }
+        let host = HeaderValue::from_str(authority.host()).map_err(|_| bad())?;
+        let base = format!("https://{authority}");
+        Ok((Server { base, host }, authority))
+    }
+}
+
 /// BACEN's answer: its head and its whole body.
 pub(super) type Answer = (http::response::Parts, Bytes);
 
 /// The mTLS client of one BACEN endpoint.
 pub(super) struct Forwarder {
     profile: Profile,
-    base: String,
+    /// BACEN's server of this family (ICOM, DICT).
+    main: Server,
+    /// DICT's key-check server, when configured.
+    key_check: Option<Server>,
     /// Where the health check connects (the pinned address when `resolve` is set).
     probe: String,
-    host: HeaderValue,
     client: Client<HttpsConnector<HttpConnector<Resolver>>, Full<Bytes>>,
     timeout: Duration,
     max_body: usize,
@@ -47,16 +79,11 @@ pub(super) struct Forwarder {
 impl Forwarder {
     /// The client of `config`'s endpoint, authenticating with `mtls`.
     pub(super) fn new(config: &RelayConfig, mtls: Arc<dyn Signer>) -> Result<Self, RelayError> {
-        let authority: http::uri::Authority = config
-            .endpoint
-            .parse()
-            .map_err(|_| RelayError::Endpoint(config.endpoint.clone()))?;
-        if authority.port().is_none() {
-            return Err(RelayError::Endpoint(config.endpoint.clone()));
-        }
-        // BACEN wants Host without the port.
-        let host = HeaderValue::from_str(authority.host())
-            .map_err(|_| RelayError::Endpoint(config.endpoint.clone()))?;
+        let (main, authority) = Server::of(&config.endpoint)?;
+        let key_check = match &config.key_check_endpoint {
+            Some(endpoint) if config.profile == Profile::Dict => Some(Server::of(endpoint)?.0),
+            _ => None,
+        };
         let tls = crate::tls::client_config(&config.bacen_anchors, mtls)?;
         let builder = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
@@ -69,7 +96,15 @@ impl Forwarder {
             }
             None => builder,
         };
-        let pinned = config.resolve.map(|ip| (authority.host().to_string(), ip));
+        let pinned = config.resolve.map(|ip| {
+            let mut hosts = vec![authority.host().to_string()];
+            if let Some(k) = &key_check
+                && let Ok(host) = k.host.to_str()
+            {
+                hosts.push(host.to_string());
+            }
+            (hosts, ip)
+        });
         let mut http = HttpConnector::new_with_resolver(Resolver { pinned });
         http.enforce_http(false);
         http.set_nodelay(true);
@@ -80,12 +115,12 @@ impl Forwarder {
             .build(connector);
         Ok(Forwarder {
             profile: config.profile,
-            base: format!("https://{authority}"),
+            main,
+            key_check,
             probe: match config.resolve {
                 Some(ip) => SocketAddr::new(ip, authority.port_u16().unwrap_or(443)).to_string(),
                 None => authority.to_string(),
             },
-            host,
             client,
             timeout: config.timeout,
             max_body: config.max_body,
@@ -102,15 +137,24 @@ impl Forwarder {
         if !path.starts_with('/') || path.starts_with("//") || path.contains('\\') {
             return Err(refuse(format!("path '{path}' is not a plain absolute path")));
         }
-        // Only BACEN's API root of this family (ICOM /api/v1/, DICT /api/v2/: DESIGN §6), and no
-        // dot-segment, plain or percent-encoded, that would leave it.
-        let root = match self.profile {
-            Profile::Spi => "/api/v1/",
-            Profile::Dict => "/api/v2/",
+        // Only BACEN's API roots of this family (ICOM /api/v1/, DICT /api/v2/: DESIGN §6; DICT's
+        // key-check server /api-np/v2/), and no dot-segment, plain or percent-encoded, that would
+        // leave them.
+        let server = match self.profile {
+            Profile::Spi if path.starts_with("/api/v1/") => &self.main,
+            Profile::Dict if path.starts_with("/api/v2/") => &self.main,
+            Profile::Dict if path.starts_with(KEY_CHECK_ROOT) => self.key_check.as_ref().ok_or_else(|| {
+                refuse(format!(
+                    "path '{path}' is DICT's key-check API, and no key-check server is configured (BcbDictKeyCheckEndpoint)"
+                ))
+            })?,
+            Profile::Spi => return Err(refuse(format!("path '{path}' is not under /api/v1/"))),
+            Profile::Dict => {
+                return Err(refuse(format!(
+                    "path '{path}' is not under /api/v2/ or {KEY_CHECK_ROOT}"
+                )));
+            }
         };
-        if !path.starts_with(root) {
-            return Err(refuse(format!("path '{path}' is not under {root}")));
-        }
         let dotted = uri.path().split('/').any(|segment| {
             let s = segment.to_ascii_lowercase().replace("%2e", ".");
             s == "." || s == ".."
@@ -118,7 +162,15 @@ impl Forwarder {
         if dotted {
             return Err(refuse(format!("path '{path}' has a dot-segment")));
         }
-        Ok(format!("{}{path}", self.base))
+        Ok(format!("{}{path}", server.base))
+    }
+
+    /// The `Host` of the server `target` goes to.
+    fn host_of(&self, target: &str) -> &HeaderValue {
+        match &self.key_check {
+            Some(k) if target.starts_with(&format!("{}/", k.base)) => &k.host,
+            _ => &self.main.host,
+        }
     }
 
     /// Sends `body` to `target` with the bank's headers that BACEN accepts; BACEN's whole answer.
@@ -129,13 +181,14 @@ impl Forwarder {
         target: String,
         body: Bytes,
     ) -> Result<Answer, Refusal> {
+        let host = self.host_of(&target).clone();
         let mut out = Request::builder().method(method.clone()).uri(target);
         for (name, value) in headers {
             if forwarded(name, self.profile) {
                 out = out.header(name, value);
             }
         }
-        out = out.header(header::HOST, self.host.clone());
+        out = out.header(header::HOST, host);
         let out = out
             .body(Full::new(body))
             .map_err(|e| Refusal::new(Problem::InvalidRequest, e.to_string()))?;
@@ -221,7 +274,8 @@ fn describe_client_error(e: &hyper_util::client::legacy::Error) -> String {
 /// Name resolution for the connector: the system's, except for an endpoint pinned to an address.
 #[derive(Clone)]
 struct Resolver {
-    pinned: Option<(String, IpAddr)>,
+    /// BACEN's host names and the address they are pinned to.
+    pinned: Option<(Vec<String>, IpAddr)>,
 }
 
 type Resolving = Pin<Box<dyn Future<Output = std::io::Result<std::vec::IntoIter<SocketAddr>>> + Send>>;
@@ -236,8 +290,8 @@ impl tower_service::Service<Name> for Resolver {
     }
 
     fn call(&mut self, name: Name) -> Self::Future {
-        if let Some((host, ip)) = &self.pinned
-            && host.eq_ignore_ascii_case(name.as_str())
+        if let Some((hosts, ip)) = &self.pinned
+            && hosts.iter().any(|h| h.eq_ignore_ascii_case(name.as_str()))
         {
             let addr = SocketAddr::new(*ip, 0);
             return Box::pin(std::future::ready(Ok(vec![addr].into_iter())));
@@ -267,5 +321,60 @@ mod tests {
         assert!(!forwarded(&name("host"), Profile::Spi));
         assert!(!forwarded(&name("pi-payerid"), Profile::Spi));
         assert!(forwarded(&name("pi-payerid"), Profile::Dict));
+    }
+
+    fn forwarder(profile: Profile, key_check: Option<&str>) -> Forwarder {
+        let pki = testkit::test_pki::Pki::new();
+        let mtls = pix_xmldsig::signer::SoftwareSigner::from_pem_files(&pki.key, &pki.cert).unwrap();
+        let mut config = RelayConfig::new(profile, "dict-h.pi.rsfn.net.br:16522", vec![]);
+        config.key_check_endpoint = key_check.map(str::to_string);
+        Forwarder::new(&config, Arc::new(mtls)).unwrap()
+    }
+
+    #[test]
+    fn keys_check_goes_to_its_own_server_unsigned_and_nothing_else_does() {
+        let uri = |p: &str| p.parse::<Uri>().unwrap();
+        let dict = forwarder(Profile::Dict, Some("dict-np-h.pi.rsfn.net.br:16532"));
+        let target = dict.target(&uri("/api-np/v2/keys/check")).unwrap();
+        assert_eq!(
+            target,
+            "https://dict-np-h.pi.rsfn.net.br:16532/api-np/v2/keys/check"
+        );
+        assert_eq!(dict.host_of(&target), "dict-np-h.pi.rsfn.net.br");
+        let entries = dict.target(&uri("/api/v2/entries/")).unwrap();
+        assert_eq!(dict.host_of(&entries), "dict-h.pi.rsfn.net.br");
+        // Without the key-check server, and for SPI, the path is refused, naming why.
+        let refused = forwarder(Profile::Dict, None)
+            .target(&uri("/api-np/v2/keys/check"))
+            .unwrap_err();
+        assert!(
+            refused.detail.contains("BcbDictKeyCheckEndpoint"),
+            "{}",
+            refused.detail
+        );
+        let spi = forwarder(Profile::Spi, Some("dict-np-h.pi.rsfn.net.br:16532"));
+        assert!(spi.target(&uri("/api-np/v2/keys/check")).is_err());
+        assert!(dict.target(&uri("/api-np/v2/../v2/entries/")).is_err());
+        // Only CheckKeysRequest is unsigned by the spec.
+        assert!(unsigned_by_spec(
+            Profile::Dict,
+            &Method::POST,
+            "/api-np/v2/keys/check"
+        ));
+        assert!(!unsigned_by_spec(
+            Profile::Dict,
+            &Method::POST,
+            "/api/v2/keys/check"
+        ));
+        assert!(!unsigned_by_spec(
+            Profile::Dict,
+            &Method::POST,
+            "/api/v2/entries/"
+        ));
+        assert!(!unsigned_by_spec(
+            Profile::Spi,
+            &Method::POST,
+            "/api-np/v2/keys/check"
+        ));
     }
 }

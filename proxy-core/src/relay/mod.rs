@@ -191,7 +191,10 @@ impl Relay {
             );
             return (refusal.response(), body, None);
         }
-        let sent = if body.is_empty() || matches!(parts.method, Method::GET | Method::DELETE) {
+        let unsigned = body.is_empty()
+            || matches!(parts.method, Method::GET | Method::DELETE)
+            || forward::unsigned_by_spec(self.profile, &parts.method, parts.uri.path());
+        let sent = if unsigned {
             body
         } else {
             let signing = sign::Signing {

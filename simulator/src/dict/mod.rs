@@ -97,6 +97,32 @@ async fn answer(state: &State, outcome: Result<(StatusCode, &str, String), Refus
     }
 }
 
+/// Serves one request to DICT's key-check server: `POST /api-np/v2/keys/check` (DICT's OpenAPI
+/// 2.12.1 gives `checkKeys` its own server, `https://dict-np[-h].pi.rsfn.net.br:…/api-np/v2/`),
+/// whose `CheckKeysRequest` carries no signature; the answer is signed like every DICT answer,
+/// and the request draws on the `KEYS_CHECK` bucket.
+pub(crate) async fn handle_key_check(state: &State, req: Request<Bytes>) -> Response<Body> {
+    let path = req.uri().path().to_string();
+    let response = if req.method() == Method::POST && path == "/api-np/v2/keys/check" {
+        let requester = requester(state, &req);
+        match state.dict_limits.take(&requester, "KEYS_CHECK") {
+            Err(wait) => {
+                let detail = format!("KEYS_CHECK: no token left for {requester}, one in {wait} s");
+                problem(state, StatusCode::TOO_MANY_REQUESTS, "RateLimited", &detail).await
+            }
+            Ok(()) => match xml::parse(req.body(), &Limits::default()) {
+                Ok(doc) => answer(state, entries::check_keys(state, &doc)).await,
+                Err(e) => problem(state, StatusCode::BAD_REQUEST, "InvalidRequest", &e.to_string()).await,
+            },
+        }
+    } else {
+        let detail = "the key-check server serves POST /api-np/v2/keys/check only";
+        problem(state, StatusCode::NOT_FOUND, "NotFound", detail).await
+    };
+    tracing::info!(method = %req.method(), %path, status = response.status().as_u16(), "dict key check");
+    response
+}
+
 /// Serves one DICT request.
 pub(crate) async fn handle(state: &State, req: Request<Bytes>) -> Response<Body> {
     let path = req.uri().path().to_string();
@@ -159,6 +185,10 @@ async fn route(state: &State, req: &Request<Bytes>, segments: &[&str]) -> Respon
         )
         .await;
     };
+    if rest == ["keys", "check"] {
+        let detail = "keys/check is served by DICT's key-check server: POST /api-np/v2/keys/check";
+        return problem(state, StatusCode::NOT_FOUND, "NotFound", detail).await;
+    }
     let encoding = req
         .headers()
         .get(http::header::CONTENT_ENCODING)
@@ -234,7 +264,6 @@ async fn write(state: &State, req: &Request<Bytes>, requester: &str, rest: &[&st
         )),
         (&Method::PUT, ["entries", key]) => entries::update(state, key, doc, &actor),
         (&Method::POST, ["entries", key, "delete"]) => entries::delete(state, key, &actor),
-        (&Method::POST, ["keys", "check"]) => entries::check_keys(state, doc),
         (&Method::POST, ["claims", ""]) => claims::create(state, doc, &actor),
         (&Method::POST, ["claims", id, action]) => claims::act(state, id, action, &actor),
         (_, [resource, ..]) => return unknown(state, resource).await,
