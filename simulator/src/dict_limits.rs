@@ -1,10 +1,12 @@
 //! DICT's rate limits: a token bucket per participant and operation policy, `429 RateLimited`
-//! when empty (DESIGN §6). The default policies are DICT's published ones as summarised from the
-//! DICT API 2.x policies by participants' documentation (`ENTRIES_WRITE` 1,200/min with a bucket
-//! of 36,000; `ENTRIES_UPDATE` 600/min, 600; `KEYS_CHECK` 70/min, 70; `CLAIMS_WRITE` 1,200/min,
-//! 36,000; `CLAIMS_READ` 600/min, 18,000; lookups by participant, category A: 25,000/min, a
-//! `404` costing 3 tokens as an anti-scan penalty). The per-user anti-scan buckets need the end
-//! user's identity and are not simulated.
+//! when empty. The policies, their operations, sizes and counting rules are DICT's OpenAPI's
+//! (2.12.1, "Limitação de requisições"): `ENTRIES_WRITE` 1,200/min with a bucket of 36,000;
+//! `ENTRIES_UPDATE` 600/min, 600; `KEYS_CHECK` 70/min, 70; `CLAIMS_WRITE` 1,200/min, 36,000;
+//! `CLAIMS_READ` (getClaim) 600/min, 18,000; `CLAIMS_LIST_WITH_ROLE` (listClaims filtered by
+//! `IsDonor`/`IsClaimer`) 40/min, 200, and `CLAIMS_LIST_WITHOUT_ROLE` 10/min, 50; lookups by
+//! participant (`ENTRIES_READ_PARTICIPANT_ANTISCAN`), category A: 25,000/min, 50,000, a `200`
+//! costing 1 token and a `404` 3. The per-user anti-scan buckets need the end user's identity and
+//! are not simulated.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -22,7 +24,9 @@ pub struct Policy {
     pub capacity: f64,
     /// Tokens added per minute.
     pub refill_per_minute: f64,
-    /// Extra tokens a `404` answer costs (the anti-scan penalty); 0 for none.
+    /// What a `404` answer costs in all (the anti-scan rule: 3 for
+    /// `ENTRIES_READ_PARTICIPANT_ANTISCAN`); 0 for a policy without a rule of its own (1, as
+    /// every answer).
     pub not_found_cost: f64,
 }
 
@@ -50,17 +54,30 @@ pub fn default_policies() -> Vec<Policy> {
         Policy::new("KEYS_CHECK", 70.0, 70.0),
         Policy::new("CLAIMS_WRITE", 36_000.0, 1_200.0),
         Policy::new("CLAIMS_READ", 18_000.0, 600.0),
+        Policy::new("CLAIMS_LIST_WITH_ROLE", 200.0, 40.0),
+        Policy::new("CLAIMS_LIST_WITHOUT_ROLE", 50.0, 10.0),
     ]
 }
 
-/// The policy of a DICT request (`rest`: the path after `/api/v2`), if it has one.
-pub fn policy_of(method: &Method, rest: &[&str]) -> Option<&'static str> {
+/// The policy of a DICT request (`rest`: the path after `/api/v2`; `query`: its query), if it
+/// has one.
+pub fn policy_of(method: &Method, rest: &[&str], query: &str) -> Option<&'static str> {
     Some(match (method, rest) {
         (&Method::POST, ["entries", ""]) | (&Method::POST, ["entries", _, "delete"]) => "ENTRIES_WRITE",
         (&Method::PUT, ["entries", _]) => "ENTRIES_UPDATE",
         (&Method::GET, ["entries", _]) => "ENTRIES_READ_PARTICIPANT_ANTISCAN",
         (&Method::POST, ["claims", ..]) => "CLAIMS_WRITE",
-        (&Method::GET, ["claims", ..]) => "CLAIMS_READ",
+        (&Method::GET, ["claims", ""]) => {
+            let role = query
+                .split('&')
+                .any(|p| p.starts_with("IsDonor=") || p.starts_with("IsClaimer="));
+            if role {
+                "CLAIMS_LIST_WITH_ROLE"
+            } else {
+                "CLAIMS_LIST_WITHOUT_ROLE"
+            }
+        }
+        (&Method::GET, ["claims", _]) => "CLAIMS_READ",
         _ => return None,
     })
 }
@@ -118,8 +135,10 @@ impl Buckets {
             .unwrap_or(Ok(()))
     }
 
-    /// Charges the `404` penalty of `policy`.
+    /// Charges what a `404` costs beyond the token [`Buckets::take`] took.
     pub fn not_found(&self, participant: &str, policy: &str) {
-        self.with(participant, policy, |p, b| b.charge(p.not_found_cost));
+        self.with(participant, policy, |p, b| {
+            b.charge((p.not_found_cost - 1.0).max(0.0))
+        });
     }
 }

@@ -305,7 +305,7 @@ async fn each_operation_has_its_token_bucket() {
             simulator::dict_limits::Policy::new("ENTRIES_WRITE", 2.0, 1.0),
             simulator::dict_limits::Policy {
                 not_found_cost: 3.0,
-                ..simulator::dict_limits::Policy::new("ENTRIES_READ_PARTICIPANT_ANTISCAN", 4.0, 1.0)
+                ..simulator::dict_limits::Policy::new("ENTRIES_READ_PARTICIPANT_ANTISCAN", 5.0, 1.0)
             },
         ];
     })
@@ -325,9 +325,15 @@ async fn each_operation_has_its_token_bucket() {
     );
     assert!(r.text().contains("ENTRIES_WRITE"));
     h.verify(&r.body, Profile::Dict).expect("signed 429");
-    // Lookups have their own bucket; a 404 costs 1 + 3 tokens of it (anti-scan).
+    // Lookups have their own bucket of 5; a 200 costs 1 token, a 404 costs 3 (DICT's anti-scan
+    // rule): 1 + 3 leaves one.
     assert_eq!(h.lookup("+5561988880000").await.status, 200);
     assert_eq!(h.lookup("+5561900000000").await.status, 404);
+    assert_eq!(
+        h.lookup("+5561988880000").await.status,
+        200,
+        "a 404 costs 3, not 4"
+    );
     let r = h.lookup("+5561988880000").await;
     assert_eq!(r.status, 429, "{}", r.text());
     h.sim.shutdown().await;

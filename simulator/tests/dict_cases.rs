@@ -333,7 +333,7 @@ async fn a_policy_replaced_on_the_control_port_limits_at_once() {
         }
         s
     };
-    // The first 404 costs the anti-scan penalty too (kept from the replaced policy): 1 + 3 > 2.
+    // The first 404 costs the anti-scan rule's 3 too (kept from the replaced policy): 3 > 2.
     assert_eq!(statuses, [404, 429, 429]);
     assert_eq!(
         control(

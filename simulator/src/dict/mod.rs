@@ -205,7 +205,7 @@ async fn route(state: &State, req: &Request<Bytes>, segments: &[&str]) -> Respon
         .await;
     }
     let requester = requester(state, req);
-    let policy = dict_limits::policy_of(&method, rest);
+    let policy = dict_limits::policy_of(&method, rest, req.uri().query().unwrap_or(""));
     if let Some(policy) = policy
         && let Err(wait) = state.dict_limits.take(&requester, policy)
     {
