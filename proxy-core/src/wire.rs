@@ -203,7 +203,12 @@ pub fn utc_now() -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    let secs = now.as_secs() as i64;
+    timestamp(i64::try_from(now.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Milliseconds since the epoch as RFC 3339 UTC with milliseconds (`2026-11-25T10:00:00.000Z`).
+pub fn timestamp(millis: i64) -> String {
+    let secs = millis.div_euclid(1000);
     let rem = secs.rem_euclid(86_400);
     format!(
         "{}T{:02}:{:02}:{:02}.{:03}Z",
@@ -211,7 +216,7 @@ pub fn utc_now() -> String {
         rem / 3600,
         rem % 3600 / 60,
         rem % 60,
-        now.subsec_millis()
+        millis.rem_euclid(1000)
     )
 }
 

@@ -23,8 +23,15 @@ fn claim_request(key: &str) -> String {
     )
 }
 
+/// A claim step's request as DICT's OpenAPI 2.12.1 defines it: confirm and cancel carry a
+/// `Reason`, complete a `RequestId`.
 fn action_request(root: &str, id: &str, participant: &str) -> String {
-    format!("<{root}><ClaimId>{id}</ClaimId><Participant>{participant}</Participant></{root}>")
+    let extra = match root {
+        "ConfirmClaimRequest" | "CancelClaimRequest" => "<Reason>USER_REQUESTED</Reason>",
+        "CompleteClaimRequest" => "<RequestId>6f1d2a3b-4c5d-4e6f-8a7b-9c0d1e2f3a4b</RequestId>",
+        _ => "",
+    };
+    format!("<{root}><ClaimId>{id}</ClaimId><Participant>{participant}</Participant>{extra}</{root}>")
 }
 
 /// The text of `<tag>` in an answer.
@@ -83,8 +90,35 @@ async fn an_entry_lives_and_is_claimed_to_completion() {
     assert_eq!(claim.status, 201, "{}", claim.text());
     h.verify(&claim.body, Profile::Dict).expect("signed");
     let id = value(&claim.text(), "Id");
+    assert_eq!(id.len(), 36, "a UUID: {id}");
     assert_eq!(value(&claim.text(), "Status"), "OPEN");
     assert_eq!(value(&claim.text(), "DonorParticipant"), "99999010");
+
+    // The donor learns of the claim by polling listClaims, and reads it with getClaim.
+    let listed = h
+        .dict(
+            "GET",
+            "/api/v2/claims/?Participant=99999010&IsDonor=true&Status=OPEN",
+            &[],
+            vec![],
+        )
+        .await;
+    assert_eq!(listed.status, 200, "{}", listed.text());
+    h.verify(&listed.body, Profile::Dict).expect("signed");
+    assert_eq!(value(&listed.text(), "Id"), id);
+    assert_eq!(value(&listed.text(), "HasMoreElements"), "false");
+    let as_claimer = h
+        .dict(
+            "GET",
+            "/api/v2/claims/?Participant=99999010&IsClaimer=true",
+            &[],
+            vec![],
+        )
+        .await;
+    assert!(!as_claimer.text().contains(&id), "{}", as_claimer.text());
+    let got = h.dict("GET", &format!("/api/v2/claims/{id}"), &[], vec![]).await;
+    assert_eq!(got.status, 200, "{}", got.text());
+    assert!(got.text().contains("<GetClaimResponse>"), "{}", got.text());
 
     // Confirming before acknowledging is refused.
     let early = h
@@ -93,8 +127,8 @@ async fn an_entry_lives_and_is_claimed_to_completion() {
             &action_request("ConfirmClaimRequest", &id, PAYER),
         )
         .await;
-    assert_eq!(early.status, 400);
-    assert!(early.text().contains("InvalidClaimStatus"));
+    assert_eq!(early.status, 403, "{}", early.text());
+    assert!(early.text().contains("/error/Forbidden"), "{}", early.text());
 
     // The claimer may not complete before the donor confirmed; the donor may not complete.
     let by_donor = h
@@ -133,7 +167,7 @@ async fn an_entry_lives_and_is_claimed_to_completion() {
             &action_request("CancelClaimRequest", &id, PAYEE),
         )
         .await;
-    assert_eq!(cancel.status, 400, "a completed claim cannot be cancelled");
+    assert_eq!(cancel.status, 403, "a completed claim cannot be cancelled");
 
     // The key moved to the claimer's account.
     let moved = h
@@ -336,5 +370,90 @@ async fn each_operation_has_its_token_bucket() {
     );
     let r = h.lookup("+5561988880000").await;
     assert_eq!(r.status, 429, "{}", r.text());
+    h.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn claims_follow_the_openapis_rules() {
+    let h = Harness::start().await;
+    let created = h
+        .dict_post("/api/v2/entries/", &sample("dict-create-entry.xml"))
+        .await;
+    assert_eq!(created.status, 201);
+    let harness = &h;
+    let post = |path: String, xml: String| async move { harness.dict_post(&path, &xml).await };
+    // Ownership claims only on PHONE keys.
+    let email =
+        claim_request("+5561988880000").replace("<KeyType>PHONE</KeyType>", "<KeyType>EMAIL</KeyType>");
+    let r = post("/api/v2/claims/".into(), email).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("/error/ClaimInvalid"), "{}", r.text());
+    let r = post("/api/v2/claims/".into(), claim_request("+5561988880000")).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = value(&r.text(), "Id");
+    let step = |action: &str| format!("/api/v2/claims/{id}/{action}");
+    let ack = action_request("AcknowledgeClaimRequest", &id, PAYER);
+    assert_eq!(post(step("acknowledge"), ack).await.status, 200);
+    // Confirm and cancel need a Reason; complete a RequestId.
+    let bare = |root: &str, by: &str| {
+        format!("<{root}><ClaimId>{id}</ClaimId><Participant>{by}</Participant></{root}>")
+    };
+    let r = post(step("confirm"), bare("ConfirmClaimRequest", PAYER)).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("/error/BadRequest"), "{}", r.text());
+    assert_eq!(
+        post(step("cancel"), bare("CancelClaimRequest", PAYEE))
+            .await
+            .status,
+        400
+    );
+    // The donor cancels an ownership claim only for FRAUD.
+    let donor_cancel = action_request("CancelClaimRequest", &id, PAYER);
+    let r = post(step("cancel"), donor_cancel.clone()).await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    let fraud = donor_cancel.replace("USER_REQUESTED", "FRAUD");
+    let r = post(step("cancel"), fraud.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(value(&r.text(), "CancelledBy"), "DONOR");
+    // The same cancellation again answers as the first (idempotent).
+    assert_eq!(post(step("cancel"), fraud).await.status, 200);
+    // Complete without a RequestId.
+    assert_eq!(
+        post(step("complete"), bare("CompleteClaimRequest", PAYEE))
+            .await
+            .status,
+        400
+    );
+    h.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_participant_lists_only_its_own_claims() {
+    let h = Harness::two_participants().await;
+    // The client certificate names the caller (99999010): another participant's list is refused.
+    let other = h
+        .dict(
+            "GET",
+            "/api/v2/claims/?Participant=99999020&IsDonor=true",
+            &[],
+            vec![],
+        )
+        .await;
+    assert_eq!(other.status, 403, "{}", other.text());
+    let own = h
+        .dict("GET", "/api/v2/claims/?Participant=99999010", &[], vec![])
+        .await;
+    assert_eq!(own.status, 200, "{}", own.text());
+    let no_participant = h.dict("GET", "/api/v2/claims/", &[], vec![]).await;
+    assert_eq!(no_participant.status, 400);
+    let too_many = h
+        .dict(
+            "GET",
+            "/api/v2/claims/?Participant=99999010&Limit=201",
+            &[],
+            vec![],
+        )
+        .await;
+    assert_eq!(too_many.status, 400);
     h.sim.shutdown().await;
 }

@@ -107,7 +107,9 @@ pub fn rest_event(
             "Content-Type": ["application/xml; charset=utf-8"],
             "Host": ["abc123.execute-api.sa-east-1.amazonaws.com"],
             "Accept": ["application/xml", "application/json"],
-            "PI-RequestingParticipant": ["99999010"]
+            "PI-RequestingParticipant": ["99999010"],
+            "PI-PayerId": ["12345678909"],
+            "PI-EndToEndId": ["E9999901020261125100000000000001"]
         },
         "queryStringParameters": q,
         "multiValueQueryStringParameters": mq,

@@ -191,34 +191,37 @@ impl Roadmap<'_> {
         )
         .await;
         // (case, expected, type, the donor confirms (else cancels), the key)
+        // DICT's OpenAPI 2.12.1: ownership claims only on PHONE keys; the donor learns of a claim
+        // by polling listClaims, confirms with a Reason, and cancels an ownership claim only for
+        // FRAUD; the claimer completes with a RequestId.
         let claims = [
             (
                 "portability claim by A, confirmed by B",
-                "B acknowledges, confirms; A completes; the key is A's",
+                "B finds it polling listClaims, acknowledges, confirms (USER_REQUESTED); A completes; the key is A's",
                 "PORTABILITY",
                 true,
                 "+5561977770000",
             ),
             (
                 "ownership claim by A, confirmed by B",
-                "B acknowledges, confirms; A completes; the key is A's",
+                "B finds it polling listClaims, acknowledges, confirms (USER_REQUESTED); A completes; the key is A's",
                 "OWNERSHIP",
                 true,
                 "+5561966660000",
             ),
             (
                 "portability claim by B, cancelled by A",
-                "A acknowledges, cancels; the key stays A's",
+                "A finds it polling listClaims, acknowledges, cancels (USER_REQUESTED); the key stays A's",
                 "PORTABILITY",
                 false,
                 "maria.silva@example.com",
             ),
             (
-                "ownership claim by B, cancelled by A",
-                "A acknowledges, cancels; the key stays A's",
+                "ownership claim by B, cancelled by A for fraud",
+                "A finds it polling listClaims, acknowledges, cancels (FRAUD, the donor's only reason); the key stays A's",
                 "OWNERSHIP",
                 false,
-                "jose.souza@example.com",
+                "+5561955550000",
             ),
         ];
         for (case, expected, kind, confirm, key) in claims {
@@ -363,22 +366,52 @@ impl Roadmap<'_> {
         if let Err(e) = answered("claim", 201, &r) {
             return Ok(Err(e));
         }
-        let id = text_of(&r.2, "Id");
+        let claimed = text_of(&r.2, "Id");
         let mut seen = vec![text_of(&r.2, "Status")];
-        let steps: &[(&Party, &str, &str)] = if confirm {
+        // The donor learns of the claim from DICT, not from the claimer.
+        let Some(id) = self.find_claim(donor, key).await? else {
+            return Ok(Err(format!(
+                "claim {claimed} never appeared in {}'s listClaims",
+                donor.ispb
+            )));
+        };
+        let cancel_reason = if kind == "OWNERSHIP" {
+            "FRAUD"
+        } else {
+            "USER_REQUESTED"
+        };
+        let steps: &[(&Party, &str, &str, String)] = if confirm {
             &[
-                (donor, "acknowledge", "AcknowledgeClaimRequest"),
-                (donor, "confirm", "ConfirmClaimRequest"),
-                (claimer, "complete", "CompleteClaimRequest"),
+                (donor, "acknowledge", "AcknowledgeClaimRequest", String::new()),
+                (
+                    donor,
+                    "confirm",
+                    "ConfirmClaimRequest",
+                    "<Reason>USER_REQUESTED</Reason>".into(),
+                ),
+                (
+                    claimer,
+                    "complete",
+                    "CompleteClaimRequest",
+                    format!("<RequestId>{}</RequestId>", request_id()),
+                ),
             ]
         } else {
             &[
-                (donor, "acknowledge", "AcknowledgeClaimRequest"),
-                (donor, "cancel", "CancelClaimRequest"),
+                (donor, "acknowledge", "AcknowledgeClaimRequest", String::new()),
+                (
+                    donor,
+                    "cancel",
+                    "CancelClaimRequest",
+                    format!("<Reason>{cancel_reason}</Reason>"),
+                ),
             ]
         };
-        for (who, action, root) in steps {
-            let body = acting(root, &who.ispb, &format!("<ClaimId>{id}</ClaimId>"));
+        for (who, action, root, extra) in steps {
+            let body = format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{root}><ClaimId>{id}</ClaimId><Participant>{}</Participant>{extra}</{root}>",
+                who.ispb
+            );
             let r = who
                 .dict("POST", &format!("/api/v2/claims/{id}/{action}"), Some(body))
                 .await?;
@@ -396,6 +429,30 @@ impl Roadmap<'_> {
             seen.last().map(String::as_str) == Some(want_last) && holder == self.a.ispb,
             format!("{}; key held by {holder}", seen.join(" → ")),
         ))
+    }
+
+    /// The id of the open claim on `key` in `donor`'s listClaims (polled, as a participant must:
+    /// DICT's OpenAPI, listClaims), or `None` when it does not appear within a few seconds.
+    async fn find_claim(&self, donor: &Party, key: &str) -> Result<Option<String>, String> {
+        let path = format!(
+            "/api/v2/claims/?Participant={}&IsDonor=true&Status=OPEN",
+            donor.ispb
+        );
+        for _ in 0..50 {
+            let (status, valid, body) = donor.dict("GET", &path, None).await?;
+            if status == 200 && valid {
+                let found = body
+                    .split("<Claim>")
+                    .skip(1)
+                    .find(|c| c.contains(&format!("<Key>{key}</Key>")))
+                    .map(|c| text_of(c, "Id"));
+                if found.is_some() {
+                    return Ok(found);
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        Ok(None)
     }
 
     /// A case opened by `opener` with `fields`; `analysis`: the other side finds it in its list

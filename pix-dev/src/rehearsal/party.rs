@@ -119,7 +119,7 @@ impl Party {
 }
 
 /// A DICT request as participant `ispb` through the proxy at `addr` (a lookup's `PI-*` headers
-/// always; XML when there is a body): (status, DICT's signature verified, body).
+/// on reads; XML when there is a body): (status, DICT's signature verified, body).
 pub async fn dict(
     addr: SocketAddr,
     ispb: &str,
@@ -127,16 +127,24 @@ pub async fn dict(
     path: &str,
     body: Option<String>,
 ) -> Result<(u16, bool, String), String> {
+    // A lookup carries the payer and the payment it is for (DICT's OpenAPI 2.12.1, getEntry:
+    // PI-RequestingParticipant, PI-PayerId, PI-EndToEndId, all required).
+    let e2e = proxy_core::wire::spi_id('E', ispb);
     let headers = [
         XML,
         ("pi-requestingparticipant", ispb),
         ("pi-payerid", "12345678909"),
+        ("pi-endtoendid", e2e.as_str()),
     ];
     let (status, h, body) = call(
         addr,
         method,
         path,
-        if body.is_some() { &headers } else { &headers[1..] },
+        if body.is_some() {
+            &headers[..3]
+        } else {
+            &headers[1..]
+        },
         body.map(String::into_bytes).unwrap_or_default(),
     )
     .await?;

@@ -1,18 +1,41 @@
-//! DICT's claims: portability and ownership. The donor (the key's participant) acknowledges and
-//! confirms; the claimer completes, and the key moves to the claimer's account; either cancels
-//! while the claim is not final.
+//! DICT's claims (portability and ownership) as DICT's OpenAPI 2.12.1 defines them:
+//!
+//! - `createClaim` (`POST /claims/`, the claimer): only the key types each kind admits (ownership:
+//!   PHONE; portability: CPF, CNPJ, PHONE, EMAIL; never EVP), else `400 ClaimInvalid`; the claim's
+//!   id is a UUID, its resolution and completion periods end 7 days later (the OpenAPI's example);
+//! - `acknowledgeClaim` (the donor): `OPEN` → `WAITING_RESOLUTION`;
+//! - `confirmClaim` (the donor, `Reason` required): from `WAITING_RESOLUTION`; ownership with
+//!   `USER_REQUESTED` (which brings the completion period's end forward to now) or
+//!   `DEFAULT_OPERATION` (once the resolution period ended); portability with `USER_REQUESTED`
+//!   or `ACCOUNT_CLOSURE`;
+//! - `completeClaim` (the claimer, `RequestId` required): from `CONFIRMED`, an ownership claim once
+//!   its completion period ended; the key moves to the claimer's account;
+//! - `cancelClaim` (`Reason` required): by the table of who may cancel for which reason
+//!   ([`may_cancel`]); `DEFAULT_OPERATION` only once the resolution period ended;
+//! - `listClaims` (`GET /claims/?Participant=…`, the participant's own, filtered by role, status,
+//!   type and modification time, ascending by `LastModified`, at most `Limit`, with
+//!   `HasMoreElements`) and `getClaim` (`GET /claims/{ClaimId}`), by the claim's parties.
+//!
+//! A step the rules do not allow is `403 Forbidden`, an unknown claim `404 NotFound`, a request
+//! without a required field `400 BadRequest`; repeating a confirmation, cancellation or
+//! completion with the same parameters answers as the first did (the OpenAPI's idempotence).
 
 use http::StatusCode;
 use pix_xmldsig::xml::Document;
 
-use super::{Refusal, entries, field, forbidden, invalid, no_entry};
+use super::{Refusal, bad_request, entries, field, forbidden, no_entry};
 use crate::State;
 use crate::find::{content, first, source};
-use crate::wire::{self, escape, utc_now};
+use crate::wire::{self, escape, timestamp, unix_now};
+
+/// The resolution and completion periods (the OpenAPI's example: 7 days after creation).
+const PERIOD_MS: i64 = 7 * 24 * 3600 * 1000;
 
 /// A claim on a key.
 pub(super) struct Claim {
     status: &'static str,
+    /// `OWNERSHIP` or `PORTABILITY`.
+    kind: String,
     /// The request's claim fields (`Type`, `Key`, `KeyType`, `ClaimerAccount`, `Claimer`).
     fields: String,
     key: String,
@@ -20,33 +43,102 @@ pub(super) struct Claim {
     claimer: String,
     /// The content of `ClaimerAccount`: the key's account once the claim completes.
     claimer_account: String,
-    created: String,
+    resolution_end: i64,
+    completion_end: i64,
+    last_modified: i64,
+    confirm_reason: Option<String>,
+    cancel_reason: Option<String>,
+    cancelled_by: Option<&'static str>,
+    complete_request: Option<String>,
 }
 
 impl Claim {
     fn xml(&self, id: &str) -> String {
+        let optional = |name: &str, v: &Option<String>| {
+            v.as_ref()
+                .map(|v| format!("<{name}>{}</{name}>", escape(v)))
+                .unwrap_or_default()
+        };
         format!(
             "<Claim>{}<DonorParticipant>{}</DonorParticipant><Id>{id}</Id><Status>{}</Status>\
              <ResolutionPeriodEnd>{}</ResolutionPeriodEnd><CompletionPeriodEnd>{}</CompletionPeriodEnd>\
-             <LastModified>{}</LastModified></Claim>",
+             <LastModified>{}</LastModified>{}{}{}</Claim>",
             self.fields,
             escape(&self.donor),
             self.status,
-            self.created,
-            self.created,
-            utc_now()
+            timestamp(self.resolution_end),
+            timestamp(self.completion_end),
+            timestamp(self.last_modified),
+            optional("ConfirmReason", &self.confirm_reason),
+            optional("CancelReason", &self.cancel_reason),
+            optional("CancelledBy", &self.cancelled_by.map(str::to_string)),
         )
+    }
+
+    fn role(&self, participant: &str) -> Option<&'static str> {
+        if self.donor == participant {
+            Some("DONOR")
+        } else if self.claimer == participant {
+            Some("CLAIMER")
+        } else {
+            None
+        }
     }
 }
 
 type Answer = Result<(StatusCode, &'static str, String), Refusal>;
 
+fn now_ms() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(now.as_millis()).unwrap_or(unix_now() * 1000)
+}
+
+/// A UUID (version 4) for a claim's id, as DICT's `ClaimId` (`format: uuid`).
+fn uuid() -> String {
+    let hex: Vec<char> = wire::new_id().chars().collect();
+    let at = |i: usize| hex.get(i).copied().unwrap_or('0');
+    let variant = match at(16) {
+        '0' | '4' | '8' | 'c' => '8',
+        '1' | '5' | '9' | 'd' => '9',
+        '2' | '6' | 'a' | 'e' => 'a',
+        _ => 'b',
+    };
+    let s: String = hex.iter().collect();
+    format!(
+        "{}-{}-4{}-{variant}{}-{}",
+        &s[..8.min(s.len())],
+        s.get(8..12).unwrap_or("0000"),
+        s.get(13..16).unwrap_or("000"),
+        s.get(17..20).unwrap_or("000"),
+        s.get(20..32).unwrap_or("000000000000")
+    )
+}
+
+/// Whether a claim of `kind` may be made on a key of `key_type` (createClaim's table).
+fn claimable(kind: &str, key_type: &str) -> bool {
+    match kind {
+        "OWNERSHIP" => key_type == "PHONE",
+        "PORTABILITY" => matches!(key_type, "CPF" | "CNPJ" | "PHONE" | "EMAIL"),
+        _ => false,
+    }
+}
+
 /// `POST /claims/`: a claim by the participant of `ClaimerAccount` on a registered key.
 pub(super) fn create(state: &State, doc: &Document<'_>, actor: &str) -> Answer {
-    let claim = first(doc, None, "Claim").ok_or_else(|| invalid("no Claim"))?;
-    let key = field(doc, Some(claim), "Key").ok_or_else(|| invalid("Claim needs a Key"))?;
-    let account =
-        first(doc, None, "ClaimerAccount").ok_or_else(|| invalid("Claim needs a ClaimerAccount"))?;
+    let claim_invalid = |why: String| (StatusCode::BAD_REQUEST, "ClaimInvalid", why);
+    let claim = first(doc, None, "Claim").ok_or_else(|| claim_invalid("no Claim".into()))?;
+    let key = field(doc, Some(claim), "Key").ok_or_else(|| claim_invalid("Claim needs a Key".into()))?;
+    let kind = field(doc, Some(claim), "Type").unwrap_or_default();
+    let key_type = field(doc, Some(claim), "KeyType").unwrap_or_default();
+    if !claimable(&kind, &key_type) {
+        return Err(claim_invalid(format!(
+            "a {kind} claim cannot be made on a {key_type} key (ownership: PHONE; portability: CPF, CNPJ, PHONE, EMAIL)"
+        )));
+    }
+    let account = first(doc, None, "ClaimerAccount")
+        .ok_or_else(|| claim_invalid("Claim needs a ClaimerAccount".into()))?;
     let claimer = field(doc, Some(account), "Participant").unwrap_or_else(|| actor.to_string());
     if claimer != actor {
         return Err(forbidden(format!("{actor} cannot claim for {claimer}")));
@@ -58,52 +150,78 @@ pub(super) fn create(state: &State, doc: &Document<'_>, actor: &str) -> Answer {
         .get(&key)
         .map(|e| e.participant.clone())
         .ok_or_else(|| no_entry(&key))?;
+    if donor == claimer {
+        return Err(forbidden(format!("{claimer} already holds key {key}")));
+    }
+    let now = now_ms();
     let c = Claim {
         status: "OPEN",
+        kind,
         fields,
         key,
         donor,
         claimer,
         claimer_account: content(doc, account),
-        created: utc_now(),
+        resolution_end: now + PERIOD_MS,
+        completion_end: now + PERIOD_MS,
+        last_modified: now,
+        confirm_reason: None,
+        cancel_reason: None,
+        cancelled_by: None,
+        complete_request: None,
     };
-    let id = wire::new_id();
+    let id = uuid();
     let xml = c.xml(&id);
     d.claims.insert(id, c);
     Ok((StatusCode::CREATED, "CreateClaimResponse", xml))
 }
 
-/// Who may take a step of a claim.
-#[derive(Clone, Copy)]
-enum Who {
-    Donor,
-    Claimer,
-    Either,
+/// Whether `role` may cancel a claim of `kind` in `status` for `reason` (cancelClaim's tables).
+fn may_cancel(kind: &str, status: &str, role: &str, reason: &str) -> Result<(), String> {
+    let claimer = role == "CLAIMER";
+    if kind == "OWNERSHIP" {
+        if !matches!(status, "OPEN" | "WAITING_RESOLUTION" | "CONFIRMED") {
+            return Err(format!("an ownership claim that is {status} cannot be cancelled"));
+        }
+        if reason == "PARTICIPANT_EXCLUSION" || (!claimer && reason != "FRAUD") {
+            return Err(format!(
+                "the {} cannot cancel an ownership claim for {reason} (the claimer cancels; the donor only for FRAUD)",
+                role.to_lowercase()
+            ));
+        }
+        return Ok(());
+    }
+    let by_reason = match reason {
+        "USER_REQUESTED" | "FRAUD" => true,
+        "ACCOUNT_CLOSURE" | "RECONCILIATION" | "RFB_VALIDATION" => claimer,
+        "DEFAULT_OPERATION" => !claimer,
+        _ => false,
+    };
+    if !by_reason {
+        return Err(format!(
+            "the {} cannot cancel a portability claim for {reason}",
+            role.to_lowercase()
+        ));
+    }
+    let confirmed_exception = claimer && matches!(reason, "FRAUD" | "RECONCILIATION" | "RFB_VALIDATION");
+    match status {
+        "OPEN" => Ok(()),
+        "WAITING_RESOLUTION" if reason != "RECONCILIATION" => Ok(()),
+        "CONFIRMED" if confirmed_exception => Ok(()),
+        _ => Err(format!(
+            "a portability claim that is {status} cannot be cancelled for {reason}"
+        )),
+    }
 }
 
-/// The claim life cycle: OPEN → WAITING_RESOLUTION (acknowledge, donor) → CONFIRMED (confirm,
-/// donor) → COMPLETED (complete, claimer); cancel by either from any state that is not final.
-pub(super) fn act(state: &State, id: &str, action: &str, actor: &str) -> Answer {
-    let (root, who, from, to): (&str, Who, &[&str], &str) = match action {
-        "acknowledge" => (
-            "AcknowledgeClaimResponse",
-            Who::Donor,
-            &["OPEN"],
-            "WAITING_RESOLUTION",
-        ),
-        "confirm" => (
-            "ConfirmClaimResponse",
-            Who::Donor,
-            &["WAITING_RESOLUTION"],
-            "CONFIRMED",
-        ),
-        "complete" => ("CompleteClaimResponse", Who::Claimer, &["CONFIRMED"], "COMPLETED"),
-        "cancel" => (
-            "CancelClaimResponse",
-            Who::Either,
-            &["OPEN", "WAITING_RESOLUTION", "CONFIRMED"],
-            "CANCELLED",
-        ),
+/// A step of a claim by `actor`: acknowledge, confirm, complete or cancel, by the OpenAPI's rules
+/// (module docs).
+pub(super) fn act(state: &State, id: &str, action: &str, doc: &Document<'_>, actor: &str) -> Answer {
+    let root = match action {
+        "acknowledge" => "AcknowledgeClaimResponse",
+        "confirm" => "ConfirmClaimResponse",
+        "complete" => "CompleteClaimResponse",
+        "cancel" => "CancelClaimResponse",
         _ => {
             return Err((
                 StatusCode::NOT_FOUND,
@@ -112,33 +230,234 @@ pub(super) fn act(state: &State, id: &str, action: &str, actor: &str) -> Answer 
             ));
         }
     };
+    let reason = field(doc, None, "Reason");
+    let request_id = field(doc, None, "RequestId");
+    match action {
+        "confirm" | "cancel" if reason.is_none() => {
+            return Err(bad_request(format!("{action} needs a Reason")));
+        }
+        "complete" if request_id.is_none() => return Err(bad_request("complete needs a RequestId")),
+        _ => {}
+    }
+    let reason = reason.unwrap_or_default();
     let mut guard = state.dict.lock();
     let d = &mut *guard;
     let c = d
         .claims
         .get_mut(id)
         .ok_or_else(|| (StatusCode::NOT_FOUND, "NotFound", format!("no claim {id}")))?;
-    let allowed = match who {
-        Who::Donor => c.donor == actor,
-        Who::Claimer => c.claimer == actor,
-        Who::Either => c.donor == actor || c.claimer == actor,
-    };
-    if !allowed {
-        return Err(forbidden(format!(
-            "{actor} may not {action} claim {id} (donor {}, claimer {})",
+    let role = c.role(actor).ok_or_else(|| {
+        forbidden(format!(
+            "{actor} is neither the donor ({}) nor the claimer ({}) of claim {id}",
             c.donor, c.claimer
+        ))
+    })?;
+    let now = now_ms();
+    let refuse = |why: String| Err(forbidden(why));
+    match action {
+        "acknowledge" => {
+            if role != "DONOR" {
+                return refuse(format!("only the donor acknowledges claim {id}"));
+            }
+            if c.status != "OPEN" {
+                return refuse(format!("cannot acknowledge a claim that is {}", c.status));
+            }
+            c.status = "WAITING_RESOLUTION";
+        }
+        "confirm" => {
+            if c.status == "CONFIRMED" && c.confirm_reason.as_deref() == Some(reason.as_str()) {
+                return Ok((StatusCode::OK, root, c.xml(id)));
+            }
+            if role != "DONOR" {
+                return refuse(format!("only the donor confirms claim {id}"));
+            }
+            if c.status != "WAITING_RESOLUTION" {
+                return refuse(format!("cannot confirm a claim that is {}", c.status));
+            }
+            let allowed = match (c.kind.as_str(), reason.as_str()) {
+                ("OWNERSHIP", "USER_REQUESTED") | ("PORTABILITY", "USER_REQUESTED" | "ACCOUNT_CLOSURE") => {
+                    true
+                }
+                ("OWNERSHIP", "DEFAULT_OPERATION") => now >= c.resolution_end,
+                _ => false,
+            };
+            if !allowed {
+                return refuse(format!("a {} claim cannot be confirmed for {reason} now", c.kind));
+            }
+            if c.kind == "OWNERSHIP" && reason == "USER_REQUESTED" {
+                // The OpenAPI: the completion period's end is brought forward so that the claimer
+                // may complete at once.
+                c.completion_end = now;
+            }
+            c.status = "CONFIRMED";
+            c.confirm_reason = Some(reason);
+        }
+        "complete" => {
+            if c.status == "COMPLETED" && c.complete_request == request_id {
+                return Ok((StatusCode::OK, root, c.xml(id)));
+            }
+            if role != "CLAIMER" {
+                return refuse(format!("only the claimer completes claim {id}"));
+            }
+            if c.status != "CONFIRMED" {
+                return refuse(format!("cannot complete a claim that is {}", c.status));
+            }
+            if c.kind == "OWNERSHIP" && now < c.completion_end {
+                return refuse(format!(
+                    "the completion period of ownership claim {id} ends at {}",
+                    timestamp(c.completion_end)
+                ));
+            }
+            c.status = "COMPLETED";
+            c.complete_request = request_id;
+            entries::move_key(&mut d.entries, &c.key, &c.claimer, &c.claimer_account);
+        }
+        _ => {
+            if c.status == "CANCELLED" && c.cancel_reason.as_deref() == Some(reason.as_str()) {
+                return Ok((StatusCode::OK, root, c.xml(id)));
+            }
+            if let Err(why) = may_cancel(&c.kind, c.status, role, &reason) {
+                return refuse(why);
+            }
+            if reason == "DEFAULT_OPERATION" && now < c.resolution_end {
+                return refuse(format!(
+                    "the resolution period of claim {id} ends at {}",
+                    timestamp(c.resolution_end)
+                ));
+            }
+            c.status = "CANCELLED";
+            c.cancel_reason = Some(reason);
+            c.cancelled_by = Some(role);
+        }
+    }
+    c.last_modified = now;
+    Ok((StatusCode::OK, root, c.xml(id)))
+}
+
+/// `GET /claims/{ClaimId}`: a claim, for its donor or claimer (or a caller the simulator cannot
+/// name).
+pub(super) fn get(state: &State, id: &str, requester: &str) -> Answer {
+    let d = state.dict.lock();
+    let c = d
+        .claims
+        .get(id)
+        .ok_or_else(|| (StatusCode::NOT_FOUND, "NotFound", format!("no claim {id}")))?;
+    if !requester.is_empty() && c.role(requester).is_none() {
+        return Err(forbidden(format!("{requester} is not a party to claim {id}")));
+    }
+    Ok((StatusCode::OK, "GetClaimResponse", c.xml(id)))
+}
+
+/// `GET /claims/?Participant=…`: the participant's claims by the OpenAPI's filters, ascending by
+/// `LastModified`, at most `Limit` (20 by default, 200 at most), `HasMoreElements` when more.
+pub(super) fn list(state: &State, requester: &str, query: Option<&str>) -> Answer {
+    let params: Vec<(&str, &str)> = query
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|p| p.split_once('='))
+        .collect();
+    let one = |name: &str| params.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+    let participant = one("Participant").ok_or_else(|| bad_request("listClaims needs Participant"))?;
+    // A caller the simulator cannot name (no hosted participant's certificate) lists as the
+    // participant it names, as in single-participant tests.
+    if !requester.is_empty() && participant != requester {
+        return Err(forbidden(format!(
+            "{requester} cannot list the claims of {participant}"
         )));
     }
-    let Some(to) = from.contains(&c.status).then_some(to) else {
-        return Err((
-            StatusCode::BAD_REQUEST,
-            "InvalidClaimStatus",
-            format!("cannot {action} a claim that is {}", c.status),
-        ));
+    let flag = |name: &str| one(name).map(|v| v == "true");
+    let (donor, claimer) = match (flag("IsDonor"), flag("IsClaimer")) {
+        // Equal values are disjunctive (the OpenAPI), and so is no filter.
+        (Some(a), Some(b)) if a == b => (true, true),
+        (Some(a), Some(_)) => (a, !a),
+        (Some(a), None) => (a, !a),
+        (None, Some(b)) => (!b, b),
+        (None, None) => (true, true),
     };
-    c.status = to;
-    if to == "COMPLETED" {
-        entries::move_key(&mut d.entries, &c.key, &c.claimer, &c.claimer_account);
+    let statuses: Vec<&str> = params
+        .iter()
+        .filter(|(k, _)| *k == "Status")
+        .flat_map(|(_, v)| v.split(','))
+        .collect();
+    let kind = one("Type");
+    let after = one("ModifiedAfter").map(|v| v.replace("%3A", ":"));
+    let before = one("ModifiedBefore").map(|v| v.replace("%3A", ":"));
+    let limit = match one("Limit") {
+        None => 20,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=200).contains(&n) => n,
+            _ => return Err(bad_request(format!("Limit '{v}': 1 to 200"))),
+        },
+    };
+    let d = state.dict.lock();
+    let mut found: Vec<(&String, &Claim)> = d
+        .claims
+        .iter()
+        .filter(|(_, c)| (donor && c.donor == participant) || (claimer && c.claimer == participant))
+        .filter(|(_, c)| statuses.is_empty() || statuses.contains(&c.status))
+        .filter(|(_, c)| kind.is_none_or(|k| c.kind == k))
+        .filter(|(_, c)| {
+            after
+                .as_deref()
+                .is_none_or(|a| timestamp(c.last_modified).as_str() > a)
+        })
+        .filter(|(_, c)| {
+            before
+                .as_deref()
+                .is_none_or(|b| timestamp(c.last_modified).as_str() < b)
+        })
+        .collect();
+    found.sort_by_key(|(id, c)| (c.last_modified, id.to_string()));
+    let more = found.len() > limit;
+    let items: String = found.iter().take(limit).map(|(id, c)| c.xml(id)).collect();
+    Ok((
+        StatusCode::OK,
+        "ListClaimsResponse",
+        format!("<HasMoreElements>{more}</HasMoreElements><Claims>{items}</Claims>"),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claim_ids_are_uuids() {
+        let id = uuid();
+        let parts: Vec<&str> = id.split('-').collect();
+        assert_eq!(
+            parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
+            [8, 4, 4, 4, 12],
+            "{id}"
+        );
+        assert!(
+            parts[2].starts_with('4') && "89ab".contains(&parts[3][..1]),
+            "{id}"
+        );
     }
-    Ok((StatusCode::OK, root, c.xml(id)))
+
+    #[test]
+    fn who_may_cancel_follows_the_openapis_tables() {
+        // Ownership: the claimer; the donor only for FRAUD.
+        assert!(may_cancel("OWNERSHIP", "OPEN", "CLAIMER", "USER_REQUESTED").is_ok());
+        assert!(may_cancel("OWNERSHIP", "WAITING_RESOLUTION", "DONOR", "USER_REQUESTED").is_err());
+        assert!(may_cancel("OWNERSHIP", "WAITING_RESOLUTION", "DONOR", "FRAUD").is_ok());
+        // Portability: by reason; CONFIRMED only by the claimer for FRAUD, RECONCILIATION, RFB_VALIDATION.
+        assert!(may_cancel("PORTABILITY", "WAITING_RESOLUTION", "DONOR", "USER_REQUESTED").is_ok());
+        assert!(may_cancel("PORTABILITY", "OPEN", "DONOR", "ACCOUNT_CLOSURE").is_err());
+        assert!(may_cancel("PORTABILITY", "OPEN", "CLAIMER", "DEFAULT_OPERATION").is_err());
+        assert!(may_cancel("PORTABILITY", "WAITING_RESOLUTION", "CLAIMER", "RECONCILIATION").is_err());
+        assert!(may_cancel("PORTABILITY", "CONFIRMED", "CLAIMER", "RFB_VALIDATION").is_ok());
+        assert!(may_cancel("PORTABILITY", "CONFIRMED", "DONOR", "FRAUD").is_err());
+        assert!(may_cancel("PORTABILITY", "OPEN", "CLAIMER", "PARTICIPANT_EXCLUSION").is_err());
+    }
+
+    #[test]
+    fn only_the_key_types_each_kind_admits_are_claimable() {
+        assert!(claimable("OWNERSHIP", "PHONE"));
+        assert!(!claimable("OWNERSHIP", "EMAIL"));
+        assert!(claimable("PORTABILITY", "CNPJ"));
+        assert!(!claimable("PORTABILITY", "EVP"));
+        assert!(!claimable("THEFT", "PHONE"));
+    }
 }

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use http::{Request, StatusCode};
 use pix_xmldsig::xml::Document;
 
-use super::{Refusal, field, forbidden, invalid, no_entry};
+use super::{Refusal, bad_request, field, forbidden, invalid, no_entry};
 use crate::State;
 use crate::find::{all, content, first};
 use crate::wire::{escape, utc_now};
@@ -87,8 +87,31 @@ pub(super) fn update(state: &State, key: &str, doc: &Document<'_>, actor: &str) 
 
 /// `GET /entries/{Key}`, which must say who asks (`PI-RequestingParticipant`).
 pub(super) fn get(state: &State, req: &Request<Bytes>, key: &str) -> Answer {
-    if req.headers().get("pi-requestingparticipant").is_none() {
-        return Err(invalid("PI-RequestingParticipant header is required"));
+    // getEntry's required headers (DICT's OpenAPI 2.12.1): the requester (an ISPB, or a
+    // payment initiator's CNPJ root), the payer (a CPF or CNPJ) and the payment's EndToEndId.
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
+    let digits = |v: &str, lens: &[usize]| lens.contains(&v.len()) && v.bytes().all(|b| b.is_ascii_digit());
+    let requester = header("pi-requestingparticipant");
+    if !(requester.len() == 8 && requester.bytes().all(|b| b.is_ascii_alphanumeric())) {
+        return Err(bad_request(format!(
+            "PI-RequestingParticipant '{requester}': 8 letters or digits, required"
+        )));
+    }
+    let payer = header("pi-payerid");
+    if !digits(payer, &[11, 14]) {
+        return Err(bad_request(format!(
+            "PI-PayerId '{payer}': a CPF (11 digits) or CNPJ (14), required"
+        )));
+    }
+    if header("pi-endtoendid").is_empty() {
+        return Err(bad_request(
+            "PI-EndToEndId (the payment's EndToEndId) is required",
+        ));
     }
     let d = state.dict.lock();
     let entry = d.entries.get(key).ok_or_else(|| no_entry(key))?;

@@ -265,7 +265,7 @@ async fn write(state: &State, req: &Request<Bytes>, requester: &str, rest: &[&st
         (&Method::PUT, ["entries", key]) => entries::update(state, key, doc, &actor),
         (&Method::POST, ["entries", key, "delete"]) => entries::delete(state, key, &actor),
         (&Method::POST, ["claims", ""]) => claims::create(state, doc, &actor),
-        (&Method::POST, ["claims", id, action]) => claims::act(state, id, action, &actor),
+        (&Method::POST, ["claims", id, action]) => claims::act(state, id, action, doc, &actor),
         (_, [resource, ..]) => return unknown(state, resource).await,
         _ => return unknown(state, "").await,
     };
@@ -283,6 +283,8 @@ async fn read(
 ) -> Response<Body> {
     let outcome = match (method, rest) {
         (&Method::GET, ["entries", key]) => entries::get(state, req, key),
+        (&Method::GET, ["claims", ""]) => claims::list(state, requester, req.uri().query()),
+        (&Method::GET, ["claims", id]) => claims::get(state, id, requester),
         (&Method::GET, [resource, id]) => match cases::Kind::of(resource) {
             Some(kind) if id.is_empty() => cases::list(state, kind, requester, req.uri().query()),
             Some(kind) => cases::get(state, kind, id, requester),
@@ -326,6 +328,12 @@ fn no_entry(key: &str) -> Refusal {
         "NotFound",
         format!("no entry for key {key}"),
     )
+}
+
+/// A `400 BadRequest`, DICT's type for a request outside the OpenAPI's schema (a missing required
+/// field or header).
+fn bad_request(why: impl Into<String>) -> Refusal {
+    (StatusCode::BAD_REQUEST, "BadRequest", why.into())
 }
 
 /// A `400 InvalidRequest`.

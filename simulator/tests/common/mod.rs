@@ -141,8 +141,12 @@ impl Harness {
     /// `GET /api/v2/entries/{key}` as participant 99999010.
     pub async fn lookup(&self, key: &str) -> Reply {
         let path = format!("/api/v2/entries/{key}");
-        self.dict("GET", &path, &[("pi-requestingparticipant", "99999010")], vec![])
-            .await
+        let headers = [
+            ("pi-requestingparticipant", "99999010"),
+            ("pi-payerid", "12345678909"),
+            ("pi-endtoendid", "E9999901020261125100000000000001"),
+        ];
+        self.dict("GET", &path, &headers, vec![]).await
     }
 
     /// Sets faults through the control port.
