@@ -19,7 +19,7 @@ fn claim_request(key: &str) -> String {
          <KeyType>PHONE</KeyType><ClaimerAccount><Participant>99999020</Participant><Branch>0002</Branch>\
          <AccountNumber>0001234567</AccountNumber><AccountType>CACC</AccountType></ClaimerAccount>\
          <Claimer><Type>NATURAL_PERSON</Type><TaxIdNumber>98765432100</TaxIdNumber><Name>José Souza</Name></Claimer>\
-         </Claim><RequestId>0b3b1a5e-5d2f-4e1b-9f4a-3b2c1d0e9f8a</RequestId></CreateClaimRequest>"
+         </Claim></CreateClaimRequest>"
     )
 }
 
@@ -139,6 +139,7 @@ async fn an_entry_lives_and_is_claimed_to_completion() {
         .await;
     assert_eq!(by_donor.status, 403, "{}", by_donor.text());
     // The donor (99999010) acknowledges and confirms, the claimer (99999020) completes.
+    let mut completed = String::new();
     for (action, root, status, by) in [
         (
             "acknowledge",
@@ -160,7 +161,11 @@ async fn an_entry_lives_and_is_claimed_to_completion() {
         assert_eq!(r.status, 200, "{action}: {}", r.text());
         h.verify(&r.body, Profile::Dict).expect("signed");
         assert_eq!(value(&r.text(), "Status"), status);
+        completed = r.text();
     }
+    // completeClaim answers the entry's creation date and the new owner's date too.
+    assert!(!value(&completed, "EntryCreationDate").is_empty(), "{completed}");
+    assert!(!value(&completed, "KeyOwnershipDate").is_empty(), "{completed}");
     let cancel = h
         .dict_post(
             &format!("/api/v2/claims/{id}/cancel"),

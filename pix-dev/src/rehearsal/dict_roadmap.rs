@@ -358,9 +358,8 @@ impl Roadmap<'_> {
              <ClaimerAccount><Participant>{}</Participant><Branch>0002</Branch><AccountNumber>0001234567</AccountNumber>\
              <AccountType>CACC</AccountType><OpeningDate>2021-03-01T10:00:00Z</OpeningDate></ClaimerAccount>\
              <Claimer><Type>NATURAL_PERSON</Type><TaxIdNumber>98765432100</TaxIdNumber><Name>José Souza</Name></Claimer>\
-             </Claim><RequestId>{}</RequestId></CreateClaimRequest>",
+             </Claim></CreateClaimRequest>",
             claimer.ispb,
-            request_id()
         );
         let r = claimer.dict("POST", "/api/v2/claims/", Some(claim)).await?;
         if let Err(e) = answered("claim", 201, &r) {

@@ -50,6 +50,8 @@ pub(super) struct Claim {
     cancel_reason: Option<String>,
     cancelled_by: Option<&'static str>,
     complete_request: Option<String>,
+    /// completeClaim's `EntryCreationDate` and `KeyOwnershipDate`, once completed.
+    ownership: String,
 }
 
 impl Claim {
@@ -169,6 +171,7 @@ pub(super) fn create(state: &State, doc: &Document<'_>, actor: &str) -> Answer {
         cancel_reason: None,
         cancelled_by: None,
         complete_request: None,
+        ownership: String::new(),
     };
     let id = uuid();
     let xml = c.xml(&id);
@@ -294,7 +297,7 @@ pub(super) fn act(state: &State, id: &str, action: &str, doc: &Document<'_>, act
         }
         "complete" => {
             if c.status == "COMPLETED" && c.complete_request == request_id {
-                return Ok((StatusCode::OK, root, c.xml(id)));
+                return Ok((StatusCode::OK, root, c.xml(id) + &c.ownership));
             }
             if role != "CLAIMER" {
                 return refuse(format!("only the claimer completes claim {id}"));
@@ -310,7 +313,7 @@ pub(super) fn act(state: &State, id: &str, action: &str, doc: &Document<'_>, act
             }
             c.status = "COMPLETED";
             c.complete_request = request_id;
-            entries::move_key(&mut d.entries, &c.key, &c.claimer, &c.claimer_account);
+            c.ownership = entries::move_key(&mut d.entries, &c.key, &c.claimer, &c.claimer_account);
         }
         _ => {
             if c.status == "CANCELLED" && c.cancel_reason.as_deref() == Some(reason.as_str()) {
@@ -331,7 +334,11 @@ pub(super) fn act(state: &State, id: &str, action: &str, doc: &Document<'_>, act
         }
     }
     c.last_modified = now;
-    Ok((StatusCode::OK, root, c.xml(id)))
+    let mut xml = c.xml(id);
+    if action == "complete" {
+        xml.push_str(&c.ownership);
+    }
+    Ok((StatusCode::OK, root, xml))
 }
 
 /// `GET /claims/{ClaimId}`: a claim, for its donor or claimer (or a caller the simulator cannot

@@ -18,8 +18,10 @@ pub(super) struct Entry {
     pub(super) participant: String,
     /// The `<Entry>` element's content as the owner last sent it.
     pub(super) fields: String,
-    /// When it was created (kept across updates).
+    /// When it was created (kept across updates and claims).
     created: String,
+    /// Since when its participant holds it (a completed claim moves it).
+    owned_since: String,
 }
 
 impl Entry {
@@ -27,7 +29,7 @@ impl Entry {
     fn xml(&self) -> String {
         format!(
             "<Entry>{}<CreationDate>{}</CreationDate><KeyOwnershipDate>{}</KeyOwnershipDate></Entry>",
-            self.fields, self.created, self.created
+            self.fields, self.created, self.owned_since
         )
     }
 }
@@ -54,10 +56,12 @@ pub(super) fn create(state: &State, doc: &Document<'_>) -> Answer {
             format!("key {key} is already registered"),
         ));
     }
+    let now = utc_now();
     let entry = Entry {
         participant,
         fields,
-        created: utc_now(),
+        created: now.clone(),
+        owned_since: now,
     };
     let xml = entry.xml();
     d.entries.insert(key, entry);
@@ -165,19 +169,28 @@ pub(super) fn check_keys(state: &State, doc: &Document<'_>) -> Answer {
     ))
 }
 
-/// Moves `key` to `participant` with the account `account` (a completed claim).
+/// Moves `key` to `participant` with the account `account` (a completed claim): the entry's
+/// `EntryCreationDate` and new `KeyOwnershipDate`, as completeClaim answers them.
 pub(super) fn move_key(
     entries: &mut std::collections::HashMap<String, Entry>,
     key: &str,
     participant: &str,
     account: &str,
-) {
-    if let Some(e) = entries.get_mut(key) {
-        e.participant = participant.to_string();
+) -> String {
+    let Some(e) = entries.get_mut(key) else {
+        return String::new();
+    };
+    e.participant = participant.to_string();
+    e.owned_since = utc_now();
+    {
         if let (Some(start), Some(end)) = (e.fields.find("<Account>"), e.fields.find("</Account>")) {
             let end = end + "</Account>".len();
             e.fields
                 .replace_range(start..end, &format!("<Account>{account}</Account>"));
         }
     }
+    format!(
+        "<EntryCreationDate>{}</EntryCreationDate><KeyOwnershipDate>{}</KeyOwnershipDate>",
+        e.created, e.owned_since
+    )
 }
