@@ -62,12 +62,12 @@ async fn settled_payment(h: &Harness) {
     assert_eq!(text_of(&settled, "TxSts"), "ACSP");
 }
 
-fn report(reporter: &str, kind: &str) -> String {
+/// A CreateInfractionReportRequest of DICT's OpenAPI 2.12.1: `Reason` and `SituationType`.
+fn report(reporter: &str, reason: &str, situation: &str) -> String {
     format!(
         "<CreateInfractionReportRequest><Participant>{reporter}</Participant><InfractionReport>\
-         <TransactionId>{E2E}</TransactionId><InfractionType>{kind}</InfractionType>\
-         <ReportDetails>golpe do falso parente</ReportDetails></InfractionReport>\
-         <RequestId>5f0c2b1e-7d43-4a9e-8d1c-0e9b7f6a5c41</RequestId></CreateInfractionReportRequest>"
+         <TransactionId>{E2E}</TransactionId><Reason>{reason}</Reason><SituationType>{situation}</SituationType>\
+         <ReportDetails>golpe do falso parente</ReportDetails></InfractionReport></CreateInfractionReportRequest>"
     )
 }
 
@@ -133,27 +133,65 @@ async fn keys_check_says_which_keys_exist_on_its_own_server_unsigned() {
 #[tokio::test]
 async fn an_infraction_report_is_acknowledged_and_closed_by_the_other_side_or_cancelled_by_its_reporter() {
     let h = Harness::two_participants().await;
+    let create = |who: &'static str, reason: &'static str, situation: &'static str| {
+        let h = &h;
+        async move {
+            post_as(
+                h,
+                who,
+                "/api/v2/infraction-reports/",
+                &report(who, reason, situation),
+            )
+            .await
+        }
+    };
     // Only settled payments can be reported.
-    let early = post_as(&h, PAYER, "/api/v2/infraction-reports/", &report(PAYER, "FRAUD")).await;
+    let early = create(PAYER, "REFUND_REQUEST", "SCAM").await;
     assert_eq!(early.status, 404, "{}", early.text());
     settled_payment(&h).await;
-    let bad = post_as(&h, PAYER, "/api/v2/infraction-reports/", &report(PAYER, "GOSSIP")).await;
+    let bad = create(PAYER, "GOSSIP", "SCAM").await;
     assert_eq!(bad.status, 400);
-    assert!(bad.text().contains("InfractionType 'GOSSIP'"), "{}", bad.text());
+    assert!(bad.text().contains("Reason 'GOSSIP'"), "{}", bad.text());
+    assert_eq!(
+        create(PAYER, "REFUND_REQUEST", "UNKNOWN").await.status,
+        400,
+        "UNKNOWN is v1's"
+    );
+    // A refund request is the payer's to report; its cancellation the payee's, with OTHER.
+    assert_eq!(create(PAYEE, "REFUND_REQUEST", "SCAM").await.status, 403);
+    assert_eq!(create(PAYEE, "REFUND_CANCELLED", "SCAM").await.status, 400);
+    let by_payee = create(PAYEE, "REFUND_CANCELLED", "OTHER").await;
+    assert_eq!(by_payee.status, 201, "{}", by_payee.text());
+    assert_eq!(text_of(&by_payee.text(), "ReporterParticipant"), PAYEE);
 
-    let created = post_as(&h, PAYER, "/api/v2/infraction-reports/", &report(PAYER, "FRAUD")).await;
+    let created = create(PAYER, "REFUND_REQUEST", "SCAM").await;
     assert_eq!(created.status, 201, "{}", created.text());
     let id = text_of(&created.text(), "Id");
+    assert_eq!(id.len(), 36, "a UUID: {id}");
     assert_eq!(text_of(&created.text(), "Status"), "OPEN");
-    assert_eq!(text_of(&created.text(), "ReportedBy"), "DEBITED_PARTICIPANT");
-    assert_eq!(text_of(&created.text(), "CreditedParticipant"), PAYEE);
+    assert_eq!(text_of(&created.text(), "ReporterParticipant"), PAYER);
+    assert_eq!(text_of(&created.text(), "CounterpartyParticipant"), PAYEE);
 
     // The other side learns of it from its list.
-    let listed = get_as(&h, PAYEE, "/api/v2/infraction-reports/?Status=OPEN").await;
+    let listed = get_as(
+        &h,
+        PAYEE,
+        "/api/v2/infraction-reports/?Participant=99999020&IsCounterparty=true&Status=OPEN",
+    )
+    .await;
     assert_eq!(listed.status, 200);
     assert_eq!(text_of(&listed.text(), "Id"), id);
     let path = |a: &str| format!("/api/v2/infraction-reports/{id}/{a}");
-    // The reporter cannot acknowledge or close its own report.
+    // Closing before acknowledging is refused; the reporter cannot acknowledge its own report.
+    let close = |extra: &str| action("CloseInfractionReportRequest", PAYEE, extra);
+    let unacknowledged = post_as(
+        &h,
+        PAYEE,
+        &path("close"),
+        &close("<AnalysisResult>DISAGREED</AnalysisResult>"),
+    )
+    .await;
+    assert_eq!(unacknowledged.status, 403, "{}", unacknowledged.text());
     let own = post_as(
         &h,
         PAYER,
@@ -170,28 +208,38 @@ async fn an_infraction_report_is_acknowledged_and_closed_by_the_other_side_or_ca
     )
     .await;
     assert_eq!(text_of(&ack.text(), "Status"), "ACKNOWLEDGED", "{}", ack.text());
-    let no_result = post_as(
-        &h,
-        PAYEE,
-        &path("close"),
-        &action("CloseInfractionReportRequest", PAYEE, ""),
-    )
-    .await;
-    assert_eq!(no_result.status, 400);
+    assert_eq!(
+        post_as(&h, PAYEE, &path("close"), &close("")).await.status,
+        400,
+        "no result"
+    );
+    // AGREED needs a FraudType of v2, and marks the fraud.
+    let agreed = "<AnalysisResult>AGREED</AnalysisResult><AnalysisDetails>conta bloqueada</AnalysisDetails>";
+    assert_eq!(
+        post_as(&h, PAYEE, &path("close"), &close(agreed)).await.status,
+        400
+    );
+    let unknown = format!("{agreed}<FraudType>UNKNOWN</FraudType>");
+    assert_eq!(
+        post_as(&h, PAYEE, &path("close"), &close(&unknown)).await.status,
+        400
+    );
     let closed = post_as(
         &h,
         PAYEE,
         &path("close"),
-        &action(
-            "CloseInfractionReportRequest",
-            PAYEE,
-            "<AnalysisResult>AGREED</AnalysisResult><AnalysisDetails>conta bloqueada</AnalysisDetails>",
-        ),
+        &close(&format!("{agreed}<FraudType>SCAMMER_ACCOUNT</FraudType>")),
     )
     .await;
     assert_eq!(closed.status, 200, "{}", closed.text());
     assert_eq!(text_of(&closed.text(), "Status"), "CLOSED");
     assert_eq!(text_of(&closed.text(), "AnalysisResult"), "AGREED");
+    assert_eq!(
+        text_of(&closed.text(), "FraudMarkerId").len(),
+        36,
+        "{}",
+        closed.text()
+    );
     let late = post_as(
         &h,
         PAYER,
@@ -199,38 +247,12 @@ async fn an_infraction_report_is_acknowledged_and_closed_by_the_other_side_or_ca
         &action("CancelInfractionReportRequest", PAYER, ""),
     )
     .await;
-    assert_eq!(late.status, 400, "a closed report is final");
+    assert_eq!(late.status, 403, "a closed report is final");
     let got = get_as(&h, PAYER, &format!("/api/v2/infraction-reports/{id}")).await;
     assert_eq!(text_of(&got.text(), "Status"), "CLOSED");
 
-    // A second report, by the payee this time, rejected; a third cancelled by its reporter.
-    let second = post_as(
-        &h,
-        PAYEE,
-        "/api/v2/infraction-reports/",
-        &report(PAYEE, "REFUND_REQUEST"),
-    )
-    .await;
-    assert_eq!(text_of(&second.text(), "ReportedBy"), "CREDITED_PARTICIPANT");
-    let second = text_of(&second.text(), "Id");
-    let rejected = post_as(
-        &h,
-        PAYER,
-        &format!("/api/v2/infraction-reports/{second}/close"),
-        &action(
-            "CloseInfractionReportRequest",
-            PAYER,
-            "<AnalysisResult>DISAGREED</AnalysisResult>",
-        ),
-    )
-    .await;
-    assert_eq!(
-        text_of(&rejected.text(), "AnalysisResult"),
-        "DISAGREED",
-        "{}",
-        rejected.text()
-    );
-    let third = post_as(&h, PAYER, "/api/v2/infraction-reports/", &report(PAYER, "FRAUD")).await;
+    // Another, cancelled by its reporter only.
+    let third = create(PAYER, "REFUND_REQUEST", "ACCOUNT_TAKEOVER").await;
     let third = text_of(&third.text(), "Id");
     let by_other = post_as(
         &h,
@@ -284,25 +306,48 @@ async fn a_refund_is_requested_by_the_payer_and_closed_by_the_payee_or_cancelled
     )
     .await;
     assert_eq!(by_payee.status, 403, "{}", by_payee.text());
-    for (reason, analysis) in [("FRAUD", "TOTALLY_ACCEPTED"), ("OPERATIONAL_FLAW", "REJECTED")] {
+    // DICT's OpenAPI 2.12.1: a rejection names its RefundRejectionReason; the answer says
+    // AnalysisResult (the request's RefundAnalysisResult).
+    for (reason, analysis, rejection) in [
+        ("FRAUD", "TOTALLY_ACCEPTED", ""),
+        (
+            "OPERATIONAL_FLAW",
+            "REJECTED",
+            "<RefundRejectionReason>NO_BALANCE</RefundRejectionReason>",
+        ),
+    ] {
         let created = post_as(&h, PAYER, "/api/v2/refunds/", &refund(reason)).await;
         assert_eq!(created.status, 201, "{}", created.text());
         assert_eq!(text_of(&created.text(), "ContestedParticipant"), PAYEE);
+        assert_eq!(text_of(&created.text(), "RequestingParticipant"), PAYER);
         let id = text_of(&created.text(), "Id");
+        assert_eq!(id.len(), 36, "a UUID: {id}");
+        let close = |extra: &str| {
+            action(
+                "CloseRefundRequest",
+                PAYEE,
+                &format!("<RefundAnalysisResult>{analysis}</RefundAnalysisResult>{extra}"),
+            )
+        };
+        if !rejection.is_empty() {
+            let bare = post_as(&h, PAYEE, &format!("/api/v2/refunds/{id}/close"), &close("")).await;
+            assert_eq!(
+                bare.status,
+                400,
+                "a rejection without its reason: {}",
+                bare.text()
+            );
+        }
         let closed = post_as(
             &h,
             PAYEE,
             &format!("/api/v2/refunds/{id}/close"),
-            &action(
-                "CloseRefundRequest",
-                PAYEE,
-                &format!("<RefundAnalysisResult>{analysis}</RefundAnalysisResult>"),
-            ),
+            &close(rejection),
         )
         .await;
         assert_eq!(closed.status, 200, "{}", closed.text());
         assert_eq!(text_of(&closed.text(), "Status"), "CLOSED");
-        assert_eq!(text_of(&closed.text(), "RefundAnalysisResult"), analysis);
+        assert_eq!(text_of(&closed.text(), "AnalysisResult"), analysis);
     }
     let created = post_as(&h, PAYER, "/api/v2/refunds/", &refund("FRAUD")).await;
     let id = text_of(&created.text(), "Id");
@@ -316,8 +361,33 @@ async fn a_refund_is_requested_by_the_payer_and_closed_by_the_payee_or_cancelled
     assert_eq!(text_of(&cancelled.text(), "Status"), "CANCELLED");
     let unknown = post_as(&h, PAYER, "/api/v2/refunds/", &refund("BECAUSE")).await;
     assert_eq!(unknown.status, 400);
-    let listed = get_as(&h, PAYEE, "/api/v2/refunds/?Status=CLOSED").await;
+    let no_amount = refund("FRAUD").replace("<RefundAmount>10.00</RefundAmount>", "");
+    assert_eq!(
+        post_as(&h, PAYER, "/api/v2/refunds/", &no_amount).await.status,
+        400
+    );
+    let listed = get_as(
+        &h,
+        PAYEE,
+        "/api/v2/refunds/?Participant=99999020&ParticipantRole=CONTESTED&Status=CLOSED",
+    )
+    .await;
     assert_eq!(listed.text().matches("<Refund>").count(), 2, "{}", listed.text());
+    assert_eq!(text_of(&listed.text(), "HasMoreElements"), "false");
+    let as_requester = get_as(
+        &h,
+        PAYEE,
+        "/api/v2/refunds/?Participant=99999020&ParticipantRole=REQUESTING",
+    )
+    .await;
+    assert_eq!(
+        as_requester.text().matches("<Refund>").count(),
+        0,
+        "{}",
+        as_requester.text()
+    );
+    let without_role = get_as(&h, PAYEE, "/api/v2/refunds/?Participant=99999020").await;
+    assert_eq!(without_role.status, 400);
     h.sim.shutdown().await;
 }
 

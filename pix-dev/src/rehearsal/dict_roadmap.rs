@@ -33,8 +33,12 @@ struct Case {
     id_field: &'static str,
     /// Whether the other side acknowledges it before closing.
     acknowledge: bool,
-    /// The closing analysis' element.
+    /// The closing analysis' element in the request.
     result_field: &'static str,
+    /// The closing analysis' element in the answer.
+    answer_field: &'static str,
+    /// The query by which the other side lists the cases open against it.
+    open_against: &'static str,
 }
 
 const INFRACTION_REPORT: Case = Case {
@@ -43,6 +47,8 @@ const INFRACTION_REPORT: Case = Case {
     id_field: "InfractionReportId",
     acknowledge: true,
     result_field: "AnalysisResult",
+    answer_field: "AnalysisResult",
+    open_against: "IsCounterparty=true&Status=OPEN",
 };
 
 const REFUND: Case = Case {
@@ -51,14 +57,19 @@ const REFUND: Case = Case {
     id_field: "RefundId",
     acknowledge: false,
     result_field: "RefundAnalysisResult",
+    // DICT's OpenAPI 2.12.1: the request's RefundAnalysisResult is answered as AnalysisResult.
+    answer_field: "AnalysisResult",
+    open_against: "ParticipantRole=CONTESTED&Status=OPEN",
 };
 
 impl Case {
-    /// A new case's fields on payment `e2e` with `reason` (`InfractionType` or `RefundReason`).
+    /// A new case's fields on payment `e2e` with `reason` (an infraction report's `Reason` or a
+    /// refund's `RefundReason`).
     fn fields(&self, e2e: &str, reason: &str) -> String {
         match self.acknowledge {
+            // DICT's OpenAPI 2.12.1: a Reason and the SituationType behind it.
             true => format!(
-                "<TransactionId>{e2e}</TransactionId><InfractionType>{reason}</InfractionType>\
+                "<TransactionId>{e2e}</TransactionId><Reason>{reason}</Reason><SituationType>SCAM</SituationType>\
                  <ReportDetails>golpe do falso parente</ReportDetails>"
             ),
             false => format!(
@@ -236,7 +247,7 @@ impl Roadmap<'_> {
                 "OPEN → B lists, acknowledges → CLOSED AGREED",
                 &INFRACTION_REPORT,
                 true,
-                "FRAUD",
+                "REFUND_REQUEST",
                 Some("AGREED"),
             ),
             (
@@ -244,7 +255,7 @@ impl Roadmap<'_> {
                 "OPEN → CLOSED DISAGREED",
                 &INFRACTION_REPORT,
                 true,
-                "FRAUD",
+                "REFUND_REQUEST",
                 Some("DISAGREED"),
             ),
             (
@@ -252,7 +263,7 @@ impl Roadmap<'_> {
                 "OPEN → CANCELLED",
                 &INFRACTION_REPORT,
                 true,
-                "FRAUD",
+                "REFUND_REQUEST",
                 None,
             ),
             (
@@ -471,11 +482,13 @@ impl Roadmap<'_> {
             id_field,
             acknowledge,
             result_field,
+            answer_field,
+            open_against,
         } = *kind;
         let body = acting(
             &format!("Create{name}Request"),
             &opener.ispb,
-            &format!("<{name}>{fields}</{name}><RequestId>{}</RequestId>", request_id()),
+            &format!("<{name}>{fields}</{name}>"),
         );
         let r = opener
             .dict("POST", &format!("/api/v2/{resource}/"), Some(body))
@@ -490,7 +503,11 @@ impl Roadmap<'_> {
         let last = match analysis {
             Some(result) => {
                 let listed = other
-                    .dict("GET", &format!("/api/v2/{resource}/?Status=OPEN"), None)
+                    .dict(
+                        "GET",
+                        &format!("/api/v2/{resource}/?Participant={}&{open_against}", other.ispb),
+                        None,
+                    )
                     .await?;
                 if !listed.2.contains(&id) {
                     return Ok(Err(format!(
@@ -507,11 +524,18 @@ impl Roadmap<'_> {
                     seen.push(text_of(&r.2, "Status"));
                 }
                 let details = result_field.replace("Result", "Details");
+                // A rejected refund names why, an agreed report the fraud's type (DICT's
+                // OpenAPI 2.12.1, closeRefund and closeInfractionReport).
+                let rejection = match result {
+                    "REJECTED" => "<RefundRejectionReason>OTHER</RefundRejectionReason>",
+                    "AGREED" => "<FraudType>SCAMMER_ACCOUNT</FraudType>",
+                    _ => "",
+                };
                 let close = acting(
                     &format!("Close{name}Request"),
                     &other.ispb,
                     &format!(
-                        "{inner}<{result_field}>{result}</{result_field}><{details}>analisado</{details}>"
+                        "{inner}<{result_field}>{result}</{result_field}><{details}>analisado</{details}>{rejection}"
                     ),
                 );
                 other.dict("POST", &path("close"), Some(close)).await?
@@ -527,7 +551,7 @@ impl Roadmap<'_> {
         let end = format!(
             "{} {}",
             text_of(&last.2, "Status"),
-            text_of(&last.2, result_field)
+            text_of(&last.2, answer_field)
         );
         seen.push(end.trim().to_string());
         let want = analysis.map_or("CANCELLED".to_string(), |r| format!("CLOSED {r}"));

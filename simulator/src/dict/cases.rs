@@ -3,24 +3,36 @@
 //! who paid whom) and lives through a life cycle, each step by the side entitled to it (DICT's
 //! OpenAPI 2.x, `InfractionReport` and `Refund`):
 //!
-//! - **infraction report**, by either participant of the payment: `OPEN` → `ACKNOWLEDGED`
-//!   (acknowledge, the other participant) → `CLOSED` with `AnalysisResult` `AGREED` or
-//!   `DISAGREED` (close, the other participant); `CANCELLED` (cancel, the reporter) while open.
-//! - **refund**, by the debited participant (the payer's), `RefundReason` `FRAUD` or
-//!   `OPERATIONAL_FLAW`: `OPEN` → `CLOSED` with `RefundAnalysisResult` `TOTALLY_ACCEPTED`,
-//!   `PARTIALLY_ACCEPTED` or `REJECTED` (close, the credited participant); `CANCELLED` (cancel,
-//!   the requester) while open.
+//! - **infraction report** (DICT's OpenAPI 2.12.1 shape), with a `Reason` — `REFUND_REQUEST`, by
+//!   the payer's participant, or `REFUND_CANCELLED`, by the payee's (then `SituationType`
+//!   `OTHER`) — and a `SituationType` (`SCAM`, `ACCOUNT_TAKEOVER`, `COERCION`,
+//!   `FRAUDULENT_ACCESS`, `OTHER` with `ReportDetails`): `OPEN` → `ACKNOWLEDGED` (acknowledge,
+//!   the counterparty) → `CLOSED` with `AnalysisResult` `AGREED` (with a `FraudType`; a fraud
+//!   marker's id is answered) or `DISAGREED` (close, the counterparty, from `ACKNOWLEDGED` only);
+//!   `CANCELLED` (cancel, the reporter) while not closed. Answers name `ReporterParticipant` and
+//!   `CounterpartyParticipant`. (Creating one directly is deprecated in 2.12.1 in favour of the
+//!   funds recoveries of MED 2.0, which the simulator does not serve.)
+//! - **refund** (as DICT's OpenAPI 2.12.1 defines it), by the debited participant only, with a
+//!   `RefundReason` (`FRAUD`, `OPERATIONAL_FLAW` — which needs `RefundDetails` —, `PIX_AUTOMATICO`)
+//!   and a `RefundAmount`: `OPEN` → `CLOSED` with `RefundAnalysisResult` `TOTALLY_ACCEPTED`,
+//!   `PARTIALLY_ACCEPTED` or `REJECTED` (close, the contested participant; a rejection names its
+//!   `RefundRejectionReason`, `INVALID_REQUEST` only for an operational flaw and with
+//!   `RefundAnalysisDetails`), answered as `AnalysisResult`/`AnalysisDetails`; `CANCELLED` (cancel,
+//!   the requester) while open. Answers name `RequestingParticipant` and `ContestedParticipant`.
 //!
-//! Only the two participants of a case read it; `GET /{resource}/` lists a participant's cases
-//! (optionally `?Status=…`), which is how the other side learns of a new one.
+//! Ids are UUIDs. Only the two participants of a case read it; `GET /{resource}/?Participant=…`
+//! lists a participant's cases (refunds with `ParticipantRole` `REQUESTING` or `CONTESTED`,
+//! infraction reports with `IsReporter`/`IsCounterparty`; `Status` filters; ascending by
+//! `LastModified`; `HasMoreElements`), which is how the other side learns of a new one. A step
+//! the life cycle does not allow is `403 Forbidden`; a missing or invalid field `400 BadRequest`.
 
 use http::StatusCode;
 use pix_xmldsig::xml::Document;
 
-use super::{Refusal, field, forbidden, invalid};
+use super::{Refusal, bad_request, field, forbidden, invalid, uuid};
 use crate::State;
 use crate::find::{content, first};
-use crate::wire::{self, escape, utc_now};
+use crate::wire::{escape, utc_now};
 
 /// Which kind of case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,8 +64,8 @@ impl Kind {
     /// The field saying why, and the values it may take.
     fn reason(self) -> (&'static str, &'static [&'static str]) {
         match self {
-            Kind::InfractionReport => ("InfractionType", &["FRAUD", "REFUND_REQUEST", "REFUND_CANCELLED"]),
-            Kind::Refund => ("RefundReason", &["FRAUD", "OPERATIONAL_FLAW"]),
+            Kind::InfractionReport => ("Reason", &["REFUND_REQUEST", "REFUND_CANCELLED"]),
+            Kind::Refund => ("RefundReason", &["FRAUD", "OPERATIONAL_FLAW", "PIX_AUTOMATICO"]),
         }
     }
 
@@ -92,6 +104,9 @@ struct Step {
     to: &'static str,
     result: Option<(&'static str, &'static [&'static str])>,
     details: &'static str,
+    /// The names the answer gives the result and its details (a refund's close answers
+    /// `AnalysisResult` and `AnalysisDetails` for the request's `RefundAnalysis…`).
+    answered_as: (&'static str, &'static str),
 }
 
 fn step(kind: Kind, action: &str) -> Option<Step> {
@@ -104,13 +119,15 @@ fn step(kind: Kind, action: &str) -> Option<Step> {
             to: "ACKNOWLEDGED",
             result: None,
             details: "",
+            answered_as: ("", ""),
         },
         (Kind::InfractionReport, "close") => Step {
             by: Side::Counterparty,
-            from: UNDECIDED,
+            from: &["ACKNOWLEDGED"],
             to: "CLOSED",
             result: Some(("AnalysisResult", &["AGREED", "DISAGREED"])),
             details: "AnalysisDetails",
+            answered_as: ("AnalysisResult", "AnalysisDetails"),
         },
         (Kind::InfractionReport, "cancel") => Step {
             by: Side::Reporter,
@@ -118,6 +135,7 @@ fn step(kind: Kind, action: &str) -> Option<Step> {
             to: "CANCELLED",
             result: None,
             details: "",
+            answered_as: ("", ""),
         },
         (Kind::Refund, "close") => Step {
             by: Side::Counterparty,
@@ -128,6 +146,7 @@ fn step(kind: Kind, action: &str) -> Option<Step> {
                 &["TOTALLY_ACCEPTED", "PARTIALLY_ACCEPTED", "REJECTED"],
             )),
             details: "RefundAnalysisDetails",
+            answered_as: ("AnalysisResult", "AnalysisDetails"),
         },
         (Kind::Refund, "cancel") => Step {
             by: Side::Reporter,
@@ -135,6 +154,7 @@ fn step(kind: Kind, action: &str) -> Option<Step> {
             to: "CANCELLED",
             result: None,
             details: "",
+            answered_as: ("", ""),
         },
         _ => return None,
     })
@@ -149,8 +169,6 @@ pub(super) struct Case {
     fields: String,
     reporter: String,
     counterparty: String,
-    debited: String,
-    credited: String,
     status: &'static str,
     /// The closing analysis as its fields, once closed.
     analysis: String,
@@ -164,30 +182,28 @@ impl Case {
     }
 
     fn xml(&self, id: &str) -> String {
-        let parties = match self.kind {
-            Kind::InfractionReport => {
-                let by = if self.reporter == self.debited {
-                    "DEBITED_PARTICIPANT"
-                } else {
-                    "CREDITED_PARTICIPANT"
-                };
-                format!("<ReportedBy>{by}</ReportedBy>")
-            }
-            Kind::Refund => format!(
-                "<RequestingParticipant>{}</RequestingParticipant><ContestedParticipant>{}</ContestedParticipant>",
-                escape(&self.reporter),
-                escape(&self.counterparty)
-            ),
-        };
+        if self.kind == Kind::Refund {
+            return format!(
+                "<Refund>{fields}<Id>{id}</Id><Status>{status}</Status>\
+                 <RequestingParticipant>{requesting}</RequestingParticipant><ContestedParticipant>{contested}</ContestedParticipant>\
+                 <CreationTime>{created}</CreationTime><LastModified>{modified}</LastModified>{analysis}</Refund>",
+                fields = self.fields,
+                status = self.status,
+                requesting = escape(&self.reporter),
+                contested = escape(&self.counterparty),
+                created = self.created,
+                modified = self.modified,
+                analysis = self.analysis,
+            );
+        }
         format!(
-            "<{e}>{fields}<Id>{id}</Id><Status>{status}</Status>{parties}\
-             <DebitedParticipant>{debited}</DebitedParticipant><CreditedParticipant>{credited}</CreditedParticipant>\
-             {analysis}<CreationTime>{created}</CreationTime><LastModified>{modified}</LastModified></{e}>",
-            e = self.kind.element(),
+            "<InfractionReport>{fields}<Id>{id}</Id><Status>{status}</Status>\
+             <ReporterParticipant>{reporter}</ReporterParticipant><CounterpartyParticipant>{counterparty}</CounterpartyParticipant>\
+             {analysis}<CreationTime>{created}</CreationTime><LastModified>{modified}</LastModified></InfractionReport>",
             fields = self.fields,
             status = self.status,
-            debited = escape(&self.debited),
-            credited = escape(&self.credited),
+            reporter = escape(&self.reporter),
+            counterparty = escape(&self.counterparty),
             analysis = self.analysis,
             created = self.created,
             modified = self.modified,
@@ -213,10 +229,42 @@ pub(super) fn create(state: &State, kind: Kind, doc: &Document<'_>, actor: &str)
     let (reason_field, reasons) = kind.reason();
     let reason = field(doc, Some(e), reason_field).unwrap_or_default();
     if !reasons.contains(&reason.as_str()) {
-        return Err(invalid(format!(
-            "{reason_field} '{reason}' is not one of {}",
-            reasons.join(", ")
-        )));
+        let why = format!("{reason_field} '{reason}' is not one of {}", reasons.join(", "));
+        return Err(bad_request(why));
+    }
+    if kind == Kind::InfractionReport {
+        let situation = field(doc, Some(e), "SituationType").unwrap_or_default();
+        let situations = [
+            "SCAM",
+            "ACCOUNT_TAKEOVER",
+            "COERCION",
+            "FRAUDULENT_ACCESS",
+            "OTHER",
+        ];
+        if !situations.contains(&situation.as_str()) {
+            return Err(bad_request(format!(
+                "SituationType '{situation}' is not one of {}",
+                situations.join(", ")
+            )));
+        }
+        if reason == "REFUND_CANCELLED" && situation != "OTHER" {
+            return Err(bad_request("a REFUND_CANCELLED report has SituationType OTHER"));
+        }
+        if situation == "OTHER" && field(doc, Some(e), "ReportDetails").is_none_or(|d| d.is_empty()) {
+            return Err(bad_request("ReportDetails is required for SituationType OTHER"));
+        }
+    }
+    if kind == Kind::Refund {
+        let amount = field(doc, Some(e), "RefundAmount").unwrap_or_default();
+        let number = !amount.is_empty() && amount.parse::<f64>().is_ok_and(|a| a > 0.0);
+        if !number {
+            return Err(bad_request(format!(
+                "RefundAmount '{amount}': a positive amount, required"
+            )));
+        }
+        if reason == "OPERATIONAL_FLAW" && field(doc, Some(e), "RefundDetails").is_none_or(|d| d.is_empty()) {
+            return Err(bad_request("RefundDetails is required for OPERATIONAL_FLAW"));
+        }
     }
     let (debited, credited) = state.clearing.settled(&transaction).ok_or_else(|| {
         (
@@ -226,8 +274,10 @@ pub(super) fn create(state: &State, kind: Kind, doc: &Document<'_>, actor: &str)
         )
     })?;
     let counterparty = match kind {
-        Kind::InfractionReport if actor == debited => credited.clone(),
-        Kind::InfractionReport if actor == credited => debited.clone(),
+        // A refund request is reported by the payer's participant, its cancellation by the
+        // payee's (createInfractionReport).
+        Kind::InfractionReport if reason == "REFUND_REQUEST" && actor == debited => credited.clone(),
+        Kind::InfractionReport if reason == "REFUND_CANCELLED" && actor == credited => debited.clone(),
         Kind::Refund if actor == debited => credited.clone(),
         _ => {
             return Err(forbidden(format!(
@@ -244,14 +294,12 @@ pub(super) fn create(state: &State, kind: Kind, doc: &Document<'_>, actor: &str)
         fields: content(doc, e),
         reporter: actor.to_string(),
         counterparty,
-        debited,
-        credited,
         status: "OPEN",
         analysis: String::new(),
         created: now.clone(),
         modified: now,
     };
-    let id = wire::new_id();
+    let id = uuid();
     let xml = case.xml(&id);
     d.cases.insert(id, case);
     Ok((StatusCode::CREATED, kind.root("create"), xml))
@@ -273,21 +321,34 @@ pub(super) fn act(
             format!("no {} action {action}", kind.element()),
         )
     })?;
+    let details = field(doc, None, step.details);
+    let (result_name, details_name) = step.answered_as;
     let result = match step.result {
         Some((name, values)) => {
             let value = field(doc, None, name).unwrap_or_default();
             if !values.contains(&value.as_str()) {
-                return Err(invalid(format!(
+                return Err(bad_request(format!(
                     "{name} '{value}' is not one of {}",
                     values.join(", ")
                 )));
             }
-            let details = field(doc, None, step.details)
-                .map(|d| format!("<{0}>{1}</{0}>", step.details, escape(&d)))
+            let details = details
+                .as_ref()
+                .map(|d| format!("<{details_name}>{}</{details_name}>", escape(d)))
                 .unwrap_or_default();
-            format!("<{name}>{value}</{name}>{details}")
+            format!("<{result_name}>{value}</{result_name}>{details}")
         }
         None => String::new(),
+    };
+    let rejection = if kind == Kind::Refund && action == "close" {
+        rejection(doc, details.as_deref())?
+    } else {
+        None
+    };
+    let fraud = if kind == Kind::InfractionReport && action == "close" {
+        fraud_type(doc, details.as_deref())?
+    } else {
+        String::new()
     };
     let mut d = state.dict.lock();
     let case = d
@@ -306,16 +367,82 @@ pub(super) fn act(
         )));
     }
     if !step.from.contains(&case.status) {
-        return Err((
-            StatusCode::BAD_REQUEST,
-            "InvalidStatus",
-            format!("cannot {action} a {} that is {}", kind.element(), case.status),
+        return Err(forbidden(format!(
+            "cannot {action} a {} that is {}",
+            kind.element(),
+            case.status
+        )));
+    }
+    if let Some(reason) = &rejection
+        && reason == "INVALID_REQUEST"
+        && !case
+            .fields
+            .contains("<RefundReason>OPERATIONAL_FLAW</RefundReason>")
+    {
+        return Err(bad_request(
+            "RefundRejectionReason INVALID_REQUEST is only for an OPERATIONAL_FLAW refund",
         ));
     }
     case.status = step.to;
-    case.analysis = result;
+    case.analysis = result
+        + &fraud
+        + &rejection
+            .map(|r| format!("<RefundRejectionReason>{r}</RefundRejectionReason>"))
+            .unwrap_or_default();
     case.modified = utc_now();
     Ok((StatusCode::OK, kind.root(action), case.xml(id)))
+}
+
+/// An infraction report's closing fraud type: required when `AnalysisResult` is `AGREED`
+/// (`APPLICATION_FRAUD`, `MULE_ACCOUNT`, `SCAMMER_ACCOUNT`, `OTHER` — with `AnalysisDetails`;
+/// `UNKNOWN` is not valid in v2), which also marks the fraud: the answer carries the marker's
+/// id. Returns what the answer adds.
+fn fraud_type(doc: &Document<'_>, details: Option<&str>) -> Result<String, Refusal> {
+    let agreed = field(doc, None, "AnalysisResult").as_deref() == Some("AGREED");
+    match (agreed, field(doc, None, "FraudType")) {
+        (false, None) => Ok(String::new()),
+        (false, Some(_)) => Err(bad_request("FraudType is only for an AGREED report")),
+        (true, None) => Err(bad_request("an AGREED report needs a FraudType")),
+        (true, Some(t))
+            if !matches!(
+                t.as_str(),
+                "APPLICATION_FRAUD" | "MULE_ACCOUNT" | "SCAMMER_ACCOUNT" | "OTHER"
+            ) =>
+        {
+            Err(bad_request(format!("FraudType '{t}' is not valid in v2")))
+        }
+        (true, Some(t)) if t == "OTHER" && details.is_none_or(str::is_empty) => {
+            Err(bad_request("FraudType OTHER needs AnalysisDetails"))
+        }
+        (true, Some(_)) => Ok(format!("<FraudMarkerId>{}</FraudMarkerId>", uuid())),
+    }
+}
+
+/// A refund's closing rejection reason: required when `RefundAnalysisResult` is `REJECTED`
+/// (`NO_BALANCE`, `ACCOUNT_CLOSURE`, `INVALID_REQUEST` — with `RefundAnalysisDetails` —, `OTHER`;
+/// `PARTICIPANT_EXCLUSION` is DICT's own), absent otherwise.
+fn rejection(doc: &Document<'_>, details: Option<&str>) -> Result<Option<String>, Refusal> {
+    let rejected = field(doc, None, "RefundAnalysisResult").as_deref() == Some("REJECTED");
+    let reason = field(doc, None, "RefundRejectionReason");
+    match (rejected, reason) {
+        (false, None) => Ok(None),
+        (false, Some(_)) => Err(bad_request("RefundRejectionReason is only for a REJECTED refund")),
+        (true, None) => Err(bad_request("a REJECTED refund needs a RefundRejectionReason")),
+        (true, Some(r))
+            if !matches!(
+                r.as_str(),
+                "NO_BALANCE" | "ACCOUNT_CLOSURE" | "INVALID_REQUEST" | "OTHER"
+            ) =>
+        {
+            Err(bad_request(format!(
+                "RefundRejectionReason '{r}' is not one a participant may give"
+            )))
+        }
+        (true, Some(r)) if r == "INVALID_REQUEST" && details.is_none_or(str::is_empty) => {
+            Err(bad_request("INVALID_REQUEST needs RefundAnalysisDetails"))
+        }
+        (true, Some(r)) => Ok(Some(r)),
+    }
 }
 
 /// `GET /{resource}/{id}`, by either participant of the case.
@@ -335,26 +462,64 @@ pub(super) fn get(state: &State, kind: Kind, id: &str, requester: &str) -> Answe
     Ok((StatusCode::OK, kind.root("get"), case.xml(id)))
 }
 
-/// `GET /{resource}/[?Status=S]`: the requester's cases, in the order they were opened.
+/// `GET /{resource}/?Participant=…`: the participant's cases (refunds by `ParticipantRole`,
+/// required; infraction reports by `IsReporter`/`IsCounterparty`), optionally by `Status`, in the
+/// order they last changed, with `HasMoreElements` (the simulator answers every one: `false`).
 pub(super) fn list(state: &State, kind: Kind, requester: &str, query: Option<&str>) -> Answer {
-    let status = query
+    let params: Vec<(&str, &str)> = query
         .unwrap_or("")
         .split('&')
-        .find_map(|p| p.strip_prefix("Status="))
-        .map(str::to_string);
+        .filter_map(|p| p.split_once('='))
+        .collect();
+    let one = |name: &str| params.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+    let participant = match one("Participant") {
+        Some(p) => p.to_string(),
+        None if kind == Kind::Refund => return Err(bad_request("listRefunds needs Participant")),
+        None => requester.to_string(),
+    };
+    if !requester.is_empty() && participant != requester {
+        return Err(forbidden(format!(
+            "{requester} cannot list the cases of {participant}"
+        )));
+    }
+    let (as_reporter, as_counterparty) = match kind {
+        Kind::Refund => match one("ParticipantRole") {
+            Some("REQUESTING") => (true, false),
+            Some("CONTESTED") => (false, true),
+            other => {
+                return Err(bad_request(format!(
+                    "ParticipantRole '{}': REQUESTING or CONTESTED, required",
+                    other.unwrap_or("")
+                )));
+            }
+        },
+        Kind::InfractionReport => match (one("IsReporter"), one("IsCounterparty")) {
+            (Some("true"), Some("false")) | (Some("true"), None) => (true, false),
+            (Some("false"), Some("true")) | (None, Some("true")) => (false, true),
+            _ => (true, true),
+        },
+    };
+    let statuses: Vec<&str> = params
+        .iter()
+        .filter(|(k, _)| *k == "Status")
+        .flat_map(|(_, v)| v.split(','))
+        .collect();
     let d = state.dict.lock();
     let mut mine: Vec<(&String, &Case)> = d
         .cases
         .iter()
-        .filter(|(_, c)| c.kind == kind && c.involves(requester))
-        .filter(|(_, c)| status.as_deref().is_none_or(|s| c.status == s))
+        .filter(|(_, c)| c.kind == kind)
+        .filter(|(_, c)| {
+            (as_reporter && c.reporter == participant) || (as_counterparty && c.counterparty == participant)
+        })
+        .filter(|(_, c)| statuses.is_empty() || statuses.contains(&c.status))
         .collect();
-    mine.sort_by_key(|(_, c)| c.seq);
+    mine.sort_by(|(_, a), (_, b)| (a.modified.as_str(), a.seq).cmp(&(b.modified.as_str(), b.seq)));
     let items: String = mine.iter().map(|(id, c)| c.xml(id)).collect();
     let plural = format!("{}s", kind.element());
     Ok((
         StatusCode::OK,
         kind.root("list"),
-        format!("<{plural}>{items}</{plural}>"),
+        format!("<HasMoreElements>false</HasMoreElements><{plural}>{items}</{plural}>"),
     ))
 }

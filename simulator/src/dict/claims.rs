@@ -23,10 +23,10 @@
 use http::StatusCode;
 use pix_xmldsig::xml::Document;
 
-use super::{Refusal, bad_request, entries, field, forbidden, no_entry};
+use super::{Refusal, bad_request, entries, field, forbidden, no_entry, uuid};
 use crate::State;
 use crate::find::{content, first, source};
-use crate::wire::{self, escape, timestamp, unix_now};
+use crate::wire::{escape, timestamp, unix_now};
 
 /// The resolution and completion periods (the OpenAPI's example: 7 days after creation).
 const PERIOD_MS: i64 = 7 * 24 * 3600 * 1000;
@@ -95,27 +95,6 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     i64::try_from(now.as_millis()).unwrap_or(unix_now() * 1000)
-}
-
-/// A UUID (version 4) for a claim's id, as DICT's `ClaimId` (`format: uuid`).
-fn uuid() -> String {
-    let hex: Vec<char> = wire::new_id().chars().collect();
-    let at = |i: usize| hex.get(i).copied().unwrap_or('0');
-    let variant = match at(16) {
-        '0' | '4' | '8' | 'c' => '8',
-        '1' | '5' | '9' | 'd' => '9',
-        '2' | '6' | 'a' | 'e' => 'a',
-        _ => 'b',
-    };
-    let s: String = hex.iter().collect();
-    format!(
-        "{}-{}-4{}-{variant}{}-{}",
-        &s[..8.min(s.len())],
-        s.get(8..12).unwrap_or("0000"),
-        s.get(13..16).unwrap_or("000"),
-        s.get(17..20).unwrap_or("000"),
-        s.get(20..32).unwrap_or("000000000000")
-    )
 }
 
 /// Whether a claim of `kind` may be made on a key of `key_type` (createClaim's table).

@@ -321,6 +321,28 @@ async fn unknown(state: &State, resource: &str) -> Response<Body> {
     }
 }
 
+/// A UUID (version 4): the ids of claims, infraction reports and refunds (DICT's OpenAPI 2.12.1:
+/// `format: uuid`).
+pub(super) fn uuid() -> String {
+    let hex: Vec<char> = wire::new_id().chars().collect();
+    let at = |i: usize| hex.get(i).copied().unwrap_or('0');
+    let variant = match at(16) {
+        '0' | '4' | '8' | 'c' => '8',
+        '1' | '5' | '9' | 'd' => '9',
+        '2' | '6' | 'a' | 'e' => 'a',
+        _ => 'b',
+    };
+    let s: String = hex.iter().collect();
+    format!(
+        "{}-{}-4{}-{variant}{}-{}",
+        &s[..8.min(s.len())],
+        s.get(8..12).unwrap_or("0000"),
+        s.get(13..16).unwrap_or("000"),
+        s.get(17..20).unwrap_or("000"),
+        s.get(20..32).unwrap_or("000000000000")
+    )
+}
+
 /// The `404` for a key the directory does not hold.
 fn no_entry(key: &str) -> Refusal {
     (
@@ -344,4 +366,24 @@ fn invalid(why: impl Into<String>) -> Refusal {
 /// A `403 Forbidden`.
 fn forbidden(why: impl Into<String>) -> Refusal {
     (StatusCode::FORBIDDEN, "Forbidden", why.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_uuids() {
+        let id = uuid();
+        let parts: Vec<&str> = id.split('-').collect();
+        assert_eq!(
+            parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
+            [8, 4, 4, 4, 12],
+            "{id}"
+        );
+        assert!(
+            parts[2].starts_with('4') && "89ab".contains(&parts[3][..1]),
+            "{id}"
+        );
+    }
 }
