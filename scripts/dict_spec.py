@@ -30,10 +30,17 @@ SERVERS = ("/api/v2", "/api-np/v2")
 
 
 class Spec:
-    """The OpenAPI document: its operations and schemas."""
+    """The OpenAPI document: its operations, schemas and error catalog."""
 
     def __init__(self, doc):
         self.doc = doc
+        # The error types and their statuses, from the table of errors in `info.description`.
+        self.errors = {
+            code: int(status)
+            for code, status in re.findall(
+                r"<code>([A-Za-z]+)</code>\s*</td>\s*<td>(\d+)</td>", doc["info"].get("description", "")
+            )
+        }
         self.schemas = doc["components"]["schemas"]
         self.responses = doc["components"].get("responses", {})
         self.operations = []
@@ -248,7 +255,23 @@ def check_record(spec, record):
         schema = spec.body_schema(responses[status])
         if schema is not None:
             check_document(spec, schema, record["response_body"], out, f"{name} {status}")
+    if record.get("response_body") and int(status) >= 400:
+        check_error_type(spec, record["response_body"], int(status), out, f"{name} {status}")
     return out
+
+
+def check_error_type(spec, body, status, out, what):
+    """A problem document's `type` is one of the OpenAPI's error types, with its status."""
+    try:
+        root = ET.fromstring(body.encode("utf-8"))
+    except ET.ParseError:
+        return
+    kind = next((c.text or "" for c in root if local(c.tag) == "type"), "")
+    code = kind.rsplit("/", 1)[-1]
+    if code not in spec.errors:
+        out.append(f"{what}: error type '{code}' is not among the OpenAPI's")
+    elif spec.errors[code] != status:
+        out.append(f"{what}: error type {code} is answered {spec.errors[code]}, not {status}")
 
 
 def records(dirs):

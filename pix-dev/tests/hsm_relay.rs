@@ -169,7 +169,8 @@ async fn dict_entries_go_through_with_their_lookup_headers() {
     let other = sample("dict-create-entry.xml");
     let other = String::from_utf8(other)
         .expect("utf-8")
-        .replace("+5561988880000", "+5561977770000");
+        .replace("+5561988880000", "+5561977770000")
+        .replace("a946d533-7f22", "c946d533-7f22");
     let (status, h, body) = call(
         s.proxy.dict,
         "POST",

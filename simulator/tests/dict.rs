@@ -56,8 +56,17 @@ async fn an_entry_lives_and_is_claimed_to_completion() {
     h.verify(&created.body, Profile::Dict).expect("signed answer");
     assert!(created.text().contains("<CreateEntryResponse>") && created.text().contains("<CreationDate>"));
 
-    let again = h
+    // The same request again answers as the first (createEntry is idempotent by RequestId)…
+    let repeated = h
         .dict_post("/api/v2/entries/", &sample("dict-create-entry.xml"))
+        .await;
+    assert_eq!(repeated.status, 201, "{}", repeated.text());
+    // …a new request for the same key and owner is EntryAlreadyExists…
+    let again = h
+        .dict_post(
+            "/api/v2/entries/",
+            &sample("dict-create-entry.xml").replace("a946d533-7f22", "b946d533-7f22"),
+        )
         .await;
     assert_eq!(again.status, 400);
     assert!(
@@ -127,8 +136,12 @@ async fn an_entry_lives_and_is_claimed_to_completion() {
             &action_request("ConfirmClaimRequest", &id, PAYER),
         )
         .await;
-    assert_eq!(early.status, 403, "{}", early.text());
-    assert!(early.text().contains("/error/Forbidden"), "{}", early.text());
+    assert_eq!(early.status, 400, "{}", early.text());
+    assert!(
+        early.text().contains("/error/ClaimOperationInvalid"),
+        "{}",
+        early.text()
+    );
 
     // The claimer may not complete before the donor confirmed; the donor may not complete.
     let by_donor = h
@@ -172,7 +185,17 @@ async fn an_entry_lives_and_is_claimed_to_completion() {
             &action_request("CancelClaimRequest", &id, PAYEE),
         )
         .await;
-    assert_eq!(cancel.status, 403, "a completed claim cannot be cancelled");
+    assert_eq!(
+        cancel.status,
+        400,
+        "a completed claim cannot be cancelled: {}",
+        cancel.text()
+    );
+    assert!(
+        cancel.text().contains("/error/ClaimOperationInvalid"),
+        "{}",
+        cancel.text()
+    );
 
     // The key moved to the claimer's account.
     let moved = h
@@ -258,9 +281,11 @@ async fn unsigned_writes_and_unknown_resources_are_refused() {
     assert_eq!(r.status, 415);
     assert!(r.text().contains("no compressed requests"), "{}", r.text());
 
-    let r = h.dict("GET", "/api/v2/policies/x", &[], vec![]).await;
-    assert_eq!(r.status, 501);
-    h.verify(&r.body, Profile::Dict).expect("signed 501");
+    // What the simulator does not serve is an unknown path, as DICT answers one: a signed 404.
+    let r = h.dict("GET", "/api/v2/sync-verifications/x", &[], vec![]).await;
+    assert_eq!(r.status, 404);
+    assert!(r.text().contains("/error/NotFound"), "{}", r.text());
+    h.verify(&r.body, Profile::Dict).expect("signed 404");
     assert_eq!(h.dict("GET", "/nowhere", &[], vec![]).await.status, 404);
 
     h.faults("family=dict&unknown_key=true").await;
@@ -350,13 +375,14 @@ async fn each_operation_has_its_token_bucket() {
     })
     .await;
     let entry = sample("dict-create-entry.xml");
+    let another = entry.replace("a946d533-7f22", "b946d533-7f22");
     assert_eq!(h.dict_post("/api/v2/entries/", &entry).await.status, 201);
     assert_eq!(
-        h.dict_post("/api/v2/entries/", &entry).await.status,
+        h.dict_post("/api/v2/entries/", &another).await.status,
         400,
         "exists"
     );
-    let r = h.dict_post("/api/v2/entries/", &entry).await;
+    let r = h.dict_post("/api/v2/entries/", &another).await;
     assert_eq!(r.status, 429, "{}", r.text());
     assert!(
         r.text()
@@ -460,5 +486,91 @@ async fn a_participant_lists_only_its_own_claims() {
         )
         .await;
     assert_eq!(too_many.status, 400);
+    h.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn entries_follow_the_openapis_rules() {
+    let h = Harness::start().await;
+    let sample_entry = sample("dict-create-entry.xml");
+    assert_eq!(h.dict_post("/api/v2/entries/", &sample_entry).await.status, 201);
+    let with = |from: &str, to: &str, request: &str| {
+        sample_entry
+            .replace(from, to)
+            .replace("a946d533-7f22-42a5-9a9b-e87cd55c0f4d", request)
+    };
+    // The same RequestId for another entry.
+    let reused = h
+        .dict_post(
+            "/api/v2/entries/",
+            &with(
+                "+5561988880000",
+                "+5561900001111",
+                "a946d533-7f22-42a5-9a9b-e87cd55c0f4d",
+            ),
+        )
+        .await;
+    assert!(
+        reused.text().contains("/error/RequestIdAlreadyUsed"),
+        "{}",
+        reused.text()
+    );
+    // The key of another person, and the same owner's key at another participant.
+    let other_person = h
+        .dict_post(
+            "/api/v2/entries/",
+            &with(
+                "<TaxIdNumber>12345678909</TaxIdNumber>",
+                "<TaxIdNumber>98765432100</TaxIdNumber>",
+                "11111111-1111-4111-8111-111111111111",
+            ),
+        )
+        .await;
+    assert!(
+        other_person
+            .text()
+            .contains("/error/EntryKeyOwnedByDifferentPerson"),
+        "{}",
+        other_person.text()
+    );
+    let other_participant = h
+        .dict_post(
+            "/api/v2/entries/",
+            &with(
+                "<Participant>99999010</Participant>",
+                "<Participant>99999020</Participant>",
+                "22222222-2222-4222-8222-222222222222",
+            ),
+        )
+        .await;
+    assert!(
+        other_participant
+            .text()
+            .contains("/error/EntryKeyInCustodyOfDifferentParticipant"),
+        "{}",
+        other_participant.text()
+    );
+    // An EVP key is DICT's to generate.
+    let evp = |key: &str| {
+        sample_entry
+            .replace("<Key>+5561988880000</Key>", key)
+            .replace("<KeyType>PHONE</KeyType>", "<KeyType>EVP</KeyType>")
+            .replace(
+                "a946d533-7f22-42a5-9a9b-e87cd55c0f4d",
+                "33333333-3333-4333-8333-333333333333",
+            )
+    };
+    let named = h
+        .dict_post(
+            "/api/v2/entries/",
+            &evp("<Key>6f1a2c3d-4b5e-4f60-8a7b-9c0d1e2f3a4b</Key>"),
+        )
+        .await;
+    assert!(named.text().contains("/error/EntryInvalid"), "{}", named.text());
+    let generated = h.dict_post("/api/v2/entries/", &evp("")).await;
+    assert_eq!(generated.status, 201, "{}", generated.text());
+    let key = value(&generated.text(), "Key");
+    assert_eq!(key.len(), 36, "a UUID: {key}");
+    assert_eq!(h.lookup(&key).await.status, 200);
     h.sim.shutdown().await;
 }

@@ -147,7 +147,14 @@ async fn an_infraction_report_is_acknowledged_and_closed_by_the_other_side_or_ca
     };
     // Only settled payments can be reported.
     let early = create(PAYER, "REFUND_REQUEST", "SCAM").await;
-    assert_eq!(early.status, 404, "{}", early.text());
+    assert_eq!(early.status, 400, "{}", early.text());
+    assert!(
+        early
+            .text()
+            .contains("/error/InfractionReportTransactionNotFound"),
+        "{}",
+        early.text()
+    );
     settled_payment(&h).await;
     let bad = create(PAYER, "GOSSIP", "SCAM").await;
     assert_eq!(bad.status, 400);
@@ -163,6 +170,28 @@ async fn an_infraction_report_is_acknowledged_and_closed_by_the_other_side_or_ca
     let by_payee = create(PAYEE, "REFUND_CANCELLED", "OTHER").await;
     assert_eq!(by_payee.status, 201, "{}", by_payee.text());
     assert_eq!(text_of(&by_payee.text(), "ReporterParticipant"), PAYEE);
+    // One report at a time on a transaction.
+    let busy = create(PAYER, "REFUND_REQUEST", "SCAM").await;
+    assert!(
+        busy.text()
+            .contains("/error/InfractionReportAlreadyBeingProcessedForTransaction"),
+        "{}",
+        busy.text()
+    );
+    let first = text_of(&by_payee.text(), "Id");
+    let withdrawn = post_as(
+        &h,
+        PAYEE,
+        &format!("/api/v2/infraction-reports/{first}/cancel"),
+        &action("CancelInfractionReportRequest", PAYEE, ""),
+    )
+    .await;
+    assert_eq!(
+        text_of(&withdrawn.text(), "Status"),
+        "CANCELLED",
+        "{}",
+        withdrawn.text()
+    );
 
     let created = create(PAYER, "REFUND_REQUEST", "SCAM").await;
     assert_eq!(created.status, 201, "{}", created.text());
@@ -191,7 +220,12 @@ async fn an_infraction_report_is_acknowledged_and_closed_by_the_other_side_or_ca
         &close("<AnalysisResult>DISAGREED</AnalysisResult>"),
     )
     .await;
-    assert_eq!(unacknowledged.status, 403, "{}", unacknowledged.text());
+    assert_eq!(unacknowledged.status, 400, "{}", unacknowledged.text());
+    assert!(
+        unacknowledged
+            .text()
+            .contains("/error/InfractionReportOperationInvalid")
+    );
     let own = post_as(
         &h,
         PAYER,
@@ -247,7 +281,8 @@ async fn an_infraction_report_is_acknowledged_and_closed_by_the_other_side_or_ca
         &action("CancelInfractionReportRequest", PAYER, ""),
     )
     .await;
-    assert_eq!(late.status, 403, "a closed report is final");
+    assert_eq!(late.status, 400, "a closed report is final");
+    assert!(late.text().contains("/error/InfractionReportOperationInvalid"));
     let got = get_as(&h, PAYER, &format!("/api/v2/infraction-reports/{id}")).await;
     assert_eq!(text_of(&got.text(), "Status"), "CLOSED");
 

@@ -29,7 +29,7 @@
 use http::StatusCode;
 use pix_xmldsig::xml::Document;
 
-use super::{Refusal, bad_request, field, forbidden, invalid, uuid};
+use super::{Refusal, bad_request, error, field, forbidden, uuid};
 use crate::State;
 use crate::find::{content, first};
 use crate::wire::{escape, utc_now};
@@ -58,6 +58,26 @@ impl Kind {
         match self {
             Kind::InfractionReport => "InfractionReport",
             Kind::Refund => "Refund",
+        }
+    }
+
+    /// DICT's error type for an invalid request of this kind, for a step its status does not
+    /// allow, for a transaction DICT does not know, and for one that already has a case under
+    /// way (the OpenAPI's table of errors).
+    fn errors(self) -> [&'static str; 4] {
+        match self {
+            Kind::InfractionReport => [
+                "InfractionReportInvalid",
+                "InfractionReportOperationInvalid",
+                "InfractionReportTransactionNotFound",
+                "InfractionReportAlreadyBeingProcessedForTransaction",
+            ],
+            Kind::Refund => [
+                "RefundInvalid",
+                "RefundOperationInvalid",
+                "RefundTransactionNotFound",
+                "RefundAlreadyBeingProcessedForTransaction",
+            ],
         }
     }
 
@@ -167,6 +187,8 @@ pub(super) struct Case {
     seq: usize,
     /// The request's fields as written (`TransactionId`, the reason, details, amount).
     fields: String,
+    /// The payment's `EndToEndId` (`TransactionId`).
+    transaction: String,
     reporter: String,
     counterparty: String,
     status: &'static str,
@@ -223,14 +245,16 @@ fn not_found(kind: Kind, id: &str) -> Refusal {
 
 /// `POST /{resource}/`: a new case on a settled payment, by a participant entitled to open it.
 pub(super) fn create(state: &State, kind: Kind, doc: &Document<'_>, actor: &str) -> Answer {
-    let e = first(doc, None, kind.element()).ok_or_else(|| invalid(format!("no {}", kind.element())))?;
-    let transaction =
-        field(doc, Some(e), "TransactionId").ok_or_else(|| invalid("the case needs a TransactionId"))?;
+    let [invalid, _, unknown_transaction, under_way] = kind.errors();
+    let e =
+        first(doc, None, kind.element()).ok_or_else(|| error(invalid, format!("no {}", kind.element())))?;
+    let transaction = field(doc, Some(e), "TransactionId")
+        .ok_or_else(|| error(invalid, "the case needs a TransactionId"))?;
     let (reason_field, reasons) = kind.reason();
     let reason = field(doc, Some(e), reason_field).unwrap_or_default();
     if !reasons.contains(&reason.as_str()) {
         let why = format!("{reason_field} '{reason}' is not one of {}", reasons.join(", "));
-        return Err(bad_request(why));
+        return Err(error(invalid, why));
     }
     if kind == Kind::InfractionReport {
         let situation = field(doc, Some(e), "SituationType").unwrap_or_default();
@@ -242,37 +266,44 @@ pub(super) fn create(state: &State, kind: Kind, doc: &Document<'_>, actor: &str)
             "OTHER",
         ];
         if !situations.contains(&situation.as_str()) {
-            return Err(bad_request(format!(
-                "SituationType '{situation}' is not one of {}",
-                situations.join(", ")
-            )));
+            return Err(error(
+                invalid,
+                format!(
+                    "SituationType '{situation}' is not one of {}",
+                    situations.join(", ")
+                ),
+            ));
         }
         if reason == "REFUND_CANCELLED" && situation != "OTHER" {
-            return Err(bad_request("a REFUND_CANCELLED report has SituationType OTHER"));
+            return Err(error(
+                invalid,
+                "a REFUND_CANCELLED report has SituationType OTHER",
+            ));
         }
         if situation == "OTHER" && field(doc, Some(e), "ReportDetails").is_none_or(|d| d.is_empty()) {
-            return Err(bad_request("ReportDetails is required for SituationType OTHER"));
+            return Err(error(
+                invalid,
+                "ReportDetails is required for SituationType OTHER",
+            ));
         }
     }
     if kind == Kind::Refund {
         let amount = field(doc, Some(e), "RefundAmount").unwrap_or_default();
         let number = !amount.is_empty() && amount.parse::<f64>().is_ok_and(|a| a > 0.0);
         if !number {
-            return Err(bad_request(format!(
-                "RefundAmount '{amount}': a positive amount, required"
-            )));
+            return Err(error(
+                invalid,
+                format!("RefundAmount '{amount}': a positive amount, required"),
+            ));
         }
         if reason == "OPERATIONAL_FLAW" && field(doc, Some(e), "RefundDetails").is_none_or(|d| d.is_empty()) {
-            return Err(bad_request("RefundDetails is required for OPERATIONAL_FLAW"));
+            return Err(error(invalid, "RefundDetails is required for OPERATIONAL_FLAW"));
         }
     }
-    let (debited, credited) = state.clearing.settled(&transaction).ok_or_else(|| {
-        (
-            StatusCode::NOT_FOUND,
-            "NotFound",
-            format!("no settled payment {transaction}"),
-        )
-    })?;
+    let (debited, credited) = state
+        .clearing
+        .settled(&transaction)
+        .ok_or_else(|| error(unknown_transaction, format!("no settled payment {transaction}")))?;
     let counterparty = match kind {
         // A refund request is reported by the payer's participant, its cancellation by the
         // payee's (createInfractionReport).
@@ -288,7 +319,17 @@ pub(super) fn create(state: &State, kind: Kind, doc: &Document<'_>, actor: &str)
     };
     let now = utc_now();
     let mut d = state.dict.lock();
+    let busy = d.cases.values().any(|c| {
+        c.kind == kind && c.transaction == transaction && matches!(c.status, "OPEN" | "ACKNOWLEDGED")
+    });
+    if busy {
+        return Err(error(
+            under_way,
+            format!("a {} on {transaction} is under way", kind.element()),
+        ));
+    }
     let case = Case {
+        transaction: transaction.clone(),
         kind,
         seq: d.cases.len(),
         fields: content(doc, e),
@@ -321,16 +362,17 @@ pub(super) fn act(
             format!("no {} action {action}", kind.element()),
         )
     })?;
+    let [invalid, operation_invalid, _, _] = kind.errors();
     let details = field(doc, None, step.details);
     let (result_name, details_name) = step.answered_as;
     let result = match step.result {
         Some((name, values)) => {
             let value = field(doc, None, name).unwrap_or_default();
             if !values.contains(&value.as_str()) {
-                return Err(bad_request(format!(
-                    "{name} '{value}' is not one of {}",
-                    values.join(", ")
-                )));
+                return Err(error(
+                    invalid,
+                    format!("{name} '{value}' is not one of {}", values.join(", ")),
+                ));
             }
             let details = details
                 .as_ref()
@@ -367,11 +409,10 @@ pub(super) fn act(
         )));
     }
     if !step.from.contains(&case.status) {
-        return Err(forbidden(format!(
-            "cannot {action} a {} that is {}",
-            kind.element(),
-            case.status
-        )));
+        return Err(error(
+            operation_invalid,
+            format!("cannot {action} a {} that is {}", kind.element(), case.status),
+        ));
     }
     if let Some(reason) = &rejection
         && reason == "INVALID_REQUEST"
@@ -379,7 +420,8 @@ pub(super) fn act(
             .fields
             .contains("<RefundReason>OPERATIONAL_FLAW</RefundReason>")
     {
-        return Err(bad_request(
+        return Err(error(
+            invalid,
             "RefundRejectionReason INVALID_REQUEST is only for an OPERATIONAL_FLAW refund",
         ));
     }
@@ -401,19 +443,29 @@ fn fraud_type(doc: &Document<'_>, details: Option<&str>) -> Result<String, Refus
     let agreed = field(doc, None, "AnalysisResult").as_deref() == Some("AGREED");
     match (agreed, field(doc, None, "FraudType")) {
         (false, None) => Ok(String::new()),
-        (false, Some(_)) => Err(bad_request("FraudType is only for an AGREED report")),
-        (true, None) => Err(bad_request("an AGREED report needs a FraudType")),
+        (false, Some(_)) => Err(error(
+            "InfractionReportInvalid",
+            "FraudType is only for an AGREED report",
+        )),
+        (true, None) => Err(error(
+            "InfractionReportInvalid",
+            "an AGREED report needs a FraudType",
+        )),
         (true, Some(t))
             if !matches!(
                 t.as_str(),
                 "APPLICATION_FRAUD" | "MULE_ACCOUNT" | "SCAMMER_ACCOUNT" | "OTHER"
             ) =>
         {
-            Err(bad_request(format!("FraudType '{t}' is not valid in v2")))
+            Err(error(
+                "InfractionReportInvalid",
+                format!("FraudType '{t}' is not valid in v2"),
+            ))
         }
-        (true, Some(t)) if t == "OTHER" && details.is_none_or(str::is_empty) => {
-            Err(bad_request("FraudType OTHER needs AnalysisDetails"))
-        }
+        (true, Some(t)) if t == "OTHER" && details.is_none_or(str::is_empty) => Err(error(
+            "InfractionReportInvalid",
+            "FraudType OTHER needs AnalysisDetails",
+        )),
         (true, Some(_)) => Ok(format!("<FraudMarkerId>{}</FraudMarkerId>", uuid())),
     }
 }
@@ -426,21 +478,29 @@ fn rejection(doc: &Document<'_>, details: Option<&str>) -> Result<Option<String>
     let reason = field(doc, None, "RefundRejectionReason");
     match (rejected, reason) {
         (false, None) => Ok(None),
-        (false, Some(_)) => Err(bad_request("RefundRejectionReason is only for a REJECTED refund")),
-        (true, None) => Err(bad_request("a REJECTED refund needs a RefundRejectionReason")),
+        (false, Some(_)) => Err(error(
+            "RefundInvalid",
+            "RefundRejectionReason is only for a REJECTED refund",
+        )),
+        (true, None) => Err(error(
+            "RefundInvalid",
+            "a REJECTED refund needs a RefundRejectionReason",
+        )),
         (true, Some(r))
             if !matches!(
                 r.as_str(),
                 "NO_BALANCE" | "ACCOUNT_CLOSURE" | "INVALID_REQUEST" | "OTHER"
             ) =>
         {
-            Err(bad_request(format!(
-                "RefundRejectionReason '{r}' is not one a participant may give"
-            )))
+            Err(error(
+                "RefundInvalid",
+                format!("RefundRejectionReason '{r}' is not one a participant may give"),
+            ))
         }
-        (true, Some(r)) if r == "INVALID_REQUEST" && details.is_none_or(str::is_empty) => {
-            Err(bad_request("INVALID_REQUEST needs RefundAnalysisDetails"))
-        }
+        (true, Some(r)) if r == "INVALID_REQUEST" && details.is_none_or(str::is_empty) => Err(error(
+            "RefundInvalid",
+            "INVALID_REQUEST needs RefundAnalysisDetails",
+        )),
         (true, Some(r)) => Ok(Some(r)),
     }
 }

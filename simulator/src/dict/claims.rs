@@ -16,14 +16,18 @@
 //!   type and modification time, ascending by `LastModified`, at most `Limit`, with
 //!   `HasMoreElements`) and `getClaim` (`GET /claims/{ClaimId}`), by the claim's parties.
 //!
-//! A step the rules do not allow is `403 Forbidden`, an unknown claim `404 NotFound`, a request
-//! without a required field `400 BadRequest`; repeating a confirmation, cancellation or
-//! completion with the same parameters answers as the first did (the OpenAPI's idempotence).
+//! Errors are the OpenAPI's: a participant acting where the rules let only the other one act is
+//! `403 Forbidden`; a step the claim's status does not allow `400 ClaimOperationInvalid`; a reason
+//! the table does not admit `400 InvalidReason`; a period not ended `400
+//! Claim{Resolution,Completion}PeriodNotEnded`; an unregistered key `404 ClaimKeyNotFound`; a
+//! second open claim on a key `400 ClaimAlreadyExistsForKey`; an unknown claim `404 NotFound`; a
+//! missing field `400 BadRequest`. Repeating a confirmation, cancellation or completion with the
+//! same parameters answers as the first did (the OpenAPI's idempotence).
 
 use http::StatusCode;
 use pix_xmldsig::xml::Document;
 
-use super::{Refusal, bad_request, entries, field, forbidden, no_entry, uuid};
+use super::{Refusal, bad_request, entries, error, field, forbidden, uuid};
 use crate::State;
 use crate::find::{content, first, source};
 use crate::wire::{escape, timestamp, unix_now};
@@ -97,6 +101,13 @@ fn now_ms() -> i64 {
     i64::try_from(now.as_millis()).unwrap_or(unix_now() * 1000)
 }
 
+/// Whether a claim on `key` is neither completed nor cancelled (it locks the key's entry).
+pub(super) fn open_on(d: &super::Inner, key: &str) -> bool {
+    d.claims
+        .values()
+        .any(|c| c.key == key && !matches!(c.status, "COMPLETED" | "CANCELLED"))
+}
+
 /// Whether a claim of `kind` may be made on a key of `key_type` (createClaim's table).
 fn claimable(kind: &str, key_type: &str) -> bool {
     match kind {
@@ -108,7 +119,7 @@ fn claimable(kind: &str, key_type: &str) -> bool {
 
 /// `POST /claims/`: a claim by the participant of `ClaimerAccount` on a registered key.
 pub(super) fn create(state: &State, doc: &Document<'_>, actor: &str) -> Answer {
-    let claim_invalid = |why: String| (StatusCode::BAD_REQUEST, "ClaimInvalid", why);
+    let claim_invalid = |why: String| error("ClaimInvalid", why);
     let claim = first(doc, None, "Claim").ok_or_else(|| claim_invalid("no Claim".into()))?;
     let key = field(doc, Some(claim), "Key").ok_or_else(|| claim_invalid("Claim needs a Key".into()))?;
     let kind = field(doc, Some(claim), "Type").unwrap_or_default();
@@ -130,7 +141,13 @@ pub(super) fn create(state: &State, doc: &Document<'_>, actor: &str) -> Answer {
         .entries
         .get(&key)
         .map(|e| e.participant.clone())
-        .ok_or_else(|| no_entry(&key))?;
+        .ok_or_else(|| error("ClaimKeyNotFound", format!("no entry for key {key}")))?;
+    if open_on(&d, &key) {
+        return Err(error(
+            "ClaimAlreadyExistsForKey",
+            format!("a claim on key {key} is neither completed nor cancelled"),
+        ));
+    }
     if donor == claimer {
         return Err(forbidden(format!("{claimer} already holds key {key}")));
     }
@@ -159,16 +176,24 @@ pub(super) fn create(state: &State, doc: &Document<'_>, actor: &str) -> Answer {
 }
 
 /// Whether `role` may cancel a claim of `kind` in `status` for `reason` (cancelClaim's tables).
-fn may_cancel(kind: &str, status: &str, role: &str, reason: &str) -> Result<(), String> {
+/// `Err` carries DICT's error type: `ClaimOperationInvalid` for a status that does not allow it,
+/// `Forbidden` for a participant the table does not let cancel for that reason.
+fn may_cancel(kind: &str, status: &str, role: &str, reason: &str) -> Result<(), (&'static str, String)> {
     let claimer = role == "CLAIMER";
     if kind == "OWNERSHIP" {
         if !matches!(status, "OPEN" | "WAITING_RESOLUTION" | "CONFIRMED") {
-            return Err(format!("an ownership claim that is {status} cannot be cancelled"));
+            return Err((
+                "ClaimOperationInvalid",
+                format!("an ownership claim that is {status} cannot be cancelled"),
+            ));
         }
         if reason == "PARTICIPANT_EXCLUSION" || (!claimer && reason != "FRAUD") {
-            return Err(format!(
-                "the {} cannot cancel an ownership claim for {reason} (the claimer cancels; the donor only for FRAUD)",
-                role.to_lowercase()
+            return Err((
+                "Forbidden",
+                format!(
+                    "the {} cannot cancel an ownership claim for {reason} (the claimer cancels; the donor only for FRAUD)",
+                    role.to_lowercase()
+                ),
             ));
         }
         return Ok(());
@@ -180,9 +205,12 @@ fn may_cancel(kind: &str, status: &str, role: &str, reason: &str) -> Result<(), 
         _ => false,
     };
     if !by_reason {
-        return Err(format!(
-            "the {} cannot cancel a portability claim for {reason}",
-            role.to_lowercase()
+        return Err((
+            "Forbidden",
+            format!(
+                "the {} cannot cancel a portability claim for {reason}",
+                role.to_lowercase()
+            ),
         ));
     }
     let confirmed_exception = claimer && matches!(reason, "FRAUD" | "RECONCILIATION" | "RFB_VALIDATION");
@@ -190,8 +218,9 @@ fn may_cancel(kind: &str, status: &str, role: &str, reason: &str) -> Result<(), 
         "OPEN" => Ok(()),
         "WAITING_RESOLUTION" if reason != "RECONCILIATION" => Ok(()),
         "CONFIRMED" if confirmed_exception => Ok(()),
-        _ => Err(format!(
-            "a portability claim that is {status} cannot be cancelled for {reason}"
+        _ => Err((
+            "ClaimOperationInvalid",
+            format!("a portability claim that is {status} cannot be cancelled for {reason}"),
         )),
     }
 }
@@ -236,13 +265,16 @@ pub(super) fn act(state: &State, id: &str, action: &str, doc: &Document<'_>, act
     })?;
     let now = now_ms();
     let refuse = |why: String| Err(forbidden(why));
+    // A step the claim's status does not allow, a reason the table does not, or a period not
+    // ended: DICT's ClaimOperationInvalid, InvalidReason, Claim…PeriodNotEnded (400).
+    let operation_invalid = |why: String| Err(error("ClaimOperationInvalid", why));
     match action {
         "acknowledge" => {
             if role != "DONOR" {
                 return refuse(format!("only the donor acknowledges claim {id}"));
             }
             if c.status != "OPEN" {
-                return refuse(format!("cannot acknowledge a claim that is {}", c.status));
+                return operation_invalid(format!("cannot acknowledge a claim that is {}", c.status));
             }
             c.status = "WAITING_RESOLUTION";
         }
@@ -254,17 +286,27 @@ pub(super) fn act(state: &State, id: &str, action: &str, doc: &Document<'_>, act
                 return refuse(format!("only the donor confirms claim {id}"));
             }
             if c.status != "WAITING_RESOLUTION" {
-                return refuse(format!("cannot confirm a claim that is {}", c.status));
+                return operation_invalid(format!("cannot confirm a claim that is {}", c.status));
             }
-            let allowed = match (c.kind.as_str(), reason.as_str()) {
-                ("OWNERSHIP", "USER_REQUESTED") | ("PORTABILITY", "USER_REQUESTED" | "ACCOUNT_CLOSURE") => {
-                    true
-                }
-                ("OWNERSHIP", "DEFAULT_OPERATION") => now >= c.resolution_end,
-                _ => false,
-            };
+            let allowed = matches!(
+                (c.kind.as_str(), reason.as_str()),
+                ("OWNERSHIP", "USER_REQUESTED" | "DEFAULT_OPERATION")
+                    | ("PORTABILITY", "USER_REQUESTED" | "ACCOUNT_CLOSURE")
+            );
             if !allowed {
-                return refuse(format!("a {} claim cannot be confirmed for {reason} now", c.kind));
+                return Err(error(
+                    "InvalidReason",
+                    format!("a {} claim is not confirmed for {reason}", c.kind),
+                ));
+            }
+            if reason == "DEFAULT_OPERATION" && now < c.resolution_end {
+                return Err(error(
+                    "ClaimResolutionPeriodNotEnded",
+                    format!(
+                        "the resolution period of claim {id} ends at {}",
+                        timestamp(c.resolution_end)
+                    ),
+                ));
             }
             if c.kind == "OWNERSHIP" && reason == "USER_REQUESTED" {
                 // The OpenAPI: the completion period's end is brought forward so that the claimer
@@ -282,12 +324,15 @@ pub(super) fn act(state: &State, id: &str, action: &str, doc: &Document<'_>, act
                 return refuse(format!("only the claimer completes claim {id}"));
             }
             if c.status != "CONFIRMED" {
-                return refuse(format!("cannot complete a claim that is {}", c.status));
+                return operation_invalid(format!("cannot complete a claim that is {}", c.status));
             }
             if c.kind == "OWNERSHIP" && now < c.completion_end {
-                return refuse(format!(
-                    "the completion period of ownership claim {id} ends at {}",
-                    timestamp(c.completion_end)
+                return Err(error(
+                    "ClaimCompletionPeriodNotEnded",
+                    format!(
+                        "the completion period of ownership claim {id} ends at {}",
+                        timestamp(c.completion_end)
+                    ),
                 ));
             }
             c.status = "COMPLETED";
@@ -298,13 +343,16 @@ pub(super) fn act(state: &State, id: &str, action: &str, doc: &Document<'_>, act
             if c.status == "CANCELLED" && c.cancel_reason.as_deref() == Some(reason.as_str()) {
                 return Ok((StatusCode::OK, root, c.xml(id)));
             }
-            if let Err(why) = may_cancel(&c.kind, c.status, role, &reason) {
-                return refuse(why);
+            if let Err((kind, why)) = may_cancel(&c.kind, c.status, role, &reason) {
+                return Err(error(kind, why));
             }
             if reason == "DEFAULT_OPERATION" && now < c.resolution_end {
-                return refuse(format!(
-                    "the resolution period of claim {id} ends at {}",
-                    timestamp(c.resolution_end)
+                return Err(error(
+                    "ClaimResolutionPeriodNotEnded",
+                    format!(
+                        "the resolution period of claim {id} ends at {}",
+                        timestamp(c.resolution_end)
+                    ),
                 ));
             }
             c.status = "CANCELLED";

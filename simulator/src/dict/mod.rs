@@ -43,6 +43,9 @@ struct Inner {
     entries: std::collections::HashMap<String, entries::Entry>,
     claims: std::collections::HashMap<String, claims::Claim>,
     cases: std::collections::HashMap<String, cases::Case>,
+    /// `createEntry`'s `RequestId`s by participant: the key each created and the `<Entry>` it
+    /// asked for (idempotence).
+    entry_requests: std::collections::HashMap<(String, String), (String, String)>,
 }
 
 impl Dict {
@@ -53,6 +56,45 @@ impl Dict {
 
 /// A refusal: status, DICT's error type, and why.
 type Refusal = (StatusCode, &'static str, String);
+
+/// The error types the simulator answers, with their statuses: DICT's OpenAPI 2.12.1's table of
+/// errors (`info.description`, "Erros"); `scripts/dict_spec.py` checks every answer against it.
+const ERRORS: &[(&str, u16)] = &[
+    ("BadRequest", 400),
+    ("Forbidden", 403),
+    ("NotFound", 404),
+    ("RequestIdAlreadyUsed", 400),
+    ("InvalidReason", 400),
+    ("EntryInvalid", 400),
+    ("EntryAlreadyExists", 400),
+    ("EntryKeyOwnedByDifferentPerson", 400),
+    ("EntryKeyInCustodyOfDifferentParticipant", 400),
+    ("EntryLockedByClaim", 400),
+    ("ClaimInvalid", 400),
+    ("ClaimKeyNotFound", 404),
+    ("ClaimAlreadyExistsForKey", 400),
+    ("ClaimOperationInvalid", 400),
+    ("ClaimResolutionPeriodNotEnded", 400),
+    ("ClaimCompletionPeriodNotEnded", 400),
+    ("InfractionReportInvalid", 400),
+    ("InfractionReportOperationInvalid", 400),
+    ("InfractionReportTransactionNotFound", 400),
+    ("InfractionReportAlreadyBeingProcessedForTransaction", 400),
+    ("RefundInvalid", 400),
+    ("RefundOperationInvalid", 400),
+    ("RefundTransactionNotFound", 400),
+    ("RefundAlreadyBeingProcessedForTransaction", 400),
+];
+
+/// A refusal of DICT's error type `kind` (one of [`ERRORS`]) with its status.
+fn error(kind: &'static str, why: impl Into<String>) -> Refusal {
+    let status = ERRORS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .and_then(|(_, s)| StatusCode::from_u16(*s).ok())
+        .unwrap_or(StatusCode::BAD_REQUEST);
+    (status, kind, why.into())
+}
 
 /// A DICT error document, signed like every DICT answer.
 pub(crate) async fn problem(state: &State, status: StatusCode, kind: &str, detail: &str) -> Response<Body> {
@@ -112,7 +154,7 @@ pub(crate) async fn handle_key_check(state: &State, req: Request<Bytes>) -> Resp
             }
             Ok(()) => match xml::parse(req.body(), &Limits::default()) {
                 Ok(doc) => answer(state, entries::check_keys(state, &doc)).await,
-                Err(e) => problem(state, StatusCode::BAD_REQUEST, "InvalidRequest", &e.to_string()).await,
+                Err(e) => problem(state, StatusCode::BAD_REQUEST, "BadRequest", &e.to_string()).await,
             },
         }
     } else {
@@ -166,11 +208,7 @@ fn actor(state: &State, req: &Request<Bytes>, doc: &Document<'_>) -> Result<Stri
         )),
         (_, Some(n)) => Ok(n),
         (Some(c), None) => Ok(c),
-        (None, None) => Err((
-            StatusCode::BAD_REQUEST,
-            "InvalidRequest",
-            "the request names no Participant".into(),
-        )),
+        (None, None) => Err(bad_request("the request names no Participant")),
     }
 }
 
@@ -240,7 +278,7 @@ async fn write(state: &State, req: &Request<Bytes>, requester: &str, rest: &[&st
     }
     let doc = match xml::parse(req.body(), &Limits::default()) {
         Ok(d) => d,
-        Err(e) => return problem(state, StatusCode::BAD_REQUEST, "InvalidRequest", &e.to_string()).await,
+        Err(e) => return problem(state, StatusCode::BAD_REQUEST, "BadRequest", &e.to_string()).await,
     };
     let actor = match actor(state, req, &doc) {
         Ok(a) => a,
@@ -296,29 +334,11 @@ async fn read(
     answer(state, outcome).await
 }
 
-/// A resource of DICT's API the simulator does not play (`501`), or none at all (`404`).
+/// A path the simulator does not serve: `404 NotFound`, as DICT answers an unknown path (what is
+/// not simulated is listed in docs/simulator.md).
 async fn unknown(state: &State, resource: &str) -> Response<Body> {
-    if matches!(
-        resource,
-        "entries"
-            | "keys"
-            | "sync-verifications"
-            | "cids"
-            | "infraction-reports"
-            | "refunds"
-            | "policies"
-            | "claims"
-    ) {
-        problem(
-            state,
-            StatusCode::NOT_IMPLEMENTED,
-            "NotImplemented",
-            "not simulated",
-        )
-        .await
-    } else {
-        problem(state, StatusCode::NOT_FOUND, "NotFound", "no such DICT resource").await
-    }
+    let detail = format!("no DICT resource '{resource}' here");
+    problem(state, StatusCode::NOT_FOUND, "NotFound", &detail).await
 }
 
 /// A UUID (version 4): the ids of claims, infraction reports and refunds (DICT's OpenAPI 2.12.1:
@@ -356,11 +376,6 @@ fn no_entry(key: &str) -> Refusal {
 /// field or header).
 fn bad_request(why: impl Into<String>) -> Refusal {
     (StatusCode::BAD_REQUEST, "BadRequest", why.into())
-}
-
-/// A `400 InvalidRequest`.
-fn invalid(why: impl Into<String>) -> Refusal {
-    (StatusCode::BAD_REQUEST, "InvalidRequest", why.into())
 }
 
 /// A `403 Forbidden`.
