@@ -42,6 +42,17 @@ impl TokenBucket {
         }
     }
 
+    /// Tokens in the bucket now.
+    pub fn available(&mut self) -> f64 {
+        self.refill();
+        self.tokens
+    }
+
+    /// The bucket's size.
+    pub fn capacity(&self) -> f64 {
+        self.capacity
+    }
+
     /// Takes `cost` more tokens after the fact (a penalty), down to empty.
     pub fn charge(&mut self, cost: f64) {
         self.refill();

@@ -55,6 +55,10 @@ pub struct Serve {
     /// DICT port.
     #[arg(long, default_value_t = 8181)]
     pub dict_port: u16,
+    /// The participants' DICT category (A to H): the size of their lookup bucket,
+    /// `ENTRIES_READ_PARTICIPANT_ANTISCAN`, by DICT's OpenAPI's table.
+    #[arg(long, default_value = "A", value_parser = category)]
+    pub dict_category: char,
     /// DICT's key-check server port (`POST /api-np/v2/keys/check`).
     #[arg(long, default_value_t = 8282)]
     pub dict_key_check_port: u16,
@@ -88,6 +92,16 @@ pub struct Serve {
     /// with an admi.002, and those versions are the catalog's. Without it nothing is validated.
     #[arg(long)]
     pub schemas: Option<PathBuf>,
+}
+
+/// A DICT participant category, A to H.
+fn category(spec: &str) -> Result<char, String> {
+    match spec.chars().collect::<Vec<_>>()[..] {
+        [c] if simulator::dict_limits::category_size(c.to_ascii_uppercase()).is_some() => {
+            Ok(c.to_ascii_uppercase())
+        }
+        _ => Err(format!("'{spec}': a category from A to H")),
+    }
 }
 
 /// `ISPB:CLIENT_CERT:SIGNATURE_CERT`.

@@ -47,6 +47,10 @@ pub struct Config {
     pub schemas: Option<PathBuf>,
     /// DICT's token buckets per operation.
     pub dict_policies: Vec<Policy>,
+    /// The participants' category (A to H, DICT's OpenAPI's table; `--dict-category`), which
+    /// `/policies` reports; `dict_policies` size `ENTRIES_READ_PARTICIPANT_ANTISCAN` for it
+    /// (`dict_limits::policies_for`).
+    pub dict_category: char,
     /// Simultaneous requests one participant may have on each side of ICOM (sends to `/msgs`;
     /// stream reads); the next gets `429` with `Retry-After: 1`. BACEN's answers in its public
     /// Q&A (bacen/pix-perguntas-e-respostas #236, #346, citing the Manual das Interfaces de
@@ -86,6 +90,7 @@ impl Config {
             catalog: Catalog::default(),
             schemas: None,
             dict_policies: dict_limits::default_policies(),
+            dict_category: 'A',
             // PKIs made before the rollover identity existed have none.
             sig_next: Some((pki.path("bacen-sig-next.cer"), pki.path("bacen-sig-next.key")))
                 .filter(|(c, k)| c.exists() && k.exists()),

@@ -34,6 +34,7 @@ async fn run(command: Command) -> Result<(), String> {
                 spi_port,
                 dict_port,
                 dict_key_check_port,
+                dict_category,
                 check_port,
                 stream_wait,
                 payee_timeout,
@@ -55,6 +56,8 @@ async fn run(command: Command) -> Result<(), String> {
             config.spi_port = spi_port;
             config.dict_port = dict_port;
             config.dict_key_check_port = dict_key_check_port;
+            config.dict_category = dict_category;
+            config.dict_policies = simulator::dict_limits::policies_for(dict_category);
             config.check_port = check_port;
             config.stream_wait = Duration::from_secs(stream_wait);
             config.payee_timeout = Duration::from_secs(payee_timeout);

@@ -574,3 +574,82 @@ async fn entries_follow_the_openapis_rules() {
     assert_eq!(h.lookup(&key).await.status, 200);
     h.sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_natural_persons_lookups_run_out_of_their_own_bucket() {
+    let h = Harness::start().await;
+    assert_eq!(
+        h.dict_post("/api/v2/entries/", &sample("dict-create-entry.xml"))
+            .await
+            .status,
+        201
+    );
+    let lookup = |payer: &'static str, key: &'static str| {
+        let headers = [
+            ("pi-requestingparticipant", "99999010"),
+            ("pi-payerid", payer),
+            ("pi-endtoendid", "E9999901020261125100000000000001"),
+        ];
+        let h = &h;
+        async move {
+            h.dict("GET", &format!("/api/v2/entries/{key}"), &headers, vec![])
+                .await
+        }
+    };
+    // A natural person's bucket holds 100 tokens and a 404 costs 20: five misses empty it.
+    for _ in 0..5 {
+        assert_eq!(lookup("11122233344", "nobody@example.com").await.status, 404);
+    }
+    let r = lookup("11122233344", "+5561988880000").await;
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert!(r.text().contains("ENTRIES_READ_USER_ANTISCAN"), "{}", r.text());
+    // Another payer, and a legal person (a CNPJ: 1,000 tokens), still look up.
+    assert_eq!(lookup("55566677788", "+5561988880000").await.status, 200);
+    for _ in 0..5 {
+        assert_eq!(lookup("11222333000181", "nobody@example.com").await.status, 404);
+    }
+    assert_eq!(lookup("11222333000181", "+5561988880000").await.status, 200);
+    h.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_category_sizes_the_lookup_bucket_and_policies_report_it() {
+    let h = Harness::start_with(|c| {
+        c.dict_category = 'H';
+        c.dict_policies = simulator::dict_limits::policies_for('H');
+    })
+    .await;
+    let r = h
+        .dict(
+            "GET",
+            "/api/v2/policies/ENTRIES_READ_PARTICIPANT_ANTISCAN",
+            &[("pi-requestingparticipant", "99999010")],
+            vec![],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    h.verify(&r.body, Profile::Dict).expect("signed");
+    assert_eq!(value(&r.text(), "Category"), "H");
+    assert_eq!(value(&r.text(), "Capacity"), "50");
+    assert_eq!(value(&r.text(), "RefillTokens"), "2");
+    let all = h.dict("GET", "/api/v2/policies/", &[], vec![]).await;
+    assert_eq!(all.status, 200, "{}", all.text());
+    for policy in [
+        "CLAIMS_LIST_WITH_ROLE",
+        "INFRACTION_REPORTS_WRITE",
+        "REFUNDS_READ",
+        "POLICIES_LIST",
+        "KEYS_CHECK",
+    ] {
+        assert!(
+            all.text().contains(&format!("<Name>{policy}</Name>")),
+            "{policy}: {}",
+            all.text()
+        );
+    }
+    assert_eq!(
+        h.dict("GET", "/api/v2/policies/NOPE", &[], vec![]).await.status,
+        404
+    );
+    h.sim.shutdown().await;
+}

@@ -130,10 +130,18 @@ pub async fn dict(
     // A lookup carries the payer and the payment it is for (DICT's OpenAPI 2.12.1, getEntry:
     // PI-RequestingParticipant, PI-PayerId, PI-EndToEndId, all required).
     let e2e = proxy_core::wire::spi_id('E', ispb);
+    // Each lookup is for another payer, as a participant's lookups are: one payer's anti-scan
+    // bucket (DICT's ENTRIES_READ_USER_ANTISCAN, 100 tokens, a 404 costing 20) is not the
+    // participant's.
+    static PAYERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(10_000_000_000);
+    let payer = format!(
+        "{:011}",
+        PAYERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
     let headers = [
         XML,
         ("pi-requestingparticipant", ispb),
-        ("pi-payerid", "12345678909"),
+        ("pi-payerid", payer.as_str()),
         ("pi-endtoendid", e2e.as_str()),
     ];
     let (status, h, body) = call(

@@ -250,15 +250,34 @@ async fn route(state: &State, req: &Request<Bytes>, segments: &[&str]) -> Respon
         let detail = format!("{policy}: no token left for {requester}, one in {wait} s");
         return problem(state, StatusCode::TOO_MANY_REQUESTS, "RateLimited", &detail).await;
     }
+    // A lookup also draws on its payer's anti-scan bucket (the end user: PI-PayerId).
+    let user = match (&method, rest) {
+        (&Method::GET, ["entries", key]) => req
+            .headers()
+            .get("pi-payerid")
+            .and_then(|v| v.to_str().ok())
+            .filter(|p| !p.is_empty())
+            .map(|payer| (payer.to_string(), dict_limits::user_policy_of(key))),
+        _ => None,
+    };
+    if let Some((payer, policy)) = &user
+        && let Err(wait) = state.dict_limits.take(payer, policy)
+    {
+        let detail = format!("{policy}: no token left for payer {payer}, one in {wait} s");
+        return problem(state, StatusCode::TOO_MANY_REQUESTS, "RateLimited", &detail).await;
+    }
     let response = if matches!(method, Method::POST | Method::PUT) {
         write(state, req, &requester, rest).await
     } else {
         read(state, req, &requester, &method, rest).await
     };
-    if response.status() == StatusCode::NOT_FOUND
-        && let Some(policy) = policy
-    {
-        state.dict_limits.not_found(&requester, policy);
+    if response.status() == StatusCode::NOT_FOUND {
+        if let Some(policy) = policy {
+            state.dict_limits.not_found(&requester, policy);
+        }
+        if let Some((payer, policy)) = &user {
+            state.dict_limits.not_found(payer, policy);
+        }
     }
     response
 }
@@ -321,6 +340,8 @@ async fn read(
 ) -> Response<Body> {
     let outcome = match (method, rest) {
         (&Method::GET, ["entries", key]) => entries::get(state, req, key),
+        (&Method::GET, ["policies", ""]) => policies(state, requester, None),
+        (&Method::GET, ["policies", name]) => policies(state, requester, Some(name)),
         (&Method::GET, ["claims", ""]) => claims::list(state, requester, req.uri().query()),
         (&Method::GET, ["claims", id]) => claims::get(state, id, requester),
         (&Method::GET, [resource, id]) => match cases::Kind::of(resource) {
@@ -332,6 +353,41 @@ async fn read(
         _ => return unknown(state, "").await,
     };
     answer(state, outcome).await
+}
+
+/// `GET /policies/` (bucketStates) and `GET /policies/{policy}` (getPolicy): the requester's
+/// category and the state of its buckets, as DICT's OpenAPI 2.12.1 reports them.
+fn policies(
+    state: &State,
+    requester: &str,
+    name: Option<&str>,
+) -> Result<(StatusCode, &'static str, String), Refusal> {
+    let xml = |policy: &str| {
+        state.dict_limits.state(requester, policy).map(|b| {
+            format!(
+                "<Policy><AvailableTokens>{}</AvailableTokens><Capacity>{}</Capacity><RefillTokens>{}</RefillTokens>\
+                 <RefillPeriodSec>60</RefillPeriodSec><Name>{policy}</Name></Policy>",
+                b.available.floor() as i64,
+                b.capacity as i64,
+                b.refill_per_minute as i64,
+            )
+        })
+    };
+    let category = format!("<Category>{}</Category>", state.config.dict_category);
+    match name {
+        None => {
+            let all: String = state.dict_limits.names().iter().filter_map(|p| xml(p)).collect();
+            Ok((
+                StatusCode::OK,
+                "ListPoliciesResponse",
+                format!("{category}<Policies>{all}</Policies>"),
+            ))
+        }
+        Some(name) => {
+            let one = xml(name).ok_or_else(|| error("NotFound", format!("no policy {name}")))?;
+            Ok((StatusCode::OK, "GetPolicyResponse", format!("{category}{one}")))
+        }
+    }
 }
 
 /// A path the simulator does not serve: `404 NotFound`, as DICT answers an unknown path (what is
