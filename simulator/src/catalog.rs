@@ -193,6 +193,8 @@ pub struct Transaction {
     pub addressee: Option<String>,
     /// `TxSts` of a pacs.002.
     pub status: Option<String>,
+    /// `IntrBkSttlmAmt` of a pacs.008 (`RtrdIntrBkSttlmAmt` of a pacs.004).
+    pub amount: Option<String>,
     /// The element as written.
     pub source: String,
 }
@@ -252,6 +254,7 @@ impl Inbound {
                             addressee: first(doc, Some(t), "CdtrAgt")
                                 .and_then(|a| text(doc, Some(a), "MmbId")),
                             status: inside(t, "TxSts"),
+                            amount: inside(t, "IntrBkSttlmAmt").or_else(|| inside(t, "RtrdIntrBkSttlmAmt")),
                             source: source(doc, t),
                         }
                     })

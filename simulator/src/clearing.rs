@@ -82,6 +82,8 @@ struct Pending {
     original_def: String,
     /// The payer's `EndToEndId` (a pacs.004's original one).
     end_to_end: String,
+    /// The transaction's amount (`IntrBkSttlmAmt`).
+    amount: String,
     /// When the SPI stops waiting for the payee (AB03).
     deadline: Instant,
 }
@@ -89,13 +91,21 @@ struct Pending {
 /// The SPI's reason code for a payment the payee did not answer in time (Q&A #146, #426).
 pub const TIMEOUT_REASON: &str = "AB03";
 
+/// A settled payment: who paid whom, how much. DICT's infraction reports, refunds and funds
+/// recoveries name it by its `EndToEndId`.
+struct Settlement {
+    payer: String,
+    payee: String,
+    amount: String,
+}
+
 /// Payments awaiting their status, settled payments, and BACEN's echoes awaiting their answer.
 pub(crate) struct Clearing {
     /// By `EndToEndId` (pacs.008) or `RtrId` (pacs.004).
     pending: Mutex<HashMap<String, Pending>>,
     /// Settled payments by `EndToEndId`: (payer, payee). DICT's infraction reports and refunds
     /// name a transaction by it.
-    settled: Mutex<HashMap<String, (String, String)>>,
+    settled: Mutex<HashMap<String, Settlement>>,
     /// By the echo's `MsgId`: answered yet?
     echoes: Mutex<HashMap<String, bool>>,
     /// How long the SPI waits for the payee's pacs.002, in milliseconds.
@@ -127,12 +137,24 @@ impl Clearing {
 
     /// The payer and payee of a settled payment.
     pub(crate) fn settled(&self, end_to_end: &str) -> Option<(String, String)> {
-        lock(&self.settled).get(end_to_end).cloned()
+        lock(&self.settled)
+            .get(end_to_end)
+            .map(|s| (s.payer.clone(), s.payee.clone()))
+    }
+
+    /// The amount of a settled payment (`IntrBkSttlmAmt`).
+    pub(crate) fn settled_amount(&self, end_to_end: &str) -> Option<String> {
+        lock(&self.settled).get(end_to_end).map(|s| s.amount.clone())
     }
 
     fn record_settled(&self, p: &Pending) {
         if p.original_def.starts_with("pacs.008") {
-            lock(&self.settled).insert(p.end_to_end.clone(), (p.payer.clone(), p.payee.clone()));
+            let settlement = Settlement {
+                payer: p.payer.clone(),
+                payee: p.payee.clone(),
+                amount: p.amount.clone(),
+            };
+            lock(&self.settled).insert(p.end_to_end.clone(), settlement);
         }
     }
 }
@@ -281,6 +303,7 @@ async fn transfer(state: &State, sender: &str, msg: &Inbound) {
             payee: payee.clone(),
             original_def: msg.msg_def_idr.clone(),
             end_to_end: tx.end_to_end.clone(),
+            amount: tx.amount.clone().unwrap_or_default(),
             deadline,
         };
         if state.participants.hosts(&payee) {

@@ -452,3 +452,153 @@ async fn a_policy_replaced_on_the_control_port_limits_at_once() {
     );
     h.sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_funds_recovery_is_carried_through_to_the_refund() {
+    let h = Harness::two_participants().await;
+    settled_payment(&h).await;
+    let recovery = |who: &str| {
+        format!(
+            "<CreateFundsRecoveryRequest><Participant>{who}</Participant><FundsRecovery>\
+             <RootTransactionId>{E2E}</RootTransactionId><SituationType>SCAM</SituationType>\
+             <ContactInformation><Email>med@example.com</Email><Phone>+5561999990000</Phone></ContactInformation>\
+             </FundsRecovery></CreateFundsRecoveryRequest>"
+        )
+    };
+    // The payer's participant opens it, not the payee's.
+    assert_eq!(
+        post_as(&h, PAYEE, "/api/v2/funds-recoveries/", &recovery(PAYEE))
+            .await
+            .status,
+        403
+    );
+    let created = post_as(&h, PAYER, "/api/v2/funds-recoveries/", &recovery(PAYER)).await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    let id = text_of(&created.text(), "Id");
+    assert_eq!(text_of(&created.text(), "Status"), "AWAITING_ANALYSIS");
+    assert_eq!(text_of(&created.text(), "RootTransactionId"), E2E);
+    assert!(created.text().contains("<TrackingGraph>"), "{}", created.text());
+    let again = post_as(&h, PAYER, "/api/v2/funds-recoveries/", &recovery(PAYER)).await;
+    assert!(
+        again
+            .text()
+            .contains("/error/FundsRecoveryForTransactionAlreadyExists"),
+        "{}",
+        again.text()
+    );
+
+    // Its infraction report is the payee's to analyse; not cancellable on its own.
+    let reports = get_as(
+        &h,
+        PAYEE,
+        &format!("/api/v2/funds-recoveries/{id}/infraction-reports"),
+    )
+    .await;
+    assert_eq!(reports.status, 200, "{}", reports.text());
+    let report = text_of(&reports.text(), "Id");
+    assert_eq!(text_of(&reports.text(), "FundsRecoveryId"), id);
+    let path = |a: &str| format!("/api/v2/infraction-reports/{report}/{a}");
+    let cancel = post_as(
+        &h,
+        PAYER,
+        &path("cancel"),
+        &action("CancelInfractionReportRequest", PAYER, ""),
+    )
+    .await;
+    assert!(
+        cancel.text().contains("/error/InfractionReportOperationInvalid"),
+        "{}",
+        cancel.text()
+    );
+    let early = post_as(
+        &h,
+        PAYER,
+        &format!("/api/v2/funds-recoveries/{id}/refund"),
+        &action("RefundFundsRecoveryRequest", PAYER, ""),
+    )
+    .await;
+    assert!(
+        early.text().contains("/error/FundsRecoveryOperationInvalid"),
+        "{}",
+        early.text()
+    );
+    post_as(
+        &h,
+        PAYEE,
+        &path("acknowledge"),
+        &action("AcknowledgeInfractionReportRequest", PAYEE, ""),
+    )
+    .await;
+    let closed = post_as(
+        &h,
+        PAYEE,
+        &path("close"),
+        &action(
+            "CloseInfractionReportRequest",
+            PAYEE,
+            "<AnalysisResult>AGREED</AnalysisResult><FraudType>MULE_ACCOUNT</FraudType>",
+        ),
+    )
+    .await;
+    assert_eq!(closed.status, 200, "{}", closed.text());
+    let got = get_as(&h, PAYER, &format!("/api/v2/funds-recoveries/{id}")).await;
+    assert_eq!(text_of(&got.text(), "Status"), "ANALYSED");
+
+    // The reporter asks the refund; the payee accepts it; the recovery completes.
+    let by_payee = post_as(
+        &h,
+        PAYEE,
+        &format!("/api/v2/funds-recoveries/{id}/refund"),
+        &action("RefundFundsRecoveryRequest", PAYEE, ""),
+    )
+    .await;
+    assert_eq!(by_payee.status, 403);
+    let refunding = post_as(
+        &h,
+        PAYER,
+        &format!("/api/v2/funds-recoveries/{id}/refund"),
+        &action("RefundFundsRecoveryRequest", PAYER, ""),
+    )
+    .await;
+    assert_eq!(
+        text_of(&refunding.text(), "Status"),
+        "REFUNDING",
+        "{}",
+        refunding.text()
+    );
+    let refunds = get_as(&h, PAYER, &format!("/api/v2/funds-recoveries/{id}/refunds")).await;
+    let refund = text_of(&refunds.text(), "Id");
+    assert_eq!(
+        text_of(&refunds.text(), "RefundAmount"),
+        "250.00",
+        "the payment's amount"
+    );
+    assert_eq!(text_of(&refunds.text(), "InfractionReportId"), report);
+    let accepted = post_as(
+        &h,
+        PAYEE,
+        &format!("/api/v2/refunds/{refund}/close"),
+        &action(
+            "CloseRefundRequest",
+            PAYEE,
+            "<RefundAnalysisResult>TOTALLY_ACCEPTED</RefundAnalysisResult>",
+        ),
+    )
+    .await;
+    assert_eq!(accepted.status, 200, "{}", accepted.text());
+    let got = get_as(&h, PAYER, &format!("/api/v2/funds-recoveries/{id}")).await;
+    assert_eq!(text_of(&got.text(), "Status"), "COMPLETED");
+    let late = post_as(
+        &h,
+        PAYER,
+        &format!("/api/v2/funds-recoveries/{id}/cancel"),
+        &action("CancelFundsRecoveryRequest", PAYER, ""),
+    )
+    .await;
+    assert!(
+        late.text().contains("/error/FundsRecoveryOperationInvalid"),
+        "{}",
+        late.text()
+    );
+    h.sim.shutdown().await;
+}

@@ -338,6 +338,13 @@ impl Roadmap<'_> {
         }
         log.play(
             PHASE,
+            "funds recovery (MED 2.0) by A on its payment to B",
+            "A creates it; B finds its report, acknowledges, closes AGREED; A asks the refund; B accepts it; COMPLETED",
+            self.funds_recovery(&ab),
+        )
+        .await;
+        log.play(
+            PHASE,
             "lookup rate limit (bucket of 5)",
             "429 RateLimited once the bucket is empty, signed",
             self.rate_limit(),
@@ -455,6 +462,129 @@ impl Roadmap<'_> {
         Ok(judge(
             seen.last().map(String::as_str) == Some(want_last) && holder == self.a.ispb,
             format!("{}; key held by {holder}", seen.join(" → ")),
+        ))
+    }
+
+    /// A funds recovery (DICT's OpenAPI 2.12.1, MED 2.0) by A on payment `e2e` to B, carried
+    /// through: B finds the recovery's infraction report in its list, acknowledges it and closes it
+    /// `AGREED`; A asks the refund; B finds it and accepts it. Observed: the recovery's statuses.
+    async fn funds_recovery(&self, e2e: &str) -> Result<Outcome, String> {
+        let (a, b) = (self.a, self.b);
+        let create = acting(
+            "CreateFundsRecoveryRequest",
+            &a.ispb,
+            &format!(
+                "<FundsRecovery><RootTransactionId>{e2e}</RootTransactionId><SituationType>SCAM</SituationType>\
+                 <ReportDetails>golpe do falso parente</ReportDetails>\
+                 <ContactInformation><Email>med@banco-a.example</Email><Phone>+5561999990000</Phone></ContactInformation>\
+                 </FundsRecovery>"
+            ),
+        );
+        let r = a.dict("POST", "/api/v2/funds-recoveries/", Some(create)).await?;
+        if let Err(e) = answered("create", 201, &r) {
+            return Ok(Err(e));
+        }
+        let id = text_of(&r.2, "Id");
+        let mut seen = vec![text_of(&r.2, "Status")];
+        let status = |r: &(u16, bool, String)| text_of(&r.2, "Status");
+        // B: the recovery's report, in its list of reports against it.
+        let path = format!(
+            "/api/v2/infraction-reports/?Participant={}&IsCounterparty=true&Status=OPEN",
+            b.ispb
+        );
+        let listed = b.dict("GET", &path, None).await?;
+        let Some(report) = listed
+            .2
+            .split("<InfractionReport>")
+            .skip(1)
+            .find(|r| r.contains(&format!("<FundsRecoveryId>{id}</FundsRecoveryId>")))
+            .map(|r| text_of(r, "Id"))
+        else {
+            return Ok(Err(format!("no report of recovery {id} in {}'s list", b.ispb)));
+        };
+        let inner = format!("<InfractionReportId>{report}</InfractionReportId>");
+        let ack = acting("AcknowledgeInfractionReportRequest", &b.ispb, &inner);
+        let r = b
+            .dict(
+                "POST",
+                &format!("/api/v2/infraction-reports/{report}/acknowledge"),
+                Some(ack),
+            )
+            .await?;
+        if let Err(e) = answered("acknowledge", 200, &r) {
+            return Ok(Err(e));
+        }
+        let close = acting(
+            "CloseInfractionReportRequest",
+            &b.ispb,
+            &format!(
+                "{inner}<FraudType>SCAMMER_ACCOUNT</FraudType><AnalysisResult>AGREED</AnalysisResult><AnalysisDetails>conta de golpista</AnalysisDetails>"
+            ),
+        );
+        let r = b
+            .dict(
+                "POST",
+                &format!("/api/v2/infraction-reports/{report}/close"),
+                Some(close),
+            )
+            .await?;
+        if let Err(e) = answered("close", 200, &r) {
+            return Ok(Err(e));
+        }
+        let got = a
+            .dict("GET", &format!("/api/v2/funds-recoveries/{id}"), None)
+            .await?;
+        seen.push(status(&got));
+        let refund = acting(
+            "RefundFundsRecoveryRequest",
+            &a.ispb,
+            &format!("<FundsRecoveryId>{id}</FundsRecoveryId>"),
+        );
+        let r = a
+            .dict(
+                "POST",
+                &format!("/api/v2/funds-recoveries/{id}/refund"),
+                Some(refund),
+            )
+            .await?;
+        if let Err(e) = answered("refund", 200, &r) {
+            return Ok(Err(e));
+        }
+        seen.push(status(&r));
+        let path = format!(
+            "/api/v2/refunds/?Participant={}&ParticipantRole=CONTESTED&Status=OPEN",
+            b.ispb
+        );
+        let listed = b.dict("GET", &path, None).await?;
+        let Some(refund) = listed
+            .2
+            .split("<Refund>")
+            .skip(1)
+            .find(|r| r.contains(&format!("<FundsRecoveryId>{id}</FundsRecoveryId>")))
+            .map(|r| text_of(r, "Id"))
+        else {
+            return Ok(Err(format!("no refund of recovery {id} in {}'s list", b.ispb)));
+        };
+        let close = acting(
+            "CloseRefundRequest",
+            &b.ispb,
+            &format!(
+                "<RefundId>{refund}</RefundId><RefundAnalysisResult>TOTALLY_ACCEPTED</RefundAnalysisResult>"
+            ),
+        );
+        let r = b
+            .dict("POST", &format!("/api/v2/refunds/{refund}/close"), Some(close))
+            .await?;
+        if let Err(e) = answered("close refund", 200, &r) {
+            return Ok(Err(e));
+        }
+        let got = a
+            .dict("GET", &format!("/api/v2/funds-recoveries/{id}"), None)
+            .await?;
+        seen.push(status(&got));
+        Ok(judge(
+            seen.last().map(String::as_str) == Some("COMPLETED"),
+            seen.join(" → "),
         ))
     }
 

@@ -196,9 +196,23 @@ pub(super) struct Case {
     analysis: String,
     created: String,
     modified: String,
+    /// The funds recovery (MED 2.0) that opened it, if one did.
+    funds_recovery: Option<String>,
+    /// A refund's infraction report, when a funds recovery asked for it.
+    infraction_report: Option<String>,
 }
 
 impl Case {
+    /// The links a funds recovery gives a case, as the answer writes them.
+    fn links(&self) -> String {
+        let link = |name: &str, v: &Option<String>| {
+            v.as_ref()
+                .map(|v| format!("<{name}>{v}</{name}>"))
+                .unwrap_or_default()
+        };
+        link("InfractionReportId", &self.infraction_report) + &link("FundsRecoveryId", &self.funds_recovery)
+    }
+
     fn involves(&self, participant: &str) -> bool {
         self.reporter == participant || self.counterparty == participant
     }
@@ -208,7 +222,8 @@ impl Case {
             return format!(
                 "<Refund>{fields}<Id>{id}</Id><Status>{status}</Status>\
                  <RequestingParticipant>{requesting}</RequestingParticipant><ContestedParticipant>{contested}</ContestedParticipant>\
-                 <CreationTime>{created}</CreationTime><LastModified>{modified}</LastModified>{analysis}</Refund>",
+                 <CreationTime>{created}</CreationTime><LastModified>{modified}</LastModified>{links}{analysis}</Refund>",
+                links = self.links(),
                 fields = self.fields,
                 status = self.status,
                 requesting = escape(&self.reporter),
@@ -220,8 +235,9 @@ impl Case {
         }
         format!(
             "<InfractionReport>{fields}<Id>{id}</Id><Status>{status}</Status>\
-             <ReporterParticipant>{reporter}</ReporterParticipant><CounterpartyParticipant>{counterparty}</CounterpartyParticipant>\
+             {links}<ReporterParticipant>{reporter}</ReporterParticipant><CounterpartyParticipant>{counterparty}</CounterpartyParticipant>\
              {analysis}<CreationTime>{created}</CreationTime><LastModified>{modified}</LastModified></InfractionReport>",
+            links = self.links(),
             fields = self.fields,
             status = self.status,
             reporter = escape(&self.reporter),
@@ -339,6 +355,8 @@ pub(super) fn create(state: &State, kind: Kind, doc: &Document<'_>, actor: &str)
         analysis: String::new(),
         created: now.clone(),
         modified: now,
+        funds_recovery: None,
+        infraction_report: None,
     };
     let id = uuid();
     let xml = case.xml(&id);
@@ -407,6 +425,15 @@ pub(super) fn act(
             "{actor} may not {action} {} {id}: that is {entitled}'s",
             kind.element()
         )));
+    }
+    if case.funds_recovery.is_some() && action == "cancel" {
+        return Err(error(
+            operation_invalid,
+            format!(
+                "{} {id} belongs to a funds recovery: cancel the recovery",
+                kind.element()
+            ),
+        ));
     }
     if !step.from.contains(&case.status) {
         return Err(error(
@@ -582,4 +609,82 @@ pub(super) fn list(state: &State, kind: Kind, requester: &str, query: Option<&st
         kind.root("list"),
         format!("<HasMoreElements>false</HasMoreElements><{plural}>{items}</{plural}>"),
     ))
+}
+
+/// A case a funds recovery (MED 2.0) opens: an infraction report to a participant of its
+/// tracking graph, or a refund of an agreed report. Returns its id.
+pub(super) fn open_for_recovery(
+    d: &mut super::Inner,
+    kind: Kind,
+    (transaction, reporter, counterparty): (&str, &str, &str),
+    fields: String,
+    (recovery, report): (&str, Option<String>),
+) -> String {
+    let now = utc_now();
+    let case = Case {
+        kind,
+        seq: d.cases.len(),
+        fields,
+        transaction: transaction.to_string(),
+        reporter: reporter.to_string(),
+        counterparty: counterparty.to_string(),
+        status: "OPEN",
+        analysis: String::new(),
+        created: now.clone(),
+        modified: now,
+        funds_recovery: Some(recovery.to_string()),
+        infraction_report: report,
+    };
+    let id = uuid();
+    d.cases.insert(id.clone(), case);
+    id
+}
+
+/// A case a funds recovery opened, as the recovery reads it.
+pub(super) struct Linked {
+    /// Its id.
+    pub(super) id: String,
+    /// Its answer XML.
+    pub(super) xml: String,
+    /// Its status.
+    pub(super) status: &'static str,
+    /// Whether it closed `AGREED` (a report) or accepted (a refund).
+    pub(super) agreed: bool,
+    /// Its counterparty.
+    pub(super) counterparty: String,
+}
+
+/// A funds recovery's cases of `kind`, in the order they were opened.
+pub(super) fn of_recovery(d: &super::Inner, recovery: &str, kind: Kind) -> Vec<Linked> {
+    let mut found: Vec<(&String, &Case)> = d
+        .cases
+        .iter()
+        .filter(|(_, c)| c.kind == kind && c.funds_recovery.as_deref() == Some(recovery))
+        .collect();
+    found.sort_by_key(|(_, c)| c.seq);
+    found
+        .into_iter()
+        .map(|(id, c)| {
+            let agreed = c.analysis.contains("<AnalysisResult>AGREED</AnalysisResult>")
+                || c.analysis.contains("ACCEPTED</AnalysisResult>");
+            Linked {
+                id: id.clone(),
+                xml: c.xml(id),
+                status: c.status,
+                agreed,
+                counterparty: c.counterparty.clone(),
+            }
+        })
+        .collect()
+}
+
+/// Cancels a funds recovery's cases that are not closed (its cancellation cancels them all).
+pub(super) fn cancel_recovery_cases(d: &mut super::Inner, recovery: &str) {
+    let now = utc_now();
+    for c in d.cases.values_mut() {
+        if c.funds_recovery.as_deref() == Some(recovery) && c.status != "CLOSED" && c.status != "CANCELLED" {
+            c.status = "CANCELLED";
+            c.modified = now.clone();
+        }
+    }
 }

@@ -17,6 +17,7 @@
 mod cases;
 mod claims;
 mod entries;
+mod recoveries;
 
 use std::sync::Mutex;
 
@@ -43,6 +44,8 @@ struct Inner {
     entries: std::collections::HashMap<String, entries::Entry>,
     claims: std::collections::HashMap<String, claims::Claim>,
     cases: std::collections::HashMap<String, cases::Case>,
+    /// Funds recoveries (MED 2.0) by id.
+    recoveries: std::collections::HashMap<String, recoveries::Recovery>,
     /// `createEntry`'s `RequestId`s by participant: the key each created and the `<Entry>` it
     /// asked for (idempotence).
     entry_requests: std::collections::HashMap<(String, String), (String, String)>,
@@ -84,6 +87,10 @@ const ERRORS: &[(&str, u16)] = &[
     ("RefundOperationInvalid", 400),
     ("RefundTransactionNotFound", 400),
     ("RefundAlreadyBeingProcessedForTransaction", 400),
+    ("FundsRecoveryInvalid", 400),
+    ("FundsRecoveryOperationInvalid", 400),
+    ("FundsRecoveryTransactionNotIndexed", 400),
+    ("FundsRecoveryForTransactionAlreadyExists", 400),
 ];
 
 /// A refusal of DICT's error type `kind` (one of [`ERRORS`]) with its status.
@@ -322,6 +329,8 @@ async fn write(state: &State, req: &Request<Bytes>, requester: &str, rest: &[&st
         (&Method::PUT, ["entries", key]) => entries::update(state, key, doc, &actor),
         (&Method::POST, ["entries", key, "delete"]) => entries::delete(state, key, &actor),
         (&Method::POST, ["claims", ""]) => claims::create(state, doc, &actor),
+        (&Method::POST, ["funds-recoveries", ""]) => recoveries::create(state, doc, &actor),
+        (&Method::POST, ["funds-recoveries", id, action]) => recoveries::act(state, id, action, &actor),
         (&Method::POST, ["claims", id, action]) => claims::act(state, id, action, doc, &actor),
         (_, [resource, ..]) => return unknown(state, resource).await,
         _ => return unknown(state, "").await,
@@ -340,6 +349,8 @@ async fn read(
 ) -> Response<Body> {
     let outcome = match (method, rest) {
         (&Method::GET, ["entries", key]) => entries::get(state, req, key),
+        (&Method::GET, ["funds-recoveries", id]) => recoveries::read(state, id, None, requester),
+        (&Method::GET, ["funds-recoveries", id, what]) => recoveries::read(state, id, Some(what), requester),
         (&Method::GET, ["policies", ""]) => policies(state, requester, None),
         (&Method::GET, ["policies", name]) => policies(state, requester, Some(name)),
         (&Method::GET, ["claims", ""]) => claims::list(state, requester, req.uri().query()),
