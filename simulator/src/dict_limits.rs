@@ -113,6 +113,8 @@ pub fn policies_for(category: char) -> Vec<Policy> {
         Policy::new("REFUNDS_WRITE", 72_000.0, 2_400.0),
         Policy::new("REFUND_LIST_WITH_ROLE", 200.0, 40.0),
         Policy::new("REFUND_LIST_WITHOUT_ROLE", 50.0, 10.0),
+        Policy::new("SYNC_VERIFICATIONS_WRITE", 50.0, 10.0),
+        Policy::new("CIDS_ENTRIES_READ", 36_000.0, 1_200.0),
         Policy::new("POLICIES_READ", 200.0, 60.0),
         Policy::new("POLICIES_LIST", 20.0, 6.0),
         Policy::per_user("ENTRIES_READ_USER_ANTISCAN"),
@@ -154,6 +156,8 @@ pub fn policy_of(method: &Method, rest: &[&str], query: &str) -> Option<&'static
         }
         (&Method::GET, ["refunds", _]) => "REFUNDS_READ",
         (&Method::POST, ["refunds", ..]) => "REFUNDS_WRITE",
+        (&Method::POST, ["sync-verifications", ""]) => "SYNC_VERIFICATIONS_WRITE",
+        (&Method::GET, ["cids", "entries", _]) => "CIDS_ENTRIES_READ",
         (&Method::GET, ["policies", ""]) => "POLICIES_LIST",
         (&Method::GET, ["policies", _]) => "POLICIES_READ",
         _ => return None,

@@ -18,6 +18,7 @@ pub mod faults;
 mod find;
 pub mod participants;
 pub mod pki;
+pub mod reconciliation;
 mod server;
 pub mod spi;
 mod state;

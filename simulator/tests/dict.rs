@@ -653,3 +653,47 @@ async fn the_category_sizes_the_lookup_bucket_and_policies_report_it() {
     );
     h.sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn reconciliation_finds_entries_by_cid_and_verifies_a_participants_vsync() {
+    let h = Harness::start().await;
+    let entry = sample("dict-create-entry.xml");
+    assert_eq!(h.dict_post("/api/v2/entries/", &entry).await.status, 201);
+    // The participant's side: the CID of its entry from the RequestId it created it with.
+    let content = &entry[entry.find("<Entry>").unwrap() + 7..entry.find("</Entry>").unwrap()];
+    let attributes = simulator::reconciliation::entry_attributes(content);
+    assert_eq!(
+        attributes,
+        "PHONE&+5561988880000&12345678909&Maria da Conceição&&99999010&0001&0007654321&CACC"
+    );
+    let cid = simulator::reconciliation::cid("a946d533-7f22-42a5-9a9b-e87cd55c0f4d", &attributes).unwrap();
+    let r = h
+        .dict("GET", &format!("/api/v2/cids/entries/{cid}"), &[], vec![])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    h.verify(&r.body, Profile::Dict).expect("signed");
+    assert_eq!(value(&r.text(), "Key"), "+5561988880000");
+    let verify = |vsync: &str, key_type: &str| {
+        format!(
+            "<CreateSyncVerificationRequest><SyncVerification><Participant>99999010</Participant>\
+             <KeyType>{key_type}</KeyType><ParticipantSyncVerifier>{vsync}</ParticipantSyncVerifier>\
+             </SyncVerification></CreateSyncVerificationRequest>"
+        )
+    };
+    let vsync = simulator::reconciliation::vsync([cid.as_str()]);
+    let ok = h
+        .dict_post("/api/v2/sync-verifications/", &verify(&vsync, "PHONE"))
+        .await;
+    assert_eq!(ok.status, 201, "{}", ok.text());
+    assert_eq!(value(&ok.text(), "Result"), "OK");
+    let nok = h
+        .dict_post("/api/v2/sync-verifications/", &verify(&"0".repeat(64), "PHONE"))
+        .await;
+    assert_eq!(value(&nok.text(), "Result"), "NOK");
+    // No EMAIL key: the empty set's VSync.
+    let empty = h
+        .dict_post("/api/v2/sync-verifications/", &verify(&"0".repeat(64), "EMAIL"))
+        .await;
+    assert_eq!(value(&empty.text(), "Result"), "OK");
+    h.sim.shutdown().await;
+}

@@ -147,8 +147,17 @@ impl Roadmap<'_> {
     pub async fn play(&self, log: &mut Log) {
         let (a, b) = (self.a, self.b);
         let mut keys: Vec<(&str, String)> = KEYS.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        // A's side of reconciliation: each entry's RequestId and <Entry> content as sent.
+        let mut sent: Vec<(String, String)> = Vec::new();
         for (kind, key) in keys.iter_mut() {
             let kind: &str = kind;
+            let body = entry(key, kind, &a.ispb);
+            let content = body
+                .split_once("<Entry>")
+                .and_then(|(_, rest)| rest.split_once("</Entry>"))
+                .map(|(c, _)| c.to_string())
+                .unwrap_or_default();
+            let request_id = text_of(&body, "RequestId");
             log.play(
                 PHASE,
                 &format!("create a {kind} key"),
@@ -158,9 +167,7 @@ impl Roadmap<'_> {
                     "201, signed answer verified"
                 },
                 async {
-                    let r = a
-                        .dict("POST", "/api/v2/entries/", Some(entry(key, kind, &a.ispb)))
-                        .await?;
+                    let r = a.dict("POST", "/api/v2/entries/", Some(body)).await?;
                     if kind == "EVP" {
                         *key = text_of(&r.2, "Key");
                     }
@@ -169,6 +176,13 @@ impl Roadmap<'_> {
             )
             .await;
             let key: &str = key;
+            // DICT generates an EVP key: A's copy of the entry names it from DICT's answer.
+            let content = if kind == "EVP" {
+                format!("<Key>{key}</Key>{content}")
+            } else {
+                content
+            };
+            sent.push((request_id, content));
             log.play(
                 PHASE,
                 &format!("look up the {kind} key (by B)"),
@@ -187,6 +201,13 @@ impl Roadmap<'_> {
             "keys/check: every key registered",
             "200, hasEntry=true for the five keys",
             self.check(true, &keys),
+        )
+        .await;
+        log.play(
+            PHASE,
+            "reconciliation: A's VSync of each key type, an entry by its CID",
+            "sync-verification OK for the five types (CIDs and VSync as DICT's OpenAPI computes them); the entry found by its CID",
+            self.reconcile(&sent),
         )
         .await;
         for (kind, key) in &keys {
@@ -350,6 +371,49 @@ impl Roadmap<'_> {
             self.rate_limit(),
         )
         .await;
+    }
+
+    /// A's reconciliation with DICT (DICT's OpenAPI 2.12.1, "Reconciliação"): A computes each
+    /// entry's CID from the RequestId it created it with, the VSync of each key type, and asks
+    /// DICT to verify them; then reads one entry back by its CID.
+    async fn reconcile(&self, sent: &[(String, String)]) -> Result<Outcome, String> {
+        use simulator::reconciliation::{cid, entry_attributes, vsync};
+        let cids: Vec<(String, String)> = sent
+            .iter()
+            .filter_map(|(request_id, content)| {
+                let attributes = entry_attributes(content);
+                let kind = attributes.split('&').next().unwrap_or("").to_string();
+                cid(request_id, &attributes).map(|c| (kind, c))
+            })
+            .collect();
+        let mut results = Vec::new();
+        for (kind, _) in KEYS {
+            let mine = vsync(cids.iter().filter(|(k, _)| k == kind).map(|(_, c)| c.as_str()));
+            let body = format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CreateSyncVerificationRequest><SyncVerification>\
+                 <Participant>{}</Participant><KeyType>{kind}</KeyType><ParticipantSyncVerifier>{mine}</ParticipantSyncVerifier>\
+                 </SyncVerification></CreateSyncVerificationRequest>",
+                self.a.ispb
+            );
+            let r = self
+                .a
+                .dict("POST", "/api/v2/sync-verifications/", Some(body))
+                .await?;
+            if let Err(e) = answered("sync-verification", 201, &r) {
+                return Ok(Err(e));
+            }
+            results.push(format!("{kind} {}", text_of(&r.2, "Result")));
+        }
+        let Some((_, first)) = cids.first() else {
+            return Ok(Err("no CID computed".into()));
+        };
+        let r = self
+            .a
+            .dict("GET", &format!("/api/v2/cids/entries/{first}"), None)
+            .await?;
+        let by_cid = answered("entry by CID", 200, &r);
+        let all_ok = results.iter().all(|r| r.ends_with(" OK"));
+        Ok(by_cid.and_then(|o| judge(all_ok, format!("{}; {o}", results.join(", ")))))
     }
 
     async fn check(&self, registered: bool, keys: &[(&str, String)]) -> Result<Outcome, String> {

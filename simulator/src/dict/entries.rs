@@ -31,6 +31,8 @@ pub(super) struct Entry {
     owned_since: String,
     /// The owner's `TaxIdNumber`.
     owner: String,
+    /// The `RequestId` that created it: the key of its CID.
+    request_id: String,
 }
 
 impl Entry {
@@ -128,11 +130,86 @@ pub(super) fn create(state: &State, doc: &Document<'_>) -> Answer {
         created: now.clone(),
         owned_since: now,
         owner: f.owner,
+        request_id: request_id.clone(),
     };
     let xml = entry.xml();
     d.entries.insert(key.clone(), entry);
     d.entry_requests.insert(request, (key, requested));
     Ok((StatusCode::CREATED, "CreateEntryResponse", xml))
+}
+
+/// The entry's CID and key type (DICT's reconciliation: `crate::reconciliation`).
+fn cid_of(e: &Entry) -> (Option<String>, String) {
+    let attributes = crate::reconciliation::entry_attributes(&e.fields);
+    let key_type = attributes.split('&').next().unwrap_or("").to_string();
+    (crate::reconciliation::cid(&e.request_id, &attributes), key_type)
+}
+
+/// `POST /sync-verifications/`: the participant's VSync of one key type against DICT's.
+pub(super) fn verify_sync(state: &State, doc: &Document<'_>, actor: &str) -> Answer {
+    let participant = field(doc, None, "Participant").unwrap_or_default();
+    let key_type = field(doc, None, "KeyType").unwrap_or_default();
+    let theirs = field(doc, None, "ParticipantSyncVerifier").unwrap_or_default();
+    if participant != actor {
+        return Err(forbidden(format!("{actor} cannot verify {participant}'s keys")));
+    }
+    if !matches!(key_type.as_str(), "CPF" | "CNPJ" | "PHONE" | "EMAIL" | "EVP") || theirs.len() != 64 {
+        return Err(bad_request(
+            "SyncVerification needs a KeyType and a 64-hex ParticipantSyncVerifier",
+        ));
+    }
+    let mut d = state.dict.lock();
+    let cids: Vec<String> = d
+        .entries
+        .values()
+        .filter(|e| e.participant == participant)
+        .filter_map(|e| match cid_of(e) {
+            (Some(cid), t) if t == key_type => Some(cid),
+            _ => None,
+        })
+        .collect();
+    let ours = crate::reconciliation::vsync(cids.iter().map(String::as_str));
+    d.sync_verifications += 1;
+    let result = if ours.eq_ignore_ascii_case(&theirs) {
+        "OK"
+    } else {
+        "NOK"
+    };
+    Ok((
+        StatusCode::CREATED,
+        "CreateSyncVerificationResponse",
+        format!(
+            "<SyncVerification><Participant>{}</Participant><KeyType>{key_type}</KeyType>\
+             <ParticipantSyncVerifier>{}</ParticipantSyncVerifier><Id>{}</Id><Result>{result}</Result></SyncVerification>",
+            escape(&participant),
+            escape(&theirs),
+            d.sync_verifications
+        ),
+    ))
+}
+
+/// `GET /cids/entries/{Cid}`: the participant's entry with this CID.
+pub(super) fn by_cid(state: &State, cid: &str, requester: &str) -> Answer {
+    let d = state.dict.lock();
+    let found = d.entries.values().find(|e| {
+        (requester.is_empty() || e.participant == requester) && cid_of(e).0.as_deref() == Some(cid)
+    });
+    let e = found.ok_or_else(|| {
+        (
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("no entry with CID {cid}"),
+        )
+    })?;
+    Ok((
+        StatusCode::OK,
+        "GetEntryByCidResponse",
+        format!(
+            "<Cid>{cid}</Cid>{}<RequestId>{}</RequestId>",
+            e.xml(),
+            escape(&e.request_id)
+        ),
+    ))
 }
 
 /// `EntryLockedByClaim` when a claim on `key` is neither completed nor cancelled.

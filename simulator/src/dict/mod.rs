@@ -44,6 +44,8 @@ struct Inner {
     entries: std::collections::HashMap<String, entries::Entry>,
     claims: std::collections::HashMap<String, claims::Claim>,
     cases: std::collections::HashMap<String, cases::Case>,
+    /// Sync verifications made (their ids count them).
+    sync_verifications: u64,
     /// Funds recoveries (MED 2.0) by id.
     recoveries: std::collections::HashMap<String, recoveries::Recovery>,
     /// `createEntry`'s `RequestId`s by participant: the key each created and the `<Entry>` it
@@ -330,6 +332,7 @@ async fn write(state: &State, req: &Request<Bytes>, requester: &str, rest: &[&st
         (&Method::POST, ["entries", key, "delete"]) => entries::delete(state, key, &actor),
         (&Method::POST, ["claims", ""]) => claims::create(state, doc, &actor),
         (&Method::POST, ["funds-recoveries", ""]) => recoveries::create(state, doc, &actor),
+        (&Method::POST, ["sync-verifications", ""]) => entries::verify_sync(state, doc, &actor),
         (&Method::POST, ["funds-recoveries", id, action]) => recoveries::act(state, id, action, &actor),
         (&Method::POST, ["claims", id, action]) => claims::act(state, id, action, doc, &actor),
         (_, [resource, ..]) => return unknown(state, resource).await,
@@ -349,6 +352,7 @@ async fn read(
 ) -> Response<Body> {
     let outcome = match (method, rest) {
         (&Method::GET, ["entries", key]) => entries::get(state, req, key),
+        (&Method::GET, ["cids", "entries", cid]) => entries::by_cid(state, cid, requester),
         (&Method::GET, ["funds-recoveries", id]) => recoveries::read(state, id, None, requester),
         (&Method::GET, ["funds-recoveries", id, what]) => recoveries::read(state, id, Some(what), requester),
         (&Method::GET, ["policies", ""]) => policies(state, requester, None),
