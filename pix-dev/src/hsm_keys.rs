@@ -51,3 +51,71 @@ pub fn bank_keys() -> Option<BankKeys> {
     );
     Some(BankKeys { dev, token, pki, dir })
 }
+
+impl BankKeys {
+    /// The CloudHSM flavour's parameters for these keys against `sim` (by its dev name, connected
+    /// at loopback), trusting `bacen_signature` (one or more PEM certificates) for BACEN's
+    /// signatures: full names to values, as `proxy-hsm serve --parameters` reads them.
+    pub fn parameters(
+        &self,
+        sim: &simulator::Simulator,
+        bacen_signature: &str,
+    ) -> std::collections::HashMap<String, String> {
+        use simulator::pki::TLS_NAME;
+        let read = |name: &str| std::fs::read_to_string(self.pki.path(name)).expect("read");
+        [
+            ("SignatureKeyLabel", "PIX_SIGNATURE".to_string()),
+            ("SignatureCertificate", read("sig-hsm.cer")),
+            ("MtlsKeyLabel", "PIX_MTLS".into()),
+            ("MtlsCertificate", read("mtls-hsm.cer")),
+            ("DictAuditStream", "pix-proxy-test-dict".into()),
+            ("SpiAuditStream", "pix-proxy-test-spi".into()),
+            ("BcbDictEndpoint", format!("{TLS_NAME}:{}", sim.dict.port())),
+            ("BcbSpiEndpoint", format!("{TLS_NAME}:{}", sim.spi.port())),
+            ("BcbSignatureCertificate", bacen_signature.to_string()),
+            ("BcbMtlsCertificate", read("bacen-ca.cer")),
+        ]
+        .into_iter()
+        .map(|(k, v)| (format!("{}{k}", proxy_hsm::configured::FLAVOUR.prefix()), v))
+        .collect()
+    }
+
+    /// The token's secret as `proxy-hsm serve --secret` reads it (`--pin-format plain`).
+    pub fn secret_json(&self) -> String {
+        format!(
+            r#"{{"HSM_USER":"crypto_user","HSM_PASSWORD":"{}"}}"#,
+            self.dev.pin
+        )
+    }
+
+    /// `proxy-hsm serve` with these keys (SoftHSM, `--pin-format plain`), the `parameters` and
+    /// `secret` files, audit records as files under `audit`, BACEN at loopback, listening on
+    /// `ports` (SPI, DICT, health).
+    pub fn serve(
+        &self,
+        parameters: &std::path::Path,
+        secret: &std::path::Path,
+        audit: &std::path::Path,
+        (spi, dict, check): (u16, u16, u16),
+    ) -> std::process::Command {
+        let mut command = std::process::Command::new(crate::binaries::proxy_hsm());
+        command
+            .arg("serve")
+            .arg("--parameters")
+            .arg(parameters)
+            .arg("--secret")
+            .arg(secret)
+            .args([
+                "--module",
+                testkit::softhsm::MODULE,
+                "--token-label",
+                &self.dev.label,
+            ])
+            .args(["--pin-format", "plain", "--audit", "files", "--audit-dir"])
+            .arg(audit)
+            .args(["--resolve", "127.0.0.1"])
+            .args(["--spi-port", &spi.to_string(), "--dict-port", &dict.to_string()])
+            .args(["--check-port", &check.to_string()]);
+        command
+    }
+}

@@ -6,7 +6,6 @@
 //! The `proxy-hsm` binary as a process, keys in SoftHSM, the simulator on loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -14,12 +13,9 @@ use std::time::{Duration, Instant};
 
 use pix_dev::hsm::{DevOptions, DevSetup, Keys};
 use proxy_hsm::Listen;
-use proxy_hsm::configured::FLAVOUR;
-use simulator::pki::{DevPki, TLS_NAME};
 use simulator::{Config, Simulator};
 use testkit::bank::{STREAM_START, call, get, header, post_xml};
 use testkit::samples::bytes as sample;
-use testkit::softhsm::MODULE;
 use testkit::tools::free_port;
 
 const MSGS: &str = "/api/v1/in/99999010/msgs";
@@ -39,22 +35,8 @@ fn read(p: &Path) -> String {
 }
 
 /// Writes the CloudHSM flavour's parameters with `bacen_signature` as `BcbSignatureCertificate`.
-fn write_parameters(file: &Path, pki: &DevPki, sim: &Simulator, bacen_signature: &str) {
-    let values: HashMap<String, String> = [
-        ("SignatureKeyLabel", "PIX_SIGNATURE".to_string()),
-        ("SignatureCertificate", read(&pki.path("sig-hsm.cer"))),
-        ("MtlsKeyLabel", "PIX_MTLS".into()),
-        ("MtlsCertificate", read(&pki.path("mtls-hsm.cer"))),
-        ("DictAuditStream", "pix-proxy-test-dict".into()),
-        ("SpiAuditStream", "pix-proxy-test-spi".into()),
-        ("BcbDictEndpoint", format!("{TLS_NAME}:{}", sim.dict.port())),
-        ("BcbSpiEndpoint", format!("{TLS_NAME}:{}", sim.spi.port())),
-        ("BcbSignatureCertificate", bacen_signature.to_string()),
-        ("BcbMtlsCertificate", read(&pki.path("bacen-ca.cer"))),
-    ]
-    .into_iter()
-    .map(|(k, v)| (format!("{}{k}", FLAVOUR.prefix()), v))
-    .collect();
+fn write_parameters(file: &Path, keys: &pix_dev::hsm_keys::BankKeys, sim: &Simulator, bacen_signature: &str) {
+    let values = keys.parameters(sim, bacen_signature);
     // Written whole, then renamed: the proxy never reads half a file.
     let tmp = file.with_extension("tmp");
     std::fs::write(&tmp, serde_json::to_string(&values).expect("json")).expect("write");
@@ -106,51 +88,30 @@ async fn a_certificate_change_is_survived_and_picked_up_on_sighup() {
     let Some(keys) = pix_dev::hsm_keys::bank_keys() else {
         return;
     };
-    let (dev, pki, dir) = (&keys.dev, &keys.pki, &keys.dir);
+    let (pki, dir) = (&keys.pki, &keys.dir);
     let mut config = Config::ephemeral(pki);
     config.psp_signature_certs = vec![pki.path("sig-hsm.cer")];
     let sim = Simulator::start(config).await.expect("simulator");
     let parameters = dir.path().join("parameters.json");
-    write_parameters(&parameters, pki, &sim, &read(&pki.path("bacen-sig.cer")));
+    write_parameters(&parameters, &keys, &sim, &read(&pki.path("bacen-sig.cer")));
     let secret = dir.path().join("secret.json");
-    std::fs::write(
-        &secret,
-        format!(r#"{{"HSM_USER":"crypto_user","HSM_PASSWORD":"{}"}}"#, dev.pin),
-    )
-    .expect("secret");
+    std::fs::write(&secret, keys.secret_json()).expect("secret");
     let (spi_port, dict_port, check_port) =
         (free_port().unwrap(), free_port().unwrap(), free_port().unwrap());
     let log = dir.path().join("proxy.log");
     let proxy = Proxy(
-        Command::new(pix_dev::binaries::proxy_hsm())
-            .arg("serve")
-            .arg("--parameters")
-            .arg(&parameters)
-            .arg("--secret")
-            .arg(&secret)
-            .args([
-                "--module",
-                MODULE,
-                "--token-label",
-                &dev.label,
-                "--pin-format",
-                "plain",
-            ])
-            .args(["--audit", "files", "--audit-dir"])
-            .arg(dir.path().join("audit"))
-            .args(["--resolve", "127.0.0.1", "--refresh-seconds", "3600"])
-            .args([
-                "--spi-port",
-                &spi_port.to_string(),
-                "--dict-port",
-                &dict_port.to_string(),
-            ])
-            .args(["--check-port", &check_port.to_string()])
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log"))
-            .spawn()
-            .expect("proxy-hsm"),
+        keys.serve(
+            &parameters,
+            &secret,
+            &dir.path().join("audit"),
+            (spi_port, dict_port, check_port),
+        )
+        .args(["--refresh-seconds", "3600"])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("proxy-hsm"),
     );
     let spi = SocketAddr::from((Ipv4Addr::LOCALHOST, spi_port));
     wait_ready(SocketAddr::from((Ipv4Addr::LOCALHOST, check_port))).await;
@@ -176,7 +137,7 @@ async fn a_certificate_change_is_survived_and_picked_up_on_sighup() {
     // A malformed value at reload is refused, naming the parameter; the old set stays.
     write_parameters(
         &parameters,
-        pki,
+        &keys,
         &sim,
         "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
     );
@@ -196,7 +157,7 @@ async fn a_certificate_change_is_survived_and_picked_up_on_sighup() {
     // The bank adds the announced certificate beside the old one and sends SIGHUP, while
     // payments go on: none fails.
     let both = read(&pki.path("bacen-sig.cer")) + &read(&pki.path("bacen-sig-next.cer"));
-    write_parameters(&parameters, pki, &sim, &both);
+    write_parameters(&parameters, &keys, &sim, &both);
     let traffic = tokio::spawn(async move {
         let mut statuses = Vec::new();
         for _ in 0..30 {

@@ -8,18 +8,15 @@
 //! `../shared` or SoftHSM.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use proxy_hsm::configured::FLAVOUR;
-use simulator::pki::TLS_NAME;
 use simulator::{Config, Simulator};
 use testkit::bank::{STREAM_START, call, get, header, post_xml, text_of};
 use testkit::samples;
-use testkit::softhsm::MODULE;
 use testkit::tools::free_port;
 
 const MSGS: &str = "/api/v1/in/99999010/msgs";
@@ -50,23 +47,10 @@ async fn start_proxy(
     schemas: Option<&Path>,
     name: &str,
 ) -> Proxy {
-    let (dev, pki, dir) = (&keys.dev, &keys.pki, keys.dir.path().join(name));
+    let dir = keys.dir.path().join(name);
     std::fs::create_dir_all(&dir).unwrap();
-    let mut values: HashMap<String, String> = [
-        ("SignatureKeyLabel", "PIX_SIGNATURE".to_string()),
-        ("SignatureCertificate", read(&pki.path("sig-hsm.cer"))),
-        ("MtlsKeyLabel", "PIX_MTLS".into()),
-        ("MtlsCertificate", read(&pki.path("mtls-hsm.cer"))),
-        ("DictAuditStream", "pix-proxy-test-dict".into()),
-        ("SpiAuditStream", "pix-proxy-test-spi".into()),
-        ("BcbDictEndpoint", format!("{TLS_NAME}:{}", sim.dict.port())),
-        ("BcbSpiEndpoint", format!("{TLS_NAME}:{}", sim.spi.port())),
-        ("BcbSignatureCertificate", read(&pki.path("bacen-sig.cer"))),
-        ("BcbMtlsCertificate", read(&pki.path("bacen-ca.cer"))),
-    ]
-    .into_iter()
-    .map(|(k, v)| (format!("{}{k}", FLAVOUR.prefix()), v))
-    .collect();
+    let bacen = read(&keys.pki.path("bacen-sig.cer"));
+    let mut values = keys.parameters(sim, &bacen);
     if let Some(schemas) = schemas {
         values.insert(
             format!("{}SpiSchemasDir", FLAVOUR.prefix()),
@@ -76,35 +60,12 @@ async fn start_proxy(
     let parameters = dir.join("parameters.json");
     std::fs::write(&parameters, serde_json::to_string(&values).unwrap()).unwrap();
     let secret = dir.join("secret.json");
-    let pin = format!(r#"{{"HSM_USER":"crypto_user","HSM_PASSWORD":"{}"}}"#, dev.pin);
-    std::fs::write(&secret, pin).unwrap();
+    std::fs::write(&secret, keys.secret_json()).unwrap();
     let (spi_port, dict_port, check_port) =
         (free_port().unwrap(), free_port().unwrap(), free_port().unwrap());
     let audit = dir.join("audit");
-    let child = Command::new(pix_dev::binaries::proxy_hsm())
-        .arg("serve")
-        .arg("--parameters")
-        .arg(&parameters)
-        .arg("--secret")
-        .arg(&secret)
-        .args([
-            "--module",
-            MODULE,
-            "--token-label",
-            &dev.label,
-            "--pin-format",
-            "plain",
-        ])
-        .args(["--audit", "files", "--audit-dir"])
-        .arg(&audit)
-        .args(["--resolve", "127.0.0.1"])
-        .args([
-            "--spi-port",
-            &spi_port.to_string(),
-            "--dict-port",
-            &dict_port.to_string(),
-        ])
-        .args(["--check-port", &check_port.to_string()])
+    let child = keys
+        .serve(&parameters, &secret, &audit, (spi_port, dict_port, check_port))
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join("proxy.log")).unwrap())

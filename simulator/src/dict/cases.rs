@@ -29,7 +29,7 @@
 use http::StatusCode;
 use pix_xmldsig::xml::Document;
 
-use super::{Refusal, bad_request, error, field, forbidden, uuid};
+use super::{Refusal, bad_request, error, field, forbidden, query_params, uuid};
 use crate::State;
 use crate::find::{content, first};
 use crate::wire::{escape, utc_now};
@@ -553,11 +553,7 @@ pub(super) fn get(state: &State, kind: Kind, id: &str, requester: &str) -> Answe
 /// required; infraction reports by `IsReporter`/`IsCounterparty`), optionally by `Status`, in the
 /// order they last changed, with `HasMoreElements` (the simulator answers every one: `false`).
 pub(super) fn list(state: &State, kind: Kind, requester: &str, query: Option<&str>) -> Answer {
-    let params: Vec<(&str, &str)> = query
-        .unwrap_or("")
-        .split('&')
-        .filter_map(|p| p.split_once('='))
-        .collect();
+    let params = query_params(query);
     let one = |name: &str| params.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
     let participant = match one("Participant") {
         Some(p) => p.to_string(),

@@ -27,7 +27,7 @@
 use http::StatusCode;
 use pix_xmldsig::xml::Document;
 
-use super::{Refusal, bad_request, entries, error, field, forbidden, uuid};
+use super::{Refusal, bad_request, entries, error, field, forbidden, query_params, uuid};
 use crate::State;
 use crate::find::{content, first, source};
 use crate::wire::{escape, timestamp, unix_now};
@@ -99,6 +99,19 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     i64::try_from(now.as_millis()).unwrap_or(unix_now() * 1000)
+}
+
+/// `Claim{Resolution,Completion}PeriodNotEnded`: the claim's `period` ends at `end`.
+fn period_not_ended(period: &str, id: &str, end: i64) -> Refusal {
+    let kind = if period == "resolution" {
+        "ClaimResolutionPeriodNotEnded"
+    } else {
+        "ClaimCompletionPeriodNotEnded"
+    };
+    error(
+        kind,
+        format!("the {period} period of claim {id} ends at {}", timestamp(end)),
+    )
 }
 
 /// Whether a claim on `key` is neither completed nor cancelled (it locks the key's entry).
@@ -300,13 +313,7 @@ pub(super) fn act(state: &State, id: &str, action: &str, doc: &Document<'_>, act
                 ));
             }
             if reason == "DEFAULT_OPERATION" && now < c.resolution_end {
-                return Err(error(
-                    "ClaimResolutionPeriodNotEnded",
-                    format!(
-                        "the resolution period of claim {id} ends at {}",
-                        timestamp(c.resolution_end)
-                    ),
-                ));
+                return Err(period_not_ended("resolution", id, c.resolution_end));
             }
             if c.kind == "OWNERSHIP" && reason == "USER_REQUESTED" {
                 // The OpenAPI: the completion period's end is brought forward so that the claimer
@@ -327,13 +334,7 @@ pub(super) fn act(state: &State, id: &str, action: &str, doc: &Document<'_>, act
                 return operation_invalid(format!("cannot complete a claim that is {}", c.status));
             }
             if c.kind == "OWNERSHIP" && now < c.completion_end {
-                return Err(error(
-                    "ClaimCompletionPeriodNotEnded",
-                    format!(
-                        "the completion period of ownership claim {id} ends at {}",
-                        timestamp(c.completion_end)
-                    ),
-                ));
+                return Err(period_not_ended("completion", id, c.completion_end));
             }
             c.status = "COMPLETED";
             c.complete_request = request_id;
@@ -347,13 +348,7 @@ pub(super) fn act(state: &State, id: &str, action: &str, doc: &Document<'_>, act
                 return Err(error(kind, why));
             }
             if reason == "DEFAULT_OPERATION" && now < c.resolution_end {
-                return Err(error(
-                    "ClaimResolutionPeriodNotEnded",
-                    format!(
-                        "the resolution period of claim {id} ends at {}",
-                        timestamp(c.resolution_end)
-                    ),
-                ));
+                return Err(period_not_ended("resolution", id, c.resolution_end));
             }
             c.status = "CANCELLED";
             c.cancel_reason = Some(reason);
@@ -385,11 +380,7 @@ pub(super) fn get(state: &State, id: &str, requester: &str) -> Answer {
 /// `GET /claims/?Participant=…`: the participant's claims by the OpenAPI's filters, ascending by
 /// `LastModified`, at most `Limit` (20 by default, 200 at most), `HasMoreElements` when more.
 pub(super) fn list(state: &State, requester: &str, query: Option<&str>) -> Answer {
-    let params: Vec<(&str, &str)> = query
-        .unwrap_or("")
-        .split('&')
-        .filter_map(|p| p.split_once('='))
-        .collect();
+    let params = query_params(query);
     let one = |name: &str| params.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
     let participant = one("Participant").ok_or_else(|| bad_request("listClaims needs Participant"))?;
     // A caller the simulator cannot name (no hosted participant's certificate) lists as the
@@ -454,21 +445,6 @@ pub(super) fn list(state: &State, requester: &str, query: Option<&str>) -> Answe
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn claim_ids_are_uuids() {
-        let id = uuid();
-        let parts: Vec<&str> = id.split('-').collect();
-        assert_eq!(
-            parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
-            [8, 4, 4, 4, 12],
-            "{id}"
-        );
-        assert!(
-            parts[2].starts_with('4') && "89ab".contains(&parts[3][..1]),
-            "{id}"
-        );
-    }
 
     #[test]
     fn who_may_cancel_follows_the_openapis_tables() {

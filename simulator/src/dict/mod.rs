@@ -434,6 +434,15 @@ pub(super) fn uuid() -> String {
     )
 }
 
+/// A query's `name=value` pairs, in order (repeated names kept: `Status=OPEN&Status=CLOSED`).
+fn query_params(query: Option<&str>) -> Vec<(&str, &str)> {
+    query
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|p| p.split_once('='))
+        .collect()
+}
+
 /// The `404` for a key the directory does not hold.
 fn no_entry(key: &str) -> Refusal {
     (
