@@ -695,5 +695,56 @@ async fn reconciliation_finds_entries_by_cid_and_verifies_a_participants_vsync()
         .dict_post("/api/v2/sync-verifications/", &verify(&"0".repeat(64), "EMAIL"))
         .await;
     assert_eq!(value(&empty.text(), "Result"), "OK");
+    // The set's events: the entry ADDED, the VSync after it the participant's.
+    let events = h
+        .dict(
+            "GET",
+            "/api/v2/cids/events?Participant=99999010&KeyType=PHONE",
+            &[],
+            vec![],
+        )
+        .await;
+    assert_eq!(events.status, 200, "{}", events.text());
+    assert_eq!(value(&events.text(), "Type"), "ADDED");
+    assert_eq!(value(&events.text(), "SyncVerifierEnd"), vsync);
+    // A CID file: one CID per line, its SHA-256 answered.
+    let file = "<CreateCidSetFileRequest><Participant>99999010</Participant><KeyType>PHONE</KeyType></CreateCidSetFileRequest>";
+    let created = h.dict_post("/api/v2/cids/files/", file).await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    assert_eq!(value(&created.text(), "Status"), "AVAILABLE");
+    let got = h
+        .dict(
+            "GET",
+            &format!("/api/v2/cids/files/{}", value(&created.text(), "Id")),
+            &[],
+            vec![],
+        )
+        .await;
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, format!("{cid}\n").as_bytes());
+    let sha: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(value(&got.text(), "Sha256"), sha);
+    // Deleted: REMOVED, and the set is empty again.
+    let delete = "<DeleteEntryRequest><Key>+5561988880000</Key><Participant>99999010</Participant><Reason>USER_REQUESTED</Reason></DeleteEntryRequest>";
+    assert_eq!(
+        h.dict_post("/api/v2/entries/+5561988880000/delete", delete)
+            .await
+            .status,
+        200
+    );
+    let events = h
+        .dict(
+            "GET",
+            "/api/v2/cids/events?Participant=99999010&KeyType=PHONE",
+            &[],
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        events.text().matches("<Type>REMOVED</Type>").count(),
+        1,
+        "{}",
+        events.text()
+    );
+    assert_eq!(value(&events.text(), "SyncVerifierEnd"), "0".repeat(64));
     h.sim.shutdown().await;
 }

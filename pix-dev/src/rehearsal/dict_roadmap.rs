@@ -206,7 +206,7 @@ impl Roadmap<'_> {
         log.play(
             PHASE,
             "reconciliation: A's VSync of each key type, an entry by its CID",
-            "sync-verification OK for the five types (CIDs and VSync as DICT's OpenAPI computes them); the entry found by its CID",
+            "sync-verification OK for the five types (CIDs and VSync as DICT's OpenAPI computes them); the entry found by its CID; the PHONE set's events and CID file agree with A",
             self.reconcile(&sent),
         )
         .await;
@@ -412,8 +412,43 @@ impl Roadmap<'_> {
             .dict("GET", &format!("/api/v2/cids/entries/{first}"), None)
             .await?;
         let by_cid = answered("entry by CID", 200, &r);
+        // The PHONE set's events end at A's VSync; its CID file holds A's CIDs.
+        let phone: Vec<&str> = cids
+            .iter()
+            .filter(|(k, _)| k == "PHONE")
+            .map(|(_, c)| c.as_str())
+            .collect();
+        let path = format!("/api/v2/cids/events?Participant={}&KeyType=PHONE", self.a.ispb);
+        let events = self.a.dict("GET", &path, None).await?;
+        let events_agree = text_of(&events.2, "SyncVerifierEnd") == vsync(phone.iter().copied());
+        let request = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CreateCidSetFileRequest><Participant>{}</Participant>\
+             <KeyType>PHONE</KeyType></CreateCidSetFileRequest>",
+            self.a.ispb
+        );
+        let created = self.a.dict("POST", "/api/v2/cids/files/", Some(request)).await?;
+        let file = self
+            .a
+            .dict(
+                "GET",
+                &format!("/api/v2/cids/files/{}", text_of(&created.2, "Id")),
+                None,
+            )
+            .await?;
+        let content: String = phone.iter().map(|c| format!("{c}\n")).collect();
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, content.as_bytes());
+        let sha: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let file_agrees = text_of(&file.2, "Sha256") == sha;
         let all_ok = results.iter().all(|r| r.ends_with(" OK"));
-        Ok(by_cid.and_then(|o| judge(all_ok, format!("{}; {o}", results.join(", ")))))
+        Ok(by_cid.and_then(|o| {
+            judge(
+                all_ok && events_agree && file_agrees,
+                format!(
+                    "{}; {o}; PHONE events end at A's VSync: {events_agree}; CID file's SHA-256 is A's: {file_agrees}",
+                    results.join(", ")
+                ),
+            )
+        }))
     }
 
     async fn check(&self, registered: bool, keys: &[(&str, String)]) -> Result<Outcome, String> {

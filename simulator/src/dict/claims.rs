@@ -338,7 +338,12 @@ pub(super) fn act(state: &State, id: &str, action: &str, doc: &Document<'_>, act
             }
             c.status = "COMPLETED";
             c.complete_request = request_id;
-            c.ownership = entries::move_key(&mut d.entries, &c.key, &c.claimer, &c.claimer_account);
+            c.ownership = entries::move_key(
+                (&mut d.entries, &mut d.cid_events),
+                &c.key,
+                &c.claimer,
+                &c.claimer_account,
+            );
         }
         _ => {
             if c.status == "CANCELLED" && c.cancel_reason.as_deref() == Some(reason.as_str()) {

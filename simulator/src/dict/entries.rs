@@ -133,13 +133,14 @@ pub(super) fn create(state: &State, doc: &Document<'_>) -> Answer {
         request_id: request_id.clone(),
     };
     let xml = entry.xml();
+    super::cids::record(&mut d.cid_events, &entry, "ADDED");
     d.entries.insert(key.clone(), entry);
     d.entry_requests.insert(request, (key, requested));
     Ok((StatusCode::CREATED, "CreateEntryResponse", xml))
 }
 
 /// The entry's CID and key type (DICT's reconciliation: `crate::reconciliation`).
-fn cid_of(e: &Entry) -> (Option<String>, String) {
+pub(super) fn cid_of(e: &Entry) -> (Option<String>, String) {
     let attributes = crate::reconciliation::entry_attributes(&e.fields);
     let key_type = attributes.split('&').next().unwrap_or("").to_string();
     (crate::reconciliation::cid(&e.request_id, &attributes), key_type)
@@ -235,8 +236,9 @@ pub(super) fn update(state: &State, key: &str, doc: &Document<'_>, actor: &str) 
         ));
     }
     let (participant, fields) = (f.participant, f.content);
-    let mut d = state.dict.lock();
-    locked(&d, key)?;
+    let mut guard = state.dict.lock();
+    let d = &mut *guard;
+    locked(d, key)?;
     let e = d.entries.get_mut(key).ok_or_else(|| no_entry(key))?;
     if e.participant != participant || e.participant != actor {
         return Err(forbidden(format!(
@@ -244,7 +246,9 @@ pub(super) fn update(state: &State, key: &str, doc: &Document<'_>, actor: &str) 
             e.participant
         )));
     }
+    super::cids::record(&mut d.cid_events, e, "REMOVED");
     e.fields = fields;
+    super::cids::record(&mut d.cid_events, e, "ADDED");
     Ok((StatusCode::OK, "UpdateEntryResponse", e.xml()))
 }
 
@@ -293,7 +297,9 @@ pub(super) fn delete(state: &State, key: &str, actor: &str) -> Answer {
         return Err(forbidden(format!("key {key} is held by {holder}, not {actor}")));
     }
     locked(&d, key)?;
-    d.entries.remove(key);
+    if let Some(e) = d.entries.remove(key) {
+        super::cids::record(&mut d.cid_events, &e, "REMOVED");
+    }
     Ok((
         StatusCode::OK,
         "DeleteEntryResponse",
@@ -332,7 +338,10 @@ pub(super) fn check_keys(state: &State, doc: &Document<'_>) -> Answer {
 /// Moves `key` to `participant` with the account `account` (a completed claim): the entry's
 /// `EntryCreationDate` and new `KeyOwnershipDate`, as completeClaim answers them.
 pub(super) fn move_key(
-    entries: &mut std::collections::HashMap<String, Entry>,
+    (entries, events): (
+        &mut std::collections::HashMap<String, Entry>,
+        &mut Vec<super::cids::Event>,
+    ),
     key: &str,
     participant: &str,
     account: &str,
@@ -340,6 +349,8 @@ pub(super) fn move_key(
     let Some(e) = entries.get_mut(key) else {
         return String::new();
     };
+    // The donor's set loses the entry, the claimer's gains it (CID events).
+    super::cids::record(events, e, "REMOVED");
     e.participant = participant.to_string();
     e.owned_since = utc_now();
     {
@@ -349,6 +360,7 @@ pub(super) fn move_key(
                 .replace_range(start..end, &format!("<Account>{account}</Account>"));
         }
     }
+    super::cids::record(events, e, "ADDED");
     format!(
         "<EntryCreationDate>{}</EntryCreationDate><KeyOwnershipDate>{}</KeyOwnershipDate>",
         e.created, e.owned_since

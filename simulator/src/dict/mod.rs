@@ -15,6 +15,7 @@
 //! answer a signed `501` problem, not a fake success.
 
 mod cases;
+mod cids;
 mod claims;
 mod entries;
 mod recoveries;
@@ -44,6 +45,10 @@ struct Inner {
     entries: std::collections::HashMap<String, entries::Entry>,
     claims: std::collections::HashMap<String, claims::Claim>,
     cases: std::collections::HashMap<String, cases::Case>,
+    /// Every change of a participant's CID sets, in order.
+    cid_events: Vec<cids::Event>,
+    /// CID set files made, their ids their positions from 1.
+    cid_files: Vec<cids::File>,
     /// Sync verifications made (their ids count them).
     sync_verifications: u64,
     /// Funds recoveries (MED 2.0) by id.
@@ -333,6 +338,7 @@ async fn write(state: &State, req: &Request<Bytes>, requester: &str, rest: &[&st
         (&Method::POST, ["claims", ""]) => claims::create(state, doc, &actor),
         (&Method::POST, ["funds-recoveries", ""]) => recoveries::create(state, doc, &actor),
         (&Method::POST, ["sync-verifications", ""]) => entries::verify_sync(state, doc, &actor),
+        (&Method::POST, ["cids", "files", ""]) => cids::create_file(state, doc, &actor),
         (&Method::POST, ["funds-recoveries", id, action]) => recoveries::act(state, id, action, &actor),
         (&Method::POST, ["claims", id, action]) => claims::act(state, id, action, doc, &actor),
         (_, [resource, ..]) => return unknown(state, resource).await,
@@ -353,6 +359,8 @@ async fn read(
     let outcome = match (method, rest) {
         (&Method::GET, ["entries", key]) => entries::get(state, req, key),
         (&Method::GET, ["cids", "entries", cid]) => entries::by_cid(state, cid, requester),
+        (&Method::GET, ["cids", "events"]) => cids::events(state, requester, req.uri().query()),
+        (&Method::GET, ["cids", "files", id]) => cids::get_file(state, id, requester),
         (&Method::GET, ["funds-recoveries", id]) => recoveries::read(state, id, None, requester),
         (&Method::GET, ["funds-recoveries", id, what]) => recoveries::read(state, id, Some(what), requester),
         (&Method::GET, ["policies", ""]) => policies(state, requester, None),
