@@ -200,10 +200,15 @@ pub fn spi_id(prefix: char, ispb: &str) -> String {
 
 /// Now as RFC 3339 UTC with milliseconds.
 pub fn utc_now() -> String {
+    timestamp(unix_millis())
+}
+
+/// Now in milliseconds since the epoch.
+pub fn unix_millis() -> i64 {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    timestamp(i64::try_from(now.as_millis()).unwrap_or(i64::MAX))
+    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Milliseconds since the epoch as RFC 3339 UTC with milliseconds (`2026-11-25T10:00:00.000Z`).

@@ -7,7 +7,8 @@ use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 
 pub use proxy_core::wire::{
-    Part, WireError, boundary, build_multipart, gzip, new_id, parse_multipart, timestamp, unix_now, utc_now,
+    Part, WireError, boundary, build_multipart, gzip, new_id, parse_multipart, timestamp, unix_millis,
+    unix_now, utc_now,
 };
 
 /// Every response body of the simulator.

@@ -13,7 +13,7 @@ use super::entries::{self, Entry};
 use super::{Inner, Refusal, bad_request, error, field, forbidden, query_params};
 use crate::State;
 use crate::reconciliation::vsync;
-use crate::wire::{escape, timestamp};
+use crate::wire::{escape, timestamp, unix_millis};
 
 /// One event of a participant's CID set.
 pub(super) struct Event {
@@ -34,13 +34,6 @@ pub(super) struct File {
 
 type Answer = Result<(StatusCode, &'static str, String), Refusal>;
 
-fn now_ms() -> i64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(now.as_millis()).unwrap_or(0)
-}
-
 /// Records that `e` was `ADDED` to or `REMOVED` from its participant's set.
 pub(super) fn record(events: &mut Vec<Event>, e: &Entry, kind: &'static str) {
     if let (Some(cid), key_type) = entries::cid_of(e) {
@@ -49,7 +42,7 @@ pub(super) fn record(events: &mut Vec<Event>, e: &Entry, kind: &'static str) {
             key_type,
             kind,
             cid,
-            at: now_ms(),
+            at: unix_millis(),
         });
     }
 }
@@ -111,7 +104,7 @@ pub(super) fn events(state: &State, requester: &str, query: Option<&str>) -> Ans
     let now = vsync(running.iter().map(String::as_str));
     let (first_at, first_vsync) = listed
         .first()
-        .map_or((timestamp(now_ms()), now.clone()), |(_, at, v)| {
+        .map_or((timestamp(unix_millis()), now.clone()), |(_, at, v)| {
             (at.clone(), v.clone())
         });
     let (last_at, last_vsync) = listed
@@ -174,7 +167,7 @@ pub(super) fn create_file(state: &State, doc: &Document<'_>, actor: &str) -> Ans
     let file = File {
         participant,
         key_type,
-        requested: now_ms(),
+        requested: unix_millis(),
         content,
     };
     let xml = file_xml(d.cid_files.len() + 1, &file);

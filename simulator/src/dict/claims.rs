@@ -30,7 +30,7 @@ use pix_xmldsig::xml::Document;
 use super::{Refusal, bad_request, entries, error, field, forbidden, query_params, uuid};
 use crate::State;
 use crate::find::{content, first, source};
-use crate::wire::{escape, timestamp, unix_now};
+use crate::wire::{escape, timestamp, unix_millis};
 
 /// The resolution and completion periods (the OpenAPI's example: 7 days after creation).
 const PERIOD_MS: i64 = 7 * 24 * 3600 * 1000;
@@ -93,13 +93,6 @@ impl Claim {
 }
 
 type Answer = Result<(StatusCode, &'static str, String), Refusal>;
-
-fn now_ms() -> i64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(now.as_millis()).unwrap_or(unix_now() * 1000)
-}
 
 /// `Claim{Resolution,Completion}PeriodNotEnded`: the claim's `period` ends at `end`.
 fn period_not_ended(period: &str, id: &str, end: i64) -> Refusal {
@@ -164,7 +157,7 @@ pub(super) fn create(state: &State, doc: &Document<'_>, actor: &str) -> Answer {
     if donor == claimer {
         return Err(forbidden(format!("{claimer} already holds key {key}")));
     }
-    let now = now_ms();
+    let now = unix_millis();
     let c = Claim {
         status: "OPEN",
         kind,
@@ -276,7 +269,7 @@ pub(super) fn act(state: &State, id: &str, action: &str, doc: &Document<'_>, act
             c.donor, c.claimer
         ))
     })?;
-    let now = now_ms();
+    let now = unix_millis();
     let refuse = |why: String| Err(forbidden(why));
     // A step the claim's status does not allow, a reason the table does not, or a period not
     // ended: DICT's ClaimOperationInvalid, InvalidReason, Claim…PeriodNotEnded (400).
