@@ -11,7 +11,7 @@
 # --dry-run creates change sets without executing them (and prints every command).
 set -euo pipefail
 
-ORDER=(network audit keys kms-lambda hsm-fargate simulator)
+ORDER=(network audit keys certificates kms-lambda hsm-fargate simulator)
 here=$(cd "$(dirname "$0")" && pwd)
 env_name="" profile="" region="" dry_run=false status=false only="" skip="" from=""
 

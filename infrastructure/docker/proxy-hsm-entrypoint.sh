@@ -1,7 +1,6 @@
 #!/bin/sh
-# Configures the CloudHSM PKCS#11 client for the cluster named in SSM, then starts proxy-hsm.
+# The proxy-hsm container's start: configure the CloudHSM client for the cluster the parameters
+# name (SSM /pix/proxy/cloudhsm/*, read with the task role), then run the image's command.
 set -eu
-param() { aws ssm get-parameter --name "/pix/proxy/cloudhsm/$1" --query Parameter.Value --output text; }
-param CloudHSMCustomerCA > /opt/cloudhsm/etc/customerCA.crt
-/opt/cloudhsm/bin/configure-pkcs11 --cluster-id "$(param CloudHSMClusterId)" --region "${AWS_REGION:?}"
+/usr/local/bin/proxy-hsm configure-cloudhsm
 exec /usr/local/bin/proxy-hsm "$@"

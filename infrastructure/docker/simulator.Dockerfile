@@ -3,7 +3,10 @@
 # It serves DICT on 8181 (its key-check server, /api-np/v2/keys/check, on 8282), SPI on 9191 and /check on 7171; its PKI comes from SSM /pix/simulator/*
 # or is generated at start (`simulator pki`), test material only.
 
-FROM rust:1-bookworm AS build
+ARG RUST_IMAGE=rust:1-bookworm@sha256:93ce27a88655056a51dbdd8f5f2d7ddc071c7b0070fb288a37b5a285fc83971e
+ARG RUNTIME_IMAGE=debian:bookworm-slim@sha256:4b50eb66f977b4062683ff434ef18ac191da862dbe966961bc11990cf5791a8d
+
+FROM ${RUST_IMAGE} AS build
 # The schema validator (pix-schemas) links libxml2; the `libxml` crate's build runs bindgen,
 # which needs libclang and clang's headers (docs/decisions/009-schema-validator.md).
 RUN apt-get update \
@@ -13,7 +16,7 @@ WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p simulator
 
-FROM debian:bookworm-slim
+FROM ${RUNTIME_IMAGE}
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl libxml2 \
  && rm -rf /var/lib/apt/lists/* \

@@ -20,8 +20,11 @@ FIREHOSE_PREFIXES = {
     for family in ("spi", "dict")
 }
 
-# Actions AWS does not scope to a resource; only these may use Resource "*".
-UNSCOPED_ACTIONS = {"ecr:GetAuthorizationToken", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+# Actions AWS does not scope to a resource; only these may use Resource "*". (CloudHSM's
+# DescribeClusters, which configure-pkcs11 calls to find a cluster's HSMs, names no resource type
+# in the Service Authorization Reference.)
+UNSCOPED_ACTIONS = {"ecr:GetAuthorizationToken", "xray:PutTraceSegments", "xray:PutTelemetryRecords",
+                    "cloudhsm:DescribeClusters"}
 
 
 def props(conf):

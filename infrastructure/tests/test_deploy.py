@@ -49,13 +49,13 @@ def test_dry_run_prints_change_sets_in_dependency_order(stub):
     done, calls = stub("-e", "dev", "--dry-run", deployed="network,audit,keys")
     assert done.returncode == 0, done.stderr
     d = deploys(calls)
-    assert [stack(c) for c in d] == [f"pix-proxy-dev-{s}" for s in ("network", "audit", "keys", "kms-lambda", "simulator")]
+    assert [stack(c) for c in d] == [f"pix-proxy-dev-{s}" for s in ("network", "audit", "keys", "certificates", "kms-lambda", "simulator")]
     assert all("--no-execute-changeset" in c for c in d)
     assert all(c[c.index("--template-file") + 1].endswith(stack(c).split("-", 3)[-1] + ".yaml") for c in d)
     printed = [l for l in done.stdout.splitlines() if l.startswith("+ aws")]
     assert len(printed) == len(d)
     # Outputs of earlier stacks become parameters of later ones, by name.
-    lam = d[3]
+    lam = d[4]
     assert param(lam, "PrivateSubnetIds") == "subnet-a,subnet-b"
     assert param(lam, "ExecuteApiEndpointId") == "vpce-api"
     assert param(lam, "SignatureKeyArn") == "arn:aws:kms:::key/1"
@@ -63,7 +63,10 @@ def test_dry_run_prints_change_sets_in_dependency_order(stub):
     assert param(lam, "CodeBucket") == "pix-proxy-dev-artifacts"
     assert param(d[2], "SpiAuditStream") == "pix-proxy-dev-spi"
     assert param(d[2], "Flavour") == "kms"
-    assert param(d[2], "SignatureCertificate").startswith("-----BEGIN CERTIFICATE-----")
+    # Keys first, certificates in a stack of their own after them.
+    assert param(d[2], "SignatureCertificate") is None
+    assert param(d[3], "SignatureCertificate").startswith("-----BEGIN CERTIFICATE-----")
+    assert param(d[3], "Flavour") == "kms"
     # Parameters a template does not declare are never passed.
     assert param(d[0], "CodeBucket") is None
     # The secret reaches the command but never the printed output.
@@ -75,8 +78,8 @@ def test_stack_selection(stub):
     _, calls = stub("-e", "dev", "--dry-run", "--only-stacks", "audit,simulator")
     assert [stack(c) for c in deploys(calls)] == ["pix-proxy-dev-audit", "pix-proxy-dev-simulator"]
     _, calls = stub("-e", "dev", "--dry-run", "--skip-stacks", "simulator,network")
-    assert [stack(c) for c in deploys(calls)] == ["pix-proxy-dev-audit", "pix-proxy-dev-keys", "pix-proxy-dev-kms-lambda"]
-    _, calls = stub("-e", "dev", "--dry-run", "--from-stack", "kms-lambda", deployed="network,audit,keys")
+    assert [stack(c) for c in deploys(calls)] == ["pix-proxy-dev-audit", "pix-proxy-dev-keys", "pix-proxy-dev-certificates", "pix-proxy-dev-kms-lambda"]
+    _, calls = stub("-e", "dev", "--dry-run", "--from-stack", "kms-lambda", deployed="network,audit,keys,certificates")
     d = deploys(calls)
     assert [stack(c) for c in d] == ["pix-proxy-dev-kms-lambda", "pix-proxy-dev-simulator"]
     # Outputs of the stacks before --from-stack are read from the deployed stacks.
@@ -84,7 +87,7 @@ def test_stack_selection(stub):
     # The production environment deploys the CloudHSM flavour.
     done, calls = stub("-e", "prod", "--dry-run")
     d = deploys(calls)
-    assert [stack(c) for c in d] == [f"pix-proxy-prod-{s}" for s in ("network", "audit", "keys", "hsm-fargate")]
+    assert [stack(c) for c in d] == [f"pix-proxy-prod-{s}" for s in ("network", "audit", "keys", "certificates", "hsm-fargate")]
     assert param(d[2], "HsmPassword") == "s3cret-pw" and "s3cret-pw" not in done.stdout
 
 

@@ -36,7 +36,7 @@ def resources(template, kind):
 
 
 def test_every_template_keeps_every_promise(tmp_path):
-    for stack in ("network", "keys", "audit", "kms-lambda", "hsm-fargate", "simulator"):
+    for stack in ("network", "keys", "certificates", "audit", "kms-lambda", "hsm-fargate", "simulator"):
         (tmp_path / f"{stack}.json").write_text(json.dumps(load(stack)))
     # The NAT resources only exist when EnableNat is true: check that variant too.
     nat = load("network")

@@ -189,7 +189,7 @@ async fn n_exchanges_give_n_records_in_s3_each_its_own() {
         let id = record["request_id"].as_str().expect("id");
         assert_eq!(s3[id], record, "record {id}");
     }
-    let spool_left: Vec<_> = std::fs::read_dir(dir.path().join("spool"))
+    let spool_left: Vec<_> = std::fs::read_dir(dir.path().join("spool/slot-0"))
         .expect("spool")
         .flatten()
         .filter(|e| e.path().extension().is_some_and(|x| x == "jsonl"))

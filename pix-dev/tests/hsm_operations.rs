@@ -194,21 +194,28 @@ async fn metrics_health_and_a_hardened_listener() {
         assert_eq!(st, 400, "{path}: {}", String::from_utf8_lossy(&body));
     }
 
-    // BACEN away: live stays up (no restart), ready turns 503; BACEN back: ready again.
+    // BACEN away: live and ready stay up (neither ECS nor the load balancer recycles the task),
+    // `/bacen` turns 503; BACEN back: `/bacen` 200 again.
     assert_eq!(status(s.proxy.check, "/live").await, 200);
     assert_eq!(status(s.proxy.check, "/ready").await, 200);
+    assert_eq!(status(s.proxy.check, "/bacen").await, 200);
     let (spi, dict) = (s.simulator.spi, s.simulator.dict);
     let DevSetup { simulator, proxy, .. } = s;
     simulator.shutdown().await;
     assert_eq!(status(proxy.check, "/live").await, 200);
-    assert_eq!(status(proxy.check, "/ready").await, 503);
-    assert_eq!(status(proxy.check, "/check").await, 503, "the old name");
+    assert_eq!(
+        status(proxy.check, "/ready").await,
+        200,
+        "BACEN away is no reason to leave"
+    );
+    assert_eq!(status(proxy.check, "/check").await, 200, "the old name");
+    assert_eq!(status(proxy.check, "/bacen").await, 503);
     let pki = DevPki::at(&dir.path().join("pki"));
     let mut config = Config::ephemeral(&pki);
     config.spi_port = spi.port();
     config.dict_port = dict.port();
     let back = Simulator::start(config).await.expect("BACEN back");
-    assert_eq!(status(proxy.check, "/ready").await, 200);
+    assert_eq!(status(proxy.check, "/bacen").await, 200);
     proxy.shutdown().await;
     back.shutdown().await;
 }

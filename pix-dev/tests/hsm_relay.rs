@@ -266,10 +266,14 @@ async fn bad_answers_slow_or_absent_bacen_and_bad_paths_fail_closed() {
         ..
     } = s;
     simulator.shutdown().await;
-    let (status, _, body) = call(proxy.check, "GET", "/check", &[], vec![])
+    let (status, _, _) = call(proxy.check, "GET", "/ready", &[], vec![])
         .await
-        .expect("check");
-    assert_eq!(status, 503, "BACEN unreachable makes the task unhealthy");
+        .expect("ready");
+    assert_eq!(status, 200, "BACEN unreachable leaves the task in service");
+    let (status, _, body) = call(proxy.check, "GET", "/bacen", &[], vec![])
+        .await
+        .expect("bacen");
+    assert_eq!(status, 503, "BACEN unreachable, said apart");
     assert!(
         String::from_utf8_lossy(&body).contains("BACEN"),
         "{}",

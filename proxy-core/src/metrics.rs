@@ -46,6 +46,8 @@ pub const SCHEMA_SECONDS: &str = "pix_schema_seconds";
 pub const BACEN_IN_FLIGHT: &str = "pix_bacen_in_flight";
 /// Requests waiting for a place.
 pub const BACEN_QUEUED: &str = "pix_bacen_queued";
+/// Whether BACEN accepted a TCP connection at the last probe (1) or not (0), by family.
+pub const BACEN_REACHABLE: &str = "pix_bacen_reachable";
 /// Days to expiry of a certificate in use.
 pub const CERTIFICATE_DAYS_LEFT: &str = "pix_certificate_days_left";
 
@@ -81,6 +83,10 @@ pub fn describe() {
     );
     describe_gauge!(BACEN_IN_FLIGHT, "Requests under way to BACEN");
     describe_gauge!(BACEN_QUEUED, "Requests waiting for a place");
+    describe_gauge!(
+        BACEN_REACHABLE,
+        "BACEN accepted a TCP connection at the last probe (1) or not (0)"
+    );
     describe_gauge!(CERTIFICATE_DAYS_LEFT, "Days to expiry of a certificate in use");
 }
 

@@ -47,6 +47,11 @@ impl Reloader {
         *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
         let relays: Vec<&Relay> = self.relays.iter().map(AsRef::as_ref).collect();
         apply_or_log(self.source.read().await, &relays);
+        // Days left fall while nothing changes: a task running for months raises
+        // `CertificateExpiring` from here, not only at start or at a change.
+        for relay in &relays {
+            check_expiry(relay);
+        }
     }
 
     /// [`Reloader::now`] when the last read is a period old; otherwise nothing.
@@ -121,25 +126,46 @@ pub fn apply_or_log(params: Result<Parameters, ConfigError>, relays: &[&Relay]) 
 /// Logs every certificate `relay` uses — its signature and mTLS keys', BACEN's — with its days to
 /// expiry: at start and at each change.
 pub fn log_in_use(relay: &Relay) {
+    each_in_use(relay, Log::All);
+}
+
+/// At each period: the days left of every certificate `relay` uses, as gauges, and a
+/// `CertificateExpiring` warning for each under [`EXPIRY_WARNING_DAYS`] (nothing else logged).
+pub fn check_expiry(relay: &Relay) {
+    each_in_use(relay, Log::Expiring);
+}
+
+/// Which certificates [`log_certificate`] logs.
+#[derive(Clone, Copy, PartialEq)]
+enum Log {
+    All,
+    Expiring,
+}
+
+fn each_in_use(relay: &Relay, log: Log) {
     let (signature, mtls) = relay.own_certificates();
-    log_certificate("signature", signature);
-    log_certificate("mtls", mtls);
-    log_bacen(&relay.trusted());
+    log_certificate("signature", signature, log);
+    log_certificate("mtls", mtls, log);
+    each_bacen(&relay.trusted(), log);
 }
 
 fn log_bacen(trust: &BacenTrust) {
+    each_bacen(trust, Log::All);
+}
+
+fn each_bacen(trust: &BacenTrust, log: Log) {
     for c in trust.signatures.certificates() {
-        log_certificate("bacen-signature", c);
+        log_certificate("bacen-signature", c, log);
     }
     for der in &trust.anchors {
         match Certificate::from_der(der.as_ref()) {
-            Ok(c) => log_certificate("bacen-tls-anchor", &c),
+            Ok(c) => log_certificate("bacen-tls-anchor", &c, log),
             Err(e) => tracing::warn!(error = %e, "a BACEN TLS anchor could not be read for the expiry log"),
         }
     }
 }
 
-fn log_certificate(role: &'static str, c: &Certificate) {
+fn log_certificate(role: &'static str, c: &Certificate, log: Log) {
     let days_left = c.days_left(crate::wire::unix_now());
     crate::metrics::certificate(role, c.serial(), days_left);
     if days_left < EXPIRY_WARNING_DAYS {
@@ -151,7 +177,7 @@ fn log_certificate(role: &'static str, c: &Certificate) {
             days_left,
             "certificate in use expires soon"
         );
-    } else {
+    } else if log == Log::All {
         tracing::info!(
             role,
             subject = c.subject(),

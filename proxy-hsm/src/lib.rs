@@ -130,6 +130,7 @@ impl FrontEnd {
         });
         tasks.spawn(serve(dict_l, Route::Relay(dict), rx.clone(), serving));
         tasks.spawn(serve(spi_l, Route::Relay(spi), rx.clone(), serving));
+        tasks.spawn(probe_bacen(Arc::clone(&both), rx.clone()));
         tasks.spawn(serve(check_l, Route::Check(both), rx, serving));
         tracing::info!(dict = %dict_addr, spi = %spi_addr, check = %check_addr, "proxy listening");
         Ok(FrontEnd {
@@ -185,11 +186,39 @@ async fn answer(route: &Route, req: Request<Incoming>) -> Response<Full<Bytes>> 
     answer.map(Full::new)
 }
 
+/// How often BACEN's reachability is probed in the background.
+pub const BACEN_PROBE_EVERY: Duration = Duration::from_secs(30);
+
+/// Every [`BACEN_PROBE_EVERY`] until `stop`: whether each family's BACEN endpoint accepts a TCP
+/// connection, as the gauge `pix_bacen_reachable` and, when it does not, a `BacenUnreachable`
+/// log line (the stack's alarm). Never part of readiness: see [`Relay::check`].
+async fn probe_bacen(c: Arc<Checked>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(BACEN_PROBE_EVERY);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        for relay in [&c.dict, &c.spi] {
+            let family = relay.profile().name();
+            let reached = relay.reach_bacen(Duration::from_secs(2)).await;
+            metrics::gauge!(proxy_core::metrics::BACEN_REACHABLE, "family" => family)
+                .set(if reached.is_ok() { 1.0 } else { 0.0 });
+            if let Err(e) = reached {
+                tracing::warn!(metric = "BacenUnreachable", family, error = %e, "BACEN unreachable");
+            }
+        }
+    }
+}
+
 /// The health port:
 /// - `GET /live`: the process serves (the container's health check: a BACEN outage must never
 ///   restart tasks);
-/// - `GET /ready` (and `/check`, its old name): both relays can sign, reach BACEN and audit, else
-///   `503` with the reasons (the load balancer's target health);
+/// - `GET /ready` (and `/check`, its old name): both relays can sign and audit, else `503` with
+///   the reasons (the load balancer's target health; BACEN's reachability is not part of it, so
+///   an outage at BACEN never takes the fleet out of service);
+/// - `GET /bacen`: both families' BACEN endpoints accept a TCP connection, else `503` naming
+///   which (for operators; the background probe feeds the metric and the alarm);
 /// - `GET /metrics`: Prometheus text, once [`install_metrics`] ran.
 async fn health(c: &Checked, path: &str) -> Response<Full<Bytes>> {
     let text = |status: StatusCode, body: String| {
@@ -199,7 +228,8 @@ async fn health(c: &Checked, path: &str) -> Response<Full<Bytes>> {
     };
     match path {
         "/live" => text(StatusCode::OK, "live\n".into()),
-        "/ready" | "/check" => ready(c).await,
+        "/ready" | "/check" => ready(c, Check::Task).await,
+        "/bacen" => ready(c, Check::Bacen).await,
         "/metrics" => match METRICS.get() {
             Some(handle) => {
                 let mut r = text(StatusCode::OK, handle.render());
@@ -236,10 +266,22 @@ pub fn install_metrics() -> Result<(), proxy_core::config::StartError> {
     Ok(())
 }
 
-/// Readiness: both relays can sign, reach BACEN and audit.
-async fn ready(c: &Checked) -> Response<Full<Bytes>> {
+/// What a health answer checks.
+#[derive(Clone, Copy)]
+enum Check {
+    /// The task: both relays sign and audit.
+    Task,
+    /// BACEN: both families' endpoints accept a TCP connection.
+    Bacen,
+}
+
+/// `200 ok`, or `503` with what failed.
+async fn ready(c: &Checked, what: Check) -> Response<Full<Bytes>> {
     let limit = Duration::from_secs(2);
-    let (dict, spi) = tokio::join!(c.dict.check(limit), c.spi.check(limit));
+    let (dict, spi) = match what {
+        Check::Task => tokio::join!(c.dict.check(limit), c.spi.check(limit)),
+        Check::Bacen => tokio::join!(c.dict.reach_bacen(limit), c.spi.reach_bacen(limit)),
+    };
     let problems: Vec<String> = [("dict", dict), ("spi", spi)]
         .into_iter()
         .filter_map(|(family, r)| r.err().map(|e| format!("{family}: {e}")))

@@ -1,6 +1,6 @@
 //! `proxy-hsm`: the Fargate flavour's service. `serve` reads the CloudHSM flavour's parameters
-//! (SSM and Secrets Manager, or files) and serves until SIGTERM; `keygen`, `csr` and
-//! `certificates` are the operator's tools for the keys on the token. (The demo and the
+//! (SSM and Secrets Manager, or files) and serves until SIGTERM; `configure-cloudhsm` is the
+//! container's first step; `keygen`, `csr` and `certificates` are the operator's tools for the keys on the token. (The demo and the
 //! development server are `pix-dev`'s: nothing of them ships here.)
 
 mod command;
@@ -8,7 +8,7 @@ mod command;
 use std::process::ExitCode;
 
 use clap::Parser;
-use command::{Cli, Command, keys, serve};
+use command::{Cli, Command, cloudhsm, keys, serve};
 use proxy_core::service::Threads;
 
 fn main() -> ExitCode {
@@ -18,6 +18,7 @@ fn main() -> ExitCode {
             Command::Keygen(k) => keys::keygen(k).await,
             Command::Csr(c) => keys::csr(c).await,
             Command::Certificates(s) => serve::certificates(s).await,
+            Command::ConfigureCloudhsm(a) => cloudhsm::configure(a).await,
         }
     };
     proxy_core::service::main("proxy-hsm", "warn", Threads::PerCore, work)

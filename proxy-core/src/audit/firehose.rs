@@ -95,12 +95,15 @@ struct Inner {
     /// Family → delivery stream.
     streams: HashMap<Profile, String>,
     spool: Option<Spool>,
+    /// The spool's slot, held while the sink lives (see [`super::slots`]).
+    _slot: Option<super::slots::Claimed>,
     settings: Settings,
     stats: Stats,
 }
 
 impl FirehoseSink {
-    /// Spooled mode, with the spool in `spool_dir`; records earlier runs left there are sent
+    /// Spooled mode, with the spool in a slot of `spool_dir` (claimed by this process, see
+    /// [`super::slots`]); records earlier runs left there, and in slots nobody holds, are sent
     /// first. Call it within a tokio runtime (it starts the delivery task).
     pub fn spooled(
         client: Client,
@@ -113,7 +116,14 @@ impl FirehoseSink {
             reason,
         };
         let runtime = tokio::runtime::Handle::try_current().map_err(|e| io(e.to_string()))?;
-        let (spool, left) = Spool::open(spool_dir, settings.spool_limit).map_err(|e| io(e.to_string()))?;
+        let slot = super::slots::claim(spool_dir).map_err(|e| io(e.to_string()))?;
+        let (spool, left) = Spool::open(&slot.dir, settings.spool_limit).map_err(|e| io(e.to_string()))?;
+        tracing::info!(
+            slot = %slot.dir.display(),
+            adopted_segments = slot.adopted,
+            undelivered = left.len(),
+            "audit spool claimed"
+        );
         if !left.is_empty() {
             tracing::info!(records = left.len(), "replaying undelivered audit records");
         }
@@ -121,6 +131,7 @@ impl FirehoseSink {
             client: own_retries(client),
             streams,
             spool: Some(spool),
+            _slot: Some(slot),
             settings,
             stats: Stats::default(),
         });
@@ -142,6 +153,7 @@ impl FirehoseSink {
                 client: own_retries(client),
                 streams,
                 spool: None,
+                _slot: None,
                 settings,
                 stats: Stats::default(),
             }),

@@ -13,6 +13,7 @@
 mod files;
 #[cfg(feature = "aws")]
 pub mod firehose;
+pub mod slots;
 pub mod spool;
 
 use std::future::Future;

@@ -133,15 +133,22 @@ impl Relay {
         self.profile
     }
 
-    /// Readiness: the audit sink takes records, the signer signs (the token is there and logged
-    /// in) and BACEN accepts a TCP connection, each within `limit`.
+    /// Readiness: the audit sink takes records and the signer signs (the token is there and
+    /// logged in), within `limit`. BACEN's reachability is not part of it: a load balancer that
+    /// took tasks out (and ECS that replaced them) because BACEN is away would recycle the whole
+    /// fleet and lose nothing but time; [`Relay::reach_bacen`] says it apart.
     pub async fn check(&self, limit: Duration) -> Result<(), Unhealthy> {
         self.audit.health()?;
         match tokio::time::timeout(limit, self.signer.sign(b"pix-proxy health check")).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => return Err(Unhealthy::Signer(e)),
-            Err(_) => return Err(Unhealthy::SignerSilent),
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(Unhealthy::Signer(e)),
+            Err(_) => Err(Unhealthy::SignerSilent),
         }
+    }
+
+    /// Whether BACEN accepts a TCP connection within `limit` (a metric and an alarm, never a
+    /// reason to take the task out of service).
+    pub async fn reach_bacen(&self, limit: Duration) -> Result<(), Unhealthy> {
         self.link.current().1.probe(limit).await
     }
 

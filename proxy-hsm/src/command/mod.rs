@@ -1,5 +1,6 @@
 //! The command line of `proxy-hsm`: its subcommands and their flags.
 
+pub mod cloudhsm;
 pub mod keys;
 pub mod serve;
 
@@ -42,6 +43,9 @@ pub enum Command {
     Keygen(KeyArgs),
     /// A PKCS#10 certificate request for a key on the token, signed by that key (PEM on stdout).
     Csr(CsrArgs),
+    /// Configure the CloudHSM client for the cluster the parameters name (the container's first
+    /// step, before `serve`): write the cluster's customer CA, run `configure-pkcs11`.
+    ConfigureCloudhsm(ConfigureCloudHsm),
     /// Check every certificate the parameters name: validity, and that ours hold our keys.
     /// Exit 1 naming any that does not.
     Certificates(Serve),
@@ -79,6 +83,19 @@ pub struct KeyArgs {
     /// AWS endpoint override (a local emulator).
     #[arg(long)]
     pub aws_endpoint: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct ConfigureCloudHsm {
+    /// AWS endpoint override (a local emulator).
+    #[arg(long)]
+    pub aws_endpoint: Option<String>,
+    /// Where the cluster's customer CA is written (where the CloudHSM client reads it).
+    #[arg(long, default_value = "/opt/cloudhsm/etc/customerCA.crt")]
+    pub customer_ca: PathBuf,
+    /// AWS's configuration tool of the CloudHSM PKCS#11 client.
+    #[arg(long, default_value = "/opt/cloudhsm/bin/configure-pkcs11")]
+    pub configure: PathBuf,
 }
 
 #[derive(clap::Args)]
