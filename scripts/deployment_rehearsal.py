@@ -32,6 +32,7 @@ Usage: deployment_rehearsal.py --bin target/debug --out target/deployment-rehear
 Needs root (mount namespace, overlay, chroot), moto_server, softhsm2-util and openssl.
 """
 import argparse
+import ast
 import base64
 import json
 import os
@@ -136,7 +137,9 @@ class Deployer:
         self.secrets = boto3.client("secretsmanager", **kw)
         self.firehose = boto3.client("firehose", **kw)
         self.s3 = boto3.client("s3", **kw)
-        self.supported = set(get_model_map())
+        # moto's EFS models cannot answer GetAtt (Arn): made through EFS's API instead.
+        self.supported = set(get_model_map()) - {"AWS::EFS::FileSystem", "AWS::EFS::AccessPoint"}
+        self.efs = boto3.client("efs", **kw)
         self.outputs = {}
         self.out = out
 
@@ -149,42 +152,59 @@ class Deployer:
         values.update({"AWS::Region": REGION, "AWS::AccountId": "123456789012", "AWS::Partition": "aws"})
         resources = template["Resources"]
         left_out = {k for k, r in resources.items() if r["Type"] not in self.supported}
-        made = self.make(stack, resources, left_out, values)
-        # What refers to a resource left out (and not made) is left out too, until nothing does.
+        # Made before the stack (secrets) or after it (delivery streams, which need its bucket).
+        made = self.make(resources, left_out, values, after=False)
+        # What refers to a resource left out (and not made first) is left out too.
         while True:
             more = {k for k, r in resources.items() if k not in left_out and refs(r) & (left_out - set(made))}
             if not more:
                 break
             left_out |= more
         kept = {k: r for k, r in resources.items() if k not in left_out}
-        kept = json.loads(json.dumps(kept), object_hook=lambda d: self.substitute(d, made))
+        # moto's CloudFormation takes a list parameter for a string (Select picks a character):
+        # the rehearsal writes those lists into the template instead.
+        lists = {k: str(values[k]).split(",") for k, d in declared.items()
+                 if d["Type"] == "CommaDelimitedList" or d["Type"].startswith("List<")}
+        kept = json.loads(json.dumps(kept), object_hook=lambda o: self.substitute(o, made, lists))
         outputs = {k: o for k, o in template.get("Outputs", {}).items() if not refs(o) & left_out}
-        skipped_outputs = {k: o for k, o in template.get("Outputs", {}).items() if k not in outputs}
-        body = dict(template, Resources=kept, Outputs=outputs)
+        conditions = json.loads(json.dumps(template.get("Conditions", {})),
+                                object_hook=lambda o: self.substitute(o, made, lists))
+        body = dict(template, Resources=kept, Outputs=outputs, Conditions=conditions,
+                    Parameters={k: v for k, v in declared.items() if k not in lists})
+        params = {k: v for k, v in params.items() if k not in lists}
         name = f"pix-proxy-{ENV}-{stack}"
+        (self.out / f"{stack}.template.json").write_text(json.dumps(body, indent=1))
+        (self.out / f"{stack}.parameters.json").write_text(json.dumps(params, indent=1))
         self.cf.create_stack(StackName=name, TemplateBody=json.dumps(body), Capabilities=["CAPABILITY_NAMED_IAM"],
                              Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()])
         status = self.cf.describe_stacks(StackName=name)["Stacks"][0]
         for o in status.get("Outputs") or []:
             self.outputs[o["OutputKey"]] = o["OutputValue"]
-        for k, o in skipped_outputs.items():
-            target = sorted(refs(o) & set(made))
-            if target:
-                self.outputs[k] = made[target[0]][o["Value"].get("Fn::GetAtt", [None, "Ref"])[1] if isinstance(o["Value"], dict) and "Fn::GetAtt" in o["Value"] else "Ref"]
-        types = sorted({resources[k]["Type"] for k in left_out})
+        physical = {r["LogicalResourceId"]: r["PhysicalResourceId"]
+                    for r in self.cf.list_stack_resources(StackName=name)["StackResourceSummaries"]}
+        made.update(self.make(resources, left_out, values, after=True, physical=physical))
+        for k, o in template.get("Outputs", {}).items():
+            v = o["Value"]
+            if k in outputs or not isinstance(v, dict):
+                continue
+            target, attr = (v["Ref"], "Ref") if "Ref" in v else tuple(v.get("Fn::GetAtt", [None, None]))
+            if target in made:
+                self.outputs[k] = made[target][attr]
+        types = sorted({resources[k]["Type"] for k in left_out if k not in made})
         step(f"stack {stack} deployed into moto's CloudFormation", status["StackStatus"] == "CREATE_COMPLETE",
-             f"{len(kept)} resources; made through their APIs: {sorted(made) or 'none'}; "
-             f"left to the parsing checks: {', '.join(types) or 'none'}")
-        return kept
+             f"{len(kept)} resources; made through their own APIs: {', '.join(sorted(made)) or 'none'}; "
+             f"checked by parsing only: {', '.join(types) or 'none'}")
 
-    def substitute(self, d, made):
+    def substitute(self, d, made, lists):
+        if "Ref" in d and d["Ref"] in lists:
+            return lists[d["Ref"]]
         if "Ref" in d and d["Ref"] in made:
             return made[d["Ref"]]["Ref"]
         if "Fn::GetAtt" in d and isinstance(d["Fn::GetAtt"], list) and d["Fn::GetAtt"][0] in made:
             return made[d["Fn::GetAtt"][0]][d["Fn::GetAtt"][1]]
         return d
 
-    def make(self, stack, resources, left_out, values):
+    def make(self, resources, left_out, values, after, physical=None):
         """The resources the service needs that moto's CloudFormation cannot make: their own APIs."""
         made = {}
         for k in sorted(left_out):
@@ -192,23 +212,36 @@ class Deployer:
             if "Condition" in r and not self.condition(r["Condition"], values):
                 continue
             p = r.get("Properties", {})
-            if r["Type"] == "AWS::SecretsManager::Secret":
+            if r["Type"] == "AWS::SecretsManager::Secret" and not after:
                 arn = self.secrets.create_secret(Name=resolve(p["Name"], values),
                                                  SecretString=resolve(p["SecretString"], values))["ARN"]
                 made[k] = {"Ref": arn}
-            elif r["Type"] == "AWS::KinesisFirehose::DeliveryStream":
+            elif r["Type"] == "AWS::EFS::FileSystem" and not after:
+                fs = self.efs.create_file_system(CreationToken=k, Encrypted=bool(p.get("Encrypted")),
+                                                 PerformanceMode=p.get("PerformanceMode", "generalPurpose"))
+                made[k] = {"Ref": fs["FileSystemId"], "Arn": fs["FileSystemArn"]}
+            elif r["Type"] == "AWS::KinesisFirehose::DeliveryStream" and after:
                 name = resolve(p["DeliveryStreamName"], values)
-                bucket = self.outputs.get("AuditBucketName") or made.get("Bucket", {}).get("Ref")
                 dest = p["ExtendedS3DestinationConfiguration"]
+                bucket = physical[dest["BucketARN"]["Fn::GetAtt"][0]]
                 arn = self.firehose.create_delivery_stream(
                     DeliveryStreamName=name, DeliveryStreamType="DirectPut",
                     ExtendedS3DestinationConfiguration={
                         "RoleARN": "arn:aws:iam::123456789012:role/firehose",
                         "BucketARN": f"arn:aws:s3:::{bucket}",
-                        "Prefix": resolve(dest.get("Prefix", ""), values),
+                        "Prefix": resolve(dest["Prefix"], values) if isinstance(dest.get("Prefix"), str) else "log/",
                         "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 60},
                     })["DeliveryStreamARN"]
                 made[k] = {"Ref": name, "Arn": arn}
+        for k in sorted(left_out):
+            r = resources[k]
+            if r["Type"] == "AWS::EFS::AccessPoint" and not after:
+                p = r["Properties"]
+                ap = self.efs.create_access_point(
+                    FileSystemId=made[p["FileSystemId"]["Ref"]]["Ref"],
+                    PosixUser={"Uid": int(p["PosixUser"]["Uid"]), "Gid": int(p["PosixUser"]["Gid"])},
+                    RootDirectory={"Path": p["RootDirectory"]["Path"]})
+                made[k] = {"Ref": ap["AccessPointId"], "Arn": ap["AccessPointArn"]}
         return made
 
     def condition(self, name, values):
@@ -320,11 +353,13 @@ class Container:
         return self.proc
 
     def exec(self, argv):
-        """A command inside the running container (its health check)."""
-        pid = next(p for p in pathlib.Path("/proc").iterdir() if p.name.isdigit()
-                   and (p / "exe").exists() and os.readlink(p / "exe").endswith("proxy-hsm")
-                   and p.name != str(os.getpid()) and is_child(int(p.name), self.proc.pid))
-        return subprocess.run(["nsenter", "-t", pid.name, "-m", "-r", "-w", *argv], capture_output=True, text=True)
+        """A command inside the running container (its health check): its mount namespace, root
+        and working directory, as `docker exec` would run it."""
+        inside = [p.name for p in pathlib.Path("/proc").iterdir() if p.name.isdigit()
+                  and int(p.name) != self.proc.pid and is_child(int(p.name), self.proc.pid)]
+        if not inside:
+            return subprocess.CompletedProcess(argv, 1, "", "the container runs no process")
+        return subprocess.run(["nsenter", "-t", inside[0], "-m", "-r", "-w", *argv], capture_output=True, text=True)
 
     def stop(self, sig=signal.SIGTERM, timeout=None):
         os.killpg(self.proc.pid, sig)
@@ -479,7 +514,7 @@ def rehearse(out, binaries, procs):
     schemas = ROOT.parent / "shared/fixtures/xsd"
     sim = subprocess.Popen([str(binaries / "simulator"), "serve", "--pki", str(pki), "--spi-port", str(spi),
                             "--dict-port", str(dict_), "--dict-key-check-port", str(key_check),
-                            "--control-port", str(control),
+                            "--check-port", str(control),
                             "--participant", f"{ISPB}:{out / 'pix-mtls.cer'}:{out / 'pix-signature.cer'}",
                             *(["--schemas", str(schemas)] if schemas.is_dir() else [])],
                            stdout=open(out / "simulator.log", "w"), stderr=subprocess.STDOUT)
@@ -515,7 +550,11 @@ def rehearse(out, binaries, procs):
     family = f"pix-proxy-{ENV}-hsm"
     task = ecs.describe_task_definition(taskDefinition=family)["taskDefinition"]
     container = task["containerDefinitions"][0]
-    role_arn = task["taskRoleArn"]
+    # moto's CloudFormation registers the task definition without its TaskRoleArn: the role is
+    # the stack's TaskRole, which the template names as the task's.
+    role_name = next(r["PhysicalResourceId"] for r in d.cf.list_stack_resources(StackName=f"pix-proxy-{ENV}-hsm-fargate")
+                     ["StackResourceSummaries"] if r["LogicalResourceId"] == "TaskRole")
+    role_arn = task.get("taskRoleArn") or iam.get_role(RoleName=role_name.split("/")[-1])["Role"]["Arn"]
     creds = sts.assume_role(RoleArn=role_arn, RoleSessionName="ecs-task")["Credentials"]
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
            # What Fargate gives every task: its region and its role's credentials; the VPC
@@ -531,7 +570,12 @@ def rehearse(out, binaries, procs):
     stop_timeout = int(container.get("stopTimeout", 30))
     step("the task definition's stop timeout covers the drain (30 s) and the audit flush (10 s)",
          stop_timeout >= 40, f"StopTimeout {stop_timeout} s")
-    volumes = {v["name"]: v for v in task.get("volumes", [])}
+    # moto's CloudFormation keeps the task's volumes without their EFS configuration: read
+    # the volume from the template it deployed.
+    deployed = json.loads((out / "hsm-fargate.template.json").read_text())
+    volumes = {v["Name"]: {"efsVolumeConfiguration": {k[0].lower() + k[1:]: w for k, w in v["EFSVolumeConfiguration"].items()}}
+               for v in deployed["Resources"]["TaskDefinition"]["Properties"].get("Volumes", [])
+               if "EFSVolumeConfiguration" in v}
     spool_mounts = [m for m in container.get("mountPoints", []) if m["containerPath"] == "/var/lib/pix/spool"]
     efs = spool_mounts and volumes.get(spool_mounts[0]["sourceVolume"], {}).get("efsVolumeConfiguration")
     step("the audit spool is on EFS (encrypted in transit, through its access point)",
@@ -580,14 +624,16 @@ def rehearse(out, binaries, procs):
          f"{status} {body[:300].decode(errors='replace')}")
 
     # BACEN away: the load balancer's check stays 200, nothing is recycled.
-    sim.send_signal(signal.SIGSTOP)
-    subprocess.run(["kill", "-STOP", str(sim.pid)])
+    sim.terminate()
+    sim.wait()
     for hport, path in sorted(checks):
         status, _ = http("GET", f"http://127.0.0.1:{hport}{path}")
         step(f"with BACEN unreachable the load balancer's check ({path}) still answers 200", status == 200)
     status, _ = http("GET", f"http://127.0.0.1:{health_port}/bacen")
     step("with BACEN unreachable /bacen says so (503)", status == 503)
-    subprocess.run(["kill", "-CONT", str(sim.pid)])
+    sim = subprocess.Popen(sim.args, stdout=open(out / "simulator-2.log", "w"), stderr=subprocess.STDOUT)
+    procs.append(sim)
+    wait_port(spi, proc=sim)
 
     # SIGTERM: drains, flushes, exits before ECS's SIGKILL.
     started = time.time()
@@ -605,10 +651,8 @@ def rehearse(out, binaries, procs):
     wait_port(9090, 60, box.proc)
     status, body = http("POST", f"http://127.0.0.1:9090/api/v1/in/{ISPB}/msgs",
                         pacs008.replace(b"E9999901", b"E9999902"), {"Content-Type": "application/xml"})
-    request_id = None
     box.stop(signal.SIGKILL)
-    spooled = [json.loads(l.split("\t", 1)[-1]) if "\t" in l else None for f in spool.rglob("*.jsonl")
-               for l in f.read_text().splitlines() if l.strip()]
+    spooled = [l for f in spool.rglob("*.jsonl") for l in f.read_text().splitlines() if l.strip()]
     step("Firehose away: the killed task's records stay on the spool volume", status == 201 and len(spooled) > 0,
          f"{len(spooled)} records spooled")
     for s, desc in saved.items():
@@ -637,7 +681,8 @@ def rehearse(out, binaries, procs):
     statements = []
     for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
         doc = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
-        doc = json.loads(doc) if isinstance(doc, str) else doc
+        if isinstance(doc, str):  # moto keeps a CloudFormation-made policy as Python's repr
+            doc = json.loads(doc) if doc.lstrip().startswith('{"') else ast.literal_eval(doc)
         statements += doc["Statement"] if isinstance(doc["Statement"], list) else [doc["Statement"]]
     secrets = {s["Name"]: s["ARN"] for s in sm.list_secrets()["SecretList"]}
     calls = calls_by(out / "moto-recording.jsonl", creds["AccessKeyId"])
