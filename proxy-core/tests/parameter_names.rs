@@ -88,29 +88,44 @@ fn every_parameter_the_code_reads_is_written_by_the_stacks_and_nothing_else() {
 
 #[test]
 fn the_start_script_reads_exactly_its_declared_parameters() {
+    // The container's start script configures the CloudHSM client with `proxy-hsm
+    // configure-cloudhsm` (no aws CLI, no SSM call of its own), then runs the image's command.
     let script = read("infrastructure/docker/proxy-hsm-entrypoint.sh");
-    // `param NAME` calls of the script's `param()` helper (under /pix/proxy/cloudhsm/).
-    let called: BTreeSet<String> = script
-        .split("param ")
-        .skip(1)
-        .filter_map(|rest| {
-            let name: String = rest.chars().take_while(char::is_ascii_alphanumeric).collect();
-            (!name.is_empty()).then_some(name)
-        })
-        .collect();
-    let declared: BTreeSet<String> = PARAMETERS
+    assert!(script.contains("proxy-hsm configure-cloudhsm"), "{script}");
+    assert!(
+        script.contains("exec /usr/local/bin/proxy-hsm \"$@\""),
+        "{script}"
+    );
+    assert!(
+        !script.contains("aws "),
+        "the start script calls AWS only through proxy-hsm"
+    );
+    // What `configure-cloudhsm` reads is exactly what is declared as read at container start.
+    let command = read("proxy-hsm/src/command/cloudhsm.rs");
+    let start: BTreeSet<String> = PARAMETERS
         .iter()
         .filter(|p| p.reader == Reader::ContainerStart)
         .map(|p| p.name.to_string())
         .collect();
+    // Each `pub const NAME: Parameter = start_script("Name")` of names.rs, read by the command.
+    let names = read("proxy-core/src/config/names.rs");
+    let read_by_command: BTreeSet<String> = names
+        .lines()
+        .filter_map(|l| {
+            let (constant, rest) = l
+                .strip_prefix("pub const ")?
+                .split_once(": Parameter = start_script(\"")?;
+            let name = rest.split('"').next()?;
+            command
+                .contains(&format!("params.get(&{constant})"))
+                .then(|| name.to_string())
+        })
+        .collect();
     assert_eq!(
-        called, declared,
-        "the start script's parameters against the declaration"
+        read_by_command, start,
+        "configure-cloudhsm's parameters against the declaration"
     );
-    assert!(
-        script.contains(Flavour::CloudHsm.prefix()),
-        "the script reads under the CloudHSM prefix"
-    );
+    assert_eq!(Flavour::CloudHsm.prefix(), "/pix/proxy/cloudhsm/");
 }
 
 #[test]
