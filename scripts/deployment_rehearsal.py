@@ -136,7 +136,6 @@ class Deployer:
         self.cf = boto3.client("cloudformation", **kw)
         self.secrets = boto3.client("secretsmanager", **kw)
         self.firehose = boto3.client("firehose", **kw)
-        self.s3 = boto3.client("s3", **kw)
         # moto's EFS models cannot answer GetAtt (Arn): made through EFS's API instead.
         self.supported = set(get_model_map()) - {"AWS::EFS::FileSystem", "AWS::EFS::AccessPoint"}
         self.efs = boto3.client("efs", **kw)
@@ -524,7 +523,8 @@ def rehearse(out, binaries, procs):
 
     # The stacks, in deploy.sh's order.
     d = Deployer(endpoint, out)
-    ec2 = boto3.client("ec2", endpoint_url=endpoint, region_name=REGION, aws_access_key_id="deployer", aws_secret_access_key="x")
+    kw = dict(endpoint_url=endpoint, region_name=REGION, aws_access_key_id="deployer", aws_secret_access_key="x")
+    ec2, sm = boto3.client("ec2", **kw), boto3.client("secretsmanager", **kw)
     d.deploy("network", {"EnableNat": "true"})
     d.deploy("audit", {"AlarmTopicArn": "arn:aws:sns:sa-east-1:123456789012:pix-proxy-rehearsal-alarms"})
     d.deploy("keys", {"Flavour": "cloudhsm", "HsmUser": HSM_USER, "HsmPassword": HSM_PASSWORD,
@@ -536,16 +536,13 @@ def rehearse(out, binaries, procs):
                               "MtlsCertificate": certs["pix-mtls"],
                               "BcbSignatureCertificate": (pki / "bacen-sig.cer").read_text(),
                               "BcbMtlsCertificate": (pki / "bacen-ca.cer").read_text()})
-    secret_arn = boto3.client("secretsmanager", endpoint_url=endpoint, region_name=REGION, aws_access_key_id="deployer",
-                              aws_secret_access_key="x").describe_secret(SecretId="/pix/proxy/cloudhsm/CloudHSMSecret")["ARN"]
-    d.outputs["CloudHsmSecretArn"] = secret_arn
+    d.outputs["CloudHsmSecretArn"] = sm.describe_secret(SecretId="/pix/proxy/cloudhsm/CloudHSMSecret")["ARN"]
     d.deploy("hsm-fargate", {"ImageUri": "123456789012.dkr.ecr.sa-east-1.amazonaws.com/pix-proxy-hsm:rehearsal",
                              "CloudHsmSecurityGroupId": ec2.describe_security_groups()["SecurityGroups"][0]["GroupId"],
                              "AlarmTopicArn": "arn:aws:sns:sa-east-1:123456789012:pix-proxy-rehearsal-alarms",
                              "DesiredCount": "1"})
 
     # The task as ECS has it, and its role's credentials.
-    kw = dict(endpoint_url=endpoint, region_name=REGION, aws_access_key_id="deployer", aws_secret_access_key="x")
     ecs, elb, iam, sts = (boto3.client(s, **kw) for s in ("ecs", "elbv2", "iam", "sts"))
     family = f"pix-proxy-{ENV}-hsm"
     task = ecs.describe_task_definition(taskDefinition=family)["taskDefinition"]
@@ -563,7 +560,6 @@ def rehearse(out, binaries, procs):
            "AWS_ACCESS_KEY_ID": creds["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
            "AWS_SESSION_TOKEN": creds["SessionToken"], "RUST_LOG": "info"}
     env.update({e["name"]: e["value"] for e in container.get("environment", [])})
-    sm = boto3.client("secretsmanager", **kw)
     for s in container.get("secrets", []):
         env[s["name"]] = sm.get_secret_value(SecretId=s["valueFrom"])["SecretString"]
     image = dockerfile()
