@@ -1,0 +1,1 @@
+"""The deployment rehearsal's parts (scripts/deployment_rehearsal.py runs them)."""
