@@ -8,7 +8,9 @@
 # {"<stack>": {"Name": "value" | {"file": "path"}}}}); each stack's outputs become the parameters of
 # the same name of the stacks after it. Secrets never come from a file in the repository: the keys
 # stack takes them from the environment (PIX_MTLS_PRIVATE_KEY_FILE, PIX_HSM_USER, PIX_HSM_PASSWORD).
-# --dry-run creates change sets without executing them (and prints every command).
+# The Lambda's code artefact is named by its S3 object version, PIX_CODE_OBJECT_VERSION (the
+# VersionId `aws s3api put-object` printed for the upload; docs/lambda.md "Releases and rollback").
+# --dry-run creates change sets without executing them (it calls CloudFormation; prints every command).
 set -euo pipefail
 
 ORDER=(network audit keys certificates kms-lambda hsm-fargate simulator)
@@ -95,14 +97,17 @@ for line in open(outputs):
 for k, v in json.load(open(config)).get("parameters", {}).get(stack, {}).items():
     values[k] = open(os.path.join(os.path.dirname(config), v["file"])).read() if isinstance(v, dict) else v
 secrets = {"MtlsPrivateKey": "PIX_MTLS_PRIVATE_KEY_FILE", "HsmUser": "PIX_HSM_USER", "HsmPassword": "PIX_HSM_PASSWORD"}
-for name, var in secrets.items():
+# What each deployment names anew, from the environment too (not a secret).
+released = {"CodeObjectVersion": "PIX_CODE_OBJECT_VERSION"}
+for name, var in {**secrets, **released}.items():
     if name in declared and os.environ.get(var):
         values[name] = open(os.environ[var]).read() if var.endswith("_FILE") else os.environ[var]
 values.setdefault("Environment", os.path.basename(config)[:-5])
 needs = {"kms": ["MtlsPrivateKey"], "cloudhsm": ["HsmUser", "HsmPassword"]}.get(values.get("Flavour"), [])
 missing = [secrets[n] for n in needs if n in declared and not values.get(n)]
+missing += [var for n, var in released.items() if n in declared and not values.get(n)]
 if missing:
-    sys.exit(f"deploy.sh: the {values['Flavour']} flavour needs {' and '.join(missing)} in the environment")
+    sys.exit(f"deploy.sh: the {stack} stack needs {' and '.join(missing)} in the environment")
 # NUL-separated: certificates and keys span lines.
 for name in declared:
     if name in values:

@@ -18,7 +18,8 @@ def stub(tmp_path):
     # Not a key: placeholder text, to see that deploy.sh passes the file's content on and masks it.
     key.write_text("placeholder mTLS key material\nnot-a-real-key\n")
     env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", AWS_STUB_LOG=str(tmp_path / "calls.log"),
-               PIX_MTLS_PRIVATE_KEY_FILE=str(key), PIX_HSM_USER="crypto-user", PIX_HSM_PASSWORD="s3cret-pw")
+               PIX_MTLS_PRIVATE_KEY_FILE=str(key), PIX_HSM_USER="crypto-user", PIX_HSM_PASSWORD="s3cret-pw",
+               PIX_CODE_OBJECT_VERSION="3HL4kqtJlcpXroDTDmJ")
 
     def run(*args, deployed=""):
         env["AWS_STUB_DEPLOYED"] = deployed
@@ -61,6 +62,8 @@ def test_dry_run_prints_change_sets_in_dependency_order(stub):
     assert param(lam, "SignatureKeyArn") == "arn:aws:kms:::key/1"
     assert param(lam, "SpiAuditStreamArn") == "arn:aws:firehose:::spi"
     assert param(lam, "CodeBucket") == "pix-proxy-dev-artifacts"
+    # The code artefact each deployment runs, by its S3 object version.
+    assert param(lam, "CodeObjectVersion") == "3HL4kqtJlcpXroDTDmJ"
     assert param(d[2], "SpiAuditStream") == "pix-proxy-dev-spi"
     assert param(d[2], "Flavour") == "kms"
     # Keys first, certificates in a stack of their own after them.
