@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""The deployment rehearsal: the CloudHSM flavour as a bank deploys it, short of AWS itself.
+"""The deployment rehearsal: both flavours as a bank deploys them, short of AWS itself. The
+CloudHSM flavour (deployment/fargate.py):
 
 1. The stacks of the Fargate flavour (network, audit, keys, certificates, hsm-fargate) go into
    moto's CloudFormation, in deploy.sh's order, each stack's outputs feeding the next. Resource
    types moto's CloudFormation does not implement are listed, left out of what moto deploys and
-   checked by parsing instead (cfn-lint and our checkov policies, infrastructure/tests); the two
-   the service cannot run without are made through their own APIs from the template's
-   properties: the CloudHSM secret (Secrets Manager) and the audit delivery streams (Firehose).
+   checked by parsing instead (cfn-lint and our checkov policies, infrastructure/tests); those the
+   service cannot run without, or whose moto model falls short, are made through their own APIs
+   from the template's properties (deployment/cloudformation.py lists them and why).
 2. The keys are made the way docs/deployment.md makes them: `proxy-hsm keygen` on the token
    (SoftHSMv2 standing in for the CloudHSM cluster), `proxy-hsm csr`, certificates issued by the
    dev PKI's PSP CA, then the certificates stack.
@@ -28,7 +29,12 @@
    role's policies as deployed (iam:GetRolePolicy): action and resource ARN. A call the role
    does not allow fails the rehearsal.
 
-Its parts are in scripts/deployment/ (cloudformation, image, iam, fargate).
+The KMS flavour (deployment/lambda_flavour.py): its stacks, the key's request made by `proxy-kms
+csr`, the code artefact from a versioned bucket, the function started from the artefact the alias
+`live` points at (handler, environment, memory and role as deployed) under the runtime API
+emulator, a payment, every call against its role, a release and the documented rollback.
+
+Its parts are in scripts/deployment/ (cloudformation, image, iam, fargate, lambda_flavour).
 
 Usage: deployment_rehearsal.py --bin target/debug --out target/deployment-rehearsal
 Needs root (mount namespace, overlay, chroot), moto_server, softhsm2-util and openssl.
@@ -42,7 +48,7 @@ import subprocess
 import sys
 
 from deployment.common import SOFTHSM, steps
-from deployment.fargate import rehearse
+from deployment import fargate, lambda_flavour
 
 
 def main():
@@ -59,7 +65,8 @@ def main():
         sys.exit("deployment rehearsal: SoftHSMv2 (softhsm2) is not installed")
     procs = []
     try:
-        rehearse(out, binaries, procs)
+        fargate.rehearse(out, binaries, procs)
+        lambda_flavour.rehearse(out / "lambda", binaries, procs)
     finally:
         for p in procs:
             if p.poll() is None:

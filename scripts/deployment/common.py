@@ -59,3 +59,44 @@ def http(method, url, body=None, headers=None):
         return e.code, e.read()
     except OSError as e:
         return None, str(e).encode()
+
+
+def start_moto(out, procs):
+    """moto's server on a free port, every request recorded in `out/moto-recording.jsonl`; its
+    endpoint, or None (a failed step) when it does not start."""
+    port = free_port()
+    env = dict(os.environ, MOTO_ENABLE_RECORDING="True", MOTO_RECORDER_FILEPATH=str(out / "moto-recording.jsonl"))
+    moto = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=open(out / "moto.log", "w"))
+    procs.append(moto)
+    return f"http://127.0.0.1:{port}" if step("moto's server", wait_port(port, proc=moto)) else None
+
+
+class Bacen:
+    """BACEN's simulator with the dev PKI `pki`, hosting the sender ISPB with its certificates."""
+
+    def __init__(self, binaries, out, pki, mtls_cert, signature_cert):
+        self.spi, self.dict, self.key_check, self.check = (free_port() for _ in range(4))
+        schemas = ROOT.parent / "shared/fixtures/xsd"
+        self.args = [str(binaries / "simulator"), "serve", "--pki", str(pki), "--spi-port", str(self.spi),
+                     "--dict-port", str(self.dict), "--dict-key-check-port", str(self.key_check),
+                     "--check-port", str(self.check), "--participant", f"{ISPB}:{mtls_cert}:{signature_cert}",
+                     *(["--schemas", str(schemas)] if schemas.is_dir() else [])]
+        self.out, self.proc, self.runs = out, None, 0
+
+    def start(self, procs):
+        """Starts it; whether it listens."""
+        self.runs += 1
+        self.proc = subprocess.Popen(self.args, stdout=open(self.out / f"simulator-{self.runs}.log", "w"),
+                                     stderr=subprocess.STDOUT)
+        procs.append(self.proc)
+        return wait_port(self.spi, proc=self.proc) and wait_port(self.dict, proc=self.proc)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+
+    def endpoints(self):
+        """The keys stack's parameters that point the proxy at it."""
+        return {"BcbSpiEndpoint": f"127.0.0.1:{self.spi}", "BcbDictEndpoint": f"127.0.0.1:{self.dict}",
+                "BcbDictKeyCheckEndpoint": f"127.0.0.1:{self.key_check}"}

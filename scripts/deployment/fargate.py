@@ -3,33 +3,23 @@ as shipped, a payment, its health checks, its spool across tasks, its role."""
 import json
 import os
 import signal
-import subprocess
 import time
 
 import boto3
 
 from .cloudformation import Deployer
-from .common import ENV, HSM_PASSWORD, HSM_USER, ISPB, REGION, ROOT, SOFTHSM, UID, free_port, http, run, step, wait_port
+from .common import ENV, HSM_PASSWORD, HSM_USER, ISPB, REGION, ROOT, SOFTHSM, UID, Bacen, http, run, start_moto, step, wait_port
 from .iam import allowed, calls_by, role_statements
 from .image import Container, dockerfile
 
 
 def rehearse(out, binaries, procs):
     proxy = binaries / "proxy-hsm"
-    # AWS: moto's server, every request recorded.
-    port = free_port()
-    moto_env = dict(os.environ, MOTO_ENABLE_RECORDING="True", MOTO_RECORDER_FILEPATH=str(out / "moto-recording.jsonl"))
-    moto = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)], env=moto_env,
-                            stdout=subprocess.DEVNULL, stderr=open(out / "moto.log", "w"))
-    procs.append(moto)
-    if not step("moto's server", wait_port(port, proc=moto)):
+    endpoint = start_moto(out, procs)
+    if endpoint is None:
         return
-    endpoint = f"http://127.0.0.1:{port}"
-
-    # BACEN: the simulator with its dev PKI.
     pki = out / "pki"
     run(binaries / "simulator", "pki", "--out", pki)
-    spi, dict_, check, key_check, control = (free_port() for _ in range(5))
 
     # The keys on the token, made with the tool (docs/deployment.md, step "Keys").
     tokens = out / "tokens"
@@ -59,15 +49,8 @@ def rehearse(out, binaries, procs):
     for p in (tokens, *tokens.rglob("*")):
         os.chown(p, UID, UID)
 
-    schemas = ROOT.parent / "shared/fixtures/xsd"
-    sim = subprocess.Popen([str(binaries / "simulator"), "serve", "--pki", str(pki), "--spi-port", str(spi),
-                            "--dict-port", str(dict_), "--dict-key-check-port", str(key_check),
-                            "--check-port", str(control),
-                            "--participant", f"{ISPB}:{out / 'pix-mtls.cer'}:{out / 'pix-signature.cer'}",
-                            *(["--schemas", str(schemas)] if schemas.is_dir() else [])],
-                           stdout=open(out / "simulator.log", "w"), stderr=subprocess.STDOUT)
-    procs.append(sim)
-    if not step("BACEN's simulator", wait_port(spi, proc=sim) and wait_port(dict_, proc=sim)):
+    bacen = Bacen(binaries, out, pki, out / "pix-mtls.cer", out / "pix-signature.cer")
+    if not step("BACEN's simulator", bacen.start(procs)):
         return
 
     # The stacks, in deploy.sh's order.
@@ -79,8 +62,7 @@ def rehearse(out, binaries, procs):
     d.deploy("keys", {"Flavour": "cloudhsm", "HsmUser": HSM_USER, "HsmPassword": HSM_PASSWORD,
                       "CloudHSMClusterId": "cluster-rehearsal0", "CloudHSMCustomerCA": (pki / "bacen-ca.cer").read_text(),
                       "SignatureKeyLabel": "pix-signature", "MtlsKeyLabel": "pix-mtls",
-                      "BcbSpiEndpoint": f"127.0.0.1:{spi}", "BcbDictEndpoint": f"127.0.0.1:{dict_}",
-                      "BcbDictKeyCheckEndpoint": f"127.0.0.1:{key_check}"})
+                      **bacen.endpoints()})
     d.deploy("certificates", {"Flavour": "cloudhsm", "SignatureCertificate": certs["pix-signature"],
                               "MtlsCertificate": certs["pix-mtls"],
                               "BcbSignatureCertificate": (pki / "bacen-sig.cer").read_text(),
@@ -169,16 +151,13 @@ def rehearse(out, binaries, procs):
          f"{status} {body[:300].decode(errors='replace')}")
 
     # BACEN away: the load balancer's check stays 200, nothing is recycled.
-    sim.terminate()
-    sim.wait()
+    bacen.stop()
     for hport, path in sorted(checks):
         status, _ = http("GET", f"http://127.0.0.1:{hport}{path}")
         step(f"with BACEN unreachable the load balancer's check ({path}) still answers 200", status == 200)
     status, _ = http("GET", f"http://127.0.0.1:{health_port}/bacen")
     step("with BACEN unreachable /bacen says so (503)", status == 503)
-    sim = subprocess.Popen(sim.args, stdout=open(out / "simulator-2.log", "w"), stderr=subprocess.STDOUT)
-    procs.append(sim)
-    wait_port(spi, proc=sim)
+    bacen.start(procs)
 
     # SIGTERM: drains, flushes, exits before ECS's SIGKILL.
     started = time.time()

@@ -29,6 +29,8 @@ def calls_by(recording, access_key):
             "GetSecretValue": lambda: payload.get("SecretId"),
             "PutRecordBatch": lambda: f"arn:aws:firehose:{REGION}:123456789012:deliverystream/{payload.get('DeliveryStreamName')}",
             "PutRecord": lambda: f"arn:aws:firehose:{REGION}:123456789012:deliverystream/{payload.get('DeliveryStreamName')}",
+            "Sign": lambda: payload.get("KeyId"),
+            "GetPublicKey": lambda: payload.get("KeyId"),
         }.get(action, lambda: "*")()
         found.append((f"{service}:{action}", arn))
     return found
