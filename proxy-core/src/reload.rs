@@ -5,6 +5,11 @@
 //! up without a restart — Fargate every `--refresh-seconds` and on `SIGHUP`, the Lambda at most
 //! every five minutes between invocations.
 //!
+//! The bank's own certificates are re-read the same way: a certificate renewed for the key in use
+//! (`SignatureCertificate`, `MtlsCertificate`, e.g. by a new deployment of the certificates
+//! stack) is presented from the next exchange on; one of another key is refused (a new key is a
+//! new label or key id, read at start).
+//!
 //! One driver for both flavours, [`Reloader`]: a long-running service feeds it its period and
 //! `SIGHUP` ([`Reloader::run`]); the Lambda, frozen between invocations, asks it before each one
 //! ([`Reloader::if_due`]).
@@ -16,7 +21,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::config::names::{BCB_MTLS_CERTIFICATE, BCB_SIGNATURE_CERTIFICATE};
+use crate::config::names::{
+    BCB_MTLS_CERTIFICATE, BCB_SIGNATURE_CERTIFICATE, MTLS_CERTIFICATE, SIGNATURE_CERTIFICATE,
+};
 use crate::config::{ConfigError, Parameters, Source};
 use crate::relay::{BacenTrust, Relay};
 use pix_xmldsig::trust::Certificate;
@@ -83,8 +90,9 @@ impl Reloader {
 /// Days to expiry under which a certificate in use is logged as a warning.
 pub const EXPIRY_WARNING_DAYS: i64 = 30;
 
-/// Re-reads BACEN's certificates from `params` and applies them to `relays` when they changed.
-/// Returns whether anything changed; on error nothing changed and the error names the parameter.
+/// Re-reads BACEN's certificates and the bank's own from `params` and applies them to `relays`
+/// when they changed. Returns whether anything changed; an error names the parameter refused
+/// (what it would have replaced stays in use).
 pub fn apply(params: &Parameters, relays: &[&Relay]) -> Result<bool, ConfigError> {
     let new = params.bacen_trust()?;
     if new.signatures.is_empty() {
@@ -108,7 +116,28 @@ pub fn apply(params: &Parameters, relays: &[&Relay]) -> Result<bool, ConfigError
         );
         log_bacen(&new);
     }
-    Ok(changed)
+    // The bank's renewed certificates (the same keys): no restart either.
+    let signature = params.certificate(&SIGNATURE_CERTIFICATE)?;
+    let mtls = params.certificate(&MTLS_CERTIFICATE)?;
+    let mut renewed = false;
+    for relay in relays {
+        renewed |= relay
+            .recertify(&signature, &mtls)
+            .map_err(|e| ConfigError::Malformed {
+                name: params.name(if e.role == "signature" {
+                    &SIGNATURE_CERTIFICATE
+                } else {
+                    &MTLS_CERTIFICATE
+                }),
+                reason: e.to_string(),
+            })?;
+    }
+    if renewed {
+        tracing::warn!("the bank's own certificates changed");
+        log_certificate("signature", &signature, Log::All);
+        log_certificate("mtls", &mtls, Log::All);
+    }
+    Ok(changed || renewed)
 }
 
 /// [`apply`], logging a refusal instead of returning it (the periodic and `SIGHUP` reloads).
@@ -144,8 +173,8 @@ enum Log {
 
 fn each_in_use(relay: &Relay, log: Log) {
     let (signature, mtls) = relay.own_certificates();
-    log_certificate("signature", signature, log);
-    log_certificate("mtls", mtls, log);
+    log_certificate("signature", &signature, log);
+    log_certificate("mtls", &mtls, log);
     each_bacen(&relay.trusted(), log);
 }
 

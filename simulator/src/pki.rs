@@ -104,7 +104,8 @@ impl DevPki {
     }
 
     /// Certifies, with the PSP CA, an RSA key held elsewhere (an HSM), given its modulus and public
-    /// exponent: writes `<name>.cer` (for mTLS client use when `client`, else for signatures).
+    /// exponent: writes `<name>.cer` (for mTLS client use when `client`, else for signatures),
+    /// with a random serial (so that certifying a key again is a renewal with a serial of its own).
     pub fn issue(
         &self,
         name: &str,
@@ -127,10 +128,17 @@ impl DevPki {
         let issuer = Issuer::from_ca_cert_pem(&read("psp-ca.cer")?, ca_key).map_err(fail)?;
         let public = RsaPublicKey(proxy_core::csr::rsa_public_key(modulus, exponent));
         let usage = if client { Use::Client } else { Use::Signature };
-        let cert = leaf_params(cn, &[], usage)
-            .map_err(fail)?
-            .signed_by(&public, &issuer)
-            .map_err(fail)?;
+        let mut params = leaf_params(cn, &[], usage).map_err(fail)?;
+        // A serial of its own (rcgen's default follows from the key: a renewal for the same key
+        // would repeat the serial the signatures name).
+        let mut serial = [0u8; 16];
+        aws_lc_rs::rand::fill(&mut serial).map_err(|_| PkiError::Generate {
+            what: name.to_string(),
+            reason: "no random serial".into(),
+        })?;
+        serial[0] &= 0x7f;
+        params.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
+        let cert = params.signed_by(&public, &issuer).map_err(fail)?;
         self.write(&format!("{name}.cer"), &cert.pem())?;
         Ok(self.path(&format!("{name}.cer")))
     }

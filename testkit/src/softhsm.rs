@@ -20,6 +20,10 @@ impl DevToken {
         if !std::path::Path::new(MODULE).exists() {
             return Err(format!("{MODULE} is not installed (Debian package softhsm2)"));
         }
+        // softhsm2-util takes "the first free slot": two tests of one binary initializing at
+        // once would take the same one. One at a time within the process.
+        static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one = INIT.lock().unwrap_or_else(|p| p.into_inner());
         let id = proxy_core::wire::new_id();
         let label = format!("pix-{}", &id[..12]);
         let pin = id[12..20].to_string();

@@ -26,16 +26,43 @@ use super::{BacenTrust, RelayConfig, RelayError};
 use crate::wire;
 use pix_xmldsig::dsig::Profile;
 use pix_xmldsig::signer::Signer;
+use pix_xmldsig::trust::Certificate;
+
+use super::certified::recertified;
+
+/// The mTLS client of `config` trusting `trust`'s TLS anchors, authenticated with `mtls`.
+fn forwarder(
+    config: &RelayConfig,
+    trust: &BacenTrust,
+    mtls: &Arc<dyn Signer>,
+) -> Result<Arc<Forwarder>, RelayError> {
+    let mut config = config.clone();
+    config.bacen_anchors = trust.anchors.clone();
+    Ok(Arc::new(Forwarder::new(&config, Arc::clone(mtls))?))
+}
 
 /// BACEN's answer to one caller, and the id of the batch it went in (if it shared a request).
 pub(super) type Sent = (Answer, Option<String>);
+
+/// What an exchange works with, replaced whole by a reload (each exchange keeps the one it
+/// started with): BACEN's trust, the client built on it and on the bank's mTLS identity, and the
+/// bank's two identities.
+pub(super) struct Current {
+    /// BACEN's certificates.
+    pub(super) trust: BacenTrust,
+    /// The mTLS client to BACEN.
+    pub(super) forwarder: Arc<Forwarder>,
+    /// The bank's XML signature key with its certificate.
+    pub(super) signer: Arc<dyn Signer>,
+    /// The bank's mTLS key with its certificate.
+    pub(super) mtls: Arc<dyn Signer>,
+}
 
 /// The link to BACEN of one relay.
 pub(super) struct Link {
     profile: Profile,
     config: RelayConfig,
-    mtls: Arc<dyn Signer>,
-    bacen: RwLock<(BacenTrust, Arc<Forwarder>)>,
+    current: RwLock<Arc<Current>>,
     sends: Budget,
     reads: Budget,
     batches: Option<mpsc::UnboundedSender<Arc<Queued>>>,
@@ -45,10 +72,11 @@ impl Link {
     /// The link of `config`, batching SPI sends when `config.batch_max > 1` and a runtime runs.
     pub(super) fn new(
         config: RelayConfig,
+        signer: Arc<dyn Signer>,
         mtls: Arc<dyn Signer>,
         trust: BacenTrust,
     ) -> Result<Arc<Link>, RelayError> {
-        let forwarder = Arc::new(Forwarder::new(&config, Arc::clone(&mtls))?);
+        let forwarder = forwarder(&config, &trust, &mtls)?;
         let batching = config.profile == Profile::Spi
             && config.batch_max > 1
             && tokio::runtime::Handle::try_current().is_ok();
@@ -63,8 +91,12 @@ impl Link {
             sends: Budget::new(config.profile, "send", config.max_in_flight, config.queue_timeout),
             reads: Budget::new(config.profile, "read", config.max_in_flight, config.queue_timeout),
             config,
-            mtls,
-            bacen: RwLock::new((trust, forwarder)),
+            current: RwLock::new(Arc::new(Current {
+                trust,
+                forwarder,
+                signer,
+                mtls,
+            })),
             batches: tx,
         });
         if let Some(rx) = rx {
@@ -73,26 +105,70 @@ impl Link {
         Ok(link)
     }
 
-    /// What BACEN is trusted with now, and the client built on it.
-    pub(super) fn current(&self) -> (BacenTrust, Arc<Forwarder>) {
-        self.bacen.read().unwrap_or_else(|p| p.into_inner()).clone()
+    /// What exchanges work with now.
+    pub(super) fn current(&self) -> Arc<Current> {
+        Arc::clone(&self.current.read().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// See [`super::Relay::reload`].
     pub(super) fn reload(&self, new: &BacenTrust) -> Result<bool, RelayError> {
-        let (old, forwarder) = self.current();
-        if old.same_as(new) {
-            return Ok(false);
+        self.update(|now| {
+            if now.trust.same_as(new) {
+                return Ok(None);
+            }
+            let forwarder = if now.trust.anchors == new.anchors {
+                Arc::clone(&now.forwarder)
+            } else {
+                forwarder(&self.config, new, &now.mtls)?
+            };
+            Ok(Some(Current {
+                trust: new.clone(),
+                forwarder,
+                signer: Arc::clone(&now.signer),
+                mtls: Arc::clone(&now.mtls),
+            }))
+        })
+    }
+
+    /// See [`super::Relay::recertify`].
+    pub(super) fn recertify(
+        &self,
+        signature: &Certificate,
+        mtls: &Certificate,
+    ) -> Result<bool, super::RecertifyError> {
+        let refused = |role, reason| super::RecertifyError { role, reason };
+        self.update(|now| {
+            let signer = recertified(&now.signer, signature).map_err(|r| refused("signature", r))?;
+            let client = recertified(&now.mtls, mtls).map_err(|r| refused("mtls", r))?;
+            if signer.is_none() && client.is_none() {
+                return Ok(None);
+            }
+            let forwarder = match &client {
+                Some(m) => {
+                    forwarder(&self.config, &now.trust, m).map_err(|e| refused("mtls", e.to_string()))?
+                }
+                None => Arc::clone(&now.forwarder),
+            };
+            Ok(Some(Current {
+                trust: now.trust.clone(),
+                forwarder,
+                signer: signer.unwrap_or_else(|| Arc::clone(&now.signer)),
+                mtls: client.unwrap_or_else(|| Arc::clone(&now.mtls)),
+            }))
+        })
+    }
+
+    /// Replaces what exchanges work with by what `change` makes of it (nothing when it makes
+    /// nothing), under the lock: two reloads at once never lose one another's change.
+    fn update<E>(&self, change: impl FnOnce(&Current) -> Result<Option<Current>, E>) -> Result<bool, E> {
+        let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
+        match change(&current)? {
+            Some(new) => {
+                *current = Arc::new(new);
+                Ok(true)
+            }
+            None => Ok(false),
         }
-        let forwarder = if old.anchors == new.anchors {
-            forwarder
-        } else {
-            let mut config = self.config.clone();
-            config.bacen_anchors = new.anchors.clone();
-            Arc::new(Forwarder::new(&config, Arc::clone(&self.mtls))?)
-        };
-        *self.bacen.write().unwrap_or_else(|p| p.into_inner()) = (new.clone(), forwarder);
-        Ok(true)
     }
 
     /// Sends a request within BACEN's limits: a single-message SPI send through the batcher, any
@@ -220,7 +296,7 @@ async fn dispatch(link: Weak<Link>, mut queue: mpsc::UnboundedReceiver<Arc<Queue
         if batch.is_empty() {
             continue;
         }
-        let (_, forwarder) = l.current();
+        let forwarder = Arc::clone(&l.current().forwarder);
         let gzip = l.config.gzip_batches;
         tokio::spawn(async move {
             let _place = place;

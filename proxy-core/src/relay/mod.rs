@@ -15,6 +15,7 @@
 //! fails `502` naming the failed check).
 
 mod budget;
+mod certified;
 mod config;
 mod forward;
 mod link;
@@ -37,7 +38,7 @@ use crate::audit::{AuditSink, InFlight};
 use link::Link;
 use pix_xmldsig::dsig::Profile;
 use pix_xmldsig::signer::Signer;
-use pix_xmldsig::trust::TrustStore;
+use pix_xmldsig::trust::{Certificate, TrustStore};
 use record::Evidence;
 use verify::{Kind, Verifier};
 
@@ -48,6 +49,16 @@ pub const SIGNATURE_VALID: &str = "pix-signature-valid";
 pub const SIGNATURE_ERROR: &str = "pix-signature-error";
 /// Response header carrying the exchange's `request_id`, the key of its audit record.
 pub const REQUEST_ID: &str = "pix-request-id";
+
+/// Why the bank's renewed certificate was refused (the ones in use stay).
+#[derive(Debug, thiserror::Error)]
+#[error("the {role} certificate {reason}")]
+pub struct RecertifyError {
+    /// `signature` or `mtls`.
+    pub role: &'static str,
+    /// Why.
+    pub reason: String,
+}
 
 /// Why a relay is not ready (the `/ready` check says it).
 #[derive(Debug, thiserror::Error)]
@@ -77,11 +88,12 @@ pub struct Relay {
     max_body: usize,
     /// BACEN's schemas, checked before signing when configured.
     schemas: Option<Arc<pix_schemas::Catalog>>,
-    signer: Arc<dyn Signer>,
-    mtls: Arc<dyn Signer>,
+    /// The signature key's name in audit records (a renewed certificate keeps the key).
+    key_id: String,
     audit: Arc<dyn AuditSink>,
-    /// BACEN's trust (replaced whole by [`Relay::reload`]; each exchange holds what it started
-    /// with), the mTLS client, BACEN's limits and the batcher.
+    /// BACEN's trust and the bank's own identities (replaced whole by [`Relay::reload`] and
+    /// [`Relay::recertify`]; each exchange holds what it started with), the mTLS client,
+    /// BACEN's limits and the batcher.
     link: Arc<Link>,
 }
 
@@ -103,21 +115,31 @@ impl Relay {
             profile: config.profile,
             max_body: config.max_body,
             schemas: config.schemas.clone(),
-            signer,
-            mtls: Arc::clone(&mtls),
+            key_id: signer.key_id().to_string(),
             audit,
-            link: Link::new(config, mtls, trust)?,
+            link: Link::new(config, signer, mtls, trust)?,
         })
     }
 
-    /// The certificates of the proxy's own keys: (XML signature, mTLS).
-    pub fn own_certificates(&self) -> (&pix_xmldsig::trust::Certificate, &pix_xmldsig::trust::Certificate) {
-        (self.signer.certificate(), self.mtls.certificate())
+    /// The certificates of the proxy's own keys now: (XML signature, mTLS).
+    pub fn own_certificates(&self) -> (Certificate, Certificate) {
+        let current = self.link.current();
+        (
+            current.signer.certificate().clone(),
+            current.mtls.certificate().clone(),
+        )
     }
 
     /// What BACEN is trusted with now.
     pub fn trusted(&self) -> BacenTrust {
-        self.link.current().0
+        self.link.current().trust.clone()
+    }
+
+    /// Presents the bank's renewed certificates from the next exchange on (the signature's in
+    /// `KeyInfo`, the mTLS one on new connections); exchanges under way keep theirs. Each must
+    /// certify the key in use; otherwise nothing changes. Returns whether anything changed.
+    pub fn recertify(&self, signature: &Certificate, mtls: &Certificate) -> Result<bool, RecertifyError> {
+        self.link.recertify(signature, mtls)
     }
 
     /// Trusts `new` from the next exchange on: new signature certificates apply to the next
@@ -139,7 +161,8 @@ impl Relay {
     /// fleet and lose nothing but time; [`Relay::reach_bacen`] says it apart.
     pub async fn check(&self, limit: Duration) -> Result<(), Unhealthy> {
         self.audit.health()?;
-        match tokio::time::timeout(limit, self.signer.sign(b"pix-proxy health check")).await {
+        let signer = Arc::clone(&self.link.current().signer);
+        match tokio::time::timeout(limit, signer.sign(b"pix-proxy health check")).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(Unhealthy::Signer(e)),
             Err(_) => Err(Unhealthy::SignerSilent),
@@ -149,14 +172,15 @@ impl Relay {
     /// Whether BACEN accepts a TCP connection within `limit` (a metric and an alarm, never a
     /// reason to take the task out of service).
     pub async fn reach_bacen(&self, limit: Duration) -> Result<(), Unhealthy> {
-        self.link.current().1.probe(limit).await
+        let forwarder = Arc::clone(&self.link.current().forwarder);
+        forwarder.probe(limit).await
     }
 
     /// Relays one request; always answers, and always leaves an audit record.
     pub async fn handle(&self, req: Request<Bytes>) -> Response<Bytes> {
         let _counted = self.audit.in_flight().map(InFlight::enter);
         let (parts, body) = req.into_parts();
-        let draft = record::start(&parts, self.signer.key_id(), Instant::now());
+        let draft = record::start(&parts, &self.key_id, Instant::now());
         let (answer, sent, evidence) = self.exchange(&parts, body).await;
         draft
             .finish(self.profile, self.audit.as_ref(), answer, &sent, evidence)
@@ -166,7 +190,7 @@ impl Relay {
     /// Answers a request the front end refused before relaying it (e.g. a body over its memory
     /// bound, see [`collect_body`]), audited like every exchange.
     pub async fn refuse(&self, parts: http::request::Parts, refusal: Refusal) -> Response<Bytes> {
-        let draft = record::start(&parts, self.signer.key_id(), Instant::now());
+        let draft = record::start(&parts, &self.key_id, Instant::now());
         draft
             .finish(
                 self.profile,
@@ -185,7 +209,8 @@ impl Relay {
         parts: &http::request::Parts,
         body: Bytes,
     ) -> (Response<Bytes>, Bytes, Option<Evidence>) {
-        let (trust, forwarder) = self.link.current();
+        let current = self.link.current();
+        let (trust, forwarder) = (&current.trust, &current.forwarder);
         let max_body = self.max_body;
         let target = match forwarder.target(&parts.uri) {
             Ok(t) => t,
@@ -206,7 +231,7 @@ impl Relay {
         } else {
             let signing = sign::Signing {
                 profile: self.profile,
-                signer: self.signer.as_ref(),
+                signer: current.signer.as_ref(),
                 schemas: self.schemas.as_deref(),
             };
             let signed = sign::request_body(&signing, &parts.headers, &body, max_body).await;
@@ -217,7 +242,7 @@ impl Relay {
         };
         let (answer, batch_id) = match self
             .link
-            .send(&forwarder, &parts.method, &parts.headers, target, sent.clone())
+            .send(forwarder, &parts.method, &parts.headers, target, sent.clone())
             .await
         {
             Ok(a) => a,
