@@ -118,4 +118,29 @@ impl BankKeys {
             .args(["--check-port", &check.to_string()]);
         command
     }
+
+    /// [`BankKeys::serve`] on free ports, logging at `info` to `log`, re-reading its parameters
+    /// only on `SIGHUP`: started, and ready. The process and its SPI address.
+    pub async fn started(
+        &self,
+        parameters: &std::path::Path,
+        secret: &std::path::Path,
+        audit: &std::path::Path,
+        log: &std::path::Path,
+    ) -> (testkit::process::Killed, std::net::SocketAddr) {
+        let port = || testkit::tools::free_port().expect("port");
+        let (spi, dict, check) = (port(), port(), port());
+        let proxy = testkit::process::Killed(
+            self.serve(parameters, secret, audit, (spi, dict, check))
+                .args(["--refresh-seconds", "3600"])
+                .env("RUST_LOG", "info")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::fs::File::create(log).expect("log"))
+                .spawn()
+                .expect("proxy-hsm"),
+        );
+        let local = |p| std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, p));
+        testkit::process::wait_ready(local(check)).await;
+        (proxy, local(spi))
+    }
 }

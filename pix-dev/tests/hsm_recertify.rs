@@ -5,47 +5,18 @@
 //! process, so tokens made by tests running beside it would not be seen.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use simulator::{Config, Simulator};
-use testkit::bank::{call, header, post_xml};
+use testkit::bank::{header, post_xml};
 use testkit::samples::bytes as sample;
-use testkit::tools::free_port;
 
 const MSGS: &str = "/api/v1/in/99999010/msgs";
 
-/// Kills the proxy when the test ends, passed or not.
-struct Proxy(Child);
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn read(p: &Path) -> String {
     std::fs::read_to_string(p).expect("read")
-}
-
-async fn wait_ready(check: SocketAddr) {
-    let started = Instant::now();
-    while !matches!(call(check, "GET", "/ready", &[], vec![]).await, Ok((200, _, _))) {
-        assert!(started.elapsed() < Duration::from_secs(60), "proxy did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn hup(proxy: &Proxy) {
-    let ok = Command::new("kill")
-        .args(["-HUP", &proxy.0.id().to_string()])
-        .status()
-        .expect("kill")
-        .success();
-    assert!(ok, "SIGHUP sent");
 }
 
 /// Waits until the proxy's log holds `text`.
@@ -119,31 +90,19 @@ async fn the_banks_renewed_certificate_is_taken_without_a_restart() {
     write_signature(&parameters, &keys, &sim, &first);
     let secret = dir.path().join("secret.json");
     std::fs::write(&secret, keys.secret_json()).expect("secret");
-    let (spi_port, dict_port, check_port) =
-        (free_port().unwrap(), free_port().unwrap(), free_port().unwrap());
     let (log, audit) = (dir.path().join("proxy.log"), dir.path().join("audit"));
-    let proxy = Proxy(
-        keys.serve(&parameters, &secret, &audit, (spi_port, dict_port, check_port))
-            .args(["--refresh-seconds", "3600"])
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log"))
-            .spawn()
-            .expect("proxy-hsm"),
-    );
-    let spi = SocketAddr::from((Ipv4Addr::LOCALHOST, spi_port));
-    wait_ready(SocketAddr::from((Ipv4Addr::LOCALHOST, check_port))).await;
+    let (proxy, spi) = keys.started(&parameters, &secret, &audit, &log).await;
     assert_eq!(signed_serial(spi, &audit).await, serial_of(&first));
 
     // The renewed certificate in the parameters, SIGHUP: the next message presents it.
     write_signature(&parameters, &keys, &sim, &renewed);
-    hup(&proxy);
+    proxy.hup();
     logged(&log, "the bank's own certificates changed").await;
     assert_eq!(signed_serial(spi, &audit).await, serial_of(&renewed));
 
     // A certificate of another key: refused, naming the parameter; the renewed one stays.
     write_signature(&parameters, &keys, &sim, &read(&pki.path("psp-sig.cer")));
-    hup(&proxy);
+    proxy.hup();
     logged(&log, "certifies another key").await;
     assert!(read(&log).contains("/pix/proxy/cloudhsm/SignatureCertificate"));
     assert_eq!(signed_serial(spi, &audit).await, serial_of(&renewed));

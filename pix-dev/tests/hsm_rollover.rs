@@ -8,7 +8,6 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use pix_dev::hsm::{DevOptions, DevSetup, Keys};
@@ -16,19 +15,8 @@ use proxy_hsm::Listen;
 use simulator::{Config, Simulator};
 use testkit::bank::{STREAM_START, call, get, header, post_xml};
 use testkit::samples::bytes as sample;
-use testkit::tools::free_port;
 
 const MSGS: &str = "/api/v1/in/99999010/msgs";
-
-/// Kills the proxy when the test ends, passed or not.
-struct Proxy(Child);
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn read(p: &Path) -> String {
     std::fs::read_to_string(p).expect("read")
@@ -41,14 +29,6 @@ fn write_parameters(file: &Path, keys: &pix_dev::hsm_keys::BankKeys, sim: &Simul
     let tmp = file.with_extension("tmp");
     std::fs::write(&tmp, serde_json::to_string(&values).expect("json")).expect("write");
     std::fs::rename(&tmp, file).expect("rename");
-}
-
-async fn wait_ready(check: SocketAddr) {
-    let started = Instant::now();
-    while !matches!(call(check, "GET", "/check", &[], vec![]).await, Ok((200, _, _))) {
-        assert!(started.elapsed() < Duration::from_secs(60), "proxy did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// Sends a pacs.008 and reads BACEN's pacs.002 from a new stream: (verdict, error, status of the
@@ -73,15 +53,6 @@ async fn payment(spi: SocketAddr) -> (String, String, u16) {
     )
 }
 
-fn hup(proxy: &Proxy) {
-    let ok = Command::new("kill")
-        .args(["-HUP", &proxy.0.id().to_string()])
-        .status()
-        .expect("kill")
-        .success();
-    assert!(ok, "SIGHUP sent");
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_certificate_change_is_survived_and_picked_up_on_sighup() {
     // The bank's keys, made on a token and certified by its CA.
@@ -96,25 +67,10 @@ async fn a_certificate_change_is_survived_and_picked_up_on_sighup() {
     write_parameters(&parameters, &keys, &sim, &read(&pki.path("bacen-sig.cer")));
     let secret = dir.path().join("secret.json");
     std::fs::write(&secret, keys.secret_json()).expect("secret");
-    let (spi_port, dict_port, check_port) =
-        (free_port().unwrap(), free_port().unwrap(), free_port().unwrap());
     let log = dir.path().join("proxy.log");
-    let proxy = Proxy(
-        keys.serve(
-            &parameters,
-            &secret,
-            &dir.path().join("audit"),
-            (spi_port, dict_port, check_port),
-        )
-        .args(["--refresh-seconds", "3600"])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log"))
-        .spawn()
-        .expect("proxy-hsm"),
-    );
-    let spi = SocketAddr::from((Ipv4Addr::LOCALHOST, spi_port));
-    wait_ready(SocketAddr::from((Ipv4Addr::LOCALHOST, check_port))).await;
+    let (proxy, spi) = keys
+        .started(&parameters, &secret, &dir.path().join("audit"), &log)
+        .await;
     let started = read(&log);
     assert!(
         started.contains("certificate in use") && started.contains("days_left"),
@@ -141,7 +97,7 @@ async fn a_certificate_change_is_survived_and_picked_up_on_sighup() {
         &sim,
         "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
     );
-    hup(&proxy);
+    proxy.hup();
     let refused = Instant::now();
     while !read(&log).contains("TrustReloadRefused") {
         assert!(refused.elapsed() < Duration::from_secs(10), "{}", read(&log));
@@ -165,7 +121,7 @@ async fn a_certificate_change_is_survived_and_picked_up_on_sighup() {
         }
         statuses
     });
-    hup(&proxy);
+    proxy.hup();
     let statuses = traffic.await.expect("traffic");
     assert!(
         statuses.iter().all(|s| *s == 201),

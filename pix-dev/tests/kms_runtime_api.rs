@@ -8,21 +8,12 @@
 use testkit::aws;
 use testkit::lambda as event;
 use testkit::lambda as runtime_api;
+use testkit::process::Killed;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use base64::Engine;
 use pix_dev::kms as demo;
-
-/// Kills the child process when the test ends, passed or not.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Sends `event` to the emulator's Invoke endpoint; the function's response document.
 async fn invoke(port: u16, event: String) -> serde_json::Value {

@@ -16,6 +16,7 @@
 pub mod aws;
 pub mod bank;
 pub mod lambda;
+pub mod process;
 pub mod samples;
 pub mod softhsm;
 pub mod test_pki;
