@@ -97,6 +97,10 @@ class Container:
         workdir = c.get("workingDirectory") or self.image["workdir"]
         mounts = [f"mount --bind {self.spool} {self.root}{m['containerPath']}" for m in c.get("mountPoints", [])]
         script = " && ".join([
+            # Nothing mounted here propagates out. Where / is no mount point (a chroot), unshare
+            # cannot make it private: the root directory is made a private mount of its own.
+            f"{{ mount --make-rprivate / 2>/dev/null || {{ mount --bind {self.root} {self.root} "
+            f"&& mount --make-private {self.root}; }}; }}",
             f"mount -t overlay overlay -o lowerdir=/,upperdir={self.out}/layer,workdir={self.out}/work {self.root}",
             f"mount -t proc proc {self.root}/proc",
             f"mount --rbind /dev {self.root}/dev",
@@ -104,7 +108,7 @@ class Container:
             f"exec chroot {self.root} setpriv --reuid {uid} --regid {uid} --clear-groups "
             f"sh -c 'cd {workdir} && exec \"$@\"' container " + " ".join(f"'{a}'" for a in argv),
         ])
-        return ["unshare", "--mount", "--fork", "sh", "-c", script]
+        return ["unshare", "--mount", "--propagation", "unchanged", "--fork", "sh", "-c", script]
 
     def start(self, log):
         self.proc = subprocess.Popen(self.command(), env=self.env, stdout=log, stderr=subprocess.STDOUT,
