@@ -96,14 +96,15 @@ for line in open(outputs):
     values[k] = v
 for k, v in json.load(open(config)).get("parameters", {}).get(stack, {}).items():
     values[k] = open(os.path.join(os.path.dirname(config), v["file"])).read() if isinstance(v, dict) else v
-secrets = {"MtlsPrivateKey": "PIX_MTLS_PRIVATE_KEY_FILE", "HsmUser": "PIX_HSM_USER", "HsmPassword": "PIX_HSM_PASSWORD"}
+secrets = {"MtlsPrivateKey": "PIX_MTLS_PRIVATE_KEY_FILE", "HsmUser": "PIX_HSM_USER", "HsmPassword": "PIX_HSM_PASSWORD",
+           "ProxyTlsPrivateKey": "PIX_PROXY_TLS_PRIVATE_KEY_FILE"}
 # What each deployment names anew, from the environment too (not a secret).
 released = {"CodeObjectVersion": "PIX_CODE_OBJECT_VERSION"}
 for name, var in {**secrets, **released}.items():
     if name in declared and os.environ.get(var):
         values[name] = open(os.environ[var]).read() if var.endswith("_FILE") else os.environ[var]
 values.setdefault("Environment", os.path.basename(config)[:-5])
-needs = {"kms": ["MtlsPrivateKey"], "cloudhsm": ["HsmUser", "HsmPassword"]}.get(values.get("Flavour"), [])
+needs = {"kms": ["MtlsPrivateKey"], "cloudhsm": ["HsmUser", "HsmPassword", "ProxyTlsPrivateKey"]}.get(values.get("Flavour"), [])
 missing = [secrets[n] for n in needs if n in declared and not values.get(n)]
 missing += [var for n, var in released.items() if n in declared and not values.get(n)]
 if missing:
@@ -131,7 +132,7 @@ for s in "${selected[@]}"; do
   # Print the command with secret values masked.
   printf '+'; for a in "${cmd[@]}"; do
     case "$a" in
-      MtlsPrivateKey=*|HsmUser=*|HsmPassword=*) printf ' %s' "${a%%=*}=****" ;;
+      MtlsPrivateKey=*|HsmUser=*|HsmPassword=*|ProxyTlsPrivateKey=*) printf ' %s' "${a%%=*}=****" ;;
       *) printf ' %q' "$a" ;;
     esac
   done; printf '\n'

@@ -42,4 +42,4 @@ EXPOSE 8080 9090 7070
 USER pix
 WORKDIR /var/lib/pix
 ENTRYPOINT ["/usr/local/bin/proxy-hsm-entrypoint.sh"]
-CMD ["serve", "--from-aws", "--bind", "0.0.0.0", "--spool-dir", "/var/lib/pix/spool"]
+CMD ["serve", "--from-aws", "--bind", "0.0.0.0", "--spool-dir", "/var/lib/pix/spool", "--require-client-ca"]

@@ -164,6 +164,40 @@ def alarm_notifies(conf):
     return len(as_list(props(conf).get("AlarmActions"))) > 0
 
 
+def authenticated_callers(conf):
+    """The proxy's endpoints admit only authenticated callers (issue 35, docs/operations.md "Callers"):
+    the Lambda's API methods use AWS_IAM (SigV4) and its resource policy allows named principals
+    only; the Fargate flavour's listeners pass TLS through to the proxy (TCP), which verifies client
+    certificates, or verify them at the load balancer (HTTPS, mutual TLS `verify`); its task runs
+    `serve --require-client-ca`, so that it never serves callers it cannot authenticate."""
+    p = props(conf)
+    kind = conf.get("Type")
+    if kind == "AWS::ApiGateway::Method":
+        return p.get("AuthorizationType") == "AWS_IAM"
+    if kind == "AWS::ApiGateway::RestApi":
+        for s in statements(p.get("Policy")):
+            if s.get("Effect") != "Allow":
+                continue
+            principal = s.get("Principal")
+            aws = principal.get("AWS") if isinstance(principal, dict) else principal
+            if not aws or "*" in as_list(aws):
+                return False
+        return True
+    if kind == "AWS::ElasticLoadBalancingV2::Listener":
+        protocol = p.get("Protocol")
+        mutual = (p.get("MutualAuthentication") or {}).get("Mode")
+        return protocol == "TCP" or (protocol == "HTTPS" and mutual == "verify")
+    if kind == "AWS::ECS::TaskDefinition":
+        for c in as_list(p.get("ContainerDefinitions")):
+            command = [a for a in as_list(c.get("Command")) if isinstance(a, str)]
+            image = c.get("Image")
+            proxy = "proxy-hsm" in str(c.get("Name", "")) or "proxy-hsm" in str(image)
+            if proxy and "--require-client-ca" not in command:
+                return False
+        return True
+    return True
+
+
 CHECKS = [
     Check("CKV_PIX_1", "Load balancers are internal", CheckCategories.NETWORKING,
           ["AWS::ElasticLoadBalancingV2::LoadBalancer"], internal_load_balancer),
@@ -191,4 +225,7 @@ CHECKS = [
           ["AWS::Logs::LogGroup"], log_retention),
     Check("CKV_PIX_13", "Every alarm notifies someone (an SNS action)", CheckCategories.LOGGING,
           ["AWS::CloudWatch::Alarm"], alarm_notifies),
+    Check("CKV_PIX_14", "The proxy's endpoints admit only authenticated callers", CheckCategories.IAM,
+          ["AWS::ApiGateway::Method", "AWS::ApiGateway::RestApi", "AWS::ElasticLoadBalancingV2::Listener",
+           "AWS::ECS::TaskDefinition"], authenticated_callers),
 ]

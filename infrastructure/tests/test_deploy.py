@@ -19,6 +19,7 @@ def stub(tmp_path):
     key.write_text("placeholder mTLS key material\nnot-a-real-key\n")
     env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", AWS_STUB_LOG=str(tmp_path / "calls.log"),
                PIX_MTLS_PRIVATE_KEY_FILE=str(key), PIX_HSM_USER="crypto-user", PIX_HSM_PASSWORD="s3cret-pw",
+               PIX_PROXY_TLS_PRIVATE_KEY_FILE=str(key),
                PIX_CODE_OBJECT_VERSION="3HL4kqtJlcpXroDTDmJ")
 
     def run(*args, deployed=""):
@@ -92,6 +93,8 @@ def test_stack_selection(stub):
     d = deploys(calls)
     assert [stack(c) for c in d] == [f"pix-proxy-prod-{s}" for s in ("network", "audit", "keys", "certificates", "hsm-fargate")]
     assert param(d[2], "HsmPassword") == "s3cret-pw" and "s3cret-pw" not in done.stdout
+    # The proxy's server key for the bank's services: passed on, never printed.
+    assert "not-a-real-key" in param(d[2], "ProxyTlsPrivateKey") and "ProxyTlsPrivateKey=****" in done.stdout
 
 
 def test_status_and_bad_arguments(stub):

@@ -106,8 +106,36 @@ def mutations():
         role = t["Resources"]["TaskRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
         role[0]["Resource"] = "*"
 
+    def open_method(t):
+        for r in resources(t, "AWS::ApiGateway::Method"):
+            r["Properties"]["AuthorizationType"] = "NONE"
+
+    def anyone_invokes(t):
+        for r in resources(t, "AWS::ApiGateway::RestApi"):
+            for st in r["Properties"]["Policy"]["Statement"]:
+                if st["Effect"] == "Allow":
+                    st["Principal"] = "*"
+
+    def plain_listener(t):
+        for r in resources(t, "AWS::ElasticLoadBalancingV2::Listener"):
+            r["Properties"]["Protocol"] = "HTTP"
+
+    def tls_ends_at_the_balancer(t):
+        for r in resources(t, "AWS::ElasticLoadBalancingV2::Listener"):
+            r["Properties"]["Protocol"] = "HTTPS"
+
+    def callers_optional(t):
+        for r in resources(t, "AWS::ECS::TaskDefinition"):
+            for c in r["Properties"]["ContainerDefinitions"]:
+                c["Command"] = [a for a in c["Command"] if a != "--require-client-ca"]
+
     return [
-        ("CKV_PIX_1", "hsm-fargate", "internet-facing ALB", set_props("AWS::ElasticLoadBalancingV2::LoadBalancer", Scheme="internet-facing")),
+        ("CKV_PIX_14", "kms-lambda", "an API method without authorization", open_method),
+        ("CKV_PIX_14", "kms-lambda", "an API any principal may invoke", anyone_invokes),
+        ("CKV_PIX_14", "hsm-fargate", "a plain-HTTP listener", plain_listener),
+        ("CKV_PIX_14", "hsm-fargate", "TLS ended at the load balancer without client certificates", tls_ends_at_the_balancer),
+        ("CKV_PIX_14", "hsm-fargate", "a task that serves callers it cannot authenticate", callers_optional),
+        ("CKV_PIX_1", "hsm-fargate", "internet-facing load balancer", set_props("AWS::ElasticLoadBalancingV2::LoadBalancer", Scheme="internet-facing")),
         ("CKV_PIX_1", "simulator", "internet-facing NLB", set_props("AWS::ElasticLoadBalancingV2::LoadBalancer", Scheme="internet-facing")),
         ("CKV_PIX_2", "kms-lambda", "regional (public) API", set_props("AWS::ApiGateway::RestApi", EndpointConfiguration={"Types": ["REGIONAL"]})),
         ("CKV_PIX_2", "kms-lambda", "API open to any VPC endpoint", no_vpce_deny),
@@ -142,7 +170,7 @@ def test_every_alarm_has_an_sns_action_and_the_alarms_the_runbook_names_exist():
                 names.add(name)
     runbook = (ROOT.parent / "docs" / "operations.md").read_text()
     for alarm in ("SignatureInvalidAlarm", "BacenRefusedAlarm", "CertificateExpiringAlarm", "AuditSpoolFullAlarm",
-                  "AuditWriteFailedAlarm", "Target5xxAlarm", "SpiApi5xxAlarm", "SpiLambdaThrottlesAlarm",
+                  "AuditWriteFailedAlarm", "Target5xxAlarm", "SpiApi5xxAlarm", "SpiLambdaThrottlesAlarm", "CallerRefusedAlarm",
                   "SpiDataFreshnessAlarm", "TrustReloadRefusedAlarm"):
         assert alarm in names, alarm
         assert alarm.removesuffix("Alarm") in runbook, f"the runbook says what to do about {alarm}"

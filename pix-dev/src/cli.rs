@@ -85,5 +85,9 @@ pub enum Command {
         /// Where the proxy listens.
         #[command(flatten)]
         listen: Listen,
+        /// Serve the SPI and DICT ports as plain HTTP without authenticating callers (load
+        /// generators that cannot present a client certificate, such as wrk); said at start.
+        #[arg(long)]
+        callers_unauthenticated: bool,
     },
 }

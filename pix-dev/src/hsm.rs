@@ -54,6 +54,10 @@ pub struct DevOptions {
     /// Whether a second participant (the payee, ISPB 99999020) runs too, with its own proxy and
     /// keys; the simulator then hosts both and payments between them go through their streams.
     pub payee: bool,
+    /// Whether the proxies authenticate their callers (TLS with a client certificate of the dev
+    /// PKI's bank CA, and a callers policy granting each bank's service its own ISPB); the
+    /// set-up's bank side presents its certificate ([`testkit::bank::present`]).
+    pub callers: bool,
 }
 
 impl DevOptions {
@@ -68,6 +72,7 @@ impl DevOptions {
             simulator: None,
             serving: proxy_core::service::Serving::default(),
             payee: false,
+            callers: true,
         }
     }
 }
@@ -103,6 +108,50 @@ pub struct Payee {
     pub signer: String,
     /// Its SoftHSM token, when its keys are in one.
     pub token: Option<(DevToken, Token)>,
+}
+
+/// The bank's side of a proxy that authenticates its callers: the proxy's TLS acceptor, its
+/// callers policy, and the identity the bank's service presents.
+struct BankSide {
+    acceptor: tokio_rustls::TlsAcceptor,
+    callers: proxy_core::callers::Callers,
+    identity: Arc<rustls::ClientConfig>,
+}
+
+impl BankSide {
+    /// The side of the participant `ispb`, whose service holds the dev PKI's `<caller>.cer` (SAN
+    /// `name`): the policy grants it every permission for its own ISPB, and is written to
+    /// `<dir>/<caller>-policy.json` for curl users (`pix-dev serve` prints how).
+    fn new(pki: &DevPki, dir: &Path, caller: &str, name: &str, ispb: &str) -> Result<BankSide, String> {
+        let read = |f: &str| std::fs::read_to_string(pki.path(f)).map_err(|e| format!("{f}: {e}"));
+        let policy = serde_json::json!({"callers": [{
+            "name": caller,
+            "san": name,
+            "allow": {"spi-send": [ispb], "spi-stream": [ispb], "dict-read": [ispb], "dict-write": [ispb]},
+        }]})
+        .to_string();
+        let _ = std::fs::write(dir.join(format!("{caller}-policy.json")), &policy);
+        let policy = proxy_core::callers::Policy::parse(&policy, caller).map_err(|e| e.to_string())?;
+        let acceptor = proxy_core::callers::tls::CallerTls {
+            client_ca: read("bank-ca.cer")?,
+            certificate: read("proxy-tls.cer")?,
+            key: read("proxy-tls.key")?,
+        }
+        .acceptor()
+        .map_err(|e| e.to_string())?;
+        let identity = testkit::bank::caller_identity(
+            &pki.path("bank-ca.cer"),
+            Some((
+                &pki.path(&format!("{caller}.cer")),
+                &pki.path(&format!("{caller}.key")),
+            )),
+        )?;
+        Ok(BankSide {
+            acceptor,
+            callers: proxy_core::callers::Callers::Checked(Some(Arc::new(policy))),
+            identity,
+        })
+    }
 }
 
 /// The proxy's two keys and their story.
@@ -227,6 +276,7 @@ impl DevSetup {
             simulator: simulator_tune,
             serving,
             payee,
+            callers,
         } = options;
         let pki = DevPki::generate(&dir.join("pki")).map_err(|e| e.to_string())?;
         let payer_token = token_for(keys);
@@ -256,37 +306,54 @@ impl DevSetup {
         let audit_dir = dir.join("audit");
         let shared_audit = audit.is_some();
         let audit = audit.unwrap_or_else(|| Arc::new(FileSink::new(&audit_dir)));
-        let start_proxy = |keys: &ProxyKeys, listen: Listen, audit: Arc<dyn AuditSink>| {
-            let relay = |profile, endpoint: SocketAddr| {
-                // By address, with the dev PKI's name for TLS: no resolver needed (minimal
-                // containers and chroots have no `localhost` in /etc/hosts).
-                let mut config = RelayConfig::new(profile, &endpoint.to_string(), anchors.clone());
-                config.tls_server_name = Some(simulator::pki::TLS_NAME.to_string());
-                config.timeout = timeout;
-                config.key_check_endpoint = Some(simulator.dict_key_check.to_string());
-                if let Some(tune) = &relay_tune {
-                    tune(&mut config);
-                }
-                Relay::new(
-                    config,
-                    Arc::clone(&keys.signer),
-                    Arc::clone(&keys.mtls),
-                    Arc::clone(&trust),
-                    audit.clone(),
-                )
-                .map(Arc::new)
-                .map_err(|e| e.to_string())
-            };
-            let relays = relay(Profile::Dict, simulator.dict)
-                .and_then(|d| Ok((d, relay(Profile::Spi, simulator.spi)?)));
-            async move {
-                let (dict, spi) = relays?;
-                FrontEnd::start_with(listen, dict, spi, serving)
-                    .await
+        let start_proxy =
+            |keys: &ProxyKeys, listen: Listen, audit: Arc<dyn AuditSink>, side: Option<BankSide>| {
+                let relay = |profile, endpoint: SocketAddr| {
+                    // By address, with the dev PKI's name for TLS: no resolver needed (minimal
+                    // containers and chroots have no `localhost` in /etc/hosts).
+                    let mut config = RelayConfig::new(profile, &endpoint.to_string(), anchors.clone());
+                    config.tls_server_name = Some(simulator::pki::TLS_NAME.to_string());
+                    config.timeout = timeout;
+                    config.key_check_endpoint = Some(simulator.dict_key_check.to_string());
+                    if let Some(side) = &side {
+                        config.callers = side.callers.clone();
+                    }
+                    if let Some(tune) = &relay_tune {
+                        tune(&mut config);
+                    }
+                    Relay::new(
+                        config,
+                        Arc::clone(&keys.signer),
+                        Arc::clone(&keys.mtls),
+                        Arc::clone(&trust),
+                        audit.clone(),
+                    )
+                    .map(Arc::new)
                     .map_err(|e| e.to_string())
-            }
+                };
+                let relays = relay(Profile::Dict, simulator.dict)
+                    .and_then(|d| Ok((d, relay(Profile::Spi, simulator.spi)?)));
+                async move {
+                    let (dict, spi) = relays?;
+                    let acceptor = side.as_ref().map(|s| s.acceptor.clone());
+                    let proxy = FrontEnd::start_with(listen, dict, spi, serving, acceptor)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    if let Some(side) = side {
+                        for addr in [proxy.spi, proxy.dict] {
+                            testkit::bank::present(addr, Arc::clone(&side.identity));
+                        }
+                    }
+                    Ok::<_, String>(proxy)
+                }
+            };
+        let side = |caller: &str, name: &str, ispb: &str| {
+            callers
+                .then(|| BankSide::new(&pki, dir, caller, name, ispb))
+                .transpose()
         };
-        let proxy = start_proxy(&keys, listen, audit.clone()).await?;
+        let payer_side = side("caller", simulator::pki::CALLER_NAME, PAYER_ISPB)?;
+        let proxy = start_proxy(&keys, listen, audit.clone(), payer_side).await?;
         let payee = match payee_keys {
             Some(p) => {
                 let sink: Arc<dyn AuditSink> = if shared_audit {
@@ -295,7 +362,8 @@ impl DevSetup {
                     Arc::new(FileSink::new(&dir.join("audit-payee")))
                 };
                 let loopback = Listen::ephemeral(IpAddr::V4(Ipv4Addr::LOCALHOST));
-                let proxy = start_proxy(&p, loopback, sink).await?;
+                let payee_side = side("payee-caller", simulator::pki::PAYEE_CALLER_NAME, PAYEE_ISPB)?;
+                let proxy = start_proxy(&p, loopback, sink, payee_side).await?;
                 Some(Payee {
                     proxy,
                     signer: p.description,

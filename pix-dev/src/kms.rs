@@ -109,6 +109,8 @@ pub async fn provision(
             read(&pki.path("bacen-sig.cer"))?,
         ),
         (names::BCB_MTLS_CERTIFICATE.name, read(&pki.path("bacen-ca.cer"))?),
+        // The bank's role that calls the function through API Gateway (AWS_IAM).
+        (names::CALLERS.name, testkit::lambda::callers_policy()),
     ] {
         put_parameter(&clients.ssm, name, &value).await?;
     }

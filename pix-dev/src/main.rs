@@ -61,6 +61,7 @@ async fn run(command: Command) -> Result<(), String> {
             spi_audit_stream,
             dict_audit_stream,
             listen,
+            callers_unauthenticated,
         } => {
             let firehose = match (audit, spi_audit_stream, dict_audit_stream) {
                 (Audit::Firehose, Some(spi), Some(dict)) => {
@@ -76,12 +77,14 @@ async fn run(command: Command) -> Result<(), String> {
             let options = DevOptions {
                 keys,
                 audit: firehose.clone().map(|f| f as Arc<dyn AuditSink>),
+                callers: !callers_unauthenticated,
                 ..DevOptions::new(listen)
             };
             proxy_hsm::install_metrics().map_err(|e| e.to_string())?;
             let setup = DevSetup::start_with(&dir, options).await?;
+            let scheme = if callers_unauthenticated { "http" } else { "https" };
             println!(
-                "proxy: DICT http://{} SPI http://{} check http://{}; BACEN simulator SPI {} DICT {}; signer: {}",
+                "proxy: DICT {scheme}://{} SPI {scheme}://{} check http://{}; BACEN simulator SPI {} DICT {}; signer: {}",
                 setup.proxy.dict,
                 setup.proxy.spi,
                 setup.proxy.check,
@@ -89,6 +92,16 @@ async fn run(command: Command) -> Result<(), String> {
                 setup.simulator.dict,
                 setup.signer
             );
+            if callers_unauthenticated {
+                println!("callers are NOT authenticated (--callers-unauthenticated)");
+            } else {
+                let pki = hsm::display_dir(&dir.join("pki"));
+                println!(
+                    "callers authenticated: curl --cacert {pki}/bank-ca.cer --cert {pki}/caller.cer --key {pki}/caller.key https://{}/api/v1/in/{}/msgs …",
+                    setup.proxy.spi,
+                    hsm::PAYER_ISPB
+                );
+            }
             proxy_core::service::shutdown_signal().await;
             setup.shutdown().await;
             if let Some(f) = firehose {

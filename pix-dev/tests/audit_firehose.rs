@@ -275,6 +275,17 @@ fn spawn_proxy(dir: &Path, endpoint: &str, spi: u16, dict: u16, check: u16) -> C
         .expect("proxy-hsm")
 }
 
+/// The bank's service of `pix-dev serve`'s dev PKI (made anew at each start) calls its SPI port.
+fn present_caller(dir: &Path, spi: u16) {
+    let pki = simulator::pki::DevPki::at(&dir.join("dev").join("pki"));
+    let identity = testkit::bank::caller_identity(
+        &pki.path("bank-ca.cer"),
+        Some((&pki.path("caller.cer"), &pki.path("caller.key"))),
+    )
+    .expect("caller identity");
+    testkit::bank::present(SocketAddr::from(([127, 0, 0, 1], spi)), identity);
+}
+
 async fn wait_ready(check: u16) {
     let started = Instant::now();
     let addr = SocketAddr::from(([127, 0, 0, 1], check));
@@ -292,6 +303,7 @@ async fn sigkill_mid_traffic_then_restart_loses_nothing() {
     let (spi, dict, check) = (free_port(), free_port(), free_port());
     let mut child = spawn_proxy(dir.path(), &faults.endpoint, spi, dict, check);
     wait_ready(check).await;
+    present_caller(dir.path(), spi);
 
     // Four clients send payments; Firehose is away half the time, so at the kill some records
     // are delivered and some wait in the spool.
@@ -334,6 +346,7 @@ async fn sigkill_mid_traffic_then_restart_loses_nothing() {
     faults.set(Fault::None);
     let mut child = spawn_proxy(dir.path(), &faults.endpoint, spi, dict, check);
     wait_ready(check).await;
+    present_caller(dir.path(), spi);
     let s3 = wait_for_s3(&moto.endpoint, answered.len(), Duration::from_secs(30)).await;
     let _ = child.kill();
     let _ = child.wait();

@@ -95,9 +95,14 @@ async fn configured_as_seed_001_it_works_with_the_seeds_simulator() {
         audit.clone(),
     )
     .expect("relays");
-    let proxy = FrontEnd::start(Listen::ephemeral(IpAddr::V4(Ipv4Addr::LOCALHOST)), dict, spi)
-        .await
-        .expect("proxy");
+    let proxy = FrontEnd::start(
+        Listen::ephemeral(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        dict,
+        spi,
+        None,
+    )
+    .await
+    .expect("proxy");
 
     let xml = ("content-type", "application/xml; charset=utf-8");
     let sample =
@@ -145,6 +150,7 @@ async fn configured_as_seed_001_it_works_with_the_seeds_simulator() {
         Listen::ephemeral(IpAddr::V4(Ipv4Addr::LOCALHOST)),
         Arc::clone(&spi),
         spi,
+        None,
     )
     .await
     .expect("proxy");

@@ -240,3 +240,74 @@ async fn a_throttled_kms_gives_503_with_the_reason_then_recovers() {
     assert_eq!(status, 201, "{body}");
     bank.simulator.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn callers_are_the_iam_principals_the_policy_names() {
+    let Some(bank) = bank().await else { return };
+    let clients = bank.clients.clone();
+    let spi = configured::relay(&clients, Profile::Spi, &Deployment::default())
+        .await
+        .expect("SPI relay");
+    let pacs008 = sample("pacs.008.xml");
+    let send = |ispb: &str| {
+        event::rest_event(
+            "POST",
+            &format!("/api/v1/in/{ispb}/msgs"),
+            None,
+            Some(&pacs008),
+            false,
+        )
+    };
+
+    // No IAM identity in the request context: refused before anything is signed.
+    let (status, h, body) = invoke(&spi, &event::as_caller(&send("99999010"), None)).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("callerUnauthenticated"), "{body}");
+    let unauthenticated = header(&h, "pix-request-id");
+    // A principal the policy does not name, and the policy's own outside its ISPB: 403.
+    let stranger = "arn:aws:sts::123456789012:assumed-role/batch-job/i-1";
+    let (status, _, body) = invoke(&spi, &event::as_caller(&send("99999010"), Some(stranger))).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("not in the callers policy") && body.contains("spi-send"),
+        "{body}"
+    );
+    let (status, h, body) = invoke(&spi, &send("99999020")).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("lacks permission spi-send for ISPB 99999020"),
+        "{body}"
+    );
+    let forbidden = header(&h, "pix-request-id");
+    // The policy's principal, for its ISPB: signed, sent, its identity in the audit record.
+    let (status, h, body) = invoke(&spi, &send("99999010")).await;
+    assert_eq!(status, 201, "{body}");
+    let sent = header(&h, "pix-request-id");
+    let records = aws::s3_records(&bank.moto.endpoint, "spi").await;
+    let caller_of = |id: &str| {
+        records
+            .iter()
+            .find(|r| r["request_id"] == id)
+            .map(|r| r["caller"].as_str().unwrap_or("").to_string())
+            .expect("audited")
+    };
+    assert_eq!(caller_of(&unauthenticated), "unauthenticated");
+    assert_eq!(caller_of(&forbidden), format!("iam:{}", event::CALLER_SESSION));
+    assert_eq!(caller_of(&sent), format!("iam:{}", event::CALLER_SESSION));
+
+    // Without the parameter Callers, nothing is allowed.
+    bank.clients
+        .ssm
+        .delete_parameter()
+        .name(format!("{}Callers", FLAVOUR.prefix()))
+        .send()
+        .await
+        .expect("delete");
+    let closed = configured::relay(&clients, Profile::Spi, &Deployment::default())
+        .await
+        .expect("SPI relay");
+    let (status, _, body) = invoke(&closed, &send("99999010")).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("no callers policy"), "{body}");
+    bank.simulator.shutdown().await;
+}

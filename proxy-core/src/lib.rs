@@ -5,6 +5,8 @@
 //! The modules follow the path of a request (DESIGN §1):
 //! - [`service`]: the one HTTP accept loop of every server of the workspace (hyper), graceful
 //!   shutdown, the client certificate of each connection;
+//! - [`callers`]: who calls (a client certificate, an IAM principal) and what the callers policy
+//!   allows it;
 //! - [`relay`]: sign the bank's XML, forward it over mutual TLS ([`tls`]), verify BACEN's answer;
 //! - [`audit`]: the audit record every exchange leaves and its sinks (files; Firehose with a
 //!   write-ahead spool); its Glue tables live in `infrastructure/`;
@@ -15,6 +17,7 @@
 //! - [`metrics`], [`retry`] (jittered backoff for AWS calls), [`csr`] (certificate requests).
 
 pub mod audit;
+pub mod callers;
 pub mod certificates;
 pub mod config;
 pub mod csr;

@@ -17,6 +17,7 @@
 //! | `pix_schema_seconds` | histogram | — (checking one message against BACEN's schema) |
 //! | `pix_bacen_in_flight`, `pix_bacen_queued` | gauge | `family`, `side` (`send`, `read`) |
 //! | `pix_certificate_days_left` | gauge | `role`, `serial` |
+//! | `pix_callers_refused_total` | counter | `reason` (`no-certificate`, `untrusted-certificate`, `expired-certificate`, `unauthenticated`, `unknown-caller`, `not-permitted`, `handshake`) |
 
 use std::time::Duration;
 
@@ -50,6 +51,8 @@ pub const BACEN_QUEUED: &str = "pix_bacen_queued";
 pub const BACEN_REACHABLE: &str = "pix_bacen_reachable";
 /// Days to expiry of a certificate in use.
 pub const CERTIFICATE_DAYS_LEFT: &str = "pix_certificate_days_left";
+/// Callers refused (TLS handshake or callers policy), by reason.
+pub const CALLERS_REFUSED: &str = "pix_callers_refused_total";
 
 /// Describes every metric to the installed recorder: its unit (counts and seconds; the gauges have
 /// none, CloudWatch's `None`) and its meaning. Call once after installing a recorder.
@@ -88,6 +91,7 @@ pub fn describe() {
         "BACEN accepted a TCP connection at the last probe (1) or not (0)"
     );
     describe_gauge!(CERTIFICATE_DAYS_LEFT, "Days to expiry of a certificate in use");
+    describe_counter!(CALLERS_REFUSED, Unit::Count, "Callers refused, by reason");
 }
 
 /// The histogram buckets of the latencies, seconds.

@@ -123,7 +123,10 @@ pub async fn serve<S, B>(
                                 .await
                         }
                         Ok(Err(e)) => {
-                            tracing::info!(%peer, error = %e, "TLS handshake refused");
+                            // A caller without a certificate of the trusted CA, or with an
+                            // expired one: counted and logged like every refusal.
+                            let because = crate::callers::tls::classify(&e);
+                            crate::callers::refused(because, &peer.to_string(), &e.to_string());
                             return;
                         }
                         Err(_) => {

@@ -1,5 +1,6 @@
-//! The Fargate flavour of the PIX proxy: plain-HTTP listeners for the bank's services behind the
-//! internal ALB (DICT on 8080, SPI on 9090, `GET /check` on 7070), each handing requests to a
+//! The Fargate flavour of the PIX proxy: listeners for the bank's services behind the internal
+//! Network Load Balancer (DICT on 8080, SPI on 9090: TLS with client certificates of the bank's
+//! CA, passed through by the load balancer; health on 7070, plain), each handing requests to a
 //! [`Relay`] of `proxy-core`, with graceful shutdown.
 //!
 //! Keys live in a PKCS#11 token ([`pkcs11::Pkcs11Signer`]: CloudHSM in production, SoftHSMv2 in
@@ -18,11 +19,13 @@ use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
+use proxy_core::callers::Caller;
 use proxy_core::relay::{self, Relay};
-use proxy_core::service::Serving;
+use proxy_core::service::{PeerCertificate, Serving};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 
 /// Largest request body taken from a bank service.
 pub const MAX_REQUEST: usize = 8 * 1024 * 1024;
@@ -99,9 +102,17 @@ impl From<BindError> for proxy_core::config::StartError {
 }
 
 impl FrontEnd {
-    /// Binds the three ports and serves: DICT requests go to `dict`, SPI requests to `spi`.
-    pub async fn start(listen: Listen, dict: Arc<Relay>, spi: Arc<Relay>) -> Result<FrontEnd, BindError> {
-        Self::start_with(listen, dict, spi, Serving::default()).await
+    /// Binds the three ports and serves: DICT requests go to `dict`, SPI requests to `spi`. With
+    /// `callers` (the acceptor of [`proxy_core::callers::tls::CallerTls`]), the DICT and SPI ports
+    /// speak TLS and take only callers with a client certificate of the bank's CA; the health
+    /// port stays plain HTTP for the load balancer and ECS.
+    pub async fn start(
+        listen: Listen,
+        dict: Arc<Relay>,
+        spi: Arc<Relay>,
+        callers: Option<TlsAcceptor>,
+    ) -> Result<FrontEnd, BindError> {
+        Self::start_with(listen, dict, spi, Serving::default(), callers).await
     }
 
     /// [`FrontEnd::start`] with other limits on the bank's side of the connections.
@@ -110,6 +121,7 @@ impl FrontEnd {
         dict: Arc<Relay>,
         spi: Arc<Relay>,
         serving: Serving,
+        callers: Option<TlsAcceptor>,
     ) -> Result<FrontEnd, BindError> {
         let bind = |port| async move {
             let addr = SocketAddr::new(listen.bind, port);
@@ -128,10 +140,16 @@ impl FrontEnd {
             dict: Arc::clone(&dict),
             spi: Arc::clone(&spi),
         });
-        tasks.spawn(serve(dict_l, Route::Relay(dict), rx.clone(), serving));
-        tasks.spawn(serve(spi_l, Route::Relay(spi), rx.clone(), serving));
+        tasks.spawn(serve(
+            dict_l,
+            Route::Relay(dict),
+            rx.clone(),
+            serving,
+            callers.clone(),
+        ));
+        tasks.spawn(serve(spi_l, Route::Relay(spi), rx.clone(), serving, callers));
         tasks.spawn(probe_bacen(Arc::clone(&both), rx.clone()));
-        tasks.spawn(serve(check_l, Route::Check(both), rx, serving));
+        tasks.spawn(serve(check_l, Route::Check(both), rx, serving, None));
         tracing::info!(dict = %dict_addr, spi = %spi_addr, check = %check_addr, "proxy listening");
         Ok(FrontEnd {
             dict: dict_addr,
@@ -162,7 +180,13 @@ enum Route {
     Check(Arc<Checked>),
 }
 
-async fn serve(listener: TcpListener, route: Route, mut stop: watch::Receiver<bool>, serving: Serving) {
+async fn serve(
+    listener: TcpListener,
+    route: Route,
+    mut stop: watch::Receiver<bool>,
+    serving: Serving,
+    tls: Option<TlsAcceptor>,
+) {
     let service = service_fn(move |req| {
         let route = route.clone();
         async move { Ok::<_, std::convert::Infallible>(answer(&route, req).await) }
@@ -170,7 +194,7 @@ async fn serve(listener: TcpListener, route: Route, mut stop: watch::Receiver<bo
     let stop = async move {
         let _ = stop.changed().await;
     };
-    proxy_core::service::serve(listener, None, service, stop, serving).await;
+    proxy_core::service::serve(listener, tls, service, stop, serving).await;
 }
 
 async fn answer(route: &Route, req: Request<Incoming>) -> Response<Full<Bytes>> {
@@ -178,7 +202,13 @@ async fn answer(route: &Route, req: Request<Incoming>) -> Response<Full<Bytes>> 
         Route::Relay(r) => r,
         Route::Check(c) => return health(c, req.uri().path()).await,
     };
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    // The caller the handshake verified (none: callers are not authenticated on this port).
+    let caller = match parts.extensions.get::<PeerCertificate>() {
+        Some(c) => Caller::from_certificate(&c.0),
+        None => Caller::Unauthenticated,
+    };
+    parts.extensions.insert(caller);
     let answer = match relay::collect_body(body, MAX_REQUEST).await {
         Ok(body) => relay.handle(Request::from_parts(parts, body)).await,
         Err(refusal) => relay.refuse(parts, refusal).await,

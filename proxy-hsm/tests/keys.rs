@@ -185,9 +185,14 @@ async fn keys_made_on_the_token_get_certificates_through_csrs_and_run_the_pipeli
         audit,
     )
     .expect("relays");
-    let proxy = FrontEnd::start(Listen::ephemeral(IpAddr::V4(Ipv4Addr::LOCALHOST)), dict, spi)
-        .await
-        .expect("front end");
+    let proxy = FrontEnd::start(
+        Listen::ephemeral(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        dict,
+        spi,
+        None,
+    )
+    .await
+    .expect("front end");
     let (status, _, body) = post_xml(proxy.spi, "/api/v1/in/99999010/msgs", sample("pacs.008.xml")).await;
     assert_eq!(
         status,

@@ -12,6 +12,7 @@ use pix_xmldsig::signer::SoftwareSigner;
 use pix_xmldsig::trust::{Certificate, TrustStore};
 use proxy_core::audit::AuditSink;
 use proxy_core::audit::firehose::{self, FirehoseSink};
+use proxy_core::callers::Callers;
 use proxy_core::config::names::{self, Flavour, MTLS_PRIVATE_KEY};
 use proxy_core::config::{ConfigError, Network, Parameters, Source, StartError, aws};
 use proxy_core::relay::{Relay, RelayConfig};
@@ -77,6 +78,19 @@ pub struct Deployment {
     pub network: Network,
     /// KMS signing deadline and retries.
     pub kms: kms::Settings,
+    /// How callers are known.
+    pub callers: CallerAuth,
+}
+
+/// How the function's callers are known.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CallerAuth {
+    /// API Gateway authenticated them (`AWS_IAM`, SigV4): the parameter `Callers` says what
+    /// each principal may do; without it nothing is allowed.
+    #[default]
+    Iam,
+    /// Not at all (`proxy-kms serve`, the loopback development server): said at start.
+    Unauthenticated,
 }
 
 /// The AWS clients, built once per container from one SDK configuration.
@@ -127,7 +141,12 @@ pub async fn build(
     deployment: &Deployment,
 ) -> Result<Arc<Relay>, StartError> {
     // Everything is read (and so checked) before the first network call to KMS.
-    let settings = Settings::read(params, profile, &deployment.network)?;
+    let mut settings = Settings::read(params, profile, &deployment.network)?;
+    settings.relay.callers = match deployment.callers {
+        CallerAuth::Iam => Callers::Checked(params.callers()?.map(Arc::new)),
+        CallerAuth::Unauthenticated => Callers::Open,
+    };
+    settings.relay.callers.log_at_start(profile.name());
     let mtls = mtls_signer(params, mtls_pem, &settings.mtls_certificate_pem)?;
     let signer = KmsSigner::connect(
         clients.kms.clone(),

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Request, Response};
+use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
+use proxy_core::callers::Caller;
 use proxy_core::relay::{Problem, Refusal, Relay};
 
 /// Why an event could not be turned into a request for the relay.
@@ -25,10 +27,25 @@ pub enum EventError {
     },
 }
 
+/// The caller API Gateway authenticated (`AWS_IAM`: SigV4): the IAM principal of the REST
+/// request context (`requestContext.identity.userArn`); none, `Unauthenticated` (the relay then
+/// refuses it `401`).
+pub fn caller(event: &lambda_http::Request) -> Caller {
+    let arn = match event.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.identity.user_arn.clone(),
+        _ => None,
+    };
+    match arn.filter(|a| a.starts_with("arn:")) {
+        Some(arn) => Caller::Principal { arn },
+        None => Caller::Unauthenticated,
+    }
+}
+
 /// Turns the event's request into the relay's: the path as the client sent it (without the
 /// API Gateway stage that lambda_http puts in front), the query string, the (multi-value)
-/// headers, and the body decoded from text or base64.
+/// headers, the body decoded from text or base64, and the [`caller`] in its extensions.
 pub fn to_relay_request(event: lambda_http::Request) -> Result<Request<Bytes>, EventError> {
+    let caller = caller(&event);
     let raw_path = event.raw_http_path().to_string();
     let (parts, body) = event.into_parts();
     let mut path = if raw_path.is_empty() {
@@ -57,6 +74,7 @@ pub fn to_relay_request(event: lambda_http::Request) -> Result<Request<Bytes>, E
             reason: e.to_string(),
         })?;
     *req.headers_mut() = parts.headers;
+    req.extensions_mut().insert(caller);
     Ok(req)
 }
 

@@ -57,11 +57,14 @@ class Deployer:
         self.cf = boto3.client("cloudformation", **kw)
         self.secrets = boto3.client("secretsmanager", **kw)
         self.firehose = boto3.client("firehose", **kw)
-        # moto's EFS and Lambda version models cannot answer GetAtt (Arn, Version), and its KMS key
-        # model makes every key symmetric: made through their APIs instead, as CloudFormation
+        # moto's EFS and Lambda version models cannot answer GetAtt (Arn, Version), its KMS key
+        # model makes every key symmetric, and its load balancer model drops the Type (every one an
+        # ALB, which refuses TCP listeners): made through their APIs instead, as CloudFormation
         # would call them (the key policy is checked by parsing: moto does not enforce it).
         self.supported = set(get_model_map()) - {"AWS::EFS::FileSystem", "AWS::EFS::AccessPoint",
-                                                 "AWS::Lambda::Version", "AWS::KMS::Key", "AWS::KMS::Alias"}
+                                                 "AWS::Lambda::Version", "AWS::KMS::Key", "AWS::KMS::Alias",
+                                                 "AWS::ElasticLoadBalancingV2::LoadBalancer"}
+        self.elb = boto3.client("elbv2", **kw)
         self.kms = boto3.client("kms", **kw)
         self.efs = boto3.client("efs", **kw)
         self.lam = boto3.client("lambda", **kw)
@@ -141,6 +144,7 @@ class Deployer:
             ("AWS::KMS::Alias", False, self.key_alias),
             ("AWS::EFS::FileSystem", False, self.file_system),
             ("AWS::EFS::AccessPoint", False, self.access_point),
+            ("AWS::ElasticLoadBalancingV2::LoadBalancer", False, self.load_balancer),
             ("AWS::KinesisFirehose::DeliveryStream", True, self.delivery_stream),
             ("AWS::Lambda::Version", True, self.version),
             ("AWS::Lambda::Alias", True, self.alias),
@@ -180,6 +184,18 @@ class Deployer:
             PosixUser={"Uid": int(p["PosixUser"]["Uid"]), "Gid": int(p["PosixUser"]["Gid"])},
             RootDirectory={"Path": p["RootDirectory"]["Path"]})
         return {"Ref": ap["AccessPointId"], "Arn": ap["AccessPointArn"]}
+
+    def load_balancer(self, k, p, values, _made, _physical):
+        def ids(node):
+            v = resolve(node, values)
+            flat = [x for item in (v if isinstance(v, list) else [v]) for x in str(item).split(",")]
+            return [x.strip() for x in flat if x.strip()]
+        lb = self.elb.create_load_balancer(Name=f"{ENV}-{k}"[:32], Subnets=ids(p.get("Subnets", [])),
+                                           SecurityGroups=ids(p.get("SecurityGroups", [])),
+                                           Scheme=p.get("Scheme", "internet-facing"),
+                                           Type=p.get("Type", "application"))["LoadBalancers"][0]
+        full = lb["LoadBalancerArn"].split(":loadbalancer/", 1)[-1]
+        return {"Ref": lb["LoadBalancerArn"], "LoadBalancerFullName": full, "DNSName": lb["DNSName"]}
 
     def delivery_stream(self, _k, p, values, _made, physical):
         name = resolve(p["DeliveryStreamName"], values)

@@ -3,6 +3,7 @@ processes and HTTP."""
 import os
 import pathlib
 import socket
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -50,10 +51,20 @@ def run(*args, **kw):
     return subprocess.run([str(a) for a in args], check=True, capture_output=True, text=True, **kw)
 
 
-def http(method, url, body=None, headers=None):
+def caller_tls(pki, name="caller"):
+    """The TLS client of a bank service: trusts the dev PKI's bank CA (which certifies the proxy)
+    and presents `<name>.cer` (None: no client certificate)."""
+    context = ssl.create_default_context(cafile=str(pki / "bank-ca.cer"))
+    if name:
+        context.load_cert_chain(str(pki / f"{name}.cer"), str(pki / f"{name}.key"))
+    return context
+
+
+def http(method, url, body=None, headers=None, context=None):
+    """(status, body); (None, the reason) when no HTTP answer came (a refused TLS handshake)."""
     req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
-        with urllib.request.urlopen(req, timeout=30) as r:
+        with urllib.request.urlopen(req, timeout=30, context=context) as r:
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()

@@ -8,7 +8,8 @@ import time
 import boto3
 
 from .cloudformation import Deployer
-from .common import ENV, HSM_PASSWORD, HSM_USER, ISPB, REGION, ROOT, SOFTHSM, UID, Bacen, http, run, start_moto, step, wait_port
+from .common import (ENV, HSM_PASSWORD, HSM_USER, ISPB, REGION, ROOT, SOFTHSM, UID, Bacen, caller_tls, http, run,
+                     start_moto, step, wait_port)
 from .iam import allowed, calls_by, role_statements
 from .image import Container, dockerfile
 
@@ -62,11 +63,18 @@ def rehearse(out, binaries, procs):
     d.deploy("keys", {"Flavour": "cloudhsm", "HsmUser": HSM_USER, "HsmPassword": HSM_PASSWORD,
                       "CloudHSMClusterId": "cluster-rehearsal0", "CloudHSMCustomerCA": (pki / "bacen-ca.cer").read_text(),
                       "SignatureKeyLabel": "pix-signature", "MtlsKeyLabel": "pix-mtls",
+                      "ProxyTlsPrivateKey": (pki / "proxy-tls.key").read_text(),
+                      "Callers": json.dumps({"callers": [{"name": "payments", "san": "pagamentos.banco.internal",
+                                                          "allow": {"spi-send": [ISPB], "spi-stream": [ISPB]}}]}),
                       **bacen.endpoints()})
     d.deploy("certificates", {"Flavour": "cloudhsm", "SignatureCertificate": certs["pix-signature"],
                               "MtlsCertificate": certs["pix-mtls"],
                               "BcbSignatureCertificate": (pki / "bacen-sig.cer").read_text(),
-                              "BcbMtlsCertificate": (pki / "bacen-ca.cer").read_text()})
+                              "BcbMtlsCertificate": (pki / "bacen-ca.cer").read_text(),
+                              # The bank's internal CA and the proxy's server certificate for its services.
+                              "CallerCaCertificate": (pki / "bank-ca.cer").read_text(),
+                              "ProxyTlsCertificate": (pki / "proxy-tls.cer").read_text()})
+    d.outputs["ProxyTlsPrivateKeySecretArn"] = sm.describe_secret(SecretId="/pix/proxy/cloudhsm/ProxyTlsPrivateKey")["ARN"]
     d.outputs["CloudHsmSecretArn"] = sm.describe_secret(SecretId="/pix/proxy/cloudhsm/CloudHSMSecret")["ARN"]
     d.deploy("hsm-fargate", {"ImageUri": "123456789012.dkr.ecr.sa-east-1.amazonaws.com/pix-proxy-hsm:rehearsal",
                              "CloudHsmSecurityGroupId": ec2.describe_security_groups()["SecurityGroups"][0]["GroupId"],
@@ -110,6 +118,12 @@ def rehearse(out, binaries, procs):
     cmd = container.get("command") or image["cmd"]
     step("the command serves on every interface from AWS's configuration with the spool on the volume",
          "--from-aws" in cmd and "0.0.0.0" in cmd and "/var/lib/pix/spool" in cmd, " ".join(cmd))
+    step("the command refuses to serve callers it cannot authenticate", "--require-client-ca" in cmd, " ".join(cmd))
+    listeners = [l for lb in elb.describe_load_balancers()["LoadBalancers"]
+                 for l in elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]]
+    step("the load balancer passes TLS through to the proxy (TCP listeners)",
+         bool(listeners) and all(l["Protocol"] == "TCP" for l in listeners),
+         ", ".join(f"{l['Port']}/{l['Protocol']}" for l in listeners))
 
     spool = out / "efs-audit-spool"  # stands in for the EFS access point (uid 10001)
     spool.mkdir()
@@ -145,10 +159,17 @@ def rehearse(out, binaries, procs):
         step(f"the load balancer's health check (port {hport}, {path})", status == 200, body.decode(errors="replace")[:200])
 
     pacs008 = (ROOT / "samples/pacs.008.xml").read_bytes()
-    status, body = http("POST", f"http://127.0.0.1:9090/api/v1/in/{ISPB}/msgs", pacs008,
-                        {"Content-Type": "application/xml"})
-    step("a payment: the pacs.008 signed with the token's key and taken by BACEN", status == 201,
-         f"{status} {body[:300].decode(errors='replace')}")
+    msgs = f"https://127.0.0.1:9090/api/v1/in/{ISPB}/msgs"
+    xml = {"Content-Type": "application/xml"}
+    status, body = http("POST", msgs, pacs008, xml, caller_tls(pki))
+    step("a payment from the bank's service (client certificate of its CA): signed with the token's key, taken by BACEN",
+         status == 201, f"{status} {body[:300].decode(errors='replace')}")
+    status, body = http("POST", msgs, pacs008, xml, caller_tls(pki, None))
+    step("a caller without a client certificate is refused in the handshake", status is None,
+         f"{status} {body[:200].decode(errors='replace')}")
+    status, body = http("POST", msgs, pacs008, xml, caller_tls(pki, "payee-caller"))
+    step("a service of the bank's CA outside the callers policy: 403 naming the permission",
+         status == 403 and b"spi-send" in body, f"{status} {body[:300].decode(errors='replace')}")
 
     # BACEN away: the load balancer's check stays 200, nothing is recycled.
     bacen.stop()
@@ -173,8 +194,7 @@ def rehearse(out, binaries, procs):
         fh.delete_delivery_stream(DeliveryStreamName=s)
     box.start(open(out / "task-2.log", "w"))
     wait_port(9090, 60, box.proc)
-    status, body = http("POST", f"http://127.0.0.1:9090/api/v1/in/{ISPB}/msgs",
-                        pacs008.replace(b"E9999901", b"E9999902"), {"Content-Type": "application/xml"})
+    status, body = http("POST", msgs, pacs008.replace(b"E9999901", b"E9999902"), xml, caller_tls(pki))
     box.stop(signal.SIGKILL)
     spooled = [l for f in spool.rglob("*.jsonl") for l in f.read_text().splitlines() if l.strip()]
     step("Firehose away: the killed task's records stay on the spool volume", status == 201 and len(spooled) > 0,

@@ -41,8 +41,15 @@ def sha(data):
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
-def rest_event(path, body):
-    """An API Gateway REST (v1) proxy event, as the private API hands the function a request."""
+# The bank's service that calls the API (SigV4 as this role; the stack's resource policy names it).
+CALLER_ROLE = "arn:aws:iam::123456789012:role/pix-bank-payments"
+CALLER_SESSION = "arn:aws:sts::123456789012:assumed-role/pix-bank-payments/rehearsal"
+
+
+def rest_event(path, body, caller=CALLER_SESSION):
+    """An API Gateway REST (v1) proxy event, as the private API hands the function a request that
+    API Gateway authenticated (AWS_IAM) as `caller` (None: no identity)."""
+    identity = {"sourceIp": "10.40.0.25", **({"userArn": caller} if caller else {})}
     return json.dumps({
         "resource": "/{proxy+}", "path": path, "httpMethod": "POST",
         "headers": {"Content-Type": "application/xml; charset=utf-8"},
@@ -51,7 +58,7 @@ def rest_event(path, body):
         "pathParameters": {"proxy": path.lstrip("/")}, "stageVariables": None,
         "requestContext": {"resourcePath": "/{proxy+}", "httpMethod": "POST", "path": f"/v1{path}",
                            "accountId": "123456789012", "stage": "v1", "requestId": "rehearsal",
-                           "identity": {"sourceIp": "10.40.0.25"}, "apiId": "rehearsal"},
+                           "identity": identity, "apiId": "rehearsal"},
         "body": body, "isBase64Encoded": False,
     }).encode()
 
@@ -73,7 +80,10 @@ def rehearse(out, binaries, procs):
     # key is certified (it hosts the sender with that certificate).
     bacen = Bacen(binaries, out, pki, pki / "psp-mtls.cer", out / "kms-signature.cer")
     d.deploy("keys", {"Flavour": "kms", "MtlsPrivateKey": (pki / "psp-mtls.key").read_text(),
-                      "OperatorRoleArns": "arn:aws:iam::123456789012:role/pix-operator", **bacen.endpoints()})
+                      "OperatorRoleArns": "arn:aws:iam::123456789012:role/pix-operator",
+                      "Callers": json.dumps({"callers": [{"name": "payments", "principal": CALLER_ROLE,
+                                                          "allow": {"spi-send": [ISPB]}}]}),
+                      **bacen.endpoints()})
     # The operator makes the signature key's certificate request with the tool; the PSP CA certifies it.
     csr = run(binaries / "proxy-kms", "csr", "--key-id", d.outputs["SignatureKeyArn"], "--subject",
               "CN=spi.rehearsal.banco.example,O=Banco Exemplo,C=BR", "--aws-endpoint", endpoint,
@@ -95,6 +105,7 @@ def rehearse(out, binaries, procs):
     first = artefact(binaries / "proxy-kms", "1")
     v1 = s3.put_object(Bucket=BUCKET, Key=KEY, Body=first)["VersionId"]
     d.deploy("kms-lambda", {"CodeBucket": BUCKET, "CodeKey": KEY, "CodeObjectVersion": v1,
+                            "SpiCallerPrincipalArns": CALLER_ROLE, "DictCallerPrincipalArns": CALLER_ROLE,
                             "AlarmTopicArn": "arn:aws:sns:sa-east-1:123456789012:pix-proxy-rehearsal-alarms"})
     function = f"pix-proxy-{ENV}-spi"
     live = lam.get_alias(FunctionName=function, Name="live")
@@ -140,9 +151,14 @@ def rehearse(out, binaries, procs):
             answer = json.loads(body)
             break
         time.sleep(0.5)
-    step("a payment through the function: signed with the KMS key, taken by BACEN",
+    step("a payment from the policy's IAM principal through the function: signed with the KMS key, taken by BACEN",
          answer is not None and answer.get("statusCode") == 201,
          json.dumps(answer)[:300] if answer else (out / "function.log").read_text()[-1500:])
+    status, body = http("POST", invoke, rest_event(f"/api/v1/in/{ISPB}/msgs", pacs008, caller=None),
+                        {"Content-Type": "application/json"})
+    refused = json.loads(body) if status == 200 else {}
+    step("an event without an IAM identity is refused (401)", refused.get("statusCode") == 401,
+         json.dumps(refused)[:300] if refused else f"{status}")
     fn.terminate()
     fn.wait()
 

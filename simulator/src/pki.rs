@@ -13,6 +13,10 @@
 //! | `psp-sig.cer`, `psp-sig.key` | the PSP's signature key (the simulator verifies requests with the certificate) |
 //! | `payee-mtls.*`, `payee-sig.*` | a second PSP's mTLS and signature identities (the payee of a two-participant payment) |
 //! | `bacen-ca.key`, `psp-ca.key` | the CAs' keys, so that [`DevPki::issue`] can certify keys held elsewhere (an HSM) |
+//! | `bank-ca.cer`, `bank-ca.key` | the bank's internal CA, which certifies its services and the proxy's callers' side |
+//! | `proxy-tls.cer`, `proxy-tls.key` | the proxy's server identity for the bank's services (SAN localhost, 127.0.0.1, pix-proxy.banco.internal) |
+//! | `caller.cer`, `caller.key` | the payer bank's service (`pagamentos.banco.internal`), a client of the proxy |
+//! | `payee-caller.cer`, `payee-caller.key` | the payee bank's service (`recebimentos.banco.internal`) |
 
 use std::path::{Path, PathBuf};
 
@@ -45,6 +49,13 @@ pub enum PkiError {
 /// The RSFN-like name in BACEN's TLS certificate of the dev PKI: clients reach the simulator by
 /// address (no resolver needed) and check its certificate against this name.
 pub const TLS_NAME: &str = "test.pi.rsfn.net.br";
+
+/// The proxy's name for the bank's services in the dev PKI (its server certificate's SAN).
+pub const PROXY_TLS_NAME: &str = "pix-proxy.banco.internal";
+/// The payer bank's service, a caller of the proxy (its client certificate's CN and SAN).
+pub const CALLER_NAME: &str = "pagamentos.banco.internal";
+/// The payee bank's service, a caller of the payee's proxy.
+pub const PAYEE_CALLER_NAME: &str = "recebimentos.banco.internal";
 
 /// The files of a development PKI in a directory.
 #[derive(Debug, Clone)]
@@ -100,6 +111,21 @@ impl DevPki {
         // A second participant (the payee of the two-participant payment).
         pki.leaf("payee-mtls", "spi.psp-recebedor.com.br", &[], Use::Client, &psp)?;
         pki.leaf("payee-sig", "PSP Recebedor Assinatura", &[], Use::Signature, &psp)?;
+        // The bank's side of the proxy: its internal CA, the proxy's server identity, and the
+        // services that call it (docs/operations.md, "Callers").
+        let bank = ca("Banco Exemplo AC Interna")?;
+        pki.write("bank-ca.cer", &bank.pem())?;
+        pki.write("bank-ca.key", &bank.key().serialize_pem())?;
+        let proxy_sans = ["localhost", "127.0.0.1", PROXY_TLS_NAME];
+        pki.leaf("proxy-tls", PROXY_TLS_NAME, &proxy_sans, Use::Server, &bank)?;
+        pki.leaf("caller", CALLER_NAME, &[CALLER_NAME], Use::Client, &bank)?;
+        pki.leaf(
+            "payee-caller",
+            PAYEE_CALLER_NAME,
+            &[PAYEE_CALLER_NAME],
+            Use::Client,
+            &bank,
+        )?;
         Ok(pki)
     }
 

@@ -1,9 +1,16 @@
-//! The bank's side as tests play it: a plain HTTP client for the proxy's and the simulator's
-//! ports, and small readers of what comes back.
+//! The bank's side as tests play it: an HTTP client for the proxy's and the simulator's ports,
+//! and small readers of what comes back.
+//!
+//! A proxy whose ports authenticate callers is reached over TLS with the bank service's client
+//! certificate: whoever starts it says so once ([`present`]: the port and the identity), and
+//! every request to that port from then on ([`call`], [`closed_loop`]) makes a real rustls
+//! handshake with it. Other ports are plain HTTP.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -11,7 +18,96 @@ use http::Request;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 
-/// A plain HTTP request to the proxy: (status, headers, body).
+/// The identities the bank's services present to proxy ports that authenticate callers.
+static PRESENTED: Mutex<Option<HashMap<SocketAddr, Arc<rustls::ClientConfig>>>> = Mutex::new(None);
+
+/// From now on, requests to `addr` go over TLS with `identity` (see [`caller_identity`]).
+pub fn present(addr: SocketAddr, identity: Arc<rustls::ClientConfig>) {
+    let mut map = PRESENTED.lock().unwrap_or_else(|p| p.into_inner());
+    map.get_or_insert_with(HashMap::new).insert(addr, identity);
+}
+
+/// A bank service's TLS client: trusts `ca` (the bank's CA, which certifies the proxy) and
+/// presents `certificate` with `key` (PEM files); `None` for either presents no certificate.
+pub fn caller_identity(
+    ca: &Path,
+    client: Option<(&Path, &Path)>,
+) -> Result<Arc<rustls::ClientConfig>, String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca).map_err(|e| format!("{}: {e}", ca.display()))? {
+        roots
+            .add(c.map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots);
+    let config = match client {
+        Some((cert, key)) => {
+            let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+                .map_err(|e| format!("{}: {e}", cert.display()))?
+                .collect::<Result<_, _>>()
+                .map_err(|e| e.to_string())?;
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| e.to_string())?
+        }
+        None => builder.with_no_client_auth(),
+    };
+    Ok(Arc::new(config))
+}
+
+/// A connection to `addr`: TLS with the identity [`present`]ed for it, else plain TCP.
+pub async fn connect(addr: SocketAddr) -> Result<Box<dyn Stream>, String> {
+    let identity = PRESENTED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .and_then(|m| m.get(&addr).cloned());
+    match identity {
+        Some(config) => connect_tls(addr, config)
+            .await
+            .map(|s| Box::new(s) as Box<dyn Stream>),
+        None => {
+            let tcp = tokio::net::TcpStream::connect(addr)
+                .await
+                .map_err(|e| e.to_string())?;
+            let _ = tcp.set_nodelay(true);
+            Ok(Box::new(tcp))
+        }
+    }
+}
+
+/// A TLS connection to `addr` (checked against its IP address) with `config`; the error says
+/// why the handshake failed.
+pub async fn connect_tls(
+    addr: SocketAddr,
+    config: Arc<rustls::ClientConfig>,
+) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, String> {
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    let _ = tcp.set_nodelay(true);
+    let name = rustls_pki_types::ServerName::IpAddress(addr.ip().into());
+    // With TLS 1.3 the server's verdict on the client certificate comes after the client's
+    // handshake is done: a refused certificate shows as a failed request, not here.
+    tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+        .map_err(|e| format!("TLS handshake: {e}"))
+}
+
+/// What [`connect`] returns: a byte stream hyper can speak HTTP over.
+pub trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static> Stream for T {}
+
+/// An HTTP request to the proxy (over TLS when an identity is [`present`]ed for `addr`):
+/// (status, headers, body).
 pub async fn call(
     addr: SocketAddr,
     method: &str,
@@ -19,10 +115,8 @@ pub async fn call(
     headers: &[(&str, &str)],
     body: Vec<u8>,
 ) -> Result<(u16, http::HeaderMap, Bytes), String> {
-    let tcp = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|e| e.to_string())?;
-    let (status, headers, body) = request_over(tcp, method, path, headers, body).await?;
+    let stream = connect(addr).await?;
+    let (status, headers, body) = request_over(stream, method, path, headers, body).await?;
     Ok((status.as_u16(), headers, body))
 }
 
@@ -120,13 +214,11 @@ pub async fn closed_loop(
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for _ in 0..connections {
-        let tcp = tokio::net::TcpStream::connect(addr)
-            .await
-            .map_err(|e| e.to_string())?;
-        tcp.set_nodelay(true).map_err(|e| e.to_string())?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(tcp))
-            .await
-            .map_err(|e| e.to_string())?;
+        let stream = connect(addr).await?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream))
+                .await
+                .map_err(|e| e.to_string())?;
         tokio::spawn(conn);
         let (done, stop, body) = (Arc::clone(&done), Arc::clone(&stop), body.clone());
         tasks.push(tokio::spawn(async move {

@@ -78,8 +78,42 @@ impl Drop for Emulator {
     }
 }
 
+/// The bank's role whose sessions call the function in the tests and the demo (the callers
+/// policy they provision grants it every permission for ISPB 99999010).
+pub const CALLER_ROLE: &str = "arn:aws:iam::123456789012:role/pix-bank-payments";
+/// A session of [`CALLER_ROLE`], as API Gateway puts it in `requestContext.identity.userArn`.
+pub const CALLER_SESSION: &str = "arn:aws:sts::123456789012:assumed-role/pix-bank-payments/i-0abc";
+
+/// The callers policy granting [`CALLER_ROLE`] everything for ISPB 99999010 (the parameter
+/// `Callers`).
+pub fn callers_policy() -> String {
+    serde_json::json!({"callers": [{
+        "name": "payments",
+        "principal": CALLER_ROLE,
+        "allow": {"spi-send": ["99999010"], "spi-stream": ["99999010"], "dict-read": ["99999010"], "dict-write": ["99999010"]},
+    }]})
+    .to_string()
+}
+
+/// `event` with `requestContext.identity.userArn` set to `arn` (none: removed, an event without
+/// an IAM identity).
+pub fn as_caller(event: &str, arn: Option<&str>) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(event).unwrap_or_default();
+    if let Some(identity) = v
+        .pointer_mut("/requestContext/identity")
+        .and_then(|i| i.as_object_mut())
+    {
+        match arn {
+            Some(a) => identity.insert("userArn".into(), a.into()),
+            None => identity.remove("userArn"),
+        };
+    }
+    v.to_string()
+}
+
 /// The event for `method path` with an optional query parameter and body (base64-encoded when
-/// `base64`, as API Gateway sends binary media types), as JSON text.
+/// `base64`, as API Gateway sends binary media types), as JSON text, from a session of
+/// [`CALLER_ROLE`] (API Gateway's `AWS_IAM` authorization).
 pub fn rest_event(
     method: &str,
     path: &str,
@@ -118,7 +152,7 @@ pub fn rest_event(
         "requestContext": {
             "resourcePath": "/{proxy+}", "httpMethod": method, "path": format!("/prod{path}"),
             "accountId": "123456789012", "stage": "prod", "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
-            "identity": {"sourceIp": "10.0.1.25"}, "apiId": "abc123",
+            "identity": {"sourceIp": "10.0.1.25", "userArn": CALLER_SESSION, "accountId": "123456789012"}, "apiId": "abc123",
             "domainName": "abc123.execute-api.sa-east-1.amazonaws.com"
         },
         "body": body,

@@ -84,6 +84,10 @@ pub struct AuditRecord {
     /// request (the records of one batch share it).
     #[serde(default)]
     pub batch_id: Option<String>,
+    /// Who asked: `certificate:<subject>` (a client certificate of the bank's CA), `iam:<arn>`
+    /// (the Lambda's IAM principal) or `unauthenticated` (callers not authenticated there).
+    #[serde(default)]
+    pub caller: String,
 }
 
 /// Glue (Hive) type of each field of [`AuditRecord`], in order. `infrastructure/` must match it.
@@ -109,6 +113,7 @@ pub const GLUE_COLUMNS: &[(&str, &str)] = &[
     ("biz_msg_idrs", "array<string>"),
     ("end_to_end_ids", "array<string>"),
     ("batch_id", "string"),
+    ("caller", "string"),
 ];
 
 /// The future an [`AuditSink`] returns.

@@ -86,6 +86,12 @@ pub enum StartError {
     /// A certificate in use is not usable now (the report says which).
     #[error("{0}")]
     Certificates(String),
+    /// The callers policy does not parse or check.
+    #[error(transparent)]
+    Policy(#[from] crate::callers::PolicyError),
+    /// The callers' TLS (client CA, server certificate, key) cannot be used.
+    #[error(transparent)]
+    CallerTls(#[from] crate::callers::tls::CallerTlsError),
 }
 
 impl StartError {

@@ -89,9 +89,13 @@ const fn required(name: &'static str, flavours: Flavours) -> Parameter {
 }
 
 const fn optional(name: &'static str) -> Parameter {
+    optional_in(name, Flavours::Both)
+}
+
+const fn optional_in(name: &'static str, flavours: Flavours) -> Parameter {
     Parameter {
         name,
-        flavours: Flavours::Both,
+        flavours,
         required: false,
         reader: Reader::Proxy,
     }
@@ -138,6 +142,15 @@ pub const SPI_SCHEMAS_DIR: Parameter = optional("SpiSchemasDir");
 pub const SPI_AUDIT_STREAM: Parameter = required("SpiAuditStream", Flavours::Both);
 /// Firehose delivery stream of DICT audit records.
 pub const DICT_AUDIT_STREAM: Parameter = required("DictAuditStream", Flavours::Both);
+/// The callers policy (JSON, `proxy_core::callers::Policy`): which caller may do what, for which
+/// ISPB. With callers authenticated and no policy, nothing is allowed.
+pub const CALLERS: Parameter = optional("Callers");
+/// PEM CA certificate(s) of the bank's internal CA that issues its services' client
+/// certificates: set, the Fargate proxy requires and verifies them on the SPI and DICT ports.
+pub const CALLER_CA_CERTIFICATE: Parameter = optional_in("CallerCaCertificate", Flavours::CloudHsm);
+/// PEM certificate (and chain) the Fargate proxy presents to the bank's services, from the bank's
+/// internal CA (its key: the secret `ProxyTlsPrivateKey`).
+pub const PROXY_TLS_CERTIFICATE: Parameter = optional_in("ProxyTlsCertificate", Flavours::CloudHsm);
 /// The CloudHSM cluster the container's PKCS#11 client is configured for.
 pub const CLOUDHSM_CLUSTER_ID: Parameter = start_script("CloudHSMClusterId");
 /// The CloudHSM cluster's customer CA certificate (the client's trust anchor for the cluster).
@@ -160,6 +173,9 @@ pub const PARAMETERS: &[Parameter] = &[
     SPI_SCHEMAS_DIR,
     SPI_AUDIT_STREAM,
     DICT_AUDIT_STREAM,
+    CALLERS,
+    CALLER_CA_CERTIFICATE,
+    PROXY_TLS_CERTIFICATE,
     CLOUDHSM_CLUSTER_ID,
     CLOUDHSM_CUSTOMER_CA,
 ];
@@ -191,5 +207,12 @@ pub const MTLS_PRIVATE_KEY: Secret = Secret {
     flavour: Flavour::Kms,
 };
 
+/// The private key (PKCS#8 PEM) of the Fargate proxy's server certificate for the bank's
+/// services (`ProxyTlsCertificate`).
+pub const PROXY_TLS_PRIVATE_KEY: Secret = Secret {
+    name: "ProxyTlsPrivateKey",
+    flavour: Flavour::CloudHsm,
+};
+
 /// Every secret.
-pub const SECRETS: &[Secret] = &[CLOUDHSM_SECRET, MTLS_PRIVATE_KEY];
+pub const SECRETS: &[Secret] = &[CLOUDHSM_SECRET, MTLS_PRIVATE_KEY, PROXY_TLS_PRIVATE_KEY];

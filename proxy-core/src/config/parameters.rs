@@ -121,6 +121,19 @@ impl Parameters {
         Ok(v.to_string())
     }
 
+    /// The callers policy of the parameter `Callers`, when set.
+    pub fn callers(&self) -> Result<Option<crate::callers::Policy>, ConfigError> {
+        let Some(text) = self.optional(&names::CALLERS) else {
+            return Ok(None);
+        };
+        crate::callers::Policy::parse(text, &self.name(&names::CALLERS))
+            .map(Some)
+            .map_err(|e| ConfigError::Malformed {
+                name: self.name(&names::CALLERS),
+                reason: e.reason,
+            })
+    }
+
     /// The Firehose delivery stream of `profile`'s audit trail (`SpiAuditStream`,
     /// `DictAuditStream`).
     pub fn audit_stream(&self, profile: Profile) -> Result<String, ConfigError> {

@@ -44,6 +44,8 @@ pub struct RelayConfig {
     /// BACEN's schemas: when set, every SPI message is checked against the schema of the
     /// version it declares before it is signed, and refused `422` when invalid.
     pub schemas: Option<Arc<pix_schemas::Catalog>>,
+    /// Who may use the relay, for what (`Open` unless the flavour authenticates callers).
+    pub callers: crate::callers::Callers,
 }
 
 impl RelayConfig {
@@ -64,6 +66,7 @@ impl RelayConfig {
             batch_max: 10,
             gzip_batches: false,
             schemas: None,
+            callers: crate::callers::Callers::Open,
         }
     }
 }

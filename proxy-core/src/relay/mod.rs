@@ -9,6 +9,10 @@
 //!    a stream message that fails is passed with its verdict, anything else that fails is `502`;
 //! 4. [`record`]: one audit record per exchange, failures included.
 //!
+//! Before them, stage 0 ([`crate::callers`]): the caller the front end put in the request's
+//! extensions, checked against the callers policy; a refusal is answered (`401`/`403`) and
+//! audited with the caller's identity like every exchange.
+//!
 //! Failures are answers, never panics: every answer the proxy gives itself is a [`Refusal`]
 //! with one of the [`Problem`] codes (a bad request `400`, an unsignable body `400`/`415`, a
 //! signer that is down `503`, BACEN unreachable `502`, too slow `504`, an answer whose signature
@@ -35,6 +39,7 @@ pub use config::{BacenTrust, RelayConfig, RelayError};
 pub use refusal::{Problem, Refusal};
 
 use crate::audit::{AuditSink, InFlight};
+use crate::callers::{Caller, Callers, Need, RefusedBecause};
 use link::Link;
 use pix_xmldsig::dsig::Profile;
 use pix_xmldsig::signer::Signer;
@@ -90,6 +95,8 @@ pub struct Relay {
     schemas: Option<Arc<pix_schemas::Catalog>>,
     /// The signature key's name in audit records (a renewed certificate keeps the key).
     key_id: String,
+    /// Who may use the relay, for what.
+    callers: Callers,
     audit: Arc<dyn AuditSink>,
     /// BACEN's trust and the bank's own identities (replaced whole by [`Relay::reload`] and
     /// [`Relay::recertify`]; each exchange holds what it started with), the mTLS client,
@@ -116,6 +123,7 @@ impl Relay {
             max_body: config.max_body,
             schemas: config.schemas.clone(),
             key_id: signer.key_id().to_string(),
+            callers: config.callers.clone(),
             audit,
             link: Link::new(config, signer, mtls, trust)?,
         })
@@ -176,11 +184,18 @@ impl Relay {
         forwarder.probe(limit).await
     }
 
-    /// Relays one request; always answers, and always leaves an audit record.
+    /// Relays one request; always answers, and always leaves an audit record. The caller is
+    /// the [`Caller`] in the request's extensions (none: unauthenticated).
     pub async fn handle(&self, req: Request<Bytes>) -> Response<Bytes> {
         let _counted = self.audit.in_flight().map(InFlight::enter);
         let (parts, body) = req.into_parts();
         let draft = record::start(&parts, &self.key_id, Instant::now());
+        if let Err(refusal) = self.admit(&parts, &body) {
+            let answer = refusal.response();
+            return draft
+                .finish(self.profile, self.audit.as_ref(), answer, &body, None)
+                .await;
+        }
         let (answer, sent, evidence) = self.exchange(&parts, body).await;
         draft
             .finish(self.profile, self.audit.as_ref(), answer, &sent, evidence)
@@ -200,6 +215,26 @@ impl Relay {
                 None,
             )
             .await
+    }
+
+    /// Stage 0: whether the request's caller may do what it asks (the policy logs and counts a
+    /// refusal).
+    fn admit(&self, parts: &http::request::Parts, body: &[u8]) -> Result<(), Refusal> {
+        if matches!(self.callers, Callers::Open) {
+            return Ok(());
+        }
+        let caller = parts
+            .extensions
+            .get::<Caller>()
+            .unwrap_or(&Caller::Unauthenticated);
+        let need = Need::of(self.profile, &parts.method, &parts.uri, &parts.headers, body);
+        self.callers.decide(caller, &need).map_err(|denied| {
+            let problem = match denied.because {
+                RefusedBecause::Unauthenticated => Problem::CallerUnauthenticated,
+                _ => Problem::CallerForbidden,
+            };
+            Refusal::new(problem, denied.detail)
+        })
     }
 
     /// sign → forward → verify: the answer for the bank service, the body sent to BACEN (the

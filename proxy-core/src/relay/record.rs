@@ -45,6 +45,11 @@ pub(super) fn start(parts: &http::request::Parts, signature_key_id: &str, starte
             .map_or_else(|| parts.uri.to_string(), |p| p.to_string()),
         request_header: headers_json(&parts.headers),
         signature_key_id: signature_key_id.to_string(),
+        caller: parts
+            .extensions
+            .get::<crate::callers::Caller>()
+            .unwrap_or(&crate::callers::Caller::Unauthenticated)
+            .to_string(),
         ..Default::default()
     };
     let mut body_headers = http::HeaderMap::new();
@@ -118,6 +123,17 @@ impl Draft {
         let took = started.elapsed();
         record.latency_ms = took.as_secs_f64() * 1000.0;
         crate::metrics::exchange(profile, &record.message_type, response.status().as_u16(), took);
+        if response.status().is_server_error() {
+            // The Fargate flavour's load balancer passes TLS through and sees no status: this
+            // line is its 5xx metric (the stack's Target5xx alarm).
+            tracing::warn!(
+                metric = "Answered5xx",
+                family = profile.name(),
+                status = response.status().as_u16(),
+                request_id = %record.request_id,
+                "answered 5xx"
+            );
+        }
         let written = audit.write(profile, &record).await;
         crate::metrics::audit(written.is_ok());
         if let Err(e) = written {

@@ -46,11 +46,17 @@ pub enum Problem {
     /// BACEN's limit of simultaneous requests was reached and no place freed in time (`503`,
     /// with `Retry-After`).
     BacenBusy,
+    /// Callers are authenticated here and this one is not (`401`; the Lambda without an IAM
+    /// principal in its request context).
+    CallerUnauthenticated,
+    /// The callers policy does not allow this caller what the request needs (`403`, naming the
+    /// permission).
+    CallerForbidden,
 }
 
 impl Problem {
     /// Every code, for the docs and the tests.
-    pub const ALL: [Problem; 16] = [
+    pub const ALL: [Problem; 18] = [
         Problem::InvalidPath,
         Problem::InvalidRequest,
         Problem::BodyTooLarge,
@@ -67,6 +73,8 @@ impl Problem {
         Problem::InvalidResponseSignature,
         Problem::InvalidResponse,
         Problem::BacenBusy,
+        Problem::CallerUnauthenticated,
+        Problem::CallerForbidden,
     ];
 
     /// The code, e.g. `signerUnavailable`.
@@ -88,6 +96,8 @@ impl Problem {
             Problem::InvalidResponseSignature => "invalidResponseSignature",
             Problem::InvalidResponse => "invalidResponse",
             Problem::BacenBusy => "bacenBusy",
+            Problem::CallerUnauthenticated => "callerUnauthenticated",
+            Problem::CallerForbidden => "callerForbidden",
         }
     }
 
@@ -106,6 +116,8 @@ impl Problem {
             Problem::SchemaInvalid => StatusCode::UNPROCESSABLE_ENTITY,
             Problem::SigningFailed | Problem::SchemaUnavailable => StatusCode::INTERNAL_SERVER_ERROR,
             Problem::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            Problem::CallerUnauthenticated => StatusCode::UNAUTHORIZED,
+            Problem::CallerForbidden => StatusCode::FORBIDDEN,
             Problem::BacenUnreachable | Problem::InvalidResponseSignature | Problem::InvalidResponse => {
                 StatusCode::BAD_GATEWAY
             }

@@ -1,5 +1,6 @@
 //! The command line of `proxy-hsm`: its subcommands and their flags.
 
+pub mod callers;
 pub mod cloudhsm;
 pub mod keys;
 pub mod serve;
@@ -171,4 +172,7 @@ pub struct Serve {
     /// Seconds between re-reads of BACEN's certificates from the parameters (also on SIGHUP).
     #[arg(long, default_value_t = 300)]
     pub refresh_seconds: u64,
+    /// Who may call the proxy, for what.
+    #[command(flatten)]
+    pub callers: callers::CallerArgs,
 }

@@ -19,13 +19,18 @@ use proxy_hsm::configured::{self, Deployment, FLAVOUR, Settings};
 use super::keys::open_token;
 use super::{Audit, KeyArgs, Serve};
 
-/// Where the parameters come from (again at each reload), and the secret's JSON.
-async fn sources(s: &Serve) -> Result<(Source, String), StartError> {
+/// Where the parameters come from (again at each reload), the secret's JSON, and Secrets
+/// Manager when configured from AWS.
+async fn sources(s: &Serve) -> Result<(Source, String, Option<aws_sdk_secretsmanager::Client>), StartError> {
     if s.from_aws {
         let sdk = aws::sdk_config(s.aws_endpoint.as_deref()).await;
         let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
         let secret = aws::secret(&secrets, CLOUDHSM_SECRET).await?;
-        return Ok((Source::Ssm(aws_sdk_ssm::Client::new(&sdk), FLAVOUR), secret));
+        return Ok((
+            Source::Ssm(aws_sdk_ssm::Client::new(&sdk), FLAVOUR),
+            secret,
+            Some(secrets),
+        ));
     }
     let (Some(parameters), Some(secret)) = (&s.parameters, &s.secret) else {
         return Err(StartError::Usage(
@@ -36,7 +41,7 @@ async fn sources(s: &Serve) -> Result<(Source, String), StartError> {
         path: secret.display().to_string(),
         reason: e.to_string(),
     })?;
-    Ok((Source::File(parameters.clone(), FLAVOUR), secret))
+    Ok((Source::File(parameters.clone(), FLAVOUR), secret, None))
 }
 
 /// How BACEN is reached beyond what the parameters say: the flags.
@@ -54,7 +59,7 @@ fn network(s: &Serve) -> Network {
 
 /// `certificates`: every certificate in use, checked; exit 1 when one is unusable.
 pub async fn certificates(s: Serve) -> Result<(), StartError> {
-    let (source, _) = sources(&s).await?;
+    let (source, _, _) = sources(&s).await?;
     // One read: the settings and the check of BACEN's certificates come from the same values.
     let params = source.read().await?;
     let settings = Settings::read(&params, &network(&s))?;
@@ -88,7 +93,7 @@ pub async fn certificates(s: Serve) -> Result<(), StartError> {
 
 /// Reads the configuration, serves until SIGTERM, drains.
 pub async fn run(s: Serve) -> Result<(), StartError> {
-    let (source, secret) = sources(&s).await?;
+    let (source, secret, secrets) = sources(&s).await?;
     let pin = configured::pin_from_secret(&secret, s.token.pin_format)?;
     proxy_hsm::install_metrics()?;
     let deployment = Deployment {
@@ -98,7 +103,12 @@ pub async fn run(s: Serve) -> Result<(), StartError> {
     };
     // The token first: a task on a host without the HSM client says so before anything else.
     let token = configured::open_token(&deployment, &pin)?;
-    let settings = Settings::read(&source.read().await?, &network(&s))?;
+    let params = source.read().await?;
+    let mut settings = Settings::read(&params, &network(&s))?;
+    let (callers, callers_tls) = super::callers::resolve(&s.callers, &params, secrets.as_ref()).await?;
+    callers.log_at_start("spi, dict");
+    settings.dict.callers = callers.clone();
+    settings.spi.callers = callers;
     let firehose = if s.audit == Audit::Firehose || (s.audit == Audit::Auto && s.from_aws) {
         let mut streams = settings.audit_streams.clone();
         streams.extend(s.spi_audit_stream.map(|n| (Profile::Spi, n)));
@@ -120,7 +130,7 @@ pub async fn run(s: Serve) -> Result<(), StartError> {
         every,
     ));
     let reloader = tokio::spawn(reloader.run());
-    let proxy = FrontEnd::start(s.listen, dict, spi).await?;
+    let proxy = FrontEnd::start(s.listen, dict, spi, callers_tls).await?;
     tracing::info!(dict = %proxy.dict, spi = %proxy.spi, check = %proxy.check, "serving");
     proxy_core::service::shutdown_signal().await;
     proxy.shutdown().await;

@@ -120,6 +120,8 @@ pub async fn run(command: Option<Command>, started: Instant) -> Result<(), Start
                     schemas,
                     ..Network::default()
                 },
+                // A development server on loopback: no API Gateway authenticates its callers.
+                callers: configured::CallerAuth::Unauthenticated,
                 ..Deployment::default()
             };
             let relay = configured::relay(&clients, profile, &deployment).await?;

@@ -16,6 +16,13 @@ pub mod store;
 pub use certificate::Certificate;
 pub use store::{TrustStore, TrustedKey};
 
+/// Whether two distinguished names written as RFC 4514 text name the same entity (compared as
+/// names: `CN=a, O=b` and `cn=A,o=B` are the same), e.g. a policy's name for a certificate
+/// subject; an error names the text that does not parse.
+pub fn same_name(a: &str, b: &str) -> Result<bool, TrustError> {
+    Ok(names::parse_name(a)? == names::parse_name(b)?)
+}
+
 /// Why a certificate could not be loaded or a key could not be trusted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TrustError {
