@@ -98,9 +98,25 @@ impl BankKeys {
         audit: &std::path::Path,
         (spi, dict, check): (u16, u16, u16),
     ) -> std::process::Command {
+        let mut command = self.command("serve", parameters, secret, audit);
+        command
+            .args(["--spi-port", &spi.to_string(), "--dict-port", &dict.to_string()])
+            .args(["--check-port", &check.to_string()]);
+        command
+    }
+
+    /// `proxy-hsm <subcommand>` (`serve`, `consume`) with these keys, the `parameters` and
+    /// `secret` files, audit records as files under `audit`, BACEN at loopback.
+    pub fn command(
+        &self,
+        subcommand: &str,
+        parameters: &std::path::Path,
+        secret: &std::path::Path,
+        audit: &std::path::Path,
+    ) -> std::process::Command {
         let mut command = std::process::Command::new(crate::binaries::proxy_hsm());
         command
-            .arg("serve")
+            .arg(subcommand)
             .arg("--parameters")
             .arg(parameters)
             .arg("--secret")
@@ -113,9 +129,7 @@ impl BankKeys {
             ])
             .args(["--pin-format", "plain", "--audit", "files", "--audit-dir"])
             .arg(audit)
-            .args(["--resolve", "127.0.0.1"])
-            .args(["--spi-port", &spi.to_string(), "--dict-port", &dict.to_string()])
-            .args(["--check-port", &check.to_string()]);
+            .args(["--resolve", "127.0.0.1"]);
         command
     }
 

@@ -14,12 +14,15 @@
 //!   simulator shares;
 //! - [`config`]: configuration by the parameter names of both flavours; [`certificates`] and
 //!   [`reload`]: the certificates it names, re-read while the proxy runs;
+//! - [`consumer`]: the receive half, the participant's stream handed to the bank before it is
+//!   acknowledged;
 //! - [`metrics`], [`retry`] (jittered backoff for AWS calls), [`csr`] (certificate requests).
 
 pub mod audit;
 pub mod callers;
 pub mod certificates;
 pub mod config;
+pub mod consumer;
 pub mod csr;
 pub mod metrics;
 pub mod relay;

@@ -17,6 +17,10 @@
 //! | `pix_schema_seconds` | histogram | — (checking one message against BACEN's schema) |
 //! | `pix_bacen_in_flight`, `pix_bacen_queued` | gauge | `family`, `side` (`send`, `read`) |
 //! | `pix_certificate_days_left` | gauge | `role`, `serial` |
+//! | `pix_consumer_handoff_seconds` | histogram | — (a stream page's delivery by BACEN to each message's hand-off to the bank) |
+//! | `pix_consumer_messages_total` | counter | `message_type`, `valid` |
+//! | `pix_consumer_duplicates_total`, `pix_consumer_handoff_failures_total` | counter | — |
+//! | `pix_consumer_streams_open` | gauge | `reader` |
 //! | `pix_callers_refused_total` | counter | `reason` (`no-certificate`, `untrusted-certificate`, `expired-certificate`, `unauthenticated`, `unknown-caller`, `not-permitted`, `handshake`) |
 
 use std::time::Duration;
@@ -51,6 +55,16 @@ pub const BACEN_QUEUED: &str = "pix_bacen_queued";
 pub const BACEN_REACHABLE: &str = "pix_bacen_reachable";
 /// Days to expiry of a certificate in use.
 pub const CERTIFICATE_DAYS_LEFT: &str = "pix_certificate_days_left";
+/// Delivery by BACEN to hand-off to the bank, per message the consumer read.
+pub const CONSUMER_HANDOFF_SECONDS: &str = "pix_consumer_handoff_seconds";
+/// Messages the consumer handed off.
+pub const CONSUMER_MESSAGES: &str = "pix_consumer_messages_total";
+/// Messages the consumer recognised as delivered before.
+pub const CONSUMER_DUPLICATES: &str = "pix_consumer_duplicates_total";
+/// Hand-offs the destination refused (each retried).
+pub const CONSUMER_HANDOFF_FAILURES: &str = "pix_consumer_handoff_failures_total";
+/// Whether each reader holds an open stream.
+pub const CONSUMER_STREAMS_OPEN: &str = "pix_consumer_streams_open";
 /// Callers refused (TLS handshake or callers policy), by reason.
 pub const CALLERS_REFUSED: &str = "pix_callers_refused_total";
 
@@ -92,6 +106,23 @@ pub fn describe() {
     );
     describe_gauge!(CERTIFICATE_DAYS_LEFT, "Days to expiry of a certificate in use");
     describe_counter!(CALLERS_REFUSED, Unit::Count, "Callers refused, by reason");
+    describe_histogram!(
+        CONSUMER_HANDOFF_SECONDS,
+        Unit::Seconds,
+        "Stream delivery to hand-off to the bank"
+    );
+    describe_counter!(CONSUMER_MESSAGES, Unit::Count, "Stream messages handed off");
+    describe_counter!(
+        CONSUMER_DUPLICATES,
+        Unit::Count,
+        "Stream messages delivered before"
+    );
+    describe_counter!(
+        CONSUMER_HANDOFF_FAILURES,
+        Unit::Count,
+        "Hand-offs refused by the destination"
+    );
+    describe_gauge!(CONSUMER_STREAMS_OPEN, "Streams open, per reader");
 }
 
 /// The histogram buckets of the latencies, seconds.

@@ -125,8 +125,12 @@ pub async fn serve<S, B>(
                         Ok(Err(e)) => {
                             // A caller without a certificate of the trusted CA, or with an
                             // expired one: counted and logged like every refusal.
-                            let because = crate::callers::tls::classify(&e);
-                            crate::callers::refused(because, &peer.to_string(), &e.to_string());
+                            match crate::callers::tls::classify(&e) {
+                                Some(because) => {
+                                    crate::callers::refused(because, &peer.to_string(), &e.to_string())
+                                }
+                                None => tracing::debug!(%peer, "closed before the TLS handshake"),
+                            }
                             return;
                         }
                         Err(_) => {

@@ -9,6 +9,7 @@
 
 pub mod configured;
 pub mod pkcs11;
+pub mod sqs;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -155,6 +156,32 @@ impl FrontEnd {
             dict: dict_addr,
             spi: spi_addr,
             check: check_addr,
+            stop,
+            tasks,
+        })
+    }
+
+    /// The health port alone (`consume`): `/live`, `/ready` of both relays, `/bacen`, `/metrics`
+    /// on `listen`'s check port.
+    pub async fn health_only(
+        listen: Listen,
+        dict: Arc<Relay>,
+        spi: Arc<Relay>,
+    ) -> Result<FrontEnd, BindError> {
+        let addr = SocketAddr::new(listen.bind, listen.check_port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| BindError { addr, source: e })?;
+        let check = listener.local_addr().map_err(|e| BindError { addr, source: e })?;
+        let (stop, rx) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let both = Arc::new(Checked { dict, spi });
+        tasks.spawn(probe_bacen(Arc::clone(&both), rx.clone()));
+        tasks.spawn(serve(listener, Route::Check(both), rx, Serving::default(), None));
+        Ok(FrontEnd {
+            dict: check,
+            spi: check,
+            check,
             stop,
             tasks,
         })

@@ -15,6 +15,7 @@ fn main() -> ExitCode {
     let work = async {
         match Cli::parse().command {
             Command::Serve(s) => serve::run(s).await,
+            Command::Consume { serve, consume } => command::consume::run(serve, consume).await,
             Command::Keygen(k) => keys::keygen(k).await,
             Command::Csr(c) => keys::csr(c).await,
             Command::Certificates(s) => serve::certificates(s).await,

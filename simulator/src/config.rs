@@ -60,6 +60,9 @@ pub struct Config {
     pub sig_next: Option<(PathBuf, PathBuf)>,
     /// How long a stream GET waits for a message before `204`.
     pub stream_wait: Duration,
+    /// A stream not read for this long is closed, and what it delivered without acknowledgement
+    /// is delivered again to the next reader (a reader that died loses nothing).
+    pub stream_idle: Duration,
     /// How long the SPI waits for a hosted payee's pacs.002 before rejecting the payment `AB03`
     /// ([`clearing`]; the control port's `POST /payee-timeout?ms=N` changes it).
     pub payee_timeout: Duration,
@@ -95,6 +98,7 @@ impl Config {
             sig_next: Some((pki.path("bacen-sig-next.cer"), pki.path("bacen-sig-next.key")))
                 .filter(|(c, k)| c.exists() && k.exists()),
             stream_wait: Duration::from_secs(5),
+            stream_idle: Duration::from_secs(60),
             payee_timeout: Duration::from_secs(40),
             rate_capacity: 3750.0,
             rate_refill: 750.0,

@@ -32,8 +32,6 @@ pub use crate::catalog::BCB_ISPB;
 pub const MAX_STREAMS: usize = 6;
 /// Messages in one send or one multipart delivery.
 pub const MAX_BATCH: usize = 10;
-/// A stream untouched this long is closed and its unacknowledged messages delivered again.
-const STREAM_IDLE: Duration = Duration::from_secs(60);
 
 /// ICOM's state: received messages, per-participant outboxes, open streams, the token bucket.
 pub struct Spi {

@@ -28,6 +28,11 @@ impl Killed {
 
 /// Waits (at most 60 s) until the health port at `check` answers `GET /ready` with 200.
 pub async fn wait_ready(check: SocketAddr) {
+    wait_ready_or_show(check, None).await;
+}
+
+/// [`wait_ready`], showing the process's `log` when it never gets ready.
+pub async fn wait_ready_or_show(check: SocketAddr, log: Option<&std::path::Path>) {
     let started = Instant::now();
     while !matches!(
         crate::bank::call(check, "GET", "/ready", &[], vec![]).await,
@@ -35,7 +40,9 @@ pub async fn wait_ready(check: SocketAddr) {
     ) {
         assert!(
             started.elapsed() < Duration::from_secs(60),
-            "the proxy did not start"
+            "the proxy did not start: {}",
+            log.and_then(|l| std::fs::read_to_string(l).ok())
+                .unwrap_or_default()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -20,6 +20,11 @@ pub enum Caller {
         /// Its ARN, e.g. `arn:aws:sts::123456789012:assumed-role/payments/i-0abc`.
         arn: String,
     },
+    /// The proxy itself: its stream consumer (never a caller of a policy).
+    Service {
+        /// Which part, e.g. `consumer`.
+        name: String,
+    },
 }
 
 impl Caller {
@@ -84,6 +89,7 @@ impl std::fmt::Display for Caller {
             Caller::Unauthenticated => write!(f, "unauthenticated"),
             Caller::Certificate { subject, .. } => write!(f, "certificate:{subject}"),
             Caller::Principal { arn } => write!(f, "iam:{arn}"),
+            Caller::Service { name } => write!(f, "service:{name}"),
         }
     }
 }

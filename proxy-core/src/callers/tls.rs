@@ -76,10 +76,14 @@ impl CallerTls {
 }
 
 /// Why a handshake failed, as a refusal reason: no certificate, one of another CA, an expired
-/// one, or anything else.
-pub fn classify(error: &std::io::Error) -> RefusedBecause {
+/// one, or anything else. `None`: the peer closed before saying anything (a TCP probe, a port
+/// check), which refuses nobody.
+pub fn classify(error: &std::io::Error) -> Option<RefusedBecause> {
     use rustls::{CertificateError, Error};
-    match error.get_ref().and_then(|e| e.downcast_ref::<Error>()) {
+    if error.kind() == std::io::ErrorKind::UnexpectedEof {
+        return None;
+    }
+    Some(match error.get_ref().and_then(|e| e.downcast_ref::<Error>()) {
         Some(Error::NoCertificatesPresented) => RefusedBecause::NoCertificate,
         Some(Error::InvalidCertificate(
             CertificateError::Expired | CertificateError::ExpiredContext { .. },
@@ -89,5 +93,5 @@ pub fn classify(error: &std::io::Error) -> RefusedBecause {
         )) => RefusedBecause::ExpiredCertificate,
         Some(Error::InvalidCertificate(_)) => RefusedBecause::UntrustedCertificate,
         _ => RefusedBecause::Handshake,
-    }
+    })
 }

@@ -36,6 +36,7 @@ use http::{Method, Request, Response};
 use http_body_util::{BodyExt, Limited};
 
 pub use config::{BacenTrust, RelayConfig, RelayError};
+pub use record::{Indexed, index as describe};
 pub use refusal::{Problem, Refusal};
 
 use crate::audit::{AuditSink, InFlight};

@@ -173,14 +173,15 @@ fn add_new(to: &mut Vec<String>, more: &[String]) {
     }
 }
 
-/// What an auditor searches one message by.
+/// What an auditor (and the consumer's destination) finds one message by.
 #[derive(Debug, Default, PartialEq)]
-struct Indexed {
+pub struct Indexed {
     /// `pacs.008`, `CreateEntryRequest`, …
-    kind: String,
-    biz_msg_idrs: Vec<String>,
+    pub kind: String,
+    /// Every `BizMsgIdr`, in document order.
+    pub biz_msg_idrs: Vec<String>,
     /// `EndToEndId` and `OrgnlEndToEndId`, in document order.
-    end_to_end_ids: Vec<String>,
+    pub end_to_end_ids: Vec<String>,
 }
 
 /// Every message of a body sent with `headers`: a gzip'd body decompressed, each part of a
@@ -213,7 +214,7 @@ fn messages_of(headers: &http::HeaderMap, plain: &[u8]) -> Vec<Indexed> {
 const MAX_INDEXED: usize = 64 * 1024 * 1024;
 
 /// What one XML message is searched by; `None` when it is not XML.
-fn index(body: &[u8]) -> Option<Indexed> {
+pub fn index(body: &[u8]) -> Option<Indexed> {
     let doc = xml::parse(body, &Limits::default()).ok()?;
     let el = doc.element(doc.root())?;
     let ns = doc.namespace(el);

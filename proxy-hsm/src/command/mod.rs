@@ -2,6 +2,7 @@
 
 pub mod callers;
 pub mod cloudhsm;
+pub mod consume;
 pub mod keys;
 pub mod serve;
 
@@ -39,6 +40,17 @@ pub enum Audit {
 pub enum Command {
     /// Serve on 8080 (DICT), 9090 (SPI) and 7070 (/live, /ready, /metrics) until SIGTERM.
     Serve(Serve),
+    /// Read the participant's SPI stream into the bank's destination (`--to dir:|https:|sqs:`),
+    /// acknowledging each page only once every message of it is handed off; until SIGTERM.
+    Consume {
+        /// The configuration, token, audit and network (as `serve`; `--check-port` is the
+        /// consumer's health and metrics port).
+        #[command(flatten)]
+        serve: Serve,
+        /// The consumer's own flags.
+        #[command(flatten)]
+        consume: consume::ConsumeArgs,
+    },
     /// Generate an RSA-2048 key pair on the token (private key non-extractable and sensitive)
     /// under a label no key has yet; print its public key.
     Keygen(KeyArgs),

@@ -12,6 +12,7 @@ use proxy_core::audit::{AuditSink, FileSink};
 use proxy_core::certificates::InUse;
 use proxy_core::config::names::CLOUDHSM_SECRET;
 use proxy_core::config::{ConfigError, Network, Source, StartError, aws};
+use proxy_core::relay::Relay;
 use proxy_core::reload::{self, Reloader};
 use proxy_hsm::FrontEnd;
 use proxy_hsm::configured::{self, Deployment, FLAVOUR, Settings};
@@ -91,9 +92,35 @@ pub async fn certificates(s: Serve) -> Result<(), StartError> {
     proxy_core::certificates::check(items, &params)
 }
 
-/// Reads the configuration, serves until SIGTERM, drains.
-pub async fn run(s: Serve) -> Result<(), StartError> {
-    let (source, secret, secrets) = sources(&s).await?;
+/// What the task starts for: serving the bank's services, or consuming the stream with
+/// `readers` parallel reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// `serve`: the SPI and DICT ports for the bank's services.
+    Serve,
+    /// `consume`: the stream, read by this many readers.
+    Consume {
+        /// Parallel stream reads.
+        readers: usize,
+    },
+}
+
+/// What `serve` and `consume` start alike: the relays, their audit sink, the reloader, and (to
+/// serve) the callers' TLS.
+pub struct Started {
+    /// The DICT relay.
+    pub dict: Arc<Relay>,
+    /// The SPI relay.
+    pub spi: Arc<Relay>,
+    /// The acceptor of the SPI and DICT ports, when callers are authenticated.
+    pub callers_tls: Option<tokio_rustls::TlsAcceptor>,
+    firehose: Option<Arc<FirehoseSink>>,
+    reloader: tokio::task::JoinHandle<()>,
+}
+
+/// Reads the configuration, opens the token and builds the relays for `role`.
+pub async fn start(s: &Serve, role: Role) -> Result<Started, StartError> {
+    let (source, secret, secrets) = sources(s).await?;
     let pin = configured::pin_from_secret(&secret, s.token.pin_format)?;
     proxy_hsm::install_metrics()?;
     let deployment = Deployment {
@@ -104,15 +131,27 @@ pub async fn run(s: Serve) -> Result<(), StartError> {
     // The token first: a task on a host without the HSM client says so before anything else.
     let token = configured::open_token(&deployment, &pin)?;
     let params = source.read().await?;
-    let mut settings = Settings::read(&params, &network(&s))?;
-    let (callers, callers_tls) = super::callers::resolve(&s.callers, &params, secrets.as_ref()).await?;
-    callers.log_at_start("spi, dict");
-    settings.dict.callers = callers.clone();
-    settings.spi.callers = callers;
+    let mut network = network(s);
+    if let Role::Consume { readers } = role {
+        // Each reader holds a read place for its long poll.
+        network.max_in_flight = Some(network.max_in_flight.unwrap_or(readers).max(readers));
+    }
+    let mut settings = Settings::read(&params, &network)?;
+    let callers_tls = match role {
+        Role::Serve => {
+            let (callers, tls) = super::callers::resolve(&s.callers, &params, secrets.as_ref()).await?;
+            callers.log_at_start("spi, dict");
+            settings.dict.callers = callers.clone();
+            settings.spi.callers = callers;
+            tls
+        }
+        // The consumer's relay takes no caller's request: only the consumer's own reads.
+        Role::Consume { .. } => None,
+    };
     let firehose = if s.audit == Audit::Firehose || (s.audit == Audit::Auto && s.from_aws) {
         let mut streams = settings.audit_streams.clone();
-        streams.extend(s.spi_audit_stream.map(|n| (Profile::Spi, n)));
-        streams.extend(s.dict_audit_stream.map(|n| (Profile::Dict, n)));
+        streams.extend(s.spi_audit_stream.clone().map(|n| (Profile::Spi, n)));
+        streams.extend(s.dict_audit_stream.clone().map(|n| (Profile::Dict, n)));
         Some(firehose_sink(s.aws_endpoint.as_deref(), streams, &s.spool_dir).await?)
     } else {
         None
@@ -129,15 +168,39 @@ pub async fn run(s: Serve) -> Result<(), StartError> {
         vec![Arc::clone(&dict), Arc::clone(&spi)],
         every,
     ));
-    let reloader = tokio::spawn(reloader.run());
-    let proxy = FrontEnd::start(s.listen, dict, spi, callers_tls).await?;
+    Ok(Started {
+        dict,
+        spi,
+        callers_tls,
+        firehose,
+        reloader: tokio::spawn(reloader.run()),
+    })
+}
+
+impl Started {
+    /// At shutdown: stops re-reading and gives Firehose a little time for what is spooled.
+    pub async fn finish(self) {
+        self.reloader.abort();
+        if let Some(f) = self.firehose {
+            flush(&f).await;
+        }
+    }
+}
+
+/// Reads the configuration, serves until SIGTERM, drains.
+pub async fn run(s: Serve) -> Result<(), StartError> {
+    let started = start(&s, Role::Serve).await?;
+    let proxy = FrontEnd::start(
+        s.listen,
+        Arc::clone(&started.dict),
+        Arc::clone(&started.spi),
+        started.callers_tls.clone(),
+    )
+    .await?;
     tracing::info!(dict = %proxy.dict, spi = %proxy.spi, check = %proxy.check, "serving");
     proxy_core::service::shutdown_signal().await;
     proxy.shutdown().await;
-    reloader.abort();
-    if let Some(f) = firehose {
-        flush(&f).await;
-    }
+    started.finish().await;
     Ok(())
 }
 

@@ -13,21 +13,7 @@ pub(super) async fn start_stream(state: &State, ispb: &str, req: &Request<Bytes>
     let id = {
         let mut s = state.spi.lock();
         let now = Instant::now();
-        // Idle streams close; what they delivered without acknowledgement is delivered again.
-        let idle: Vec<String> = s
-            .streams
-            .iter()
-            .filter(|(_, st)| now.duration_since(st.touched) > STREAM_IDLE)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in idle {
-            if let Some(st) = s.streams.remove(&k) {
-                let queue = s.outbox.entry(st.ispb).or_default();
-                for m in st.in_flight.into_iter().rev() {
-                    queue.push_front(m);
-                }
-            }
-        }
+        close_idle(&mut s, now, state.config.stream_idle);
         if s.streams.values().filter(|st| st.ispb == ispb).count() >= MAX_STREAMS {
             return problem(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -49,9 +35,30 @@ pub(super) async fn start_stream(state: &State, ispb: &str, req: &Request<Bytes>
     deliver(state, ispb, &id, req).await
 }
 
+/// Closes the streams nobody read for `idle`: what they delivered without acknowledgement goes
+/// back to the front of the participant's queue, for the next reader (a reader that died loses
+/// nothing; the others need not start a stream for it).
+fn close_idle(s: &mut Inner, now: Instant, idle: Duration) {
+    let gone: Vec<String> = s
+        .streams
+        .iter()
+        .filter(|(_, st)| now.duration_since(st.touched) > idle)
+        .map(|(k, _)| k.clone())
+        .collect();
+    for k in gone {
+        if let Some(st) = s.streams.remove(&k) {
+            let queue = s.outbox.entry(st.ispb).or_default();
+            for m in st.in_flight.into_iter().rev() {
+                queue.push_front(m);
+            }
+        }
+    }
+}
+
 pub(super) async fn pull(state: &State, ispb: &str, id: &str, req: &Request<Bytes>) -> Response<Body> {
     {
         let mut s = state.spi.lock();
+        close_idle(&mut s, Instant::now(), state.config.stream_idle);
         match s.streams.get_mut(id) {
             Some(st) if st.ispb == ispb => {
                 // Asking for the next batch acknowledges the one before.
