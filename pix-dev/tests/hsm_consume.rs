@@ -51,6 +51,18 @@ async fn bank<'k>(keys: &'k pix_dev::hsm_keys::BankKeys, name: &str) -> Bank<'k>
 impl Bank<'_> {
     /// `proxy-hsm consume --to <to>` with its state under `state`; its log in `log`.
     fn consume(&self, to: &str, state: &Path, log: &Path, extra: &[&str]) -> (Killed, SocketAddr) {
+        self.consume_with_env(to, state, log, extra, &[])
+    }
+
+    /// [`Bank::consume`] with more environment variables.
+    fn consume_with_env(
+        &self,
+        to: &str,
+        state: &Path,
+        log: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> (Killed, SocketAddr) {
         let check = testkit::tools::free_port().unwrap();
         let mut command =
             self.keys
@@ -67,6 +79,7 @@ impl Bank<'_> {
             .arg(state)
             .args(extra)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(
                 std::fs::OpenOptions::new()
@@ -356,6 +369,132 @@ async fn a_destination_that_fails_holds_the_stream_and_loses_nothing(keys: &pix_
     bank.sim.shutdown().await;
 }
 
+/// An SQS client of moto at `endpoint`.
+fn sqs(endpoint: &str) -> aws_sdk_sqs::Client {
+    let conf = aws_sdk_sqs::Config::builder()
+        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_sdk_sqs::config::Region::new(testkit::aws::REGION))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
+        .build();
+    aws_sdk_sqs::Client::from_conf(conf)
+}
+
+/// Receives (and deletes) what is in `queue`: message id → attributes.
+async fn drain(
+    client: &aws_sdk_sqs::Client,
+    queue: &str,
+    into: &mut BTreeMap<String, BTreeMap<String, String>>,
+) {
+    let got = client
+        .receive_message()
+        .queue_url(queue)
+        .max_number_of_messages(10)
+        .message_attribute_names("All")
+        .send()
+        .await
+        .expect("receive");
+    for m in got.messages() {
+        let attributes: BTreeMap<String, String> = m
+            .message_attributes()
+            .map(|a| {
+                a.iter()
+                    .map(|(k, v)| (k.clone(), v.string_value().unwrap_or("").to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        into.insert(
+            attributes.get("pix-msg-id").cloned().unwrap_or_default(),
+            attributes,
+        );
+        client
+            .delete_message()
+            .queue_url(queue)
+            .receipt_handle(m.receipt_handle().unwrap_or(""))
+            .send()
+            .await
+            .expect("delete");
+    }
+}
+
+/// An SQS FIFO queue (moto), then SQS unreachable (a fault proxy in front of moto), then back.
+async fn sqs_down_holds_the_stream_and_loses_nothing(keys: &pix_dev::hsm_keys::BankKeys) {
+    use testkit::aws::{Fault, FaultProxy};
+    let Some(moto) = testkit::aws::moto() else { return };
+    let faults = FaultProxy::start(&moto.endpoint).await.expect("fault proxy");
+    let client = sqs(&moto.endpoint);
+    let queue = client
+        .create_queue()
+        .queue_name("pix-inbox.fifo")
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
+        .send()
+        .await
+        .expect("queue")
+        .queue_url()
+        .unwrap_or("")
+        .to_string();
+    let bank = bank(keys, "sqs").await;
+    let dir = bank.dir.as_path();
+    let (state, log, audit) = (dir.join("state"), dir.join("consumer.log"), dir.join("audit"));
+    let extra = ["--readers", "1", "--aws-endpoint", &faults.endpoint];
+    let (consumer, check) = bank.consume_with_env(
+        &format!("sqs:{queue}"),
+        &state,
+        &log,
+        &extra,
+        &testkit::aws::CHILD_ENV,
+    );
+    testkit::process::wait_ready_or_show(check, Some(&log)).await;
+    let mut sent = bank.echoes(5).await;
+    let mut received = BTreeMap::new();
+    let started = Instant::now();
+    while !sent.iter().all(|id| received.contains_key(id)) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{received:?}: {}",
+            std::fs::read_to_string(&log).unwrap()
+        );
+        drain(&client, &queue, &mut received).await;
+    }
+    let one = &received[&sent[0]];
+    assert_eq!(one["pix-message-type"], "pibr.001");
+    assert_eq!(one["pix-signature-valid"], "true");
+    assert!(!one["pi-resourceid"].is_empty());
+
+    // SQS unreachable: hand-offs fail, the page is not acknowledged, nothing is lost.
+    faults.set(Fault::Unreachable);
+    let later = bank.echoes(3).await;
+    sent.extend(later.clone());
+    let started = Instant::now();
+    while !std::fs::read_to_string(&log)
+        .unwrap()
+        .contains("\"metric\":\"HandOffFailed\"")
+    {
+        assert!(started.elapsed() < Duration::from_secs(30), "no failed hand-off");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let before = acknowledgements(&audit);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        acknowledgements(&audit),
+        before,
+        "the stream did not advance while SQS was away"
+    );
+    faults.set(Fault::None);
+    let started = Instant::now();
+    while !later.iter().all(|id| received.contains_key(id)) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "missing after SQS came back: {received:?}"
+        );
+        drain(&client, &queue, &mut received).await;
+    }
+    drop(consumer);
+    bank.sim.shutdown().await;
+}
+
 /// One token for every scenario (SoftHSM lists its tokens once per process), one simulator each.
 #[tokio::test(flavor = "multi_thread")]
 async fn every_message_reaches_the_bank_whatever_fails() {
@@ -365,4 +504,5 @@ async fn every_message_reaches_the_bank_whatever_fails() {
     killed_mid_stream_a_restarted_consumer_loses_nothing_and_marks_duplicates(&keys).await;
     a_bad_signature_is_handed_off_flagged_and_the_stream_goes_on(&keys).await;
     a_destination_that_fails_holds_the_stream_and_loses_nothing(&keys).await;
+    sqs_down_holds_the_stream_and_loses_nothing(&keys).await;
 }
