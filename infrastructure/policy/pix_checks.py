@@ -190,9 +190,10 @@ def authenticated_callers(conf):
     if kind == "AWS::ECS::TaskDefinition":
         for c in as_list(p.get("ContainerDefinitions")):
             command = [a for a in as_list(c.get("Command")) if isinstance(a, str)]
-            image = c.get("Image")
-            proxy = "proxy-hsm" in str(c.get("Name", "")) or "proxy-hsm" in str(image)
-            if proxy and "--require-client-ca" not in command:
+            proxy = "proxy-hsm" in str(c.get("Name", "")) or "proxy-hsm" in str(c.get("Image"))
+            # A proxy task states its command; one that serves the bank's services requires
+            # their certificates (the consumer serves nobody but its health port).
+            if proxy and (not command or (command[0] == "serve" and "--require-client-ca" not in command)):
                 return False
         return True
     return True
