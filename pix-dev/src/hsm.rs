@@ -90,6 +90,8 @@ pub struct DevSetup {
     pub simulator: Simulator,
     /// The proxy's listeners.
     pub proxy: FrontEnd,
+    /// The proxy's SPI relay (what a stream consumer reads through).
+    pub spi_relay: Arc<Relay>,
     /// Where audit records are written.
     pub audit_dir: PathBuf,
     /// Which signer the proxy uses, in words.
@@ -104,6 +106,8 @@ pub struct DevSetup {
 pub struct Payee {
     /// Its proxy's listeners.
     pub proxy: FrontEnd,
+    /// Its SPI relay.
+    pub spi_relay: Arc<Relay>,
     /// Which signer its proxy uses, in words.
     pub signer: String,
     /// Its SoftHSM token, when its keys are in one.
@@ -336,7 +340,7 @@ impl DevSetup {
                 async move {
                     let (dict, spi) = relays?;
                     let acceptor = side.as_ref().map(|s| s.acceptor.clone());
-                    let proxy = FrontEnd::start_with(listen, dict, spi, serving, acceptor)
+                    let proxy = FrontEnd::start_with(listen, dict, Arc::clone(&spi), serving, acceptor)
                         .await
                         .map_err(|e| e.to_string())?;
                     if let Some(side) = side {
@@ -344,7 +348,7 @@ impl DevSetup {
                             testkit::bank::present(addr, Arc::clone(&side.identity));
                         }
                     }
-                    Ok::<_, String>(proxy)
+                    Ok::<_, String>((proxy, spi))
                 }
             };
         let side = |caller: &str, name: &str, ispb: &str| {
@@ -353,7 +357,7 @@ impl DevSetup {
                 .transpose()
         };
         let payer_side = side("caller", simulator::pki::CALLER_NAME, PAYER_ISPB)?;
-        let proxy = start_proxy(&keys, listen, audit.clone(), payer_side).await?;
+        let (proxy, spi_relay) = start_proxy(&keys, listen, audit.clone(), payer_side).await?;
         let payee = match payee_keys {
             Some(p) => {
                 let sink: Arc<dyn AuditSink> = if shared_audit {
@@ -363,9 +367,10 @@ impl DevSetup {
                 };
                 let loopback = Listen::ephemeral(IpAddr::V4(Ipv4Addr::LOCALHOST));
                 let payee_side = side("payee-caller", simulator::pki::PAYEE_CALLER_NAME, PAYEE_ISPB)?;
-                let proxy = start_proxy(&p, loopback, sink, payee_side).await?;
+                let (proxy, spi_relay) = start_proxy(&p, loopback, sink, payee_side).await?;
                 Some(Payee {
                     proxy,
+                    spi_relay,
                     signer: p.description,
                     token: p.token,
                 })
@@ -375,6 +380,7 @@ impl DevSetup {
         Ok(DevSetup {
             simulator,
             proxy,
+            spi_relay,
             audit_dir,
             signer: keys.description,
             token: keys.token,

@@ -369,19 +369,6 @@ async fn a_destination_that_fails_holds_the_stream_and_loses_nothing(keys: &pix_
     bank.sim.shutdown().await;
 }
 
-/// An SQS client of moto at `endpoint`.
-fn sqs(endpoint: &str) -> aws_sdk_sqs::Client {
-    let conf = aws_sdk_sqs::Config::builder()
-        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_sdk_sqs::config::Region::new(testkit::aws::REGION))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "test", "test", None, None, "test",
-        ))
-        .build();
-    aws_sdk_sqs::Client::from_conf(conf)
-}
-
 /// Receives (and deletes) what is in `queue`: message id → attributes.
 async fn drain(
     client: &aws_sdk_sqs::Client,
@@ -424,7 +411,7 @@ async fn sqs_down_holds_the_stream_and_loses_nothing(keys: &pix_dev::hsm_keys::B
     use testkit::aws::{Fault, FaultProxy};
     let Some(moto) = testkit::aws::moto() else { return };
     let faults = FaultProxy::start(&moto.endpoint).await.expect("fault proxy");
-    let client = sqs(&moto.endpoint);
+    let client = testkit::aws::sqs(&moto.endpoint);
     let queue = client
         .create_queue()
         .queue_name("pix-inbox.fifo")

@@ -21,8 +21,13 @@ impl SqsDestination {
     /// The queue at `url`, through the task's credentials (`endpoint`: an emulator).
     pub async fn new(url: &str, endpoint: Option<&str>) -> SqsDestination {
         let sdk = proxy_core::config::aws::sdk_config(endpoint).await;
+        Self::with_client(aws_sdk_sqs::Client::new(&sdk), url)
+    }
+
+    /// The queue at `url` through `client`.
+    pub fn with_client(client: aws_sdk_sqs::Client, url: &str) -> SqsDestination {
         SqsDestination {
-            client: aws_sdk_sqs::Client::new(&sdk),
+            client,
             url: url.to_string(),
             fifo: url.ends_with(".fifo"),
         }

@@ -363,6 +363,11 @@ pub fn ssm(endpoint: &str) -> aws_sdk_ssm::Client {
     moto_client!(aws_sdk_ssm, endpoint)
 }
 
+/// An SQS client of moto at `endpoint`.
+pub fn sqs(endpoint: &str) -> aws_sdk_sqs::Client {
+    moto_client!(aws_sdk_sqs, endpoint)
+}
+
 /// A secrets client of moto at `endpoint`.
 pub fn secrets(endpoint: &str) -> aws_sdk_secretsmanager::Client {
     moto_client!(aws_sdk_secretsmanager, endpoint)
