@@ -203,7 +203,11 @@ pub fn status_message(msg_id: &str, e2e: &str) -> String {
 /// A whole payment between two participants, each through its own proxy (`payer`, `payee`: their
 /// SPI ports): the payer's pacs.008 to BACEN; the payee reads it from its stream (verified) and
 /// answers pacs.002 `ACSP` through its proxy; both read BACEN's settlement pacs.002 (verified).
-pub async fn payment(payer: SocketAddr, payee: SocketAddr) -> Result<Steps, String> {
+pub async fn payment(
+    payer: SocketAddr,
+    payee: SocketAddr,
+    payee_inbox: &std::path::Path,
+) -> Result<Steps, String> {
     let mut bank = Bank::default();
     let e2e = new_id('E', "99999010");
     let msg_id = new_id('M', "99999010");
@@ -211,22 +215,18 @@ pub async fn payment(payer: SocketAddr, payee: SocketAddr) -> Result<Steps, Stri
     let what = format!("\npayer 99999010: pacs.008 {e2e} signed by its proxy, sent to BACEN");
     bank.send(payer, "99999010", &what, pacs008.into_bytes()).await?;
 
-    let mut payee_next = "/api/v1/out/99999020/stream/start".to_string();
-    let got = bank
-        .read_until(payee, &mut payee_next, 10, |t| {
-            t.contains("pacs.008") && t.contains(&e2e)
-        })
-        .await?;
-    let Some((h, delivered)) = got else {
-        bank.check(false, || "the pacs.008 on the payee's stream".into());
+    // The payee's side reads its stream through its stream consumer, which hands every message
+    // to the bank (here a directory) before the stream moves on.
+    let got = handed_off(payee_inbox, |t| t.contains("pacs.008") && t.contains(&e2e)).await;
+    let Some((valid, delivered)) = got else {
+        bank.check(false, || "the pacs.008 handed off by the payee's consumer".into());
         return Ok(bank.steps);
     };
     println!(
-        "payee 99999020: stream -> pacs.008 {e2e} from BACEN (Fr {}), signature valid: {}",
+        "payee 99999020: its consumer handed off pacs.008 {e2e} from BACEN (Fr {}), signature valid: {valid}",
         text_of(&delivered, "Id"),
-        verdict(&h)
     );
-    bank.check(verdict(&h) == "true", || "BACEN's signature verified".into());
+    bank.check(valid, || "BACEN's signature verified".into());
 
     let answer_id = new_id('M', "99999020");
     let pacs002 = status_message(&answer_id, &e2e);
@@ -234,27 +234,59 @@ pub async fn payment(payer: SocketAddr, payee: SocketAddr) -> Result<Steps, Stri
     bank.send(payee, "99999020", what, pacs002.into_bytes()).await?;
 
     let mut payer_next = STREAM_START.to_string();
-    for (who, spi, next) in [
-        ("payer 99999010", payer, &mut payer_next),
-        ("payee 99999020", payee, &mut payee_next),
-    ] {
-        let got = bank
-            .read_until(spi, next, 10, |t| t.contains("pacs.002") && t.contains(&e2e))
-            .await?;
-        match got {
-            Some((h, result)) => {
-                let status = text_of(&result, "TxSts");
-                println!(
-                    "{who}: stream -> BACEN's pacs.002 {status} for {e2e}, signature valid: {}",
-                    verdict(&h)
-                );
-                bank.check(status == "ACSP" && verdict(&h) == "true", || {
-                    "a verified ACSP".into()
-                });
-            }
-            None => bank.check(false, || format!("{who}: BACEN's pacs.002")),
+    let got = bank
+        .read_until(payer, &mut payer_next, 10, |t| {
+            t.contains("pacs.002") && t.contains(&e2e)
+        })
+        .await?;
+    match got {
+        Some((h, result)) => {
+            let status = text_of(&result, "TxSts");
+            println!(
+                "payer 99999010: stream -> BACEN's pacs.002 {status} for {e2e}, signature valid: {}",
+                verdict(&h)
+            );
+            bank.check(status == "ACSP" && verdict(&h) == "true", || {
+                "a verified ACSP".into()
+            });
         }
-        bank.call(spi, "DELETE", next, &[], vec![]).await?;
+        None => bank.check(false, || "payer 99999010: BACEN's pacs.002".into()),
+    }
+    bank.call(payer, "DELETE", &payer_next, &[], vec![]).await?;
+    let got = handed_off(payee_inbox, |t| {
+        t.contains("pacs.002") && t.contains(&e2e) && t.contains("ACSP")
+    })
+    .await;
+    match got {
+        Some((valid, _)) => {
+            println!(
+                "payee 99999020: its consumer handed off BACEN's pacs.002 ACSP for {e2e}, signature valid: {valid}"
+            );
+            bank.check(valid, || "a verified ACSP".into());
+        }
+        None => bank.check(false, || "payee 99999020: BACEN's pacs.002, handed off".into()),
     }
     Ok(bank.steps)
+}
+
+/// The first message a `dir:` consumer handed off to `inbox` whose XML satisfies `wanted`
+/// (waiting up to 10 s): (its verdict, its XML).
+async fn handed_off(inbox: &std::path::Path, wanted: impl Fn(&str) -> bool) -> Option<(bool, String)> {
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(10) {
+        for e in std::fs::read_dir(inbox).into_iter().flatten().flatten() {
+            let Ok(text) = std::fs::read_to_string(e.path()) else {
+                continue;
+            };
+            let Ok(m) = serde_json::from_str::<serde_json::Value>(&text) else {
+                continue;
+            };
+            let body = m["body"].as_str().unwrap_or("");
+            if wanted(body) {
+                return Some((m["signature_valid"] == true, body.to_string()));
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    None
 }

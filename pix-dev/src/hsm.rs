@@ -398,11 +398,47 @@ impl DevSetup {
     }
 }
 
+/// The payee's stream consumer (`proxy_core::consumer`, 2 readers through its SPI relay), handing
+/// every message to `<dir>/payee-inbox` (`dir:`), its duplicate window in `<dir>/payee-consumer`.
+pub struct PayeeConsumer {
+    /// Where it hands messages off.
+    pub inbox: PathBuf,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl PayeeConsumer {
+    /// Starts reading the payee's stream.
+    pub fn start(payee: &Payee, dir: &Path) -> Result<PayeeConsumer, String> {
+        use proxy_core::consumer::{Consumer, ConsumerConfig, DirDestination, Seen};
+        let inbox = dir.join("payee-inbox");
+        let consumer = Arc::new(Consumer::new(
+            Arc::clone(&payee.spi_relay),
+            Arc::new(DirDestination::new(inbox.clone()).map_err(|e| e.to_string())?),
+            Arc::new(Seen::open(&dir.join("payee-consumer")).map_err(|e| e.to_string())?),
+            ConsumerConfig {
+                ispb: PAYEE_ISPB.into(),
+                readers: 2,
+                max_backoff: std::time::Duration::from_secs(1),
+            },
+        ));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(consumer.run(stopped));
+        Ok(PayeeConsumer { inbox, stop, task })
+    }
+
+    /// Stops it: each reader ends its stream once its page is handed off.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
 /// Runs the demo with its working files under `dir`, printing each step: a payment between two
 /// participants (each its own proxy and keys), an echo, a DICT entry.
 pub async fn run(dir: &Path) -> Result<(), String> {
-    // Records of earlier runs would be counted as this run's.
-    for old in ["audit", "audit-payee"] {
+    // Records and messages of earlier runs would be counted as this run's.
+    for old in ["audit", "audit-payee", "payee-inbox", "payee-consumer"] {
         let _ = std::fs::remove_dir_all(dir.join(old));
     }
     let loopback = Listen::ephemeral(IpAddr::V4(Ipv4Addr::LOCALHOST));
@@ -428,7 +464,15 @@ pub async fn run(dir: &Path) -> Result<(), String> {
         payee.proxy.spi, payee.signer
     );
     println!("working files (dev PKI, audit records): {}", display_dir(dir));
-    let mut steps = crate::demo::payment(setup.proxy.spi, payee.proxy.spi).await?;
+    // The payee's receive half: its stream consumer, handing each message to a directory.
+    let consumer = PayeeConsumer::start(payee, dir)?;
+    println!(
+        "payee's stream consumer: 2 readers, handing off to {}",
+        display_dir(&consumer.inbox)
+    );
+    let payment = crate::demo::payment(setup.proxy.spi, payee.proxy.spi, &consumer.inbox).await;
+    consumer.stop().await;
+    let mut steps = payment?;
     steps += crate::demo::echo_and_answers(setup.proxy.spi, &["pibr.001.xml"]).await?;
     steps += crate::demo::dict_steps(setup.proxy.dict).await?;
     setup.shutdown().await;
@@ -454,7 +498,9 @@ pub async fn run(dir: &Path) -> Result<(), String> {
             steps.failures
         ));
     }
-    println!("\nall steps passed; {records} audit records written, one per request");
+    println!(
+        "\nall steps passed; {records} audit records written, one per exchange (the consumer's included)"
+    );
     Ok(())
 }
 

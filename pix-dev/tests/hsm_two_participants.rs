@@ -46,9 +46,11 @@ async fn a_payment_completes_with_both_sides_reading_verified_pacs002() {
     let dir = tempfile::tempdir().expect("dir");
     let s = setup(dir.path()).await;
     let payee = s.payee.as_ref().expect("payee");
-    let steps = pix_dev::demo::payment(s.proxy.spi, payee.proxy.spi)
+    let consumer = pix_dev::hsm::PayeeConsumer::start(payee, dir.path()).expect("consumer");
+    let steps = pix_dev::demo::payment(s.proxy.spi, payee.proxy.spi, &consumer.inbox)
         .await
         .expect("payment");
+    consumer.stop().await;
     assert_eq!(steps.failures, 0, "{steps:?}");
     // Each side's audit holds its own requests, signed with its own key.
     let payer_log = testkit::tools::json_lines(&dir.path().join("audit/log/spi"));
