@@ -122,6 +122,29 @@ async fn consume(setup: &DevSetup, destination: Arc<Timed>, state: &std::path::P
     took
 }
 
+/// `n` messages arriving at `rate` per second consumed into `destination`: prints the delivery →
+/// hand-off p50 and p99.
+async fn steady(
+    setup: &DevSetup,
+    what: &str,
+    destination: Arc<dyn Destination>,
+    state: &std::path::Path,
+    n: usize,
+    rate: f64,
+) {
+    let timed = Timed::new(destination);
+    tokio::join!(
+        echoes(setup, n, rate),
+        consume(setup, Arc::clone(&timed), state, n)
+    );
+    let (p50, p99) = timed.percentiles();
+    println!(
+        "{what} at {rate:.0} msg/s: delivery → hand-off p50 {:.1} ms, p99 {:.1} ms",
+        p50.as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3
+    );
+}
+
 /// This machine's rate of verifying one echo as BACEN signs it, on one core.
 fn verify_rate(setup_pki: &std::path::Path, sample: &[u8]) -> f64 {
     let trust = TrustStore::from_pem_files(&[setup_pki.join("bacen-sig.cer")]).unwrap();
@@ -190,39 +213,13 @@ async fn main() {
 
     // 2. A steady rate, delivery → hand-off.
     let n = (rate * secs) as usize;
-    let steady = Timed::new(Arc::new(DirDestination::new(dir.path().join("steady")).unwrap()));
-    let feeding = echoes(&setup, n, rate);
-    let state = dir.path().join("state-2");
-    let (_, _) = tokio::join!(feeding, consume(&setup, Arc::clone(&steady), &state, n));
-    let (p50, p99) = steady.percentiles();
-    println!(
-        "dir: at {rate:.0} msg/s: delivery → hand-off p50 {:.1} ms, p99 {:.1} ms",
-        p50.as_secs_f64() * 1e3,
-        p99.as_secs_f64() * 1e3
-    );
-
+    let inbox = Arc::new(DirDestination::new(dir.path().join("steady")).unwrap());
+    steady(&setup, "dir:", inbox, &dir.path().join("state-2"), n, rate).await;
     if let Some(moto) = testkit::aws::moto() {
         let client = testkit::aws::sqs(&moto.endpoint);
-        let queue_url = client
-            .create_queue()
-            .queue_name("pix-inbox")
-            .send()
-            .await
-            .expect("queue")
-            .queue_url()
-            .unwrap_or("")
-            .to_string();
-        let sqs = proxy_hsm::sqs::SqsDestination::with_client(client, &queue_url);
-        let queued = Timed::new(Arc::new(sqs));
-        let feeding = echoes(&setup, n, rate);
-        let state = dir.path().join("state-3");
-        let (_, _) = tokio::join!(feeding, consume(&setup, Arc::clone(&queued), &state, n));
-        let (p50, p99) = queued.percentiles();
-        println!(
-            "SQS (moto) at {rate:.0} msg/s: delivery → hand-off p50 {:.1} ms, p99 {:.1} ms",
-            p50.as_secs_f64() * 1e3,
-            p99.as_secs_f64() * 1e3
-        );
+        let queue_url = testkit::aws::sqs_queue(&client, "pix-inbox").await;
+        let sqs = Arc::new(proxy_hsm::sqs::SqsDestination::with_client(client, &queue_url));
+        steady(&setup, "SQS (moto)", sqs, &dir.path().join("state-3"), n, rate).await;
     } else {
         println!("SQS: skipped (moto's server is not installed)");
     }

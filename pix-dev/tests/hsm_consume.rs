@@ -412,16 +412,7 @@ async fn sqs_down_holds_the_stream_and_loses_nothing(keys: &pix_dev::hsm_keys::B
     let Some(moto) = testkit::aws::moto() else { return };
     let faults = FaultProxy::start(&moto.endpoint).await.expect("fault proxy");
     let client = testkit::aws::sqs(&moto.endpoint);
-    let queue = client
-        .create_queue()
-        .queue_name("pix-inbox.fifo")
-        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
-        .send()
-        .await
-        .expect("queue")
-        .queue_url()
-        .unwrap_or("")
-        .to_string();
+    let queue = testkit::aws::sqs_queue(&client, "pix-inbox.fifo").await;
     let bank = bank(keys, "sqs").await;
     let dir = bank.dir.as_path();
     let (state, log, audit) = (dir.join("state"), dir.join("consumer.log"), dir.join("audit"));

@@ -114,9 +114,14 @@ pub async fn serve<S, B>(
                                 .peer_certificates()
                                 .and_then(|c| c.first())
                                 .map(|c| PeerCertificate(std::sync::Arc::new(c.to_vec())));
+                            // Who the verified certificate names, worked out once per connection.
+                            let caller = peer_certificate
+                                .as_ref()
+                                .map(|c| crate::callers::Caller::from_certificate(&c.0));
                             let service = WithPeer {
                                 inner: service,
                                 peer_certificate,
+                                caller,
                             };
                             watcher
                                 .watch(builder.serve_connection(TokioIo::new(stream), service))
@@ -162,16 +167,19 @@ pub async fn serve<S, B>(
 }
 
 /// The client certificate (DER) of a mutual-TLS connection, in the extensions of each request
-/// [`serve`] hands to its service, so that a server can tell who is calling (the simulator maps
-/// it to a participant, as ICOM does).
+/// [`serve`] hands to its service beside the [`crate::callers::Caller`] it names, so that a
+/// server can tell who is calling (the relay audits and authorizes the caller; the simulator maps
+/// the certificate to a participant, as ICOM does).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerCertificate(pub std::sync::Arc<Vec<u8>>);
 
-/// A service that adds the connection's [`PeerCertificate`] to each request.
+/// A service that adds the connection's [`PeerCertificate`], and the
+/// [`crate::callers::Caller`] it names, to each request.
 #[derive(Clone)]
 struct WithPeer<S> {
     inner: S,
     peer_certificate: Option<PeerCertificate>,
+    caller: Option<crate::callers::Caller>,
 }
 
 impl<S, B> hyper::service::Service<http::Request<B>> for WithPeer<S>
@@ -185,6 +193,9 @@ where
     fn call(&self, mut req: http::Request<B>) -> Self::Future {
         if let Some(p) = &self.peer_certificate {
             req.extensions_mut().insert(p.clone());
+        }
+        if let Some(c) = &self.caller {
+            req.extensions_mut().insert(c.clone());
         }
         self.inner.call(req)
     }

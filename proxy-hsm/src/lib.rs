@@ -20,9 +20,8 @@ use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use proxy_core::callers::Caller;
 use proxy_core::relay::{self, Relay};
-use proxy_core::service::{PeerCertificate, Serving};
+use proxy_core::service::Serving;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -229,13 +228,9 @@ async fn answer(route: &Route, req: Request<Incoming>) -> Response<Full<Bytes>> 
         Route::Relay(r) => r,
         Route::Check(c) => return health(c, req.uri().path()).await,
     };
-    let (mut parts, body) = req.into_parts();
-    // The caller the handshake verified (none: callers are not authenticated on this port).
-    let caller = match parts.extensions.get::<PeerCertificate>() {
-        Some(c) => Caller::from_certificate(&c.0),
-        None => Caller::Unauthenticated,
-    };
-    parts.extensions.insert(caller);
+    // The caller the handshake verified is in the extensions (`proxy_core::service::serve`); none:
+    // callers are not authenticated on this port, and the relay says `unauthenticated`.
+    let (parts, body) = req.into_parts();
     let answer = match relay::collect_body(body, MAX_REQUEST).await {
         Ok(body) => relay.handle(Request::from_parts(parts, body)).await,
         Err(refusal) => relay.refuse(parts, refusal).await,

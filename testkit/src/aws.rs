@@ -368,6 +368,21 @@ pub fn sqs(endpoint: &str) -> aws_sdk_sqs::Client {
     moto_client!(aws_sdk_sqs, endpoint)
 }
 
+/// Creates the SQS queue `name` (a FIFO queue when it ends with `.fifo`); its URL.
+pub async fn sqs_queue(client: &aws_sdk_sqs::Client, name: &str) -> String {
+    let mut create = client.create_queue().queue_name(name);
+    if name.ends_with(".fifo") {
+        create = create.attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true");
+    }
+    create
+        .send()
+        .await
+        .expect("queue")
+        .queue_url()
+        .unwrap_or("")
+        .to_string()
+}
+
 /// A secrets client of moto at `endpoint`.
 pub fn secrets(endpoint: &str) -> aws_sdk_secretsmanager::Client {
     moto_client!(aws_sdk_secretsmanager, endpoint)

@@ -2,7 +2,9 @@
 //! CA), with which server identity the proxy answers them, and the callers policy; each from its
 //! flag, else (with `--from-aws`) from its parameter or secret.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use super::read_file;
 
 use proxy_core::callers::tls::CallerTls;
 use proxy_core::callers::{Callers, Policy};
@@ -34,13 +36,6 @@ pub struct CallerArgs {
     pub callers: Option<PathBuf>,
 }
 
-fn read(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|e| ConfigError::File {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })
-}
-
 /// A flag's file, else the parameter's value.
 fn file_or_parameter(
     flag: &Option<PathBuf>,
@@ -48,7 +43,7 @@ fn file_or_parameter(
     p: &proxy_core::config::names::Parameter,
 ) -> Result<Option<String>, ConfigError> {
     match flag {
-        Some(path) => read(path).map(Some),
+        Some(path) => read_file(path).map(Some),
         None => Ok(params.optional(p).map(str::to_string)),
     }
 }
@@ -86,7 +81,7 @@ pub async fn resolve(
             ))
         })?;
     let key = match (&args.tls_key, secrets) {
-        (Some(path), _) => read(path)?,
+        (Some(path), _) => read_file(path)?,
         (None, Some(client)) => aws::secret(client, PROXY_TLS_PRIVATE_KEY).await?,
         (None, None) => {
             return Err(StartError::Usage(

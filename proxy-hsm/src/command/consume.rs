@@ -9,8 +9,8 @@ use proxy_core::config::{ConfigError, StartError};
 use proxy_core::consumer::https::{HttpsDestination, HttpsIdentity};
 use proxy_core::consumer::{Consumer, ConsumerConfig, Destination, DirDestination, Seen};
 
-use super::Serve;
 use super::serve::{self, Role, Started};
+use super::{Serve, read_file};
 
 /// `proxy-hsm consume`'s own flags (beside `serve`'s sources, token, audit and network flags).
 #[derive(clap::Args)]
@@ -43,16 +43,6 @@ pub struct ConsumeArgs {
     pub max_backoff_seconds: u64,
 }
 
-fn read(path: &PathBuf) -> Result<String, StartError> {
-    std::fs::read_to_string(path).map_err(|e| {
-        ConfigError::File {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        }
-        .into()
-    })
-}
-
 /// The destination `--to` names.
 async fn destination(
     args: &ConsumeArgs,
@@ -76,11 +66,11 @@ async fn destination(
             ));
         };
         let client = match (&args.to_cert, &args.to_key) {
-            (Some(c), Some(k)) => Some((read(c)?, read(k)?)),
+            (Some(c), Some(k)) => Some((read_file(c)?, read_file(k)?)),
             _ => None,
         };
         let identity = HttpsIdentity {
-            ca: read(ca)?,
+            ca: read_file(ca)?,
             client,
         };
         return Ok(Arc::new(

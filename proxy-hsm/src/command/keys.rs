@@ -1,7 +1,7 @@
 //! `keygen` and `csr`: the bank's keys made on the token, and the certificate requests they sign.
 
 use proxy_core::config::names::CLOUDHSM_SECRET;
-use proxy_core::config::{ConfigError, StartError, aws};
+use proxy_core::config::{StartError, aws};
 use proxy_hsm::configured;
 use proxy_hsm::pkcs11::Token;
 
@@ -10,10 +10,7 @@ use super::{CsrArgs, KeyArgs};
 /// Opens the token the arguments name, with the PIN from the secret.
 pub async fn open_token(k: &KeyArgs) -> Result<Token, StartError> {
     let secret = match &k.secret {
-        Some(path) => std::fs::read_to_string(path).map_err(|e| ConfigError::File {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?,
+        Some(path) => super::read_file(path)?,
         None => {
             let sdk = aws::sdk_config(k.aws_endpoint.as_deref()).await;
             aws::secret(&aws_sdk_secretsmanager::Client::new(&sdk), CLOUDHSM_SECRET).await?

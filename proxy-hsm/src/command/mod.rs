@@ -7,11 +7,19 @@ pub mod keys;
 pub mod serve;
 
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use proxy_hsm::Listen;
 use proxy_hsm::configured::PinFormat;
+
+/// A file the command line names (a secret, a certificate, a policy), whole; the error names it.
+pub fn read_file(path: &Path) -> Result<String, proxy_core::config::ConfigError> {
+    std::fs::read_to_string(path).map_err(|e| proxy_core::config::ConfigError::File {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
+}
 
 #[derive(Parser)]
 #[command(

@@ -11,7 +11,7 @@ use proxy_core::audit::firehose::{FirehoseSink, Settings as FirehoseSettings};
 use proxy_core::audit::{AuditSink, FileSink};
 use proxy_core::certificates::InUse;
 use proxy_core::config::names::CLOUDHSM_SECRET;
-use proxy_core::config::{ConfigError, Network, Source, StartError, aws};
+use proxy_core::config::{Network, Source, StartError, aws};
 use proxy_core::relay::Relay;
 use proxy_core::reload::{self, Reloader};
 use proxy_hsm::FrontEnd;
@@ -38,10 +38,7 @@ async fn sources(s: &Serve) -> Result<(Source, String, Option<aws_sdk_secretsman
             "--parameters and --secret (or --from-aws) are required".into(),
         ));
     };
-    let secret = std::fs::read_to_string(secret).map_err(|e| ConfigError::File {
-        path: secret.display().to_string(),
-        reason: e.to_string(),
-    })?;
+    let secret = super::read_file(secret)?;
     Ok((Source::File(parameters.clone(), FLAVOUR), secret, None))
 }
 
