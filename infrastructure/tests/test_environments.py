@@ -3,7 +3,7 @@ import json
 
 from conftest import ROOT
 
-SIMULATOR_PORTS = ("8181", "8282", "9191", "7171")
+SIMULATOR_PORTS = ("8181", "8282", "9191", "9192", "7171")
 
 
 def test_production_names_bacens_endpoints():
@@ -15,6 +15,8 @@ def test_production_names_bacens_endpoints():
     assert keys["BcbDictKeyCheckEndpoint"] == "dict-np.pi.rsfn.net.br:16432"
     network = prod["parameters"]["network"]
     assert network["BacenPorts"].split(",") == ["16422", "16432", "17422"]
+    # The secondary channel's port is one the egress opens.
+    assert keys["BcbSpiSecondaryEndpoint"].rsplit(":", 1)[1] in network["BacenPorts"].split(",")
     assert network["RsfnTransitGatewayId"], "production routes BACEN's range to the RSFN"
     text = json.dumps(prod)
     assert not [p for p in SIMULATOR_PORTS if p in text], "a simulator port in production"

@@ -171,7 +171,7 @@ def test_every_alarm_has_an_sns_action_and_the_alarms_the_runbook_names_exist():
     runbook = (ROOT.parent / "docs" / "operations.md").read_text()
     for alarm in ("SignatureInvalidAlarm", "BacenRefusedAlarm", "CertificateExpiringAlarm", "AuditSpoolFullAlarm",
                   "AuditWriteFailedAlarm", "Target5xxAlarm", "SpiApi5xxAlarm", "SpiLambdaThrottlesAlarm", "CallerRefusedAlarm", "HandOffFailedAlarm", "ConsumerLagAlarm",
-                  "SpiDataFreshnessAlarm", "TrustReloadRefusedAlarm"):
+                  "SecondaryChannelInUseAlarm", "SpiDataFreshnessAlarm", "TrustReloadRefusedAlarm"):
         assert alarm in names, alarm
         assert alarm.removesuffix("Alarm") in runbook, f"the runbook says what to do about {alarm}"
 

@@ -16,9 +16,12 @@
 //!   [`reload`]: the certificates it names, re-read while the proxy runs;
 //! - [`consumer`]: the receive half, the participant's stream handed to the bank before it is
 //!   acknowledged;
+//! - [`bucket`]: ICOM's token buckets (the simulator enforces them; the relay keeps to the
+//!   secondary channel's);
 //! - [`metrics`], [`retry`] (jittered backoff for AWS calls), [`csr`] (certificate requests).
 
 pub mod audit;
+pub mod bucket;
 pub mod callers;
 pub mod certificates;
 pub mod config;

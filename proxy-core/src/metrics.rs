@@ -21,6 +21,8 @@
 //! | `pix_consumer_messages_total` | counter | `message_type`, `valid` |
 //! | `pix_consumer_duplicates_total`, `pix_consumer_handoff_failures_total` | counter | — |
 //! | `pix_consumer_streams_open` | gauge | `reader` |
+//! | `pix_bacen_secondary_in_use` | gauge | — (1 while ICOM's secondary channel is in use) |
+//! | `pix_bacen_channel_moves_total` | counter | `to` (`secondary`, `primary`) |
 //! | `pix_callers_refused_total` | counter | `reason` (`no-certificate`, `untrusted-certificate`, `expired-certificate`, `unauthenticated`, `unknown-caller`, `not-permitted`, `handshake`) |
 
 use std::time::Duration;
@@ -65,6 +67,10 @@ pub const CONSUMER_DUPLICATES: &str = "pix_consumer_duplicates_total";
 pub const CONSUMER_HANDOFF_FAILURES: &str = "pix_consumer_handoff_failures_total";
 /// Whether each reader holds an open stream.
 pub const CONSUMER_STREAMS_OPEN: &str = "pix_consumer_streams_open";
+/// Whether the relay sends and reads on ICOM's secondary channel (1) or its primary (0).
+pub const BACEN_SECONDARY_IN_USE: &str = "pix_bacen_secondary_in_use";
+/// Moves between ICOM's channels, by the channel moved to.
+pub const BACEN_CHANNEL_MOVES: &str = "pix_bacen_channel_moves_total";
 /// Callers refused (TLS handshake or callers policy), by reason.
 pub const CALLERS_REFUSED: &str = "pix_callers_refused_total";
 
@@ -106,6 +112,15 @@ pub fn describe() {
     );
     describe_gauge!(CERTIFICATE_DAYS_LEFT, "Days to expiry of a certificate in use");
     describe_counter!(CALLERS_REFUSED, Unit::Count, "Callers refused, by reason");
+    describe_gauge!(
+        BACEN_SECONDARY_IN_USE,
+        "Whether ICOM's secondary channel is in use (1) or the primary (0)"
+    );
+    describe_counter!(
+        BACEN_CHANNEL_MOVES,
+        Unit::Count,
+        "Moves between ICOM's channels, by the channel moved to"
+    );
     describe_histogram!(
         CONSUMER_HANDOFF_SECONDS,
         Unit::Seconds,
@@ -180,6 +195,17 @@ pub fn audit(written: bool) {
 pub fn bacen_load(family: Profile, side: &'static str, in_flight: usize, queued: usize) {
     metrics::gauge!(BACEN_IN_FLIGHT, "family" => family.name(), "side" => side).set(in_flight as f64);
     metrics::gauge!(BACEN_QUEUED, "family" => family.name(), "side" => side).set(queued as f64);
+}
+
+/// Whether ICOM's secondary channel is in use.
+pub fn secondary_in_use(on: bool) {
+    metrics::gauge!(BACEN_SECONDARY_IN_USE).set(if on { 1.0 } else { 0.0 });
+}
+
+/// A move to ICOM's channel `to` (`secondary`, `primary`).
+pub fn channel_moved(to: &'static str) {
+    metrics::counter!(BACEN_CHANNEL_MOVES, "to" => to).increment(1);
+    secondary_in_use(to == "secondary");
 }
 
 /// Days to expiry of a certificate in use.

@@ -155,6 +155,8 @@ pub async fn serve<S, B>(
             }
         });
     }
+    // Refuse new connections at once while the open ones drain.
+    drop(listener);
     if tokio::time::timeout(serving.drain, graceful.shutdown())
         .await
         .is_err()

@@ -52,6 +52,9 @@ pub struct Serve {
     /// SPI port (0: any free port).
     #[arg(long, default_value_t = 9191)]
     pub spi_port: u16,
+    /// ICOM's secondary channel port (gzip mandatory, its own token buckets).
+    #[arg(long, default_value_t = 9192)]
+    pub spi_secondary_port: u16,
     /// DICT port.
     #[arg(long, default_value_t = 8181)]
     pub dict_port: u16,

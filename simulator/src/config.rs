@@ -18,6 +18,10 @@ pub struct Config {
     pub bind: IpAddr,
     /// SPI (ICOM) port, 9191 by default; 0 picks a free one.
     pub spi_port: u16,
+    /// ICOM's secondary (contingency) channel, 9192 by default: the same ICOM behind its own
+    /// port, with its own token buckets ([`proxy_core::bucket::SecondaryBuckets`]) and gzip
+    /// mandatory (DESIGN §6, as participants quote BACEN's Manual das Interfaces de Comunicação).
+    pub spi_secondary_port: u16,
     /// DICT port, 8181 by default.
     pub dict_port: u16,
     /// DICT's key-check server port (`POST /api-np/v2/keys/check`; 0: any free port).
@@ -80,6 +84,7 @@ impl Config {
         Config {
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             spi_port: 9191,
+            spi_secondary_port: 9192,
             dict_port: 8181,
             dict_key_check_port: 8282,
             check_port: 7171,
@@ -111,6 +116,7 @@ impl Config {
     pub fn ephemeral(pki: &DevPki) -> Self {
         Config {
             spi_port: 0,
+            spi_secondary_port: 0,
             dict_port: 0,
             dict_key_check_port: 0,
             check_port: 0,

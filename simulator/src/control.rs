@@ -46,7 +46,8 @@ pub(crate) fn family_of(query: &str) -> Result<Family, String> {
 /// `GET /stats`, `POST /echo?ispb=N` (BACEN's pibr.001 to a participant; answers its `MsgId`),
 /// `GET /echo?id=M…` (`200` answered, `202` pending), `POST /payee-timeout?ms=N` (the SPI's
 /// wait for a payee's pacs.002), `POST /dict-policy?name=P&capacity=C&refill_per_minute=R`
-/// (replaces a DICT rate-limit policy, its buckets full again).
+/// (replaces a DICT rate-limit policy, its buckets full again), `POST /primary?up=false|true`
+/// (ICOM's primary channel refuses connections, or takes them again).
 pub(crate) async fn control(state: &State, req: http::Request<Incoming>) -> http::Response<Body> {
     let query = req.uri().query().unwrap_or("").to_string();
     match (req.method().as_str(), req.uri().path()) {
@@ -93,10 +94,18 @@ pub(crate) async fn control(state: &State, req: http::Request<Incoming>) -> http
                 ),
             }
         }
+        ("POST", "/primary") => match param(&query, "up") {
+            Some(v @ ("true" | "false")) => {
+                state.primary_up.send_replace(v == "true");
+                tracing::warn!(up = v, "ICOM's primary channel set by the control port");
+                empty(http::StatusCode::NO_CONTENT)
+            }
+            _ => respond(http::StatusCode::BAD_REQUEST, "text/plain", "up=true|false\n"),
+        },
         ("GET", "/stats") => {
             let s = state.stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
             let body = format!(
-                "{{\"requests\":{},\"messages\":{},\"multipart_requests\":{},\"refused_concurrency\":{},\"max_concurrent_seen\":{},\"rejected\":{},\"timed_out\":{},\"forwarded\":{},\"participant_rejections\":{}}}\n",
+                "{{\"requests\":{},\"messages\":{},\"multipart_requests\":{},\"refused_concurrency\":{},\"max_concurrent_seen\":{},\"rejected\":{},\"timed_out\":{},\"forwarded\":{},\"participant_rejections\":{},\"secondary_requests\":{}}}\n",
                 s.requests,
                 s.messages,
                 s.multipart_requests,
@@ -105,7 +114,8 @@ pub(crate) async fn control(state: &State, req: http::Request<Incoming>) -> http
                 s.rejected,
                 s.timed_out,
                 s.forwarded,
-                s.participant_rejections
+                s.participant_rejections,
+                s.secondary_requests
             );
             respond(http::StatusCode::OK, "application/json", body)
         }

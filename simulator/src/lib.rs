@@ -7,7 +7,7 @@
 //! Start it in-process with [`Simulator::start`] (tests, `pix-dev demo`) or as the `simulator`
 //! binary.
 
-pub mod bucket;
+pub use proxy_core::bucket;
 pub mod catalog;
 pub mod clearing;
 mod config;

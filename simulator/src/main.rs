@@ -32,6 +32,7 @@ async fn run(command: Command) -> Result<(), String> {
                 sig_key,
                 bind,
                 spi_port,
+                spi_secondary_port,
                 dict_port,
                 dict_key_check_port,
                 dict_category,
@@ -54,6 +55,7 @@ async fn run(command: Command) -> Result<(), String> {
             let mut config = Config::with_pki(&pki);
             config.bind = bind;
             config.spi_port = spi_port;
+            config.spi_secondary_port = spi_secondary_port;
             config.dict_port = dict_port;
             config.dict_key_check_port = dict_key_check_port;
             config.dict_category = dict_category;
@@ -80,8 +82,8 @@ async fn run(command: Command) -> Result<(), String> {
                 sim.set_faults(f).map_err(|e| format!("--faults {f}: {e}"))?;
             }
             println!(
-                "SPI https://{}  DICT https://{}  DICT key check https://{}  control http://{}",
-                sim.spi, sim.dict, sim.dict_key_check, sim.check
+                "SPI https://{}  SPI secondary https://{}  DICT https://{}  DICT key check https://{}  control http://{}",
+                sim.spi, sim.spi_secondary, sim.dict, sim.dict_key_check, sim.check
             );
             proxy_core::service::shutdown_signal().await;
             tracing::info!("shutting down");

@@ -25,8 +25,10 @@ use crate::{clearing, dict, dict_limits, spi, tls, wire};
 
 /// A running simulator.
 pub struct Simulator {
-    /// Bound SPI address.
+    /// Bound SPI address (the primary ICOM channel).
     pub spi: SocketAddr,
+    /// Bound address of ICOM's secondary channel.
+    pub spi_secondary: SocketAddr,
     /// Bound DICT address.
     pub dict: SocketAddr,
     /// Bound address of DICT's key-check server (`/api-np/v2/keys/check`).
@@ -71,6 +73,7 @@ impl Simulator {
             })
         };
         let spi_listener = bind(config.spi_port).await?;
+        let secondary_listener = bind(config.spi_secondary_port).await?;
         let dict_listener = bind(config.dict_port).await?;
         let key_check_listener = bind(config.dict_key_check_port).await?;
         let check_listener = bind(config.check_port).await?;
@@ -86,6 +89,8 @@ impl Simulator {
             local(&check_listener)?,
         );
         let key_check_addr = local(&key_check_listener)?;
+        let secondary_addr = local(&secondary_listener)?;
+        let (primary_up, up_rx) = watch::channel(true);
         let state = Arc::new(State {
             faults: Mutex::new(FaultState {
                 spi: Faults::default(),
@@ -99,6 +104,7 @@ impl Simulator {
             in_flight: Mutex::new(HashMap::new()),
             stats: Mutex::new(Stats::default()),
             spi: spi::Spi::new(config.rate_capacity, config.rate_refill),
+            primary_up,
             dict: dict::Dict::default(),
             dict_limits: dict_limits::Buckets::new(&config.dict_policies),
             clearing: clearing::Clearing::new(config.payee_timeout),
@@ -112,38 +118,46 @@ impl Simulator {
         let (shutdown, watch_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
         let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-        tasks.spawn(serve(
+        tasks.spawn(serve_primary(
             spi_listener,
+            acceptor.clone(),
+            Arc::clone(&state),
+            watch_rx.clone(),
+            up_rx,
+        ));
+        tasks.spawn(serve(
+            secondary_listener,
             Some(acceptor.clone()),
             Arc::clone(&state),
-            Endpoint::Spi,
-            watch_rx.clone(),
+            Endpoint::SpiSecondary,
+            stopped(watch_rx.clone()),
         ));
         tasks.spawn(serve(
             dict_listener,
             Some(acceptor.clone()),
             Arc::clone(&state),
             Endpoint::Dict,
-            watch_rx.clone(),
+            stopped(watch_rx.clone()),
         ));
         tasks.spawn(serve(
             key_check_listener,
             Some(acceptor),
             Arc::clone(&state),
             Endpoint::DictKeyCheck,
-            watch_rx.clone(),
+            stopped(watch_rx.clone()),
         ));
         tasks.spawn(serve(
             check_listener,
             None,
             Arc::clone(&state),
             Endpoint::Control,
-            watch_rx.clone(),
+            stopped(watch_rx.clone()),
         ));
         tasks.spawn(expire_payments(Arc::clone(&state), watch_rx));
-        tracing::info!(spi = %spi_addr, dict = %dict_addr, dict_key_check = %key_check_addr, check = %check_addr, "simulator listening");
+        tracing::info!(spi = %spi_addr, spi_secondary = %secondary_addr, dict = %dict_addr, dict_key_check = %key_check_addr, check = %check_addr, "simulator listening");
         Ok(Simulator {
             spi: spi_addr,
+            spi_secondary: secondary_addr,
             dict: dict_addr,
             dict_key_check: key_check_addr,
             check: check_addr,
@@ -206,8 +220,10 @@ impl std::error::Error for Dropped {}
 /// What a listener serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Endpoint {
-    /// ICOM.
+    /// ICOM's primary channel.
     Spi,
+    /// ICOM's secondary channel.
+    SpiSecondary,
     /// DICT (`/api/v2/`).
     Dict,
     /// DICT's key-check server (`/api-np/v2/`, DICT's OpenAPI 2.12.1).
@@ -216,12 +232,83 @@ enum Endpoint {
     Control,
 }
 
+/// Resolves when the simulator stops.
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    while !*stop.borrow_and_update() {
+        if stop.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// ICOM's primary channel, which the control port can take down (`POST /primary?up=false`): its
+/// port then refuses connections, as an unreachable channel does, until it is up again.
+async fn serve_primary(
+    listener: TcpListener,
+    tls: tokio_rustls::TlsAcceptor,
+    state: Arc<State>,
+    stop: watch::Receiver<bool>,
+    mut up: watch::Receiver<bool>,
+) {
+    let addr = listener.local_addr().ok();
+    let mut listener = Some(listener);
+    loop {
+        let Some(l) = listener.take() else { return };
+        let mut down = up.clone();
+        let down = async move {
+            while *down.borrow_and_update() {
+                if down.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        let stop_now = stopped(stop.clone());
+        let ends = async move {
+            tokio::select! {
+                _ = stop_now => {}
+                _ = down => {}
+            }
+        };
+        serve(l, Some(tls.clone()), Arc::clone(&state), Endpoint::Spi, ends).await;
+        if *stop.borrow() {
+            return;
+        }
+        tracing::warn!("ICOM's primary channel is down: its port refuses connections");
+        // Down until the control port brings it up (or the simulator stops).
+        let mut stop_wait = stop.clone();
+        loop {
+            if *up.borrow_and_update() {
+                break;
+            }
+            tokio::select! {
+                changed = up.changed() => if changed.is_err() { return },
+                _ = stop_wait.changed() => return,
+            }
+        }
+        let Some(addr) = addr else { return };
+        // The port was ours a moment ago: rebind it (SO_REUSEADDR), trying for a while.
+        for _ in 0..50 {
+            match TcpListener::bind(addr).await {
+                Ok(l) => {
+                    listener = Some(l);
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(%addr, error = %e, "rebinding the primary channel");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        tracing::info!(%addr, "ICOM's primary channel is up");
+    }
+}
+
 async fn serve(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     state: Arc<State>,
     endpoint: Endpoint,
-    mut stop: watch::Receiver<bool>,
+    stop: impl std::future::Future<Output = ()> + Send,
 ) {
     let service = service_fn(move |req| {
         let state = Arc::clone(&state);
@@ -232,9 +319,6 @@ async fn serve(
             }
         }
     });
-    let stop = async move {
-        let _ = stop.changed().await;
-    };
     let serving = proxy_core::service::Serving {
         drain: Duration::from_secs(10),
         ..Default::default()
@@ -248,7 +332,7 @@ async fn handle(
     endpoint: Endpoint,
     req: http::Request<Incoming>,
 ) -> Result<http::Response<Body>, Dropped> {
-    let family = if endpoint == Endpoint::Spi {
+    let family = if matches!(endpoint, Endpoint::Spi | Endpoint::SpiSecondary) {
         Family::Spi
     } else {
         Family::Dict
@@ -303,7 +387,8 @@ async fn handle(
     };
     let request = http::Request::from_parts(parts, body);
     Ok(match endpoint {
-        Endpoint::Spi => spi::handle(&state, request).await,
+        Endpoint::Spi => spi::handle(&state, request, spi::Channel::Primary).await,
+        Endpoint::SpiSecondary => spi::handle(&state, request, spi::Channel::Secondary).await,
         Endpoint::DictKeyCheck => dict::handle_key_check(&state, request).await,
         _ => dict::handle(&state, request).await,
     })

@@ -18,7 +18,7 @@ use proxy_core::service::PeerCertificate;
 use tokio::sync::Notify;
 
 use crate::State;
-use crate::bucket::TokenBucket;
+use crate::bucket::{SecondaryBuckets, TokenBucket};
 use crate::catalog::Inbound;
 use crate::clearing::{self, Reason};
 use crate::wire::{self, Body, Part, empty, respond, unix_now};
@@ -33,7 +33,19 @@ pub const MAX_STREAMS: usize = 6;
 /// Messages in one send or one multipart delivery.
 pub const MAX_BATCH: usize = 10;
 
-/// ICOM's state: received messages, per-participant outboxes, open streams, the token bucket.
+/// Which of ICOM's channels a request came to. Both reach the same ICOM (its messages, outboxes and
+/// streams); the secondary one has its own token buckets and takes only gzip'd sends and reads
+/// (DESIGN §6: the contingency channel, as participants quote BACEN's Manual das Interfaces de
+/// Comunicação).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// The primary channel.
+    Primary,
+    /// The secondary (contingency) channel.
+    Secondary,
+}
+
+/// ICOM's state: received messages, per-participant outboxes, open streams, the token buckets.
 pub struct Spi {
     inner: Mutex<Inner>,
     arrived: Notify,
@@ -44,6 +56,7 @@ struct Inner {
     outbox: HashMap<String, VecDeque<Outbound>>,
     streams: HashMap<String, Stream>,
     bucket: TokenBucket,
+    secondary: SecondaryBuckets,
 }
 
 #[derive(Clone)]
@@ -67,6 +80,7 @@ impl Spi {
                 outbox: HashMap::new(),
                 streams: HashMap::new(),
                 bucket: TokenBucket::new(capacity, refill),
+                secondary: SecondaryBuckets::new(),
             }),
             arrived: Notify::new(),
         }
@@ -90,9 +104,14 @@ impl Spi {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Takes `cost` tokens, or says how many seconds until there are enough.
-    fn spend(&self, cost: f64) -> Result<(), u64> {
-        self.lock().bucket.take(cost)
+    /// Takes `cost` tokens from `channel`'s bucket, or says how many seconds until there are
+    /// enough.
+    fn spend(&self, cost: f64, channel: Channel) -> Result<(), u64> {
+        let mut inner = self.lock();
+        match channel {
+            Channel::Primary => inner.bucket.take(cost),
+            Channel::Secondary => inner.secondary.take(cost, std::time::SystemTime::now()),
+        }
     }
 }
 
@@ -107,10 +126,16 @@ pub fn problem(status: StatusCode, code: &str, detail: &str) -> Response<Body> {
     respond(status, "application/problem+xml; charset=utf-8", body)
 }
 
-/// Serves one SPI request.
-pub(crate) async fn handle(state: &State, req: Request<Bytes>) -> Response<Body> {
+/// Serves one SPI request that came to `channel`.
+pub(crate) async fn handle(state: &State, req: Request<Bytes>, channel: Channel) -> Response<Body> {
     if let Some(reason) = wire::refused_header(req.headers()) {
         return problem(StatusCode::BAD_REQUEST, "invalidHeader", &reason);
+    }
+    if channel == Channel::Secondary {
+        state.count(|s| s.secondary_requests += 1);
+        if let Some(refused) = secondary_refuses(&req) {
+            return refused;
+        }
     }
     let path = req.uri().path().to_string();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
@@ -124,7 +149,9 @@ pub(crate) async fn handle(state: &State, req: Request<Bytes>) -> Response<Body>
         }
     }
     let response = match (req.method(), segments.as_slice()) {
-        (&Method::POST, ["api", "v1", "in", ispb, "msgs"]) if is_ispb(ispb) => send(state, ispb, &req).await,
+        (&Method::POST, ["api", "v1", "in", ispb, "msgs"]) if is_ispb(ispb) => {
+            send(state, ispb, &req, channel).await
+        }
         (&Method::GET, ["api", "v1", "out", ispb, "stream", "start"]) if is_ispb(ispb) => {
             start_stream(state, ispb, &req).await
         }
@@ -152,8 +179,35 @@ pub(crate) async fn handle(state: &State, req: Request<Bytes>) -> Response<Body>
             &format!("no ICOM resource {} {path}", req.method()),
         ),
     };
-    tracing::info!(method = %req.method(), %path, status = response.status().as_u16(), "spi");
+    tracing::info!(method = %req.method(), %path, ?channel, status = response.status().as_u16(), "spi");
     response
+}
+
+/// The secondary channel's own rule: gzip is mandatory there (DESIGN §6), so a send must come
+/// gzip'd (`415` otherwise) and a stream read must accept gzip (`406` otherwise).
+fn secondary_refuses(req: &Request<Bytes>) -> Option<Response<Body>> {
+    let path = req.uri().path();
+    if *req.method() == Method::POST
+        && path.ends_with("/msgs")
+        && !header(req, http::header::CONTENT_ENCODING).eq_ignore_ascii_case("gzip")
+    {
+        return Some(problem(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupportedEncoding",
+            "the secondary channel takes only gzip'd sends (Content-Encoding: gzip)",
+        ));
+    }
+    if *req.method() == Method::GET
+        && path.contains("/stream/")
+        && !header(req, http::header::ACCEPT_ENCODING).contains("gzip")
+    {
+        return Some(problem(
+            StatusCode::NOT_ACCEPTABLE,
+            "notAcceptable",
+            "the secondary channel answers stream reads gzip'd only (Accept-Encoding: gzip)",
+        ));
+    }
+    None
 }
 
 fn is_ispb(s: &str) -> bool {
@@ -294,7 +348,7 @@ fn check_version(state: &State, msg: &Inbound, message: &[u8]) -> Result<(), (Re
     Ok(())
 }
 
-async fn send(state: &State, ispb: &str, req: &Request<Bytes>) -> Response<Body> {
+async fn send(state: &State, ispb: &str, req: &Request<Bytes>, channel: Channel) -> Response<Body> {
     let messages = match messages(req) {
         Ok(m) => m,
         Err(r) => return *r,
@@ -311,7 +365,7 @@ async fn send(state: &State, ispb: &str, req: &Request<Bytes>) -> Response<Body>
             _ => 1.0,
         })
         .sum();
-    if let Err(wait) = state.spi.spend(cost) {
+    if let Err(wait) = state.spi.spend(cost, channel) {
         let mut r = problem(
             StatusCode::TOO_MANY_REQUESTS,
             "tooManyRequests",

@@ -31,6 +31,8 @@ pub(crate) struct State {
     /// What ICOM's send endpoint has seen.
     pub(crate) stats: Mutex<Stats>,
     pub(crate) spi: spi::Spi,
+    /// Whether ICOM's primary channel takes connections (the control port's `/primary`).
+    pub(crate) primary_up: tokio::sync::watch::Sender<bool>,
     pub(crate) dict: dict::Dict,
 }
 
@@ -69,6 +71,8 @@ pub struct Stats {
     pub forwarded: u64,
     /// admi.002 received from participants (rejecting what they were sent).
     pub participant_rejections: u64,
+    /// Requests ICOM's secondary channel answered (sends and stream reads).
+    pub secondary_requests: u64,
 }
 
 /// Counts one request under way on a side of a participant until dropped.

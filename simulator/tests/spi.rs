@@ -421,3 +421,76 @@ async fn message_versions_follow_the_configured_catalog() {
     );
     h.sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_secondary_channel_takes_only_gzip_and_the_primary_can_go_down() {
+    let h = Harness::start().await;
+    let secondary = |method: &'static str,
+                     path: &'static str,
+                     headers: &'static [(&'static str, &'static str)],
+                     body: Vec<u8>| {
+        let (client, addr) = (&h.client, h.sim.spi_secondary);
+        async move {
+            client
+                .request(addr, method, path, headers, body)
+                .await
+                .expect("secondary")
+        }
+    };
+    let one = h.signed(&sample("pacs.008.xml"), Profile::Spi).await;
+    // Plain sends and reads that do not accept gzip are refused there (gzip is mandatory).
+    let plain = secondary("POST", MSGS, &[XML], one.clone()).await;
+    assert_eq!(plain.status, 415, "{}", plain.text());
+    assert!(plain.text().contains("gzip"), "{}", plain.text());
+    let read = secondary("GET", START, &[], vec![]).await;
+    assert_eq!(read.status, 406, "{}", read.text());
+    // gzip'd, the same ICOM: the payment's answer is on the stream either channel reads.
+    let sent = secondary(
+        "POST",
+        MSGS,
+        &[XML, ("content-encoding", "gzip")],
+        wire::gzip(&one),
+    )
+    .await;
+    assert_eq!(sent.status, 201, "{}", sent.text());
+    let got = secondary("GET", START, &[("accept-encoding", "gzip")], vec![]).await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.header("content-encoding"), "gzip");
+    let answer = wire::gunzip(&got.body).expect("gzip");
+    assert!(String::from_utf8_lossy(&answer).contains("<TxSts>ACSP</TxSts>"));
+    let (_, stats) = control(h.sim.check, "GET", "/stats").await;
+    assert!(stats.contains("\"secondary_requests\":4"), "{stats}");
+
+    // The primary down: its port refuses connections; up again, it answers.
+    let (status, _) = control(h.sim.check, "POST", "/primary?up=false").await;
+    assert_eq!(status, 204);
+    let started = std::time::Instant::now();
+    while tokio::net::TcpStream::connect(h.sim.spi).await.is_ok() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(15),
+            "still taking connections"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (status, _) = control(h.sim.check, "POST", "/primary?up=true").await;
+    assert_eq!(status, 204);
+    let started = std::time::Instant::now();
+    loop {
+        if let Ok(r) = h
+            .client
+            .request(h.sim.spi, "GET", "/api/v1/in/catalog", &[], vec![])
+            .await
+        {
+            assert_eq!(r.status, 200);
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(15),
+            "never up again"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (status, _) = control(h.sim.check, "POST", "/primary?up=maybe").await;
+    assert_eq!(status, 400);
+    h.sim.shutdown().await;
+}

@@ -122,6 +122,12 @@ pub const MTLS_KEY_LABEL: Parameter = required("MtlsKeyLabel", Flavours::CloudHs
 pub const MTLS_CERTIFICATE: Parameter = required("MtlsCertificate", Flavours::Both);
 /// ICOM's `host:port`.
 pub const BCB_SPI_ENDPOINT: Parameter = required("BcbSpiEndpoint", Flavours::Both);
+/// ICOM's secondary (contingency) channel `host:port` (DESIGN §6: its own host and ports); unset,
+/// the proxy knows no secondary channel.
+pub const BCB_SPI_SECONDARY_ENDPOINT: Parameter = optional("BcbSpiSecondaryEndpoint");
+/// Seconds of failing to reach ICOM's primary channel after which the proxy moves to the
+/// secondary one (default 10).
+pub const BCB_FAILOVER_SECONDS: Parameter = optional("BcbFailoverSeconds");
 /// DICT's `host:port`.
 pub const BCB_DICT_ENDPOINT: Parameter = required("BcbDictEndpoint", Flavours::Both);
 /// PEM certificate(s) BACEN signs its answers with.
@@ -164,6 +170,8 @@ pub const PARAMETERS: &[Parameter] = &[
     MTLS_KEY_LABEL,
     MTLS_CERTIFICATE,
     BCB_SPI_ENDPOINT,
+    BCB_SPI_SECONDARY_ENDPOINT,
+    BCB_FAILOVER_SECONDS,
     BCB_DICT_ENDPOINT,
     BCB_SIGNATURE_CERTIFICATE,
     BCB_MTLS_CERTIFICATE,

@@ -192,7 +192,19 @@ impl Parameters {
             config.batch_max = n.clamp(1, 10);
         }
         match profile {
-            Profile::Spi => config.schemas = self.schemas(network)?,
+            Profile::Spi => {
+                config.schemas = self.schemas(network)?;
+                if self.optional(&names::BCB_SPI_SECONDARY_ENDPOINT).is_some() {
+                    config.secondary_endpoint = Some(self.endpoint(&names::BCB_SPI_SECONDARY_ENDPOINT)?);
+                }
+                if let Some(v) = self.optional(&names::BCB_FAILOVER_SECONDS) {
+                    let seconds = v.parse::<u64>().map_err(|_| ConfigError::Malformed {
+                        name: self.name(&names::BCB_FAILOVER_SECONDS),
+                        reason: format!("'{v}' is not a whole number of seconds"),
+                    })?;
+                    config.failover_after = Duration::from_secs(seconds);
+                }
+            }
             Profile::Dict => {
                 if self.optional(&names::BCB_DICT_KEY_CHECK_ENDPOINT).is_some() {
                     config.key_check_endpoint = Some(self.endpoint(&names::BCB_DICT_KEY_CHECK_ENDPOINT)?);

@@ -16,6 +16,12 @@ pub struct RelayConfig {
     pub profile: Profile,
     /// BACEN's `host:port` (e.g. `icom.pi.rsfn.net.br:9191`).
     pub endpoint: String,
+    /// ICOM's secondary (contingency) channel `host:port`, when the participant has one (SPI
+    /// only): the relay moves there after `failover_after` of failing to reach `endpoint`, and
+    /// back when the primary answers again (see the relay's `channel` module).
+    pub secondary_endpoint: Option<String>,
+    /// How long the primary channel must fail before the relay moves to the secondary one.
+    pub failover_after: Duration,
     /// DICT's key-check server `host:port` (`/api-np/v2/`, e.g. `dict-np.pi.rsfn.net.br:16432`),
     /// when the deployment relays `keys/check`; DICT only.
     pub key_check_endpoint: Option<String>,
@@ -55,6 +61,8 @@ impl RelayConfig {
         RelayConfig {
             profile,
             endpoint: endpoint.to_string(),
+            secondary_endpoint: None,
+            failover_after: Duration::from_secs(10),
             key_check_endpoint: None,
             tls_server_name: None,
             bacen_anchors,

@@ -108,6 +108,9 @@ impl Forwarder {
         let mut http = HttpConnector::new_with_resolver(Resolver { pinned });
         http.enforce_http(false);
         http.set_nodelay(true);
+        // A channel that does not take the connection is known as soon as possible (the
+        // secondary channel waits on it), not only when the whole exchange times out.
+        http.set_connect_timeout(Some(config.timeout.min(Duration::from_secs(5))));
         let connector = builder.enable_http1().wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
@@ -163,6 +166,24 @@ impl Forwarder {
             return Err(refuse(format!("path '{path}' has a dot-segment")));
         }
         Ok(format!("{}{path}", server.base))
+    }
+
+    /// The URL of `path` (origin-form, already checked) on this forwarder's main server.
+    pub(super) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.main.base)
+    }
+
+    /// `target` (a URL of this forwarder's main server) on `other`'s main server instead.
+    pub(super) fn rebase(&self, target: &str, other: &Forwarder) -> String {
+        match target.strip_prefix(&self.main.base) {
+            Some(path) => other.url(path),
+            None => target.to_string(),
+        }
+    }
+
+    /// The largest answer body read.
+    pub(super) fn max_body(&self) -> usize {
+        self.max_body
     }
 
     /// The `Host` of the server `target` goes to.

@@ -29,17 +29,30 @@ use pix_xmldsig::signer::Signer;
 use pix_xmldsig::trust::Certificate;
 
 use super::certified::recertified;
+use super::channel::Channels;
 
-/// The mTLS client of `config` trusting `trust`'s TLS anchors, authenticated with `mtls`.
-fn forwarder(
+/// The mTLS clients of `config` (its endpoint's, and its secondary channel's when it has one)
+/// trusting `trust`'s TLS anchors, authenticated with `mtls`.
+fn forwarders(
     config: &RelayConfig,
     trust: &BacenTrust,
     mtls: &Arc<dyn Signer>,
-) -> Result<Arc<Forwarder>, RelayError> {
+) -> Result<Forwarders, RelayError> {
     let mut config = config.clone();
     config.bacen_anchors = trust.anchors.clone();
-    Ok(Arc::new(Forwarder::new(&config, Arc::clone(mtls))?))
+    let primary = Arc::new(Forwarder::new(&config, Arc::clone(mtls))?);
+    let secondary = match config.secondary_endpoint.clone() {
+        Some(endpoint) if config.profile == Profile::Spi => {
+            config.endpoint = endpoint;
+            Some(Arc::new(Forwarder::new(&config, Arc::clone(mtls))?))
+        }
+        _ => None,
+    };
+    Ok((primary, secondary))
 }
+
+/// The mTLS client of BACEN's endpoint, and of ICOM's secondary channel when configured.
+type Forwarders = (Arc<Forwarder>, Option<Arc<Forwarder>>);
 
 /// BACEN's answer to one caller, and the id of the batch it went in (if it shared a request).
 pub(super) type Sent = (Answer, Option<String>);
@@ -52,6 +65,8 @@ pub(super) struct Current {
     pub(super) trust: BacenTrust,
     /// The mTLS client to BACEN.
     pub(super) forwarder: Arc<Forwarder>,
+    /// The mTLS client to ICOM's secondary channel, when configured.
+    pub(super) secondary: Option<Arc<Forwarder>>,
     /// The bank's XML signature key with its certificate.
     pub(super) signer: Arc<dyn Signer>,
     /// The bank's mTLS key with its certificate.
@@ -66,6 +81,8 @@ pub(super) struct Link {
     sends: Budget,
     reads: Budget,
     batches: Option<mpsc::UnboundedSender<Arc<Queued>>>,
+    /// Which of ICOM's channels is in use, when a secondary one is configured.
+    channels: Option<Arc<Channels>>,
 }
 
 impl Link {
@@ -76,7 +93,10 @@ impl Link {
         mtls: Arc<dyn Signer>,
         trust: BacenTrust,
     ) -> Result<Arc<Link>, RelayError> {
-        let forwarder = forwarder(&config, &trust, &mtls)?;
+        let (forwarder, secondary) = forwarders(&config, &trust, &mtls)?;
+        let channels = secondary
+            .is_some()
+            .then(|| Arc::new(Channels::new(config.failover_after, config.queue_timeout)));
         let batching = config.profile == Profile::Spi
             && config.batch_max > 1
             && tokio::runtime::Handle::try_current().is_ok();
@@ -94,10 +114,12 @@ impl Link {
             current: RwLock::new(Arc::new(Current {
                 trust,
                 forwarder,
+                secondary,
                 signer,
                 mtls,
             })),
             batches: tx,
+            channels,
         });
         if let Some(rx) = rx {
             tokio::spawn(dispatch(Arc::downgrade(&link), rx));
@@ -116,14 +138,15 @@ impl Link {
             if now.trust.same_as(new) {
                 return Ok(None);
             }
-            let forwarder = if now.trust.anchors == new.anchors {
-                Arc::clone(&now.forwarder)
+            let (forwarder, secondary) = if now.trust.anchors == new.anchors {
+                (Arc::clone(&now.forwarder), now.secondary.clone())
             } else {
-                forwarder(&self.config, new, &now.mtls)?
+                forwarders(&self.config, new, &now.mtls)?
             };
             Ok(Some(Current {
                 trust: new.clone(),
                 forwarder,
+                secondary,
                 signer: Arc::clone(&now.signer),
                 mtls: Arc::clone(&now.mtls),
             }))
@@ -143,15 +166,16 @@ impl Link {
             if signer.is_none() && client.is_none() {
                 return Ok(None);
             }
-            let forwarder = match &client {
+            let (forwarder, secondary) = match &client {
                 Some(m) => {
-                    forwarder(&self.config, &now.trust, m).map_err(|e| refused("mtls", e.to_string()))?
+                    forwarders(&self.config, &now.trust, m).map_err(|e| refused("mtls", e.to_string()))?
                 }
-                None => Arc::clone(&now.forwarder),
+                None => (Arc::clone(&now.forwarder), now.secondary.clone()),
             };
             Ok(Some(Current {
                 trust: now.trust.clone(),
                 forwarder,
+                secondary,
                 signer: signer.unwrap_or_else(|| Arc::clone(&now.signer)),
                 mtls: client.unwrap_or_else(|| Arc::clone(&now.mtls)),
             }))
@@ -171,11 +195,16 @@ impl Link {
         }
     }
 
+    /// Whether ICOM's secondary channel is in use.
+    pub(super) fn on_secondary(&self) -> bool {
+        self.channels.as_ref().is_some_and(|c| c.on_secondary())
+    }
+
     /// Sends a request within BACEN's limits: a single-message SPI send through the batcher, any
     /// other send or stream read within its side's budget, anything else at once.
     pub(super) async fn send(
         &self,
-        forwarder: &Forwarder,
+        current: &Current,
         method: &Method,
         headers: &http::HeaderMap,
         target: String,
@@ -185,7 +214,7 @@ impl Link {
         let send = *method == Method::POST && path.ends_with("/msgs");
         let read = path.starts_with("v1/out/") && path.contains("/stream/");
         if self.profile != Profile::Spi || !(send || read) {
-            return Ok((forwarder.send(method, headers, target, body).await?, None));
+            return Ok((self.deliver(current, method, headers, target, body).await?, None));
         }
         if send
             && let Some(batches) = &self.batches
@@ -195,11 +224,37 @@ impl Link {
         }
         let budget = if send { &self.sends } else { &self.reads };
         let _place = budget.enter().await?;
-        let answer = forwarder.send(method, headers, target, body).await?;
+        let answer = self.deliver(current, method, headers, target, body).await?;
         if answer.0.status == StatusCode::TOO_MANY_REQUESTS {
             budget.pause_for(budget::retry_after(&answer.0.headers));
         }
         Ok((answer, None))
+    }
+
+    /// Sends on the channel in use: the primary (each outcome telling the channels whether it is
+    /// reached), or the secondary with its rules while the primary is asked now and then whether
+    /// it answers again.
+    async fn deliver(
+        &self,
+        current: &Current,
+        method: &Method,
+        headers: &http::HeaderMap,
+        target: String,
+        body: Bytes,
+    ) -> Result<Answer, Refusal> {
+        let (Some(channels), Some(secondary)) = (&self.channels, &current.secondary) else {
+            return current.forwarder.send(method, headers, target, body).await;
+        };
+        if channels.on_secondary() {
+            channels.probe_primary(&current.forwarder);
+            let target = current.forwarder.rebase(&target, secondary);
+            return channels
+                .over_secondary(secondary, method, headers, target, body)
+                .await;
+        }
+        let outcome = current.forwarder.send(method, headers, target, body).await;
+        channels.primary_outcome(&outcome);
+        outcome
     }
 
     /// Queues a signed message for the next send; waits at most the queue timeout for it to be
@@ -296,11 +351,11 @@ async fn dispatch(link: Weak<Link>, mut queue: mpsc::UnboundedReceiver<Arc<Queue
         if batch.is_empty() {
             continue;
         }
-        let forwarder = Arc::clone(&l.current().forwarder);
+        let current = l.current();
         let gzip = l.config.gzip_batches;
         tokio::spawn(async move {
             let _place = place;
-            let outcomes = send_batch(&forwarder, &batch, gzip).await;
+            let outcomes = send_batch(&l, &current, &batch, gzip).await;
             if let Some(Ok(((head, _), _))) = outcomes.first()
                 && head.status == StatusCode::TOO_MANY_REQUESTS
             {
@@ -314,14 +369,19 @@ async fn dispatch(link: Weak<Link>, mut queue: mpsc::UnboundedReceiver<Arc<Queue
 }
 
 /// Sends `batch` (one request; multipart when more than one) and splits BACEN's answer per caller.
-async fn send_batch(forwarder: &Forwarder, batch: &[Arc<Queued>], gzip: bool) -> Vec<Result<Sent, Refusal>> {
+async fn send_batch(
+    link: &Link,
+    current: &Current,
+    batch: &[Arc<Queued>],
+    gzip: bool,
+) -> Vec<Result<Sent, Refusal>> {
     let mut headers = http::HeaderMap::new();
     let xml = HeaderValue::from_static("application/xml; charset=utf-8");
     let target = batch[0].target.clone();
     if batch.len() == 1 {
         headers.insert(header::CONTENT_TYPE, xml);
-        let answer = forwarder
-            .send(&Method::POST, &headers, target, batch[0].body.clone())
+        let answer = link
+            .deliver(current, &Method::POST, &headers, target, batch[0].body.clone())
             .await;
         return vec![answer.map(|a| (a, None))];
     }
@@ -341,8 +401,8 @@ async fn send_batch(forwarder: &Forwarder, batch: &[Arc<Queued>], gzip: bool) ->
     if let Ok(v) = HeaderValue::from_str(&format!("multipart/mixed; boundary={id}")) {
         headers.insert(header::CONTENT_TYPE, v);
     }
-    let answer = forwarder
-        .send(&Method::POST, &headers, target, Bytes::from(body))
+    let answer = link
+        .deliver(current, &Method::POST, &headers, target, Bytes::from(body))
         .await;
     let (head, bytes) = match answer {
         Ok(a) => a,

@@ -20,6 +20,7 @@
 
 mod budget;
 mod certified;
+mod channel;
 mod config;
 mod forward;
 mod link;
@@ -159,6 +160,12 @@ impl Relay {
         self.link.reload(new)
     }
 
+    /// Whether the relay sends and reads on ICOM's secondary channel now (it moved there after
+    /// failing to reach the primary, and moves back when the primary answers).
+    pub fn on_secondary_channel(&self) -> bool {
+        self.link.on_secondary()
+    }
+
     /// The family this relay serves.
     pub fn profile(&self) -> Profile {
         self.profile
@@ -278,7 +285,7 @@ impl Relay {
         };
         let (answer, batch_id) = match self
             .link
-            .send(forwarder, &parts.method, &parts.headers, target, sent.clone())
+            .send(&current, &parts.method, &parts.headers, target, sent.clone())
             .await
         {
             Ok(a) => a,

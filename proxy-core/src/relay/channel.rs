@@ -1,0 +1,298 @@
+//! ICOM's two channels: the primary one, and the secondary (contingency) one participants move to
+//! when the primary fails — its own host and port, its own token buckets (08–24 h: 350 tokens
+//! refilled 35/s; 0–8 h: 5,000 at 350/s) and gzip mandatory (DESIGN §6, the Manual das Interfaces
+//! de Comunicação as participants quote it).
+//!
+//! The relay sends on the primary channel while it answers. When every request to it has failed
+//! to reach it (refused or reset connections, no answer in time) for `failover_after`, the relay
+//! moves to the secondary channel: sends gzip'd and within its buckets, reads asking for gzip.
+//! While there, it asks the primary for its catalog (`GET /api/v1/in/catalog`, a plain ICOM
+//! resource) every [`PROBE_EVERY`] — on the request path, so that a Lambda does it too — and moves
+//! back at the first answer. Both moves are logged (`metric=ChannelFailover`,
+//! `metric=ChannelRestored`) and counted; while on the secondary channel the relay says so once a
+//! minute (`metric=SecondaryChannelInUse`, the alarm's source) and the gauge
+//! `pix_bacen_secondary_in_use` is 1.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Method, StatusCode};
+
+use super::forward::{Answer, Forwarder};
+use super::refusal::{Problem, Refusal};
+use crate::bucket::SecondaryBuckets;
+use crate::wire;
+
+/// How often the primary is asked whether it answers again, while the secondary is in use.
+pub(super) const PROBE_EVERY: Duration = Duration::from_secs(2);
+/// How often the relay logs that the secondary channel is in use.
+const REPORT_EVERY: Duration = Duration::from_secs(60);
+/// The longest time a probe of the primary may take.
+const PROBE_LIMIT: Duration = Duration::from_secs(3);
+
+/// Which channel a relay uses, and why.
+pub(super) struct Channels {
+    failover_after: Duration,
+    queue_timeout: Duration,
+    on_secondary: AtomicBool,
+    /// When the primary's current run of failures began (none: it answered last).
+    failing_since: Mutex<Option<Instant>>,
+    /// When the primary was last asked whether it answers (while on the secondary).
+    probed: Mutex<Option<Instant>>,
+    /// When the relay last said the secondary is in use.
+    reported: Mutex<Option<Instant>>,
+    buckets: Mutex<SecondaryBuckets>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Channels {
+    /// On the primary channel; moving after `failover_after` of failures; a send waiting at most
+    /// `queue_timeout` for the secondary's tokens.
+    pub(super) fn new(failover_after: Duration, queue_timeout: Duration) -> Self {
+        crate::metrics::secondary_in_use(false);
+        Channels {
+            failover_after,
+            queue_timeout,
+            on_secondary: AtomicBool::new(false),
+            failing_since: Mutex::new(None),
+            probed: Mutex::new(None),
+            reported: Mutex::new(None),
+            buckets: Mutex::new(SecondaryBuckets::new()),
+        }
+    }
+
+    /// Whether the secondary channel is in use.
+    pub(super) fn on_secondary(&self) -> bool {
+        self.on_secondary.load(Ordering::Acquire)
+    }
+
+    /// What a request to the primary came to: a failure to reach it starts (or continues) a run
+    /// that moves the relay to the secondary once it lasts `failover_after`; an answer ends it.
+    pub(super) fn primary_outcome(&self, outcome: &Result<Answer, Refusal>) {
+        match outcome {
+            Err(r) if unreached(r) => {
+                let now = Instant::now();
+                let since = *lock(&self.failing_since).get_or_insert(now);
+                let failing = now.duration_since(since);
+                if failing >= self.failover_after && !self.on_secondary.swap(true, Ordering::AcqRel) {
+                    *lock(&self.probed) = Some(now);
+                    *lock(&self.reported) = Some(now);
+                    crate::metrics::channel_moved("secondary");
+                    tracing::warn!(
+                        metric = "ChannelFailover",
+                        failing_ms = failing.as_millis() as u64,
+                        reason = %r.detail,
+                        "ICOM's primary channel has not been reached for {} s: sending and reading on the secondary channel",
+                        failing.as_secs()
+                    );
+                }
+            }
+            Ok(_) => {
+                lock(&self.failing_since).take();
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// The primary answered a probe: back to it.
+    fn restored(&self) {
+        lock(&self.failing_since).take();
+        if self.on_secondary.swap(false, Ordering::AcqRel) {
+            crate::metrics::channel_moved("primary");
+            tracing::info!(
+                metric = "ChannelRestored",
+                "ICOM's primary channel answers again: sending and reading on it"
+            );
+        }
+    }
+
+    /// Whether it is time to ask the primary again (and the time is taken when it is).
+    fn probe_due(&self) -> bool {
+        let now = Instant::now();
+        let mut probed = lock(&self.probed);
+        if probed.is_some_and(|p| now.duration_since(p) < PROBE_EVERY) {
+            return false;
+        }
+        *probed = Some(now);
+        true
+    }
+
+    /// Says, at most once a minute, that the secondary is in use (the alarm's source).
+    fn report(&self) {
+        let now = Instant::now();
+        let mut reported = lock(&self.reported);
+        if reported.is_none_or(|r| now.duration_since(r) >= REPORT_EVERY) {
+            *reported = Some(now);
+            tracing::warn!(
+                metric = "SecondaryChannelInUse",
+                "sending and reading on ICOM's secondary channel"
+            );
+        }
+    }
+
+    /// Takes `cost` tokens of the secondary's bucket, waiting for them at most the queue
+    /// timeout: BACEN would refuse the send `429` otherwise.
+    async fn take(&self, cost: f64) -> Result<(), Refusal> {
+        let deadline = Instant::now() + self.queue_timeout;
+        loop {
+            let wait = match lock(&self.buckets).take(cost, SystemTime::now()) {
+                Ok(()) => return Ok(()),
+                Err(seconds) => Duration::from_secs(seconds),
+            };
+            let now = Instant::now();
+            if now + wait.min(Duration::from_millis(100)) > deadline {
+                let detail = format!(
+                    "the secondary channel's token bucket has no room for this send within {} ms",
+                    self.queue_timeout.as_millis()
+                );
+                return Err(Refusal::new(Problem::BacenBusy, detail).retry_after(wait.as_secs().max(1)));
+            }
+            // The bucket refills continuously: look again soon rather than after whole seconds.
+            tokio::time::sleep(wait.min(Duration::from_millis(100))).await;
+        }
+    }
+
+    /// Asks the primary whether it answers, when due, without holding up the request: an
+    /// answer of any status brings the relay back to it.
+    pub(super) fn probe_primary(self: &std::sync::Arc<Self>, primary: &std::sync::Arc<Forwarder>) {
+        self.report();
+        if !self.probe_due() || tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        let (channels, primary) = (std::sync::Arc::clone(self), std::sync::Arc::clone(primary));
+        let catalog = primary.url("/api/v1/in/catalog");
+        tokio::spawn(async move {
+            let headers = http::HeaderMap::new();
+            let asked = primary.send(&Method::GET, &headers, catalog, Bytes::new());
+            if let Ok(Ok(_)) = tokio::time::timeout(PROBE_LIMIT, asked).await {
+                channels.restored();
+            }
+        });
+    }
+
+    /// Sends on the secondary channel with its rules: a send within its token bucket and gzip'd;
+    /// a read asking for gzip (its answer decompressed again when the bank did not ask for gzip).
+    pub(super) async fn over_secondary(
+        &self,
+        secondary: &Forwarder,
+        method: &Method,
+        headers: &http::HeaderMap,
+        target: String,
+        body: Bytes,
+    ) -> Result<Answer, Refusal> {
+        let mut headers = headers.clone();
+        let mut body = body;
+        if *method == Method::POST {
+            let gzipped = wire::header_str(&headers, header::CONTENT_ENCODING).eq_ignore_ascii_case("gzip");
+            self.take(message_cost(&body, gzipped)).await?;
+            if !gzipped {
+                body = Bytes::from(wire::gzip(&body));
+                headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            }
+        }
+        let asked_gzip = wire::header_str(&headers, header::ACCEPT_ENCODING).contains("gzip");
+        if !asked_gzip {
+            headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        let (mut head, bytes) = secondary.send(method, &headers, target, body).await?;
+        let gzipped = wire::header_str(&head.headers, header::CONTENT_ENCODING).eq_ignore_ascii_case("gzip");
+        if asked_gzip || !gzipped || head.status == StatusCode::NO_CONTENT {
+            return Ok((head, bytes));
+        }
+        // The bank did not ask for gzip: it gets the answer as the primary would have sent it.
+        let plain = wire::gunzip(&bytes, secondary.max_body()).map_err(|e| {
+            Refusal::new(
+                Problem::BacenUnreachable,
+                format!("the secondary channel's gzip'd answer is not readable: {e}"),
+            )
+        })?;
+        head.headers.remove(header::CONTENT_ENCODING);
+        head.headers.remove(header::CONTENT_LENGTH);
+        Ok((head, Bytes::from(plain)))
+    }
+}
+
+/// Whether a refusal says the channel was not reached (rather than answering something).
+fn unreached(r: &Refusal) -> bool {
+    matches!(r.problem, Problem::BacenUnreachable | Problem::Timeout)
+}
+
+/// What a send costs in ICOM's tokens (DESIGN §6: a pacs.002 0.2, any other message 1), by the
+/// `MsgDefIdr` each message declares; a body that cannot be read costs one token.
+fn message_cost(body: &[u8], gzipped: bool) -> f64 {
+    let plain;
+    let xml: &[u8] = if gzipped {
+        match wire::gunzip(body, 64 * 1024 * 1024) {
+            Ok(p) => {
+                plain = p;
+                &plain
+            }
+            Err(_) => return 1.0,
+        }
+    } else {
+        body
+    };
+    let count = |needle: &[u8]| xml.windows(needle.len()).filter(|w| *w == needle).count();
+    // Each message names its definition once, between an opening and a closing tag.
+    let messages = (count(b"MsgDefIdr>") / 2).max(1);
+    let answers = count(b">pacs.002.spi.").min(messages);
+    (messages - answers) as f64 + 0.2 * answers as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_send_costs_by_the_messages_it_carries() {
+        let msg = |def: &str| format!("<Envelope><AppHdr><MsgDefIdr>{def}</MsgDefIdr></AppHdr></Envelope>");
+        let one = msg("pacs.008.spi.1.16");
+        assert_eq!(message_cost(one.as_bytes(), false), 1.0);
+        let batch = format!("{}{}{}", msg("pacs.002.spi.1.17"), msg("pacs.002.spi.1.17"), one);
+        assert!((message_cost(batch.as_bytes(), false) - 1.4).abs() < 1e-9);
+        let gzipped = wire::gzip(batch.as_bytes());
+        assert!((message_cost(&gzipped, true) - 1.4).abs() < 1e-9);
+        assert_eq!(message_cost(b"not xml", false), 1.0);
+    }
+
+    #[tokio::test]
+    async fn a_send_the_secondary_bucket_cannot_hold_is_refused_busy_after_the_queue_timeout() {
+        let channels = Channels::new(Duration::from_secs(10), Duration::from_millis(200));
+        assert!(channels.take(1.0).await.is_ok());
+        // More than either period's bucket ever holds: waited for, then refused, never sent.
+        let started = Instant::now();
+        let refused = channels.take(6000.0).await.unwrap_err();
+        assert_eq!(refused.problem, Problem::BacenBusy);
+        assert!(refused.retry_after.is_some_and(|s| s >= 1));
+        assert!(
+            started.elapsed() >= Duration::from_millis(100),
+            "it waited for tokens"
+        );
+        assert!(refused.detail.contains("secondary channel"), "{}", refused.detail);
+    }
+
+    #[test]
+    fn the_relay_moves_after_failing_for_the_time_set_and_back_when_restored() {
+        let channels = Channels::new(Duration::from_millis(50), Duration::from_secs(1));
+        let unreachable = Err(Refusal::new(Problem::BacenUnreachable, "connection refused"));
+        channels.primary_outcome(&unreachable);
+        assert!(!channels.on_secondary(), "one failure is not yet a failover");
+        std::thread::sleep(Duration::from_millis(60));
+        // Something BACEN answered (its refusal of a bad request) is not a failure of the channel.
+        channels.primary_outcome(&Err(Refusal::new(Problem::InvalidRequest, "bad")));
+        assert!(!channels.on_secondary());
+        channels.primary_outcome(&unreachable);
+        assert!(channels.on_secondary(), "failing for longer than failover_after");
+        channels.restored();
+        assert!(!channels.on_secondary());
+        // A run of failures starts again from the first after the primary answered.
+        channels.primary_outcome(&unreachable);
+        assert!(!channels.on_secondary());
+    }
+}
