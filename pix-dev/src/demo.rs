@@ -275,15 +275,10 @@ async fn handed_off(inbox: &std::path::Path, wanted: impl Fn(&str) -> bool) -> O
     let started = std::time::Instant::now();
     while started.elapsed() < std::time::Duration::from_secs(10) {
         for e in std::fs::read_dir(inbox).into_iter().flatten().flatten() {
-            let Ok(text) = std::fs::read_to_string(e.path()) else {
-                continue;
-            };
-            let Ok(m) = serde_json::from_str::<serde_json::Value>(&text) else {
-                continue;
-            };
-            let body = m["body"].as_str().unwrap_or("");
-            if wanted(body) {
-                return Some((m["signature_valid"] == true, body.to_string()));
+            if let Some(m) = crate::inbox::parse(&e.path())
+                && wanted(&m.body)
+            {
+                return Some((m.valid, m.body));
             }
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;

@@ -398,33 +398,39 @@ impl DevSetup {
     }
 }
 
-/// The payee's stream consumer (`proxy_core::consumer`, 2 readers through its SPI relay), handing
-/// every message to `<dir>/payee-inbox` (`dir:`), its duplicate window in `<dir>/payee-consumer`.
-pub struct PayeeConsumer {
+/// A participant's stream consumer (`proxy_core::consumer`, 2 readers through its SPI relay),
+/// handing every message to `<dir>/<name>-inbox` (`dir:`), its duplicate window in
+/// `<dir>/<name>-consumer`.
+pub struct StreamConsumer {
     /// Where it hands messages off.
     pub inbox: PathBuf,
     stop: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
 
-impl PayeeConsumer {
-    /// Starts reading the payee's stream.
-    pub fn start(payee: &Payee, dir: &Path) -> Result<PayeeConsumer, String> {
+impl StreamConsumer {
+    /// Starts reading the payee's stream (`<dir>/payee-inbox`).
+    pub fn payee(payee: &Payee, dir: &Path) -> Result<StreamConsumer, String> {
+        Self::start(&payee.spi_relay, PAYEE_ISPB, dir, "payee")
+    }
+
+    /// Starts reading `ispb`'s stream through `relay`, handing off to `<dir>/<name>-inbox`.
+    pub fn start(relay: &Arc<Relay>, ispb: &str, dir: &Path, name: &str) -> Result<StreamConsumer, String> {
         use proxy_core::consumer::{Consumer, ConsumerConfig, DirDestination, Seen};
-        let inbox = dir.join("payee-inbox");
+        let inbox = dir.join(format!("{name}-inbox"));
         let consumer = Arc::new(Consumer::new(
-            Arc::clone(&payee.spi_relay),
+            Arc::clone(relay),
             Arc::new(DirDestination::new(inbox.clone()).map_err(|e| e.to_string())?),
-            Arc::new(Seen::open(&dir.join("payee-consumer")).map_err(|e| e.to_string())?),
+            Arc::new(Seen::open(&dir.join(format!("{name}-consumer"))).map_err(|e| e.to_string())?),
             ConsumerConfig {
-                ispb: PAYEE_ISPB.into(),
+                ispb: ispb.into(),
                 readers: 2,
                 max_backoff: std::time::Duration::from_secs(1),
             },
         ));
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(consumer.run(stopped));
-        Ok(PayeeConsumer { inbox, stop, task })
+        Ok(StreamConsumer { inbox, stop, task })
     }
 
     /// Stops it: each reader ends its stream once its page is handed off.
@@ -465,7 +471,7 @@ pub async fn run(dir: &Path) -> Result<(), String> {
     );
     println!("working files (dev PKI, audit records): {}", display_dir(dir));
     // The payee's receive half: its stream consumer, handing each message to a directory.
-    let consumer = PayeeConsumer::start(payee, dir)?;
+    let consumer = StreamConsumer::payee(payee, dir)?;
     println!(
         "payee's stream consumer: 2 readers, handing off to {}",
         display_dir(&consumer.inbox)

@@ -13,6 +13,7 @@ pub mod binaries;
 pub mod demo;
 pub mod hsm;
 pub mod hsm_keys;
+pub mod inbox;
 pub mod kms;
 pub mod rehearsal;
 

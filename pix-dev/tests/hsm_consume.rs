@@ -28,6 +28,8 @@ async fn bank<'k>(keys: &'k pix_dev::hsm_keys::BankKeys, name: &str) -> Bank<'k>
     config.psp_signature_certs = vec![keys.pki.path("sig-hsm.cer")];
     // What a reader took and did not acknowledge is delivered again after 2 s without a read.
     config.stream_idle = Duration::from_secs(2);
+    // The bank does not answer the payments here: no AB03 reports while a scenario runs.
+    config.payee_timeout = Duration::from_secs(600);
     let sim = Simulator::start(config).await.expect("simulator");
     let dir = keys.dir.path().join(name);
     std::fs::create_dir_all(&dir).unwrap();
@@ -92,23 +94,33 @@ impl Bank<'_> {
         (child, SocketAddr::from(([127, 0, 0, 1], check)))
     }
 
-    /// BACEN sends the participant `n` echoes (pibr.001); their message ids.
-    async fn echoes(&self, n: usize) -> Vec<String> {
+    /// BACEN delivers the participant `n` payments from another bank (pacs.008); their
+    /// `EndToEndId`s.
+    async fn payments(&self, n: usize) -> Vec<String> {
+        self.control_each(n, "/payment?ispb=99999010").await
+    }
+
+    /// `n` `POST`s of `path` to the simulator's control port; what each answered.
+    async fn control_each(&self, n: usize, path: &str) -> Vec<String> {
         let mut ids = Vec::new();
         for _ in 0..n {
-            let (status, _, body) =
-                testkit::bank::call(self.sim.check, "POST", "/echo?ispb=99999010", &[], vec![])
-                    .await
-                    .unwrap();
+            let (status, _, body) = testkit::bank::call(self.sim.check, "POST", path, &[], vec![])
+                .await
+                .unwrap();
             assert_eq!(status, 201);
             ids.push(String::from_utf8_lossy(&body).trim().to_string());
         }
         ids
     }
+
+    /// BACEN sends the participant `n` echoes (pibr.001); their message ids.
+    async fn echoes(&self, n: usize) -> Vec<String> {
+        self.control_each(n, "/echo?ispb=99999010").await
+    }
 }
 
-/// The messages in a `dir:` destination: message id → how many files, and which were marked
-/// duplicate or failed verification.
+/// The messages in a `dir:` destination: each payment's `EndToEndId` (another message's id) →
+/// how many files, how many were marked duplicate, and every file.
 fn delivered(dir: &Path) -> (BTreeMap<String, usize>, usize, Vec<serde_json::Value>) {
     let mut count = BTreeMap::new();
     let mut duplicates = 0;
@@ -117,9 +129,7 @@ fn delivered(dir: &Path) -> (BTreeMap<String, usize>, usize, Vec<serde_json::Val
         let p = e.path();
         if p.extension().is_some_and(|x| x == "json") {
             let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
-            *count
-                .entry(v["msg_id"].as_str().unwrap_or("").to_string())
-                .or_insert(0) += 1;
+            *count.entry(key(&v)).or_insert(0) += 1;
             if v["duplicate"] == true {
                 duplicates += 1;
             }
@@ -127,6 +137,12 @@ fn delivered(dir: &Path) -> (BTreeMap<String, usize>, usize, Vec<serde_json::Val
         }
     }
     (count, duplicates, all)
+}
+
+/// What a handed-off message is matched by: a payment's `EndToEndId`, another message's id.
+fn key(m: &serde_json::Value) -> String {
+    let e2e = m["end_to_end_id"].as_str().filter(|s| !s.is_empty());
+    e2e.or(m["msg_id"].as_str()).unwrap_or("").to_string()
 }
 
 /// Waits until every id of `ids` is in `dir`.
@@ -160,8 +176,9 @@ async fn killed_mid_stream_a_restarted_consumer_loses_nothing_and_marks_duplicat
     let (consumer, check) = bank.consume(&to, &state, &log, &[]);
     testkit::process::wait_ready_or_show(check, Some(&log)).await;
 
-    // Messages keep coming while the consumer is killed (SIGKILL) and started again.
-    let mut sent = bank.echoes(40).await;
+    // Payments keep coming while the consumer is killed (SIGKILL) and started again; each is
+    // checked by its EndToEndId against what BACEN delivered.
+    let mut sent = bank.payments(40).await;
     let started = Instant::now();
     while delivered(&inbox).0.len() < 10 {
         assert!(
@@ -172,10 +189,10 @@ async fn killed_mid_stream_a_restarted_consumer_loses_nothing_and_marks_duplicat
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     drop(consumer);
-    sent.extend(bank.echoes(40).await);
+    sent.extend(bank.payments(40).await);
     let (consumer, check) = bank.consume(&to, &state, &log, &[]);
     testkit::process::wait_ready_or_show(check, Some(&log)).await;
-    sent.extend(bank.echoes(20).await);
+    sent.extend(bank.payments(20).await);
     let count = until_all(&inbox, &sent, 60).await;
     let (_, duplicates, all) = delivered(&inbox);
     let extra: usize = count.values().map(|n| n - 1).sum();
@@ -183,7 +200,7 @@ async fn killed_mid_stream_a_restarted_consumer_loses_nothing_and_marks_duplicat
     // was handed off, and every later copy is, but for those whose first hand-off the kill cut
     // before it was recorded (at most one per reader).
     for m in &all {
-        if count[m["msg_id"].as_str().unwrap()] == 1 {
+        if count[&key(m)] == 1 {
             assert_eq!(
                 m["duplicate"], false,
                 "a message's only copy marked duplicate: {m}"
@@ -196,7 +213,12 @@ async fn killed_mid_stream_a_restarted_consumer_loses_nothing_and_marks_duplicat
     );
     assert!(
         all.iter()
-            .all(|m| m["signature_valid"] == true && m["message_type"] == "pibr.001")
+            .all(|m| m["signature_valid"] == true && m["message_type"] == "pacs.008")
+    );
+    assert_eq!(
+        count.len(),
+        sent.len(),
+        "nothing but the payments BACEN delivered"
     );
     drop(consumer);
     bank.sim.shutdown().await;
@@ -220,7 +242,7 @@ async fn a_bad_signature_is_handed_off_flagged_and_the_stream_goes_on(keys: &pix
     let flagged: BTreeSet<String> = all
         .iter()
         .filter(|m| m["signature_valid"] == false)
-        .map(|m| m["msg_id"].as_str().unwrap_or("").to_string())
+        .map(key)
         .collect();
     assert_eq!(flagged, bad.iter().cloned().collect::<BTreeSet<_>>());
     assert!(

@@ -46,7 +46,7 @@ async fn a_payment_completes_with_both_sides_reading_verified_pacs002() {
     let dir = tempfile::tempdir().expect("dir");
     let s = setup(dir.path()).await;
     let payee = s.payee.as_ref().expect("payee");
-    let consumer = pix_dev::hsm::PayeeConsumer::start(payee, dir.path()).expect("consumer");
+    let consumer = pix_dev::hsm::StreamConsumer::payee(payee, dir.path()).expect("consumer");
     let steps = pix_dev::demo::payment(s.proxy.spi, payee.proxy.spi, &consumer.inbox)
         .await
         .expect("payment");

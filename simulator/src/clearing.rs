@@ -487,6 +487,46 @@ pub(crate) async fn echo(state: &State, ispb: &str) -> Result<String, String> {
     Ok(msg_id)
 }
 
+/// The participant the simulator pays from in [`incoming_payment`]: another bank, which it
+/// answers for.
+pub const OTHER_PSP: &str = "99999030";
+
+/// A payment to `payee` from another bank ([`OTHER_PSP`]), as BACEN delivers one: a pacs.008 on
+/// the payee's stream, pending its pacs.002 like any payment (AB03 when it does not come in
+/// time). Returns its `EndToEndId`.
+pub(crate) async fn incoming_payment(state: &State, payee: &str) -> Result<String, String> {
+    let end_to_end = proxy_core::wire::spi_id('E', OTHER_PSP);
+    let msg_id = proxy_core::wire::spi_id('M', OTHER_PSP);
+    let now = utc_now();
+    let amount = "10.00";
+    let document = format!(
+        "<Document><FIToFICstmrCdtTrf><GrpHdr><MsgId>{msg_id}</MsgId><CreDtTm>{now}</CreDtTm>\
+         <NbOfTxs>1</NbOfTxs><SttlmInf><SttlmMtd>CLRG</SttlmMtd></SttlmInf><PmtTpInf><InstrPrty>HIGH</InstrPrty>\
+         <SvcLvl><Prtry>PAGPRI</Prtry></SvcLvl></PmtTpInf></GrpHdr><CdtTrfTxInf><PmtId><EndToEndId>{end_to_end}</EndToEndId>\
+         </PmtId><IntrBkSttlmAmt Ccy=\"BRL\">{amount}</IntrBkSttlmAmt><AccptncDtTm>{now}</AccptncDtTm>\
+         <ChrgBr>SLEV</ChrgBr><MndtRltdInf><Tp><LclInstrm><Prtry>MANU</Prtry></LclInstrm></Tp></MndtRltdInf>\
+         <Dbtr><Nm>Pagador de outro banco</Nm><Id><PrvtId><Othr><Id>12345678909</Id></Othr></PrvtId></Id></Dbtr>\
+         <DbtrAcct><Id><Othr><Id>123456</Id><Issr>0001</Issr></Othr></Id><Tp><Cd>CACC</Cd></Tp></DbtrAcct>\
+         <DbtrAgt><FinInstnId><ClrSysMmbId><MmbId>{OTHER_PSP}</MmbId></ClrSysMmbId></FinInstnId></DbtrAgt>\
+         <CdtrAgt><FinInstnId><ClrSysMmbId><MmbId>{payee}</MmbId></ClrSysMmbId></FinInstnId></CdtrAgt>\
+         <Cdtr><Id><PrvtId><Othr><Id>98765432100</Id></Othr></PrvtId></Id></Cdtr>\
+         <CdtrAcct><Id><Othr><Id>654321</Id><Issr>0002</Issr></Othr></Id><Tp><Cd>TRAN</Cd></Tp></CdtrAcct>\
+         <Purp><Cd>IPAY</Cd></Purp></CdtTrfTxInf></FIToFICstmrCdtTrf></Document>"
+    );
+    let pending = Pending {
+        payer: OTHER_PSP.to_string(),
+        payee: payee.to_string(),
+        original_def: state.config.catalog.msg_def_idr("pacs.008"),
+        end_to_end: end_to_end.clone(),
+        amount: amount.to_string(),
+        deadline: Instant::now() + state.clearing.timeout(),
+    };
+    lock(&state.clearing.pending).insert(end_to_end.clone(), pending);
+    state.count(|s| s.forwarded += 1);
+    deliver(state, "pacs.008", payee, &new_msg_id(), &document).await?;
+    Ok(end_to_end)
+}
+
 /// Whether BACEN's echo `id` was answered; `None` for an echo it never sent.
 pub(crate) fn echo_answered(state: &State, id: &str) -> Option<bool> {
     lock(&state.clearing.echoes).get(id).copied()

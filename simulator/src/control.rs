@@ -44,7 +44,8 @@ pub(crate) fn family_of(query: &str) -> Result<Family, String> {
 /// The control port: `GET /check`, `POST /faults?family=spi|dict&…`, `DELETE /faults`,
 /// `POST /rollover?family=…`, `POST /break?family=…&nth=N`, `POST /throttle?nth=N`,
 /// `GET /stats`, `POST /echo?ispb=N` (BACEN's pibr.001 to a participant; answers its `MsgId`),
-/// `GET /echo?id=M…` (`200` answered, `202` pending), `POST /payee-timeout?ms=N` (the SPI's
+/// `GET /echo?id=M…` (`200` answered, `202` pending), `POST /payment?ispb=N` (a pacs.008 to N
+/// from another bank, pending N's pacs.002; answers its `EndToEndId`), `POST /payee-timeout?ms=N` (the SPI's
 /// wait for a payee's pacs.002), `POST /dict-policy?name=P&capacity=C&refill_per_minute=R`
 /// (replaces a DICT rate-limit policy, its buckets full again), `POST /primary?up=false|true`
 /// (ICOM's primary channel refuses connections, or takes them again).
@@ -123,6 +124,19 @@ pub(crate) async fn control(state: &State, req: http::Request<Incoming>) -> http
             Some(ispb) if ispb.len() == 8 && ispb.bytes().all(|b| b.is_ascii_digit()) => {
                 match clearing::echo(state, ispb).await {
                     Ok(id) => respond(http::StatusCode::CREATED, "text/plain", format!("{id}\n")),
+                    Err(e) => respond(
+                        http::StatusCode::INTERNAL_SERVER_ERROR,
+                        "text/plain",
+                        format!("{e}\n"),
+                    ),
+                }
+            }
+            _ => respond(http::StatusCode::BAD_REQUEST, "text/plain", "ispb=NNNNNNNN\n"),
+        },
+        ("POST", "/payment") => match param(&query, "ispb") {
+            Some(ispb) if ispb.len() == 8 && ispb.bytes().all(|b| b.is_ascii_digit()) => {
+                match clearing::incoming_payment(state, ispb).await {
+                    Ok(e2e) => respond(http::StatusCode::CREATED, "text/plain", format!("{e2e}\n")),
                     Err(e) => respond(
                         http::StatusCode::INTERNAL_SERVER_ERROR,
                         "text/plain",

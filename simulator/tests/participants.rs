@@ -239,3 +239,26 @@ async fn a_payee_that_does_not_answer_in_time_loses_the_payment_ab03_to_both() {
     assert_eq!(control(h.sim.check, "POST", "/payee-timeout?ms=x").await.0, 400);
     h.sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_payment_from_another_bank_reaches_the_payees_stream_and_its_pacs002_settles_it() {
+    let h = Harness::start().await;
+    let mut reader = Reader::new(PAYER);
+    let (status, e2e) = control(h.sim.check, "POST", &format!("/payment?ispb={PAYER}")).await;
+    assert_eq!(status, 201);
+    let e2e = e2e.trim().to_string();
+    assert!(e2e.starts_with("E99999030") && e2e.len() == 32, "{e2e}");
+    let delivered = reader.message(&h, &h.client).await;
+    assert!(delivered.contains("pacs.008/1.16"), "{delivered}");
+    assert_eq!(text_of(&delivered, "EndToEndId"), e2e);
+    // The payee's ACSP settles it: BACEN's pacs.002 comes back, no admi.002.
+    let answer = sample("pacs.002.xml").replace("E9999902020261125100000000000001", &e2e);
+    let answer = h.signed(&answer, pix_xmldsig::dsig::Profile::Spi).await;
+    assert_eq!(h.spi("POST", &msgs(PAYER), &[XML], answer).await.status, 201);
+    let result = reader.message(&h, &h.client).await;
+    assert!(result.contains("pacs.002/1.17"), "{result}");
+    assert_eq!(text_of(&result, "OrgnlEndToEndId"), e2e);
+    assert_eq!(text_of(&result, "TxSts"), "ACSP");
+    assert_eq!(control(h.sim.check, "POST", "/payment?ispb=nope").await.0, 400);
+    h.sim.shutdown().await;
+}

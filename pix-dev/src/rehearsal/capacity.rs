@@ -10,10 +10,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use testkit::bank::{call, text_of};
+use testkit::bank::text_of;
 
 use super::messages::{Status, Versions};
 use super::party::{self, Party, Received};
+use crate::inbox::Inbox;
 use proxy_core::wire::spi_id as new_id;
 
 /// BACEN's capacity test: payments each way at full scale.
@@ -22,8 +23,6 @@ pub const FULL_PAYMENTS: usize = 20_000;
 pub const FULL_DURATION: Duration = Duration::from_secs(600);
 /// Each payer must read its pacs.002 within this time.
 pub const DEADLINE: Duration = Duration::from_secs(10);
-/// Streams each participant reads at once (BACEN allows six).
-const READERS: usize = 2;
 
 /// One payment of the capacity run, times from the run's start.
 #[derive(Debug, Clone, Default)]
@@ -169,15 +168,14 @@ pub async fn spi(a: &Party, b: &Party, versions: &Versions, per_direction: usize
         stop: AtomicBool::new(false),
     });
     let mut readers = Vec::new();
+    // Each bank takes what its stream consumer handed off (its readers read the stream).
     for me in [a, b] {
-        for _ in 0..READERS {
-            readers.push(tokio::spawn(read_and_answer(
-                Arc::clone(&record),
-                me.spi,
-                me.ispb.clone(),
-                versions.clone(),
-            )));
-        }
+        readers.push(tokio::spawn(read_and_answer(
+            Arc::clone(&record),
+            (me.spi, me.ispb.clone()),
+            me.handed.clone(),
+            versions.clone(),
+        )));
     }
     let interval = duration.div_f64(per_direction.max(1) as f64);
     let directions = [(a, b, true), (b, a, false)].map(|(payer, payee, from_a)| {
@@ -251,23 +249,25 @@ async fn send_all(
     while sends.join_next().await.is_some() {}
 }
 
-/// One stream of participant `ispb`: pacs.008s answered `ACSP` through its proxy, BACEN's
-/// pacs.002s recorded for the payments it made.
-async fn read_and_answer(record: Arc<Record>, spi: SocketAddr, ispb: String, versions: Versions) {
-    let mut next = party::stream_start(&ispb);
+/// Participant `ispb` (its proxy at `spi`) taking its stream's messages from what its consumer
+/// handed off to `handed`: pacs.008s answered `ACSP` through its proxy, BACEN's pacs.002s
+/// recorded for the payments it made.
+async fn read_and_answer(
+    record: Arc<Record>,
+    (spi, ispb): (SocketAddr, String),
+    handed: Inbox,
+    versions: Versions,
+) {
     let mut answers = tokio::task::JoinSet::new();
     while !record.stop.load(Ordering::Relaxed) {
-        let (messages, path) = match party::read(spi, &next).await {
-            Ok(r) => r,
+        let messages = match party::take(&handed).await {
+            Ok(m) => m,
             Err(_) => {
                 record.read_errors.fetch_add(1, Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
-        if let Some(p) = path {
-            next = p;
-        }
         let now = record.start.elapsed();
         for m in messages {
             if !m.valid {
@@ -292,7 +292,6 @@ async fn read_and_answer(record: Arc<Record>, spi: SocketAddr, ispb: String, ver
         while answers.try_join_next().is_some() {}
     }
     while answers.join_next().await.is_some() {}
-    let _ = call(spi, "DELETE", &next, &[], vec![]).await;
 }
 
 /// The payee's `ACSP` for payment `e2e`.

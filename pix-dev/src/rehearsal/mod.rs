@@ -26,7 +26,8 @@ use std::time::Instant;
 
 use proxy_hsm::Listen;
 
-use crate::hsm::{DevOptions, DevSetup, Keys, PAYEE_ISPB, PAYER_ISPB};
+use crate::hsm::{DevOptions, DevSetup, Keys, PAYEE_ISPB, PAYER_ISPB, StreamConsumer};
+use crate::inbox::Inbox;
 use messages::Versions;
 use party::Party;
 use steps::{Log, judge};
@@ -80,7 +81,16 @@ pub async fn run(options: &Options) -> Result<bool, String> {
     }
     let out = &options.out;
     std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
-    for old in ["audit", "audit-payee", "report.md", "report.html"] {
+    for old in [
+        "audit",
+        "audit-payee",
+        "a-inbox",
+        "a-consumer",
+        "b-inbox",
+        "b-consumer",
+        "report.md",
+        "report.html",
+    ] {
         let p = out.join(old);
         let _ = std::fs::remove_dir_all(&p).or_else(|_| std::fs::remove_file(&p));
     }
@@ -114,8 +124,24 @@ pub async fn run(options: &Options) -> Result<bool, String> {
             "release"
         }
     );
-    let mut a = Party::new(PAYER_ISPB, setup.proxy.spi, setup.proxy.dict);
-    let mut b = Party::new(PAYEE_ISPB, payee.proxy.spi, payee.proxy.dict);
+    // Each bank's receive half is its stream consumer (`proxy_core::consumer` through its own SPI
+    // relay, handing off to a directory), as deployed: the banks take their messages from there.
+    let consumers = [
+        StreamConsumer::start(&setup.spi_relay, PAYER_ISPB, out, "a")?,
+        StreamConsumer::start(&payee.spi_relay, PAYEE_ISPB, out, "b")?,
+    ];
+    let mut a = Party::new(
+        PAYER_ISPB,
+        setup.proxy.spi,
+        setup.proxy.dict,
+        Inbox::new(&consumers[0].inbox)?,
+    );
+    let mut b = Party::new(
+        PAYEE_ISPB,
+        payee.proxy.spi,
+        payee.proxy.dict,
+        Inbox::new(&consumers[1].inbox)?,
+    );
     let control = setup.simulator.check;
     let mut log = Log::default();
 
@@ -128,11 +154,6 @@ pub async fn run(options: &Options) -> Result<bool, String> {
     };
     spi.play(&mut log).await;
     let (settled, versions) = (spi.settled.clone(), spi.versions.clone());
-    for p in [&mut a, &mut b] {
-        if let Err(e) = p.close().await {
-            tracing::warn!(error = %e, "closing a stream");
-        }
-    }
     dict_roadmap::Roadmap {
         a: &a,
         b: &b,
@@ -184,6 +205,9 @@ pub async fn run(options: &Options) -> Result<bool, String> {
     for (name, text) in [("report.md", report.markdown()), ("report.html", report.html())] {
         let path = out.join(name);
         std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    for c in consumers {
+        c.stop().await;
     }
     setup.shutdown().await;
     let failed = log.steps.iter().filter(|s| !s.passed).count();

@@ -1,12 +1,13 @@
-//! A participant's bank in the rehearsal: sends through its own proxy, reads its stream (each
-//! message with the proxy's verdict on BACEN's signature), calls DICT.
+//! A participant's bank in the rehearsal: sends through its own proxy, takes its stream's
+//! messages from what its stream consumer handed off (each with the proxy's verdict on BACEN's
+//! signature), calls DICT.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use proxy_core::relay::SIGNATURE_VALID;
-use proxy_core::wire::{boundary, parse_multipart};
 
+use crate::inbox::Inbox;
 use testkit::bank::{XML, call, header};
 
 /// A message read from the stream.
@@ -48,20 +49,21 @@ pub struct Party {
     pub spi: SocketAddr,
     /// Its proxy's DICT port.
     pub dict: SocketAddr,
-    /// The stream path to read next (`PI-Pull-Next`).
-    next: String,
+    /// What its stream consumer handed off.
+    pub handed: Inbox,
     /// Messages read while waiting for another, kept for the steps that want them.
     inbox: Vec<Received>,
 }
 
 impl Party {
-    /// The bank of `ispb` behind the proxy at `spi` / `dict`.
-    pub fn new(ispb: &str, spi: SocketAddr, dict: SocketAddr) -> Party {
+    /// The bank of `ispb` behind the proxy at `spi` / `dict`, taking its stream's messages from
+    /// its consumer's `handed` directory.
+    pub fn new(ispb: &str, spi: SocketAddr, dict: SocketAddr, handed: Inbox) -> Party {
         Party {
             ispb: ispb.to_string(),
             spi,
             dict,
-            next: stream_start(ispb),
+            handed,
             inbox: Vec::new(),
         }
     }
@@ -71,13 +73,9 @@ impl Party {
         send(self.spi, &self.ispb, xml).await
     }
 
-    /// Reads the stream once (up to ten messages, multipart); empty when nothing came in time.
+    /// What the consumer handed off since the last read (see [`take`]).
     pub async fn read(&mut self) -> Result<Vec<Received>, String> {
-        let (got, next) = read(self.spi, &self.next).await?;
-        if let Some(n) = next {
-            self.next = n;
-        }
-        Ok(got)
+        take(&self.handed).await
     }
 
     /// The first message satisfying `wanted` within `wait` (earlier reads included); others stay
@@ -98,13 +96,6 @@ impl Party {
             let got = self.read().await?;
             self.inbox.extend(got);
         }
-    }
-
-    /// Closes the stream (acknowledging what it delivered).
-    pub async fn close(&mut self) -> Result<(), String> {
-        call(self.spi, "DELETE", &self.next, &[], vec![]).await?;
-        self.next = stream_start(&self.ispb);
-        Ok(())
     }
 
     /// A DICT request as this participant through its proxy, see [`dict`].
@@ -163,11 +154,6 @@ pub async fn dict(
     ))
 }
 
-/// The path that opens a participant's stream.
-pub fn stream_start(ispb: &str) -> String {
-    format!("/api/v1/out/{ispb}/stream/start")
-}
-
 /// `POST`s one message as `ispb` through the proxy at `spi`.
 pub async fn send(spi: SocketAddr, ispb: &str, xml: &str) -> Result<Sent, String> {
     let path = format!("/api/v1/in/{ispb}/msgs");
@@ -179,33 +165,18 @@ pub async fn send(spi: SocketAddr, ispb: &str, xml: &str) -> Result<Sent, String
     })
 }
 
-/// Reads the stream at `path` through the proxy at `spi`, asking for multipart: the messages
-/// (each with its verdict) and the next path.
-pub async fn read(spi: SocketAddr, path: &str) -> Result<(Vec<Received>, Option<String>), String> {
-    let (status, h, body) = call(spi, "GET", path, &[("accept", "multipart/mixed")], vec![]).await?;
-    let next = Some(header(&h, "pi-pull-next")).filter(|n| !n.is_empty());
-    let messages = match status {
-        204 => Vec::new(),
-        200 => match boundary(&header(&h, "content-type")) {
-            Some(b) => parse_multipart(&body, &b)
-                .map_err(|e| e.to_string())?
-                .into_iter()
-                .map(|p| Received {
-                    valid: p.header(SIGNATURE_VALID) == Some("true"),
-                    text: String::from_utf8_lossy(&p.body).into_owned(),
-                })
-                .collect(),
-            None => vec![Received {
-                text: String::from_utf8_lossy(&body).into_owned(),
-                valid: header(&h, SIGNATURE_VALID) == "true",
-            }],
-        },
-        other => {
-            return Err(format!(
-                "stream read {path}: {other} {}",
-                String::from_utf8_lossy(&body)
-            ));
-        }
-    };
-    Ok((messages, next))
+/// What a stream consumer handed off to `inbox` since the last look, oldest first (after a
+/// short pause when nothing was, so that a loop of looks does not spin).
+pub async fn take(inbox: &Inbox) -> Result<Vec<Received>, String> {
+    let got = inbox.take()?;
+    if got.is_empty() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(got
+        .into_iter()
+        .map(|m| Received {
+            text: m.body,
+            valid: m.valid,
+        })
+        .collect())
 }
