@@ -331,4 +331,47 @@ mod tests {
             .to_string();
         assert!(err.contains("missing"), "the flag wins: {err}");
     }
+
+    #[test]
+    fn the_secondary_channel_is_read_for_spi_and_a_malformed_one_is_named() {
+        let pki = testkit::test_pki::Pki::new();
+        let anchor = std::fs::read_to_string(&pki.cert).unwrap();
+        let base = [
+            ("BcbSpiEndpoint", "icom.pi.rsfn.net.br:16422"),
+            ("BcbDictEndpoint", "dict.pi.rsfn.net.br:16422"),
+            ("BcbMtlsCertificate", anchor.as_str()),
+        ];
+        let none = params(&base)
+            .relay_config(Profile::Spi, &Network::default())
+            .unwrap();
+        assert_eq!(none.secondary_endpoint, None);
+        let mut with = base.to_vec();
+        with.push(("BcbSpiSecondaryEndpoint", "icom-sec.pi.rsfn.net.br:17422"));
+        with.push(("BcbFailoverSeconds", "3"));
+        let spi = params(&with)
+            .relay_config(Profile::Spi, &Network::default())
+            .unwrap();
+        assert_eq!(
+            spi.secondary_endpoint.as_deref(),
+            Some("icom-sec.pi.rsfn.net.br:17422")
+        );
+        assert_eq!(spi.failover_after, Duration::from_secs(3));
+        let dict = params(&with)
+            .relay_config(Profile::Dict, &Network::default())
+            .unwrap();
+        assert_eq!(dict.secondary_endpoint, None, "ICOM's channel, not DICT's");
+        for (name, bad) in [
+            ("BcbSpiSecondaryEndpoint", "icom-sec"),
+            ("BcbFailoverSeconds", "soon"),
+        ] {
+            let mut broken = with.clone();
+            broken.retain(|(k, _)| *k != name);
+            broken.push((name, bad));
+            let err = params(&broken)
+                .relay_config(Profile::Spi, &Network::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(name) && err.contains(bad), "{err}");
+        }
+    }
 }
