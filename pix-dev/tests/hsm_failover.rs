@@ -183,29 +183,9 @@ async fn with_the_primary_channel_down_sends_and_reads_go_on_on_the_secondary_an
         .await
         .unwrap();
     assert_eq!(status, 201);
+    // Its pibr.001 carries its id in `Data`.
     let id = String::from_utf8_lossy(&id).trim().to_string();
-    let started = Instant::now();
-    loop {
-        let (status, _, _) = testkit::bank::call(sim.check, "GET", &format!("/echo?id={id}"), &[], vec![])
-            .await
-            .unwrap();
-        if status == 200 {
-            break; // the consumer handed it off; the bank's answer is another test's concern
-        }
-        let inbox_has = std::fs::read_dir(&inbox)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains(&id)));
-        if inbox_has {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "BACEN's echo {id} never read"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    until_read(&inbox, &id, &consume_log).await;
     let on_secondary = secondary_requests(&sim).await;
     assert!(on_secondary >= 2, "{on_secondary} requests on the secondary");
     let (_, _, metrics) = testkit::bank::get(local(serve_check), "/metrics").await;

@@ -25,6 +25,26 @@ pub(crate) fn set_faults(state: &State, query: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// What BACEN does to the participant the query names (`ispb=NNNNNNNN`): `201` with the id
+/// `act` answers, `400` without a participant.
+async fn for_participant<'q, F, Fut>(query: &'q str, act: F) -> http::Response<Body>
+where
+    F: FnOnce(&'q str) -> Fut,
+    Fut: std::future::Future<Output = Result<String, String>>,
+{
+    match param(query, "ispb") {
+        Some(ispb) if ispb.len() == 8 && ispb.bytes().all(|b| b.is_ascii_digit()) => match act(ispb).await {
+            Ok(id) => respond(http::StatusCode::CREATED, "text/plain", format!("{id}\n")),
+            Err(e) => respond(
+                http::StatusCode::INTERNAL_SERVER_ERROR,
+                "text/plain",
+                format!("{e}\n"),
+            ),
+        },
+        _ => respond(http::StatusCode::BAD_REQUEST, "text/plain", "ispb=NNNNNNNN\n"),
+    }
+}
+
 /// The value of `key` in a control request's query.
 pub(crate) fn param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
     query
@@ -120,32 +140,8 @@ pub(crate) async fn control(state: &State, req: http::Request<Incoming>) -> http
             );
             respond(http::StatusCode::OK, "application/json", body)
         }
-        ("POST", "/echo") => match query.split('&').find_map(|p| p.strip_prefix("ispb=")) {
-            Some(ispb) if ispb.len() == 8 && ispb.bytes().all(|b| b.is_ascii_digit()) => {
-                match clearing::echo(state, ispb).await {
-                    Ok(id) => respond(http::StatusCode::CREATED, "text/plain", format!("{id}\n")),
-                    Err(e) => respond(
-                        http::StatusCode::INTERNAL_SERVER_ERROR,
-                        "text/plain",
-                        format!("{e}\n"),
-                    ),
-                }
-            }
-            _ => respond(http::StatusCode::BAD_REQUEST, "text/plain", "ispb=NNNNNNNN\n"),
-        },
-        ("POST", "/payment") => match param(&query, "ispb") {
-            Some(ispb) if ispb.len() == 8 && ispb.bytes().all(|b| b.is_ascii_digit()) => {
-                match clearing::incoming_payment(state, ispb).await {
-                    Ok(e2e) => respond(http::StatusCode::CREATED, "text/plain", format!("{e2e}\n")),
-                    Err(e) => respond(
-                        http::StatusCode::INTERNAL_SERVER_ERROR,
-                        "text/plain",
-                        format!("{e}\n"),
-                    ),
-                }
-            }
-            _ => respond(http::StatusCode::BAD_REQUEST, "text/plain", "ispb=NNNNNNNN\n"),
-        },
+        ("POST", "/echo") => for_participant(&query, |ispb| clearing::echo(state, ispb)).await,
+        ("POST", "/payment") => for_participant(&query, |ispb| clearing::incoming_payment(state, ispb)).await,
         ("GET", "/echo") => {
             let id = query.split('&').find_map(|p| p.strip_prefix("id=")).unwrap_or("");
             match clearing::echo_answered(state, id) {
