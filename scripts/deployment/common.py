@@ -1,5 +1,6 @@
 """What every part of the deployment rehearsal shares: where things are, the steps' record, ports,
 processes and HTTP."""
+import json
 import os
 import pathlib
 import socket
@@ -87,9 +88,10 @@ class Bacen:
     """BACEN's simulator with the dev PKI `pki`, hosting the sender ISPB with its certificates."""
 
     def __init__(self, binaries, out, pki, mtls_cert, signature_cert):
-        self.spi, self.dict, self.key_check, self.check = (free_port() for _ in range(4))
+        self.spi, self.secondary, self.dict, self.key_check, self.check = (free_port() for _ in range(5))
         schemas = ROOT.parent / "shared/fixtures/xsd"
         self.args = [str(binaries / "simulator"), "serve", "--pki", str(pki), "--spi-port", str(self.spi),
+                     "--spi-secondary-port", str(self.secondary),
                      "--dict-port", str(self.dict), "--dict-key-check-port", str(self.key_check),
                      "--check-port", str(self.check), "--participant", f"{ISPB}:{mtls_cert}:{signature_cert}",
                      *(["--schemas", str(schemas)] if schemas.is_dir() else [])]
@@ -108,6 +110,18 @@ class Bacen:
         self.proc.wait()
 
     def endpoints(self):
-        """The keys stack's parameters that point the proxy at it."""
+        """The keys stack's parameters that point the proxy at it (ICOM's secondary channel
+        included, moved to after 2 s of failures)."""
         return {"BcbSpiEndpoint": f"127.0.0.1:{self.spi}", "BcbDictEndpoint": f"127.0.0.1:{self.dict}",
-                "BcbDictKeyCheckEndpoint": f"127.0.0.1:{self.key_check}"}
+                "BcbDictKeyCheckEndpoint": f"127.0.0.1:{self.key_check}",
+                "BcbSpiSecondaryEndpoint": f"127.0.0.1:{self.secondary}", "BcbFailoverSeconds": "2"}
+
+    def primary(self, up):
+        """Takes ICOM's primary channel down (its port refuses connections) or back up."""
+        status, _ = http("POST", f"http://127.0.0.1:{self.check}/primary?up={'true' if up else 'false'}")
+        return status == 204
+
+    def secondary_requests(self):
+        """Requests ICOM's secondary channel answered so far."""
+        status, body = http("GET", f"http://127.0.0.1:{self.check}/stats")
+        return json.loads(body)["secondary_requests"] if status == 200 else -1

@@ -171,6 +171,29 @@ def rehearse(out, binaries, procs):
     step("a service of the bank's CA outside the callers policy: 403 naming the permission",
          status == 403 and b"spi-send" in body, f"{status} {body[:300].decode(errors='replace')}")
 
+    # ICOM's primary channel down: after BcbFailoverSeconds (2 s here) the task sends on the
+    # secondary channel (gzip'd, which the simulator requires there), and comes back.
+    before = bacen.secondary_requests()
+    bacen.primary(False)
+    status, deadline = None, time.time() + 30
+    while status != 201 and time.time() < deadline:
+        status, body = http("POST", msgs, pacs008, xml, caller_tls(pki))
+        time.sleep(0.3)
+    log_text = (out / "task-1.log").read_text()
+    step("ICOM's primary channel down: the payment goes on the secondary channel (BcbSpiSecondaryEndpoint)",
+         status == 201 and bacen.secondary_requests() > before and '"metric":"ChannelFailover"' in log_text,
+         f"{status} {body[:200].decode(errors='replace')}")
+    bacen.primary(True)
+    deadline = time.time() + 30
+    while '"metric":"ChannelRestored"' not in (out / "task-1.log").read_text() and time.time() < deadline:
+        http("POST", msgs, pacs008, xml, caller_tls(pki))
+        time.sleep(0.5)
+    time.sleep(1)
+    quiet = bacen.secondary_requests()
+    status, _ = http("POST", msgs, pacs008, xml, caller_tls(pki))
+    step("the primary back: the task returns to it", status == 201 and bacen.secondary_requests() == quiet
+         and '"metric":"ChannelRestored"' in (out / "task-1.log").read_text())
+
     # BACEN away: the load balancer's check stays 200, nothing is recycled.
     bacen.stop()
     for hport, path in sorted(checks):
