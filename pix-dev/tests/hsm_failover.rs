@@ -176,6 +176,8 @@ async fn with_the_primary_channel_down_sends_and_reads_go_on_on_the_secondary_an
         "only 'BACEN unreachable' until the move: {refusals:?}"
     );
     until_logged(&serve_log, "ChannelFailover").await;
+    // The alarm's source, at once.
+    until_logged(&serve_log, "SecondaryChannelInUse").await;
     until_read(&inbox, &data, &consume_log).await;
     until_logged(&consume_log, "ChannelFailover").await;
     // BACEN's own echo to the participant reaches it on the secondary too.

@@ -9,8 +9,9 @@
 //! While there, it asks the primary for its catalog (`GET /api/v1/in/catalog`, a plain ICOM
 //! resource) every [`PROBE_EVERY`] — on the request path, so that a Lambda does it too — and moves
 //! back at the first answer. Both moves are logged (`metric=ChannelFailover`,
-//! `metric=ChannelRestored`) and counted; while on the secondary channel the relay says so once a
-//! minute (`metric=SecondaryChannelInUse`, the alarm's source) and the gauge
+//! `metric=ChannelRestored`) and counted; while it sends or reads on the secondary channel the
+//! relay says so at its first request there and then once a minute
+//! (`metric=SecondaryChannelInUse`, the alarm's source), and the gauge
 //! `pix_bacen_secondary_in_use` is 1.
 
 use std::sync::Mutex;
@@ -82,7 +83,6 @@ impl Channels {
                 let failing = now.duration_since(since);
                 if failing >= self.failover_after && !self.on_secondary.swap(true, Ordering::AcqRel) {
                     *lock(&self.probed) = Some(now);
-                    *lock(&self.reported) = Some(now);
                     crate::metrics::channel_moved("secondary");
                     tracing::warn!(
                         metric = "ChannelFailover",
@@ -103,6 +103,8 @@ impl Channels {
     /// The primary answered a probe: back to it.
     fn restored(&self) {
         lock(&self.failing_since).take();
+        // A later move says so at once again.
+        lock(&self.reported).take();
         if self.on_secondary.swap(false, Ordering::AcqRel) {
             crate::metrics::channel_moved("primary");
             tracing::info!(
@@ -123,7 +125,8 @@ impl Channels {
         true
     }
 
-    /// Says, at most once a minute, that the secondary is in use (the alarm's source).
+    /// Says that the secondary is in use (the alarm's source): at the first request there, then
+    /// at most once a minute.
     fn report(&self) {
         let now = Instant::now();
         let mut reported = lock(&self.reported);
