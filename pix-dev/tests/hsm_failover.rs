@@ -171,6 +171,7 @@ async fn with_the_primary_channel_down_sends_and_reads_go_on_on_the_secondary_an
     // only gzip'd sends and gzip-accepting reads are taken (the simulator refuses others).
     control(&sim, "/primary?up=false").await;
     let (data, refusals) = send_until_accepted(spi, "secondary", 100, Duration::from_secs(20)).await;
+    let on_secondary_data = data.clone();
     assert!(
         refusals.iter().all(|r| r.starts_with("502")),
         "only 'BACEN unreachable' until the move: {refusals:?}"
@@ -225,6 +226,26 @@ async fn with_the_primary_channel_down_sends_and_reads_go_on_on_the_secondary_an
         secondary_requests(&sim).await,
         quiet,
         "back on the primary, nothing goes to the secondary"
+    );
+    // Each send's audit record names the channel it went on.
+    let records = testkit::tools::json_lines(&dir.join("audit/log/spi"));
+    let channel_of = |data: &str| {
+        let needle = format!("<Data>{data}</Data>");
+        records
+            .iter()
+            .find(|r| {
+                r["response_status_code"] == 201 && r["request_body"].as_str().unwrap_or("").contains(&needle)
+            })
+            .map(|r| r["bacen_channel"].clone())
+    };
+    assert_eq!(channel_of(&on_secondary_data), Some("secondary".into()));
+    assert_eq!(channel_of(&data), Some("primary".into()));
+    // What did not reach BACEN names no channel.
+    assert!(
+        records
+            .iter()
+            .filter(|r| r["response_status_code"] == 502)
+            .all(|r| r["bacen_channel"].is_null())
     );
     let (_, _, metrics) = testkit::bank::get(local(serve_check), "/metrics").await;
     let metrics = String::from_utf8_lossy(&metrics);

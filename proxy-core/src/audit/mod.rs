@@ -88,6 +88,10 @@ pub struct AuditRecord {
     /// (the Lambda's IAM principal) or `unauthenticated` (callers not authenticated there).
     #[serde(default)]
     pub caller: String,
+    /// The channel of BACEN's the request went on: `primary`, or ICOM's `secondary` (after a
+    /// failover); null when it did not reach BACEN.
+    #[serde(default)]
+    pub bacen_channel: Option<String>,
 }
 
 /// Glue (Hive) type of each field of [`AuditRecord`], in order. `infrastructure/` must match it.
@@ -114,6 +118,7 @@ pub const GLUE_COLUMNS: &[(&str, &str)] = &[
     ("end_to_end_ids", "array<string>"),
     ("batch_id", "string"),
     ("caller", "string"),
+    ("bacen_channel", "string"),
 ];
 
 /// The future an [`AuditSink`] returns.
@@ -258,6 +263,7 @@ mod tests {
             biz_msg_idrs: vec!["M1".into()],
             end_to_end_ids: vec!["E1".into(), "E2".into()],
             batch_id: Some("b1".into()),
+            bacen_channel: Some("secondary".into()),
             ..Default::default()
         };
         let json = serde_json::to_value(&record).unwrap();

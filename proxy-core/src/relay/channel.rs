@@ -34,6 +34,25 @@ const REPORT_EVERY: Duration = Duration::from_secs(60);
 /// The longest time a probe of the primary may take.
 const PROBE_LIMIT: Duration = Duration::from_secs(3);
 
+/// The channel a request went on (DICT's only one is its primary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Channel {
+    /// BACEN's endpoint (`BcbSpiEndpoint`, `BcbDictEndpoint`).
+    Primary,
+    /// ICOM's secondary channel (`BcbSpiSecondaryEndpoint`).
+    Secondary,
+}
+
+impl Channel {
+    /// Its name in audit records.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Channel::Primary => "primary",
+            Channel::Secondary => "secondary",
+        }
+    }
+}
+
 /// Which channel a relay uses, and why.
 pub(super) struct Channels {
     failover_after: Duration,

@@ -29,7 +29,7 @@ use pix_xmldsig::signer::Signer;
 use pix_xmldsig::trust::Certificate;
 
 use super::certified::recertified;
-use super::channel::Channels;
+use super::channel::{Channel, Channels};
 
 /// The mTLS clients of `config` (its endpoint's, and its secondary channel's when it has one)
 /// trusting `trust`'s TLS anchors, authenticated with `mtls`.
@@ -54,8 +54,16 @@ fn forwarders(
 /// The mTLS client of BACEN's endpoint, and of ICOM's secondary channel when configured.
 type Forwarders = (Arc<Forwarder>, Option<Arc<Forwarder>>);
 
-/// BACEN's answer to one caller, and the id of the batch it went in (if it shared a request).
-pub(super) type Sent = (Answer, Option<String>);
+/// BACEN's answer to one caller: the id of the batch it went in (if it shared a request) and the
+/// channel it went on.
+pub(super) struct Sent {
+    /// BACEN's answer.
+    pub(super) answer: Answer,
+    /// The batch, when the message shared its request with others.
+    pub(super) batch_id: Option<String>,
+    /// ICOM's channel (or DICT's one) the request went on.
+    pub(super) channel: Channel,
+}
 
 /// What an exchange works with, replaced whole by a reload (each exchange keeps the one it
 /// started with): BACEN's trust, the client built on it and on the bank's mTLS identity, and the
@@ -214,7 +222,12 @@ impl Link {
         let send = *method == Method::POST && path.ends_with("/msgs");
         let read = path.starts_with("v1/out/") && path.contains("/stream/");
         if self.profile != Profile::Spi || !(send || read) {
-            return Ok((self.deliver(current, method, headers, target, body).await?, None));
+            let (answer, channel) = self.deliver(current, method, headers, target, body).await?;
+            return Ok(Sent {
+                answer,
+                batch_id: None,
+                channel,
+            });
         }
         if send
             && let Some(batches) = &self.batches
@@ -224,11 +237,15 @@ impl Link {
         }
         let budget = if send { &self.sends } else { &self.reads };
         let _place = budget.enter().await?;
-        let answer = self.deliver(current, method, headers, target, body).await?;
+        let (answer, channel) = self.deliver(current, method, headers, target, body).await?;
         if answer.0.status == StatusCode::TOO_MANY_REQUESTS {
             budget.pause_for(budget::retry_after(&answer.0.headers));
         }
-        Ok((answer, None))
+        Ok(Sent {
+            answer,
+            batch_id: None,
+            channel,
+        })
     }
 
     /// Sends on the channel in use: the primary (each outcome telling the channels whether it is
@@ -241,20 +258,22 @@ impl Link {
         headers: &http::HeaderMap,
         target: String,
         body: Bytes,
-    ) -> Result<Answer, Refusal> {
+    ) -> Result<(Answer, Channel), Refusal> {
         let (Some(channels), Some(secondary)) = (&self.channels, &current.secondary) else {
-            return current.forwarder.send(method, headers, target, body).await;
+            let answer = current.forwarder.send(method, headers, target, body).await?;
+            return Ok((answer, Channel::Primary));
         };
         if channels.on_secondary() {
             channels.probe_primary(&current.forwarder);
             let target = current.forwarder.rebase(&target, secondary);
-            return channels
+            let answer = channels
                 .over_secondary(secondary, method, headers, target, body)
-                .await;
+                .await?;
+            return Ok((answer, Channel::Secondary));
         }
         let outcome = current.forwarder.send(method, headers, target, body).await;
         channels.primary_outcome(&outcome);
-        outcome
+        Ok((outcome?, Channel::Primary))
     }
 
     /// Queues a signed message for the next send; waits at most the queue timeout for it to be
@@ -356,10 +375,10 @@ async fn dispatch(link: Weak<Link>, mut queue: mpsc::UnboundedReceiver<Arc<Queue
         tokio::spawn(async move {
             let _place = place;
             let outcomes = send_batch(&l, &current, &batch, gzip).await;
-            if let Some(Ok(((head, _), _))) = outcomes.first()
-                && head.status == StatusCode::TOO_MANY_REQUESTS
+            if let Some(Ok(sent)) = outcomes.first()
+                && sent.answer.0.status == StatusCode::TOO_MANY_REQUESTS
             {
-                l.sends.pause_for(budget::retry_after(&head.headers));
+                l.sends.pause_for(budget::retry_after(&sent.answer.0.headers));
             }
             for (q, outcome) in batch.iter().zip(outcomes) {
                 q.answer(outcome);
@@ -383,7 +402,11 @@ async fn send_batch(
         let answer = link
             .deliver(current, &Method::POST, &headers, target, batch[0].body.clone())
             .await;
-        return vec![answer.map(|a| (a, None))];
+        return vec![answer.map(|(answer, channel)| Sent {
+            answer,
+            batch_id: None,
+            channel,
+        })];
     }
     let id = wire::new_id();
     let parts: Vec<wire::Part> = batch
@@ -404,7 +427,7 @@ async fn send_batch(
     let answer = link
         .deliver(current, &Method::POST, &headers, target, Bytes::from(body))
         .await;
-    let (head, bytes) = match answer {
+    let ((head, bytes), channel) = match answer {
         Ok(a) => a,
         Err(refusal) => return batch.iter().map(|_| Err(refusal.clone())).collect(),
     };
@@ -422,7 +445,11 @@ async fn send_batch(
             {
                 own.headers.insert("pi-resourceid", v);
             }
-            Ok(((own, bytes.clone()), Some(id.clone())))
+            Ok(Sent {
+                answer: (own, bytes.clone()),
+                batch_id: Some(id.clone()),
+                channel,
+            })
         })
         .collect()
 }

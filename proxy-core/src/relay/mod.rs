@@ -283,7 +283,7 @@ impl Relay {
                 Err(refusal) => return (refusal.response(), body, None),
             }
         };
-        let (answer, batch_id) = match self
+        let sent_as = match self
             .link
             .send(&current, &parts.method, &parts.headers, target, sent.clone())
             .await
@@ -296,11 +296,13 @@ impl Relay {
             trust: &trust.signatures,
             max_body,
         };
-        let judged = verifier.judge(answer, Kind::of(self.profile, &parts.method, parts.uri.path()));
+        let kind = Kind::of(self.profile, &parts.method, parts.uri.path());
+        let judged = verifier.judge(sent_as.answer, kind);
         let evidence = Evidence {
             bacen_body: judged.bacen_body,
             verification_error: judged.verification_error,
-            batch_id,
+            batch_id: sent_as.batch_id,
+            channel: sent_as.channel.name(),
         };
         (judged.response, sent, Some(evidence))
     }

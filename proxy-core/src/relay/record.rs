@@ -23,6 +23,8 @@ pub(super) struct Evidence {
     pub verification_error: Option<Failure>,
     /// The batch the message went in, when it shared its request with others.
     pub batch_id: Option<String>,
+    /// The channel the request went on (`primary`, or ICOM's `secondary`).
+    pub channel: &'static str,
 }
 
 /// A record begun when the request arrived.
@@ -110,6 +112,7 @@ impl Draft {
                 record.verification_error = Some(failure.detail);
             }
             record.batch_id = e.batch_id;
+            record.bacen_channel = Some(e.channel.to_string());
         }
         record.response_status_code = i32::from(response.status().as_u16());
         record.response_signature_valid = response
