@@ -191,6 +191,12 @@ async fn with_the_primary_channel_down_sends_and_reads_go_on_on_the_secondary_an
     until_read(&inbox, &id, &consume_log).await;
     let on_secondary = secondary_requests(&sim).await;
     assert!(on_secondary >= 2, "{on_secondary} requests on the secondary");
+    let (status, _, bacen) = testkit::bank::get(local(serve_check), "/bacen").await;
+    let bacen = String::from_utf8_lossy(&bacen);
+    assert!(
+        status == 503 && bacen.contains("secondary channel"),
+        "{status} {bacen}"
+    );
     let (_, _, metrics) = testkit::bank::get(local(serve_check), "/metrics").await;
     let metrics = String::from_utf8_lossy(&metrics);
     assert!(metrics.contains("pix_bacen_secondary_in_use 1"), "{metrics}");

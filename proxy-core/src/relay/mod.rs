@@ -189,7 +189,16 @@ impl Relay {
     /// reason to take the task out of service).
     pub async fn reach_bacen(&self, limit: Duration) -> Result<(), Unhealthy> {
         let forwarder = Arc::clone(&self.link.current().forwarder);
-        forwarder.probe(limit).await
+        match forwarder.probe(limit).await {
+            // The operator sees at once that traffic still flows, elsewhere.
+            Err(Unhealthy::Bacen { endpoint, reason }) if self.on_secondary_channel() => {
+                Err(Unhealthy::Bacen {
+                    endpoint,
+                    reason: format!("{reason}; sending and reading on ICOM's secondary channel"),
+                })
+            }
+            other => other,
+        }
     }
 
     /// Relays one request; always answers, and always leaves an audit record. The caller is
