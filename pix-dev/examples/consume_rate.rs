@@ -7,6 +7,8 @@
 //!    = 3,000 msg/s) and this machine's rate of verifying the same message on one core.
 //! 2. Messages arriving at a steady rate: the time from BACEN's delivery of a page to each
 //!    message's hand-off (p50, p99), for `dir:` and, when moto's server is installed, SQS.
+//! 3. The same backlog drained on ICOM's secondary channel (the primary down: reads gzip'd both
+//!    ways), against the primary's rate of step 1.
 //!
 //! `cargo run --release -p pix-dev --example consume_rate [BACKLOG] [RATE] [SECONDS]`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -165,12 +167,19 @@ async fn main() {
     let rate = args.get(1).copied().unwrap_or(100.0);
     let secs = args.get(2).copied().unwrap_or(10.0);
     let dir = tempfile::tempdir().unwrap();
+    // ICOM's secondary channel on a port of its own, the relay moving there at the first failure.
+    let secondary = testkit::tools::free_port().unwrap();
     let setup = DevSetup::start_with(
         dir.path(),
         DevOptions {
             keys: Keys::Software,
             // Reads wait for places like sends do: room for the 6 readers.
-            relay: Some(Arc::new(|c| c.max_in_flight = 6)),
+            relay: Some(Arc::new(move |c| {
+                c.max_in_flight = 6;
+                c.secondary_endpoint = Some(format!("127.0.0.1:{secondary}"));
+                c.failover_after = Duration::ZERO;
+            })),
+            simulator: Some(Arc::new(move |c| c.spi_secondary_port = secondary)),
             ..DevOptions::new(Listen::ephemeral(IpAddr::V4(Ipv4Addr::LOCALHOST)))
         },
     )
@@ -223,5 +232,32 @@ async fn main() {
     } else {
         println!("SQS: skipped (moto's server is not installed)");
     }
+
+    // 3. The primary down: one request finds it so and the relay moves; the backlog again.
+    let (status, _, _) = call(setup.simulator.check, "POST", "/primary?up=false", &[], vec![])
+        .await
+        .unwrap();
+    assert_eq!(status, 204);
+    let catalog = http::Request::get("/api/v1/in/catalog")
+        .body(bytes::Bytes::new())
+        .unwrap();
+    let started = Instant::now();
+    while !setup.spi_relay.on_secondary_channel() {
+        assert!(started.elapsed() < Duration::from_secs(30), "never moved");
+        let mut req = catalog.clone();
+        req.extensions_mut()
+            .insert(proxy_core::callers::Caller::Service { name: "bench".into() });
+        setup.spi_relay.handle(req).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    echoes(&setup, backlog, 0.0).await;
+    let inbox = Timed::new(Arc::new(DirDestination::new(dir.path().join("inbox-2")).unwrap()));
+    let took = consume(&setup, Arc::clone(&inbox), &dir.path().join("state-4"), backlog).await;
+    let on_secondary = backlog as f64 / took.as_secs_f64();
+    println!(
+        "the same backlog on ICOM's secondary channel (gzip'd reads): {:.2} s: {on_secondary:.0} msg/s; ratio to the primary's {:.2}",
+        took.as_secs_f64(),
+        on_secondary / consumed
+    );
     setup.shutdown().await;
 }
