@@ -61,6 +61,12 @@ impl TokenBucket {
     }
 }
 
+/// What one message of type `kind` (`pacs.002`, …) costs in ICOM's tokens: a pacs.002 0.2, any
+/// other message 1 (DESIGN §6).
+pub fn cost_of(kind: &str) -> f64 {
+    if kind == "pacs.002" { 0.2 } else { 1.0 }
+}
+
 /// The secondary ICOM channel's buckets (DESIGN §6, the contingency channel as participants quote
 /// BACEN's Manual das Interfaces de Comunicação): from 08 h to 24 h Brasília time, 350 tokens
 /// refilled 35 per second; from 0 h to 8 h, 5,000 refilled 350 per second. Each period has its own

@@ -357,13 +357,9 @@ async fn send(state: &State, ispb: &str, req: &Request<Bytes>, channel: Channel)
     let now = unix_now();
     let checked: Vec<Result<Inbound, (Reason, String)>> =
         messages.iter().map(|m| check(state, ispb, m, now)).collect();
-    // pacs.002 costs 0.2 tokens, anything else 1 (DESIGN §6).
     let cost: f64 = checked
         .iter()
-        .map(|c| match c {
-            Ok(m) if m.kind == "pacs.002" => 0.2,
-            _ => 1.0,
-        })
+        .map(|c| c.as_ref().map_or(1.0, |m| crate::bucket::cost_of(&m.kind)))
         .sum();
     if let Err(wait) = state.spi.spend(cost, channel) {
         let mut r = problem(

@@ -24,7 +24,7 @@ use http::{Method, StatusCode};
 
 use super::forward::{Answer, Forwarder};
 use super::refusal::{Problem, Refusal};
-use crate::bucket::SecondaryBuckets;
+use crate::bucket::{SecondaryBuckets, cost_of};
 use crate::wire;
 
 /// How often the primary is asked whether it answers again, while the secondary is in use.
@@ -58,17 +58,19 @@ pub(super) struct Channels {
     failover_after: Duration,
     queue_timeout: Duration,
     on_secondary: AtomicBool,
-    /// When the primary's current run of failures began (none: it answered last).
-    failing_since: Mutex<Option<Instant>>,
-    /// When the primary was last asked whether it answers (while on the secondary).
-    probed: Mutex<Option<Instant>>,
-    /// When the relay last said the secondary is in use.
-    reported: Mutex<Option<Instant>>,
-    buckets: Mutex<SecondaryBuckets>,
+    state: Mutex<State>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+/// What the channels remember, under one lock.
+struct State {
+    /// When the primary's current run of failures began (none: it answered last).
+    failing_since: Option<Instant>,
+    /// When the primary was last asked whether it answers (while on the secondary).
+    probed: Option<Instant>,
+    /// When the relay last said the secondary is in use.
+    reported: Option<Instant>,
+    /// The secondary's token buckets, kept by the relay itself.
+    buckets: SecondaryBuckets,
 }
 
 impl Channels {
@@ -80,11 +82,17 @@ impl Channels {
             failover_after,
             queue_timeout,
             on_secondary: AtomicBool::new(false),
-            failing_since: Mutex::new(None),
-            probed: Mutex::new(None),
-            reported: Mutex::new(None),
-            buckets: Mutex::new(SecondaryBuckets::new()),
+            state: Mutex::new(State {
+                failing_since: None,
+                probed: None,
+                reported: None,
+                buckets: SecondaryBuckets::new(),
+            }),
         }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Whether the secondary channel is in use.
@@ -98,10 +106,11 @@ impl Channels {
         match outcome {
             Err(r) if unreached(r) => {
                 let now = Instant::now();
-                let since = *lock(&self.failing_since).get_or_insert(now);
-                let failing = now.duration_since(since);
+                let mut state = self.state();
+                let failing = now.duration_since(*state.failing_since.get_or_insert(now));
                 if failing >= self.failover_after && !self.on_secondary.swap(true, Ordering::AcqRel) {
-                    *lock(&self.probed) = Some(now);
+                    state.probed = Some(now);
+                    drop(state);
                     crate::metrics::channel_moved("secondary");
                     tracing::warn!(
                         metric = "ChannelFailover",
@@ -113,7 +122,7 @@ impl Channels {
                 }
             }
             Ok(_) => {
-                lock(&self.failing_since).take();
+                self.state().failing_since = None;
             }
             Err(_) => {}
         }
@@ -121,9 +130,12 @@ impl Channels {
 
     /// The primary answered a probe: back to it.
     fn restored(&self) {
-        lock(&self.failing_since).take();
-        // A later move says so at once again.
-        lock(&self.reported).take();
+        {
+            let mut state = self.state();
+            state.failing_since = None;
+            // A later move says so at once again.
+            state.reported = None;
+        }
         if self.on_secondary.swap(false, Ordering::AcqRel) {
             crate::metrics::channel_moved("primary");
             tracing::info!(
@@ -136,11 +148,11 @@ impl Channels {
     /// Whether it is time to ask the primary again (and the time is taken when it is).
     fn probe_due(&self) -> bool {
         let now = Instant::now();
-        let mut probed = lock(&self.probed);
-        if probed.is_some_and(|p| now.duration_since(p) < PROBE_EVERY) {
+        let mut state = self.state();
+        if state.probed.is_some_and(|p| now.duration_since(p) < PROBE_EVERY) {
             return false;
         }
-        *probed = Some(now);
+        state.probed = Some(now);
         true
     }
 
@@ -148,9 +160,13 @@ impl Channels {
     /// at most once a minute.
     fn report(&self) {
         let now = Instant::now();
-        let mut reported = lock(&self.reported);
-        if reported.is_none_or(|r| now.duration_since(r) >= REPORT_EVERY) {
-            *reported = Some(now);
+        let mut state = self.state();
+        if state
+            .reported
+            .is_none_or(|r| now.duration_since(r) >= REPORT_EVERY)
+        {
+            state.reported = Some(now);
+            drop(state);
             tracing::warn!(
                 metric = "SecondaryChannelInUse",
                 "sending and reading on ICOM's secondary channel"
@@ -163,7 +179,8 @@ impl Channels {
     async fn take(&self, cost: f64) -> Result<(), Refusal> {
         let deadline = Instant::now() + self.queue_timeout;
         loop {
-            let wait = match lock(&self.buckets).take(cost, SystemTime::now()) {
+            let taken = self.state().buckets.take(cost, SystemTime::now());
+            let wait = match taken {
                 Ok(()) => return Ok(()),
                 Err(seconds) => Duration::from_secs(seconds),
             };
@@ -264,7 +281,7 @@ fn message_cost(body: &[u8], gzipped: bool) -> f64 {
     // Each message names its definition once, between an opening and a closing tag.
     let messages = (count(b"MsgDefIdr>") / 2).max(1);
     let answers = count(b">pacs.002.spi.").min(messages);
-    (messages - answers) as f64 + 0.2 * answers as f64
+    (messages - answers) as f64 * cost_of("other") + answers as f64 * cost_of("pacs.002")
 }
 
 #[cfg(test)]
