@@ -17,11 +17,11 @@ ARG RUST_IMAGE=rust:1-bookworm@sha256:93ce27a88655056a51dbdd8f5f2d7ddc071c7b0070
 ARG RUNTIME_IMAGE=debian:bookworm-slim@sha256:4b50eb66f977b4062683ff434ef18ac191da862dbe966961bc11990cf5791a8d
 
 FROM ${RUST_IMAGE} AS build
-# The schema validator (pix-schemas) links libxml2; the `libxml` crate's build runs bindgen,
-# which needs libclang and clang's headers (docs/decisions/009-schema-validator.md).
-RUN apt-get update \
- && apt-get install -y --no-install-recommends libxml2-dev pkg-config libclang1 libclang-common-14-dev \
- && rm -rf /var/lib/apt/lists/*
+# What the build needs besides the toolchain (libxml2 and bindgen's libclang for the schema
+# validator, docs/decisions/009-schema-validator.md): the one list, scripts/build-deps.txt, installed
+# by the script the README's first command and .ci/run run too.
+COPY scripts/setup.sh scripts/build-deps.txt /tmp/setup/
+RUN bash /tmp/setup/setup.sh && rm -rf /var/lib/apt/lists/* /tmp/setup
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p proxy-hsm
