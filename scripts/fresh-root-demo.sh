@@ -44,6 +44,10 @@ echo "fresh-root-demo: Debian 12 minbase made in $(( $(date +%s) - started )) s"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 cp /etc/apt/sources.list.d/* "$root/etc/apt/sources.list.d/" 2>/dev/null || true
 cp /etc/apt/apt.conf.d/99artifact-registry "$root/etc/apt/apt.conf.d/" 2>/dev/null || true
+# A network that inspects TLS has its CA among the host's local ones: the root trusts it too once
+# the ca-certificates package (which setup.sh installs) takes them in.
+mkdir -p "$root/usr/local/share/ca-certificates"
+cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/" 2>/dev/null || true
 
 # The project as a clone has it (tracked files only: no target/, no venv).
 mkdir -p "$root/src"

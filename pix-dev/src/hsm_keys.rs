@@ -61,6 +61,17 @@ impl BankKeys {
         sim: &simulator::Simulator,
         bacen_signature: &str,
     ) -> std::collections::HashMap<String, String> {
+        self.parameters_at(sim.spi.port(), sim.dict.port(), bacen_signature)
+    }
+
+    /// [`BankKeys::parameters`] for a BACEN (the simulator, or a test's hostile server with the
+    /// simulator's identity) listening at loopback on `spi` and `dict`.
+    pub fn parameters_at(
+        &self,
+        spi: u16,
+        dict: u16,
+        bacen_signature: &str,
+    ) -> std::collections::HashMap<String, String> {
         use simulator::pki::TLS_NAME;
         let read = |name: &str| std::fs::read_to_string(self.pki.path(name)).expect("read");
         [
@@ -70,8 +81,8 @@ impl BankKeys {
             ("MtlsCertificate", read("mtls-hsm.cer")),
             ("DictAuditStream", "pix-proxy-test-dict".into()),
             ("SpiAuditStream", "pix-proxy-test-spi".into()),
-            ("BcbDictEndpoint", format!("{TLS_NAME}:{}", sim.dict.port())),
-            ("BcbSpiEndpoint", format!("{TLS_NAME}:{}", sim.spi.port())),
+            ("BcbDictEndpoint", format!("{TLS_NAME}:{dict}")),
+            ("BcbSpiEndpoint", format!("{TLS_NAME}:{spi}")),
             ("BcbSignatureCertificate", bacen_signature.to_string()),
             ("BcbMtlsCertificate", read("bacen-ca.cer")),
         ]
@@ -103,6 +114,34 @@ impl BankKeys {
             .args(["--spi-port", &spi.to_string(), "--dict-port", &dict.to_string()])
             .args(["--check-port", &check.to_string()]);
         command
+    }
+
+    /// [`BankKeys::serve`] as the deployment runs it for authenticated callers: client
+    /// certificates of the dev PKI's bank CA (`--client-ca`), the proxy's TLS identity, the
+    /// callers `policy` file; logging at `info` to `log`.
+    pub fn serve_authenticated(
+        &self,
+        (parameters, secret, audit): (&std::path::Path, &std::path::Path, &std::path::Path),
+        ports: (u16, u16, u16),
+        policy: &std::path::Path,
+        log: &std::path::Path,
+    ) -> testkit::process::Killed {
+        testkit::process::Killed(
+            self.serve(parameters, secret, audit, ports)
+                .arg("--client-ca")
+                .arg(self.pki.path("bank-ca.cer"))
+                .arg("--tls-certificate")
+                .arg(self.pki.path("proxy-tls.cer"))
+                .arg("--tls-key")
+                .arg(self.pki.path("proxy-tls.key"))
+                .arg("--callers")
+                .arg(policy)
+                .env("RUST_LOG", "info")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::fs::File::create(log).expect("log"))
+                .spawn()
+                .expect("proxy-hsm"),
+        )
     }
 
     /// `proxy-hsm <subcommand>` (`serve`, `consume`) with these keys, the `parameters` and

@@ -108,22 +108,7 @@ async fn only_authenticated_callers_in_the_policy_have_messages_signed() {
     let (spi, dict, check) = (port(), port(), port());
     let audit = dir.join("audit");
     let log = dir.join("proxy.log");
-    let proxy = testkit::process::Killed(
-        keys.serve(&parameters, &secret, &audit, (spi, dict, check))
-            .arg("--client-ca")
-            .arg(pki.path("bank-ca.cer"))
-            .arg("--tls-certificate")
-            .arg(pki.path("proxy-tls.cer"))
-            .arg("--tls-key")
-            .arg(pki.path("proxy-tls.key"))
-            .arg("--callers")
-            .arg(&policy)
-            .env("RUST_LOG", "info")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("proxy-hsm"),
-    );
+    let proxy = keys.serve_authenticated((&parameters, &secret, &audit), (spi, dict, check), &policy, &log);
     let local = |p| SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, p));
     // The health port stays plain HTTP for the load balancer and ECS.
     testkit::process::wait_ready(local(check)).await;

@@ -161,8 +161,10 @@ async fn dict_entries_go_through_with_their_lookup_headers() {
         text.contains("<Key hasEntry=\"true\">+5561988880000</Key>"),
         "{text}"
     );
-    let (status, _, _) = post_xml(s.proxy.dict, "/api/v2/keys/check", check).await;
-    assert_eq!(status, 404, "not on DICT's main server");
+    // Not a path of DICT's main server: the proxy refuses it itself, BACEN never sees it.
+    let (status, _, body) = post_xml(s.proxy.dict, "/api/v2/keys/check", check).await;
+    assert_eq!(status, 400, "not on DICT's main server");
+    assert!(String::from_utf8_lossy(&body).contains("invalidPath"));
 
     // A bank that gzips its DICT request: DICT takes no compressed request (it answers 415), so
     // the proxy sends it uncompressed, signed (else 400 RequestSignatureInvalid).

@@ -113,7 +113,7 @@ async fn spi_and_dict_through_the_handler_signed_by_kms_and_audited() {
         &event::rest_event(
             "GET",
             "/api/v2/entries/+5561988880000",
-            Some(("PI-RequestingParticipant", "99999010")),
+            Some(("IncludeStatistics", "false")),
             None,
             false,
         ),
@@ -158,7 +158,7 @@ async fn spi_and_dict_through_the_handler_signed_by_kms_and_audited() {
         .expect("the DICT lookup's record");
     assert_eq!(
         get["request_path"],
-        "/api/v2/entries/+5561988880000?PI-RequestingParticipant=99999010"
+        "/api/v2/entries/+5561988880000?IncludeStatistics=false"
     );
     assert!(
         in_s3

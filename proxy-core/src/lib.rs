@@ -5,6 +5,8 @@
 //! The modules follow the path of a request (DESIGN §1):
 //! - [`service`]: the one HTTP accept loop of every server of the workspace (hyper), graceful
 //!   shutdown, the client certificate of each connection;
+//! - [`route`]: the request line read once by the grammar of ICOM's and DICT's paths, which
+//!   every later stage takes;
 //! - [`callers`]: who calls (a client certificate, an IAM principal) and what the callers policy
 //!   allows it;
 //! - [`relay`]: sign the bank's XML, forward it over mutual TLS ([`tls`]), verify BACEN's answer;
@@ -31,6 +33,7 @@ pub mod metrics;
 pub mod relay;
 pub mod reload;
 pub mod retry;
+pub mod route;
 pub mod service;
 pub mod tls;
 pub mod wire;

@@ -126,17 +126,20 @@ pub(crate) async fn control(state: &State, req: http::Request<Incoming>) -> http
         ("GET", "/stats") => {
             let s = state.stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
             let body = format!(
-                "{{\"requests\":{},\"messages\":{},\"multipart_requests\":{},\"refused_concurrency\":{},\"max_concurrent_seen\":{},\"rejected\":{},\"timed_out\":{},\"forwarded\":{},\"participant_rejections\":{},\"secondary_requests\":{}}}\n",
-                s.requests,
-                s.messages,
-                s.multipart_requests,
-                s.refused_concurrency,
-                s.max_concurrent_seen,
-                s.rejected,
-                s.timed_out,
-                s.forwarded,
-                s.participant_rejections,
-                s.secondary_requests
+                "{}\n",
+                serde_json::json!({
+                    "received": s.received,
+                    "requests": s.requests,
+                    "messages": s.messages,
+                    "multipart_requests": s.multipart_requests,
+                    "refused_concurrency": s.refused_concurrency,
+                    "max_concurrent_seen": s.max_concurrent_seen,
+                    "rejected": s.rejected,
+                    "timed_out": s.timed_out,
+                    "forwarded": s.forwarded,
+                    "participant_rejections": s.participant_rejections,
+                    "secondary_requests": s.secondary_requests,
+                })
             );
             respond(http::StatusCode::OK, "application/json", body)
         }

@@ -337,6 +337,7 @@ async fn handle(
     } else {
         Family::Dict
     };
+    state.stats.lock().unwrap_or_else(|e| e.into_inner()).received += 1;
     // ICOM's concurrency limit, counted from arrival (latency included, as a slow BACEN holds
     // the place), per participant and side.
     let side = (family == Family::Spi)

@@ -53,6 +53,9 @@ pub(crate) struct FaultState {
 /// batching.
 #[derive(Debug, Default, Clone)]
 pub struct Stats {
+    /// Every request that reached an SPI or DICT port (any path, any answer): what a test
+    /// counts to prove the proxy refused something itself.
+    pub received: u64,
     /// Requests to `/msgs`.
     pub requests: u64,
     /// Messages in them.

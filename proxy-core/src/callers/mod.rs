@@ -18,15 +18,15 @@ mod policy;
 pub mod tls;
 
 pub use identity::Caller;
-pub use need::Need;
+pub use need::{Need, REQUESTING_PARTICIPANT, Unclear};
 pub use policy::{Policy, PolicyError};
 
 /// What a caller may do; a policy grants each for a list of ISPBs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Permission {
-    /// Send SPI messages: paths under `/api/v1/in/` (ICOM's `msgs` and the send catalog).
+    /// Send SPI messages: ICOM's `msgs` and the send catalog.
     SpiSend,
-    /// Read the participant's SPI stream: paths under `/api/v1/out/`.
+    /// Read the participant's SPI stream (and end it), and the stream's catalog.
     SpiStream,
     /// DICT queries: `GET`, and `keys/check` (a lookup sent as `POST`).
     DictRead,
@@ -185,6 +185,7 @@ mod tests {
         Need {
             permission: Permission::SpiSend,
             ispb: Some("99999010".into()),
+            participant_free: false,
         }
     }
 

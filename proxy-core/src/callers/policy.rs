@@ -168,7 +168,11 @@ impl Policy {
                 .get(&need.permission)
                 .is_some_and(|ispbs| match &need.ispb {
                     Some(ispb) => ispbs.iter().any(|i| i == "*" || i == ispb),
-                    None => !ispbs.is_empty(),
+                    // An operation about no participant (a catalog, a key check) is covered by
+                    // the permission for any ISPB; any other request naming none could act for
+                    // any, and only `*` covers it.
+                    None if need.participant_free => !ispbs.is_empty(),
+                    None => ispbs.iter().any(|i| i == "*"),
                 })
         });
         if granted {
@@ -229,6 +233,7 @@ mod tests {
         Need {
             permission,
             ispb: ispb.map(str::to_string),
+            participant_free: false,
         }
     }
 
@@ -245,6 +250,15 @@ mod tests {
             .unwrap_err();
         assert_eq!(d.because, RefusedBecause::NotPermitted);
         assert!(d.detail.contains("spi-send for ISPB 99999020"), "{}", d.detail);
+        // A request naming no ISPB could act for any: only a grant of `*` covers it.
+        let d = p.decide(&payments, &need(Permission::SpiSend, None)).unwrap_err();
+        assert_eq!(d.because, RefusedBecause::NotPermitted);
+        // A catalog concerns no participant: the permission for any ISPB covers it.
+        let catalog = Need {
+            participant_free: true,
+            ..need(Permission::SpiSend, None)
+        };
+        assert!(p.decide(&payments, &catalog).is_ok());
         let d = p
             .decide(&payments, &need(Permission::DictWrite, None))
             .unwrap_err();
@@ -266,6 +280,7 @@ mod tests {
             p.decide(&session, &need(Permission::SpiSend, Some("99999010")))
                 .is_ok()
         );
+        assert!(p.decide(&session, &need(Permission::SpiSend, None)).is_ok());
         let other_account = Caller::Principal {
             arn: "arn:aws:sts::999999999999:assumed-role/payments/i-1".into(),
         };

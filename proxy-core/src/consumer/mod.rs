@@ -35,8 +35,10 @@ pub use message::Message;
 pub use seen::Seen;
 
 use crate::callers::Caller;
-use crate::relay::{self, Relay};
+use crate::relay::{self, Relay, Relayed};
+use crate::route::{Operation, Route, shown};
 use crate::wire;
+use pix_xmldsig::dsig::Profile;
 
 /// How the consumer reads.
 #[derive(Debug, Clone)]
@@ -99,15 +101,16 @@ impl Consumer {
             if *stop.borrow() {
                 break;
             }
-            let answer = tokio::select! {
+            let relayed = tokio::select! {
                 a = self.exchange(Method::GET, &next) => a,
                 _ = stop.changed() => break,
             };
             let delivered_at = SystemTime::now();
-            let pull_next = relay_header(&answer, "pi-pull-next");
+            let answer = &relayed.response;
+            let pull_next = self.pull_next(reader, answer);
             match answer.status() {
                 StatusCode::OK => {
-                    let messages = self.messages(&answer, delivered_at);
+                    let messages = self.messages(&relayed, delivered_at);
                     if !self.hand_off(reader, &messages, &mut stop).await {
                         // Stopped before the page was all handed off: neither acknowledged
                         // nor ended; BACEN delivers it again.
@@ -138,14 +141,39 @@ impl Consumer {
         }
         if next != start {
             // Every page this reader took is handed off: ending the stream loses nothing.
-            let answer = self.exchange(Method::DELETE, &next).await;
+            let answer = self.exchange(Method::DELETE, &next).await.response;
             tracing::info!(reader, status = %answer.status(), "stream ended");
         }
         streams_open(reader, false);
     }
 
+    /// BACEN's `PI-Pull-Next`, taken only when it is a path of this participant's stream
+    /// (ICOM's grammar, origin-form, no query): anything else from upstream is logged and the
+    /// reader starts a new stream, so that a hostile header neither sends the proxy elsewhere
+    /// nor stalls the reader (what it delivered is handed off already, and a redelivery is
+    /// marked duplicate).
+    fn pull_next(&self, reader: usize, answer: &http::Response<Bytes>) -> Option<String> {
+        let next = relay_header(answer, "pi-pull-next")?;
+        let own = next.parse::<http::Uri>().ok().and_then(|uri| {
+            let route = Route::parse(Profile::Spi, &Method::GET, &uri).ok()?;
+            (route.operation == Operation::SpiStreamRead
+                && route.path_ispb.as_deref() == Some(self.config.ispb.as_str())
+                && route.query.is_empty())
+            .then_some(route.path_and_query)
+        });
+        if own.is_none() {
+            tracing::warn!(
+                reader,
+                metric = "PullNextRefused",
+                pull_next = %shown(&next, 200),
+                "BACEN's PI-Pull-Next is not a path of this participant's stream: starting another"
+            );
+        }
+        own
+    }
+
     /// A request to BACEN through the relay, as the consumer.
-    async fn exchange(&self, method: Method, path: &str) -> http::Response<Bytes> {
+    async fn exchange(&self, method: Method, path: &str) -> Relayed {
         let mut req = Request::builder()
             .method(method)
             .uri(path)
@@ -155,11 +183,13 @@ impl Consumer {
         req.extensions_mut().insert(Caller::Service {
             name: "consumer".into(),
         });
-        self.relay.handle(req).await
+        self.relay.relay(req).await
     }
 
-    /// The page's messages: each part of a multipart page, else the page itself.
-    fn messages(&self, answer: &http::Response<Bytes>, delivered_at: SystemTime) -> Vec<Message> {
+    /// The page's messages: each part of a multipart page, else the page itself, each with the
+    /// relay's own verdict on it (never a header: nothing from upstream speaks for the proxy).
+    fn messages(&self, relayed: &Relayed, delivered_at: SystemTime) -> Vec<Message> {
+        let answer = &relayed.response;
         let headers = answer.headers();
         let body = if wire::header_str(headers, http::header::CONTENT_ENCODING).eq_ignore_ascii_case("gzip") {
             match wire::gunzip(answer.body(), 64 * 1024 * 1024) {
@@ -169,8 +199,11 @@ impl Consumer {
         } else {
             answer.body().clone()
         };
-        let page_valid = relay_header(answer, relay::SIGNATURE_VALID).as_deref() == Some("true");
-        let page_error = relay_header(answer, relay::SIGNATURE_ERROR);
+        let verdict = |i: usize| match relayed.verdicts.get(i) {
+            Some(Ok(())) => (true, None),
+            Some(Err(e)) => (false, Some(e.clone())),
+            None => (false, Some("not verified by the relay".to_string())),
+        };
         let resource_ids = relay_header(answer, "pi-resourceid").unwrap_or_default();
         match wire::boundary(wire::header_str(headers, http::header::CONTENT_TYPE)) {
             Some(b) => match wire::parse_multipart(&body, &b) {
@@ -183,8 +216,7 @@ impl Consumer {
                             .map(str::to_string)
                             .or_else(|| resource_ids.split(',').nth(i).map(|s| s.trim().to_string()))
                             .unwrap_or_default();
-                        let valid = p.header(relay::SIGNATURE_VALID) == Some("true");
-                        let error = p.header(relay::SIGNATURE_ERROR).map(str::to_string);
+                        let (valid, error) = verdict(i);
                         self.message(id, Bytes::from(p.body), valid, error, delivered_at)
                     })
                     .collect(),
@@ -197,7 +229,10 @@ impl Consumer {
                     delivered_at,
                 )],
             },
-            None => vec![self.message(resource_ids, body, page_valid, page_error, delivered_at)],
+            None => {
+                let (valid, error) = verdict(0);
+                vec![self.message(resource_ids, body, valid, error, delivered_at)]
+            }
         }
     }
 

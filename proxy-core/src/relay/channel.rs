@@ -229,7 +229,7 @@ impl Channels {
         let mut body = body;
         if *method == Method::POST {
             let gzipped = wire::header_str(&headers, header::CONTENT_ENCODING).eq_ignore_ascii_case("gzip");
-            self.take(message_cost(&body, gzipped)).await?;
+            self.take(message_cost(&headers, &body)).await?;
             if !gzipped {
                 body = Bytes::from(wire::gzip(&body));
                 headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
@@ -263,25 +263,18 @@ fn unreached(r: &Refusal) -> bool {
 }
 
 /// What a send costs in ICOM's tokens (DESIGN §6: a pacs.002 0.2, any other message 1), by the
-/// `MsgDefIdr` each message declares; a body that cannot be read costs one token.
-fn message_cost(body: &[u8], gzipped: bool) -> f64 {
-    let plain;
-    let xml: &[u8] = if gzipped {
-        match wire::gunzip(body, 64 * 1024 * 1024) {
-            Ok(p) => {
-                plain = p;
-                &plain
-            }
-            Err(_) => return 1.0,
-        }
-    } else {
-        body
-    };
-    let count = |needle: &[u8]| xml.windows(needle.len()).filter(|w| *w == needle).count();
-    // Each message names its definition once, between an opening and a closing tag.
-    let messages = (count(b"MsgDefIdr>") / 2).max(1);
-    let answers = count(b">pacs.002.spi.").min(messages);
-    (messages - answers) as f64 * cost_of("other") + answers as f64 * cost_of("pacs.002")
+/// `AppHdr/MsgDefIdr` each message of the body (each part of a multipart one) declares, read by
+/// the parser, never by a substring; a message that declares none, or a body that cannot be
+/// read, costs one token each.
+fn message_cost(headers: &http::HeaderMap, body: &[u8]) -> f64 {
+    let messages = super::record::messages(headers, body);
+    if messages.is_empty() {
+        return cost_of("other");
+    }
+    messages
+        .iter()
+        .map(|m| cost_of(m.declared_type().unwrap_or("other")))
+        .sum()
 }
 
 #[cfg(test)]
@@ -291,13 +284,35 @@ mod tests {
     #[test]
     fn a_send_costs_by_the_messages_it_carries() {
         let msg = |def: &str| format!("<Envelope><AppHdr><MsgDefIdr>{def}</MsgDefIdr></AppHdr></Envelope>");
+        let xml = || {
+            let mut h = http::HeaderMap::new();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+            h
+        };
         let one = msg("pacs.008.spi.1.16");
-        assert_eq!(message_cost(one.as_bytes(), false), 1.0);
-        let batch = format!("{}{}{}", msg("pacs.002.spi.1.17"), msg("pacs.002.spi.1.17"), one);
-        assert!((message_cost(batch.as_bytes(), false) - 1.4).abs() < 1e-9);
-        let gzipped = wire::gzip(batch.as_bytes());
-        assert!((message_cost(&gzipped, true) - 1.4).abs() < 1e-9);
-        assert_eq!(message_cost(b"not xml", false), 1.0);
+        assert_eq!(message_cost(&xml(), one.as_bytes()), 1.0);
+        assert_eq!(message_cost(&xml(), msg("pacs.002.spi.1.17").as_bytes()), 0.2);
+        // A batch: each part by its own MsgDefIdr, gzip'd or not.
+        let parts: Vec<wire::Part> = ["pacs.002.spi.1.17", "pacs.002.spi.1.17", "pacs.008.spi.1.16"]
+            .iter()
+            .map(|d| wire::Part {
+                headers: vec![("content-type".into(), "application/xml".into())],
+                body: msg(d).into_bytes(),
+            })
+            .collect();
+        let batch = wire::build_multipart("b1", &parts);
+        let mut multipart = http::HeaderMap::new();
+        multipart.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("multipart/mixed; boundary=b1"),
+        );
+        assert!((message_cost(&multipart, &batch) - 1.4).abs() < 1e-9);
+        multipart.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        assert!((message_cost(&multipart, &wire::gzip(&batch)) - 1.4).abs() < 1e-9);
+        assert_eq!(message_cost(&xml(), b"not xml"), 1.0);
+        // The text of a pacs.008 that mentions pacs.002's definition pays a pacs.008's token.
+        let sly = "<Envelope><AppHdr><MsgDefIdr>pacs.008.spi.1.16</MsgDefIdr></AppHdr><Ustrd>&gt;pacs.002.spi.1.17&lt;</Ustrd></Envelope>";
+        assert_eq!(message_cost(&xml(), sly.as_bytes()), 1.0);
     }
 
     #[tokio::test]

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
-use http::{Method, Request, Uri};
+use http::{Method, Request};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::{FixedServerNameResolver, HttpsConnector};
 use hyper_util::client::legacy::Client;
@@ -22,22 +22,13 @@ use rustls_pki_types::ServerName;
 
 use super::refusal::{Problem, Refusal};
 use super::{RelayConfig, RelayError};
+use crate::route::{self, Route};
 use crate::wire;
 use pix_xmldsig::dsig::Profile;
 use pix_xmldsig::signer::Signer;
 
 /// DICT lookups also carry these (DESIGN §6).
 const DICT_HEADERS: &[&str] = &["pi-requestingparticipant", "pi-payerid", "pi-endtoendid"];
-
-/// The API root of DICT's key-check server, which DICT's OpenAPI (2.12.1, `checkKeys`'s own
-/// `servers`: `https://dict-np[-h].pi.rsfn.net.br:…/api-np/v2/`) puts apart from DICT's.
-pub(super) const KEY_CHECK_ROOT: &str = "/api-np/v2/";
-
-/// Whether DICT's OpenAPI defines this request without a signature: of 2.12.1's request bodies
-/// only `CheckKeysRequest` (`POST /keys/check` on the key-check server) has no `Signature`.
-pub(super) fn unsigned_by_spec(profile: Profile, method: &Method, path: &str) -> bool {
-    profile == Profile::Dict && *method == Method::POST && path == "/api-np/v2/keys/check"
-}
 
 /// One of BACEN's servers a relay reaches: its URL base (`https://host:port`) and the `Host`
 /// sent to it (without the port, as BACEN wants).
@@ -130,42 +121,22 @@ impl Forwarder {
         })
     }
 
-    /// BACEN's URL for the request's path: only origin-form paths, never another host.
-    pub(super) fn target(&self, uri: &Uri) -> Result<String, Refusal> {
-        let refuse = |reason: String| Refusal::new(Problem::InvalidPath, reason);
-        if uri.scheme().is_some() || uri.authority().is_some() {
-            return Err(refuse("absolute URLs are not relayed; send a path".into()));
-        }
-        let path = uri.path_and_query().map_or("/", |p| p.as_str());
-        if !path.starts_with('/') || path.starts_with("//") || path.contains('\\') {
-            return Err(refuse(format!("path '{path}' is not a plain absolute path")));
-        }
-        // Only BACEN's API roots of this family (ICOM /api/v1/, DICT /api/v2/: DESIGN §6; DICT's
-        // key-check server /api-np/v2/), and no dot-segment, plain or percent-encoded, that would
-        // leave them.
-        let server = match self.profile {
-            Profile::Spi if path.starts_with("/api/v1/") => &self.main,
-            Profile::Dict if path.starts_with("/api/v2/") => &self.main,
-            Profile::Dict if path.starts_with(KEY_CHECK_ROOT) => self.key_check.as_ref().ok_or_else(|| {
-                refuse(format!(
-                    "path '{path}' is DICT's key-check API, and no key-check server is configured (BcbDictKeyCheckEndpoint)"
-                ))
+    /// BACEN's URL for a request read by the grammar: the route's server (DICT's key-check
+    /// server when configured) and the path it matched, never another host.
+    pub(super) fn target(&self, route: &Route) -> Result<String, Refusal> {
+        let server = match route.server() {
+            route::Server::Main => &self.main,
+            route::Server::KeyCheck => self.key_check.as_ref().ok_or_else(|| {
+                Refusal::new(
+                    Problem::InvalidPath,
+                    format!(
+                        "{} is DICT's key-check API, and no key-check server is configured (BcbDictKeyCheckEndpoint)",
+                        route.name()
+                    ),
+                )
             })?,
-            Profile::Spi => return Err(refuse(format!("path '{path}' is not under /api/v1/"))),
-            Profile::Dict => {
-                return Err(refuse(format!(
-                    "path '{path}' is not under /api/v2/ or {KEY_CHECK_ROOT}"
-                )));
-            }
         };
-        let dotted = uri.path().split('/').any(|segment| {
-            let s = segment.to_ascii_lowercase().replace("%2e", ".");
-            s == "." || s == ".."
-        });
-        if dotted {
-            return Err(refuse(format!("path '{path}' has a dot-segment")));
-        }
-        Ok(format!("{}{path}", server.base))
+        Ok(format!("{}{}", server.base, route.path_and_query))
     }
 
     /// The URL of `path` (origin-form, already checked) on this forwarder's main server.
@@ -352,50 +323,30 @@ mod tests {
         Forwarder::new(&config, Arc::new(mtls)).unwrap()
     }
 
+    fn route(profile: Profile, method: Method, path: &str) -> Route {
+        Route::parse(profile, &method, &path.parse().unwrap()).unwrap()
+    }
+
     #[test]
-    fn keys_check_goes_to_its_own_server_unsigned_and_nothing_else_does() {
-        let uri = |p: &str| p.parse::<Uri>().unwrap();
+    fn keys_check_goes_to_its_own_server_and_nothing_else_does() {
         let dict = forwarder(Profile::Dict, Some("dict-np-h.pi.rsfn.net.br:16532"));
-        let target = dict.target(&uri("/api-np/v2/keys/check")).unwrap();
+        let check = route(Profile::Dict, Method::POST, "/api-np/v2/keys/check");
+        let target = dict.target(&check).unwrap();
         assert_eq!(
             target,
             "https://dict-np-h.pi.rsfn.net.br:16532/api-np/v2/keys/check"
         );
         assert_eq!(dict.host_of(&target), "dict-np-h.pi.rsfn.net.br");
-        let entries = dict.target(&uri("/api/v2/entries/")).unwrap();
+        let entries = dict
+            .target(&route(Profile::Dict, Method::POST, "/api/v2/entries/"))
+            .unwrap();
         assert_eq!(dict.host_of(&entries), "dict-h.pi.rsfn.net.br");
-        // Without the key-check server, and for SPI, the path is refused, naming why.
-        let refused = forwarder(Profile::Dict, None)
-            .target(&uri("/api-np/v2/keys/check"))
-            .unwrap_err();
+        // Without the key-check server the path is refused, naming why.
+        let refused = forwarder(Profile::Dict, None).target(&check).unwrap_err();
         assert!(
             refused.detail.contains("BcbDictKeyCheckEndpoint"),
             "{}",
             refused.detail
         );
-        let spi = forwarder(Profile::Spi, Some("dict-np-h.pi.rsfn.net.br:16532"));
-        assert!(spi.target(&uri("/api-np/v2/keys/check")).is_err());
-        assert!(dict.target(&uri("/api-np/v2/../v2/entries/")).is_err());
-        // Only CheckKeysRequest is unsigned by the spec.
-        assert!(unsigned_by_spec(
-            Profile::Dict,
-            &Method::POST,
-            "/api-np/v2/keys/check"
-        ));
-        assert!(!unsigned_by_spec(
-            Profile::Dict,
-            &Method::POST,
-            "/api/v2/keys/check"
-        ));
-        assert!(!unsigned_by_spec(
-            Profile::Dict,
-            &Method::POST,
-            "/api/v2/entries/"
-        ));
-        assert!(!unsigned_by_spec(
-            Profile::Spi,
-            &Method::POST,
-            "/api-np/v2/keys/check"
-        ));
     }
 }

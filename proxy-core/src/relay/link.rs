@@ -23,6 +23,7 @@ use super::budget::{self, Budget};
 use super::forward::{Answer, Forwarder};
 use super::refusal::Refusal;
 use super::{BacenTrust, RelayConfig, RelayError};
+use crate::route::{BudgetSide, Route};
 use crate::wire;
 use pix_xmldsig::dsig::Profile;
 use pix_xmldsig::signer::Signer;
@@ -83,7 +84,6 @@ pub(super) struct Current {
 
 /// The link to BACEN of one relay.
 pub(super) struct Link {
-    profile: Profile,
     config: RelayConfig,
     current: RwLock<Arc<Current>>,
     sends: Budget,
@@ -115,7 +115,6 @@ impl Link {
             (None, None)
         };
         let link = Arc::new(Link {
-            profile: config.profile,
             sends: Budget::new(config.profile, "send", config.max_in_flight, config.queue_timeout),
             reads: Budget::new(config.profile, "read", config.max_in_flight, config.queue_timeout),
             config,
@@ -213,29 +212,30 @@ impl Link {
     pub(super) async fn send(
         &self,
         current: &Current,
-        method: &Method,
+        route: &Route,
         headers: &http::HeaderMap,
         target: String,
         body: Bytes,
     ) -> Result<Sent, Refusal> {
-        let path = target.split_once("/api/").map_or("", |(_, p)| p);
-        let send = *method == Method::POST && path.ends_with("/msgs");
-        let read = path.starts_with("v1/out/") && path.contains("/stream/");
-        if self.profile != Profile::Spi || !(send || read) {
+        let method = &route.method;
+        let Some(side) = route.budget() else {
             let (answer, channel) = self.deliver(current, method, headers, target, body).await?;
             return Ok(Sent {
                 answer,
                 batch_id: None,
                 channel,
             });
-        }
-        if send
+        };
+        if side == BudgetSide::Send
             && let Some(batches) = &self.batches
             && is_single(headers)
         {
             return self.batched(batches, target, body).await;
         }
-        let budget = if send { &self.sends } else { &self.reads };
+        let budget = match side {
+            BudgetSide::Send => &self.sends,
+            BudgetSide::Read => &self.reads,
+        };
         let _place = budget.enter().await?;
         let (answer, channel) = self.deliver(current, method, headers, target, body).await?;
         if answer.0.status == StatusCode::TOO_MANY_REQUESTS {

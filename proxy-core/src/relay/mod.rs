@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{Method, Request, Response};
+use http::{Request, Response};
 use http_body_util::{BodyExt, Limited};
 
 pub use config::{BacenTrust, RelayConfig, RelayError};
@@ -41,13 +41,14 @@ pub use record::{Indexed, index as describe};
 pub use refusal::{Problem, Refusal};
 
 use crate::audit::{AuditSink, InFlight};
-use crate::callers::{Caller, Callers, Need, RefusedBecause};
+use crate::callers::{Caller, Callers, Need, RefusedBecause, Unclear};
+use crate::route::{Route, RouteError};
 use link::Link;
 use pix_xmldsig::dsig::Profile;
 use pix_xmldsig::signer::Signer;
 use pix_xmldsig::trust::{Certificate, TrustStore};
 use record::Evidence;
-use verify::{Kind, Verifier};
+use verify::Verifier;
 
 /// The header that tells the bank service whether BACEN's answer was verified.
 pub const SIGNATURE_VALID: &str = "pix-signature-valid";
@@ -204,19 +205,24 @@ impl Relay {
     /// Relays one request; always answers, and always leaves an audit record. The caller is
     /// the [`Caller`] in the request's extensions (none: unauthenticated).
     pub async fn handle(&self, req: Request<Bytes>) -> Response<Bytes> {
+        self.relay(req).await.response
+    }
+
+    /// [`Relay::handle`], with the relay's own verdict on each message of BACEN's answer: what
+    /// the stream consumer hands off as verified, never a header of the answer.
+    pub async fn relay(&self, req: Request<Bytes>) -> Relayed {
         let _counted = self.audit.in_flight().map(InFlight::enter);
         let (parts, body) = req.into_parts();
         let draft = record::start(&parts, &self.key_id, Instant::now());
-        if let Err(refusal) = self.admit(&parts, &body) {
-            let answer = refusal.response();
-            return draft
-                .finish(self.profile, self.audit.as_ref(), answer, &body, None)
-                .await;
-        }
-        let (answer, sent, evidence) = self.exchange(&parts, body).await;
-        draft
-            .finish(self.profile, self.audit.as_ref(), answer, &sent, evidence)
-            .await
+        let (response, sent, evidence) = match self.prepare(&parts, &body) {
+            Err(refusal) => (refusal.response(), body, None),
+            Ok((route, decoded)) => self.exchange(&parts, &route, body, decoded).await,
+        };
+        let verdicts = evidence.as_ref().map(|e| e.verdicts.clone()).unwrap_or_default();
+        let response = draft
+            .finish(self.profile, self.audit.as_ref(), response, &sent, evidence)
+            .await;
+        Relayed { response, verdicts }
     }
 
     /// Answers a request the front end refused before relaying it (e.g. a body over its memory
@@ -234,9 +240,50 @@ impl Relay {
             .await
     }
 
+    /// Before anything is signed or sent: the request line read by the grammar, the body
+    /// decoded as it will be signed, and stage 0, whether the caller may do it for the
+    /// participant every source of the request names.
+    fn prepare(
+        &self,
+        parts: &http::request::Parts,
+        body: &Bytes,
+    ) -> Result<(Route, Option<sign::Decoded>), Refusal> {
+        let route = Route::parse(self.profile, &parts.method, &parts.uri).map_err(|e| match e {
+            RouteError::Path(why) => Refusal::new(Problem::InvalidPath, why),
+            RouteError::Query(why) => Refusal::new(Problem::InvalidRequest, why),
+        })?;
+        if body.len() > self.max_body {
+            let reason = format!("request body over {} bytes", self.max_body);
+            return Err(Refusal::new(Problem::BodyTooLarge, reason));
+        }
+        let decoded = if !route.takes_body() {
+            if !body.is_empty() {
+                let reason = format!("{} {} takes no body", parts.method, route.name());
+                return Err(Refusal::new(Problem::InvalidRequest, reason));
+            }
+            None
+        } else {
+            Some(sign::decode(&route, &parts.headers, body, self.max_body)?)
+        };
+        self.admit(parts, &route, decoded.as_ref())?;
+        Ok((route, decoded))
+    }
+
     /// Stage 0: whether the request's caller may do what it asks (the policy logs and counts a
     /// refusal).
-    fn admit(&self, parts: &http::request::Parts, body: &[u8]) -> Result<(), Refusal> {
+    fn admit(
+        &self,
+        parts: &http::request::Parts,
+        route: &Route,
+        decoded: Option<&sign::Decoded>,
+    ) -> Result<(), Refusal> {
+        let need =
+            Need::of(route, &parts.headers, decoded.map(|d| d.plain.as_slice())).map_err(|unclear| {
+                match unclear {
+                    Unclear::Disagree(why) => Refusal::new(Problem::ParticipantMismatch, why),
+                    Unclear::Malformed(why) => Refusal::new(Problem::InvalidRequest, why),
+                }
+            })?;
         if matches!(self.callers, Callers::Open) {
             return Ok(());
         }
@@ -244,7 +291,6 @@ impl Relay {
             .extensions
             .get::<Caller>()
             .unwrap_or(&Caller::Unauthenticated);
-        let need = Need::of(self.profile, &parts.method, &parts.uri, &parts.headers, body);
         self.callers.decide(caller, &need).map_err(|denied| {
             let problem = match denied.because {
                 RefusedBecause::Unauthenticated => Problem::CallerUnauthenticated,
@@ -259,42 +305,36 @@ impl Relay {
     async fn exchange(
         &self,
         parts: &http::request::Parts,
+        route: &Route,
         body: Bytes,
+        decoded: Option<sign::Decoded>,
     ) -> (Response<Bytes>, Bytes, Option<Evidence>) {
         let current = self.link.current();
         let (trust, forwarder) = (&current.trust, &current.forwarder);
-        let max_body = self.max_body;
-        let target = match forwarder.target(&parts.uri) {
+        let target = match forwarder.target(route) {
             Ok(t) => t,
             Err(refusal) => return (refusal.response(), body, None),
         };
-        if body.len() > max_body {
-            let refusal = Refusal::new(
-                Problem::BodyTooLarge,
-                format!("request body over {max_body} bytes"),
-            );
-            return (refusal.response(), body, None);
-        }
-        let unsigned = body.is_empty()
-            || matches!(parts.method, Method::GET | Method::DELETE)
-            || forward::unsigned_by_spec(self.profile, &parts.method, parts.uri.path());
-        let sent = if unsigned {
-            body
-        } else {
-            let signing = sign::Signing {
-                profile: self.profile,
-                signer: current.signer.as_ref(),
-                schemas: self.schemas.as_deref(),
-            };
-            let signed = sign::request_body(&signing, &parts.headers, &body, max_body).await;
-            match signed {
-                Ok(b) => Bytes::from(b),
-                Err(refusal) => return (refusal.response(), body, None),
+        let sent = match decoded {
+            None => Bytes::new(),
+            Some(decoded) if !route.signs_body() || decoded.plain.is_empty() => {
+                decoded.outgoing(self.profile)
+            }
+            Some(decoded) => {
+                let signing = sign::Signing {
+                    profile: self.profile,
+                    signer: current.signer.as_ref(),
+                    schemas: self.schemas.as_deref(),
+                };
+                match sign::request_body(&signing, &decoded).await {
+                    Ok(b) => Bytes::from(b),
+                    Err(refusal) => return (refusal.response(), body, None),
+                }
             }
         };
         let sent_as = match self
             .link
-            .send(&current, &parts.method, &parts.headers, target, sent.clone())
+            .send(&current, route, &parts.headers, target, sent.clone())
             .await
         {
             Ok(a) => a,
@@ -303,18 +343,31 @@ impl Relay {
         let verifier = Verifier {
             profile: self.profile,
             trust: &trust.signatures,
-            max_body,
+            max_body: self.max_body,
         };
-        let kind = Kind::of(self.profile, &parts.method, parts.uri.path());
-        let judged = verifier.judge(sent_as.answer, kind);
+        let judged = verifier.judge(sent_as.answer, route.answer_kind());
         let evidence = Evidence {
             bacen_body: judged.bacen_body,
             verification_error: judged.verification_error,
+            verdicts: judged.verdicts,
             batch_id: sent_as.batch_id,
             channel: sent_as.channel.name(),
         };
         (judged.response, sent, Some(evidence))
     }
+}
+
+/// One message of BACEN's answer as the relay judged it: `Ok` verified, `Err` the failed check.
+pub type Verdict = Result<(), String>;
+
+/// A relayed exchange: the answer for the bank, and the relay's verdict on each message of
+/// BACEN's answer (the whole body, or each part of a multipart one, in order; empty when nothing
+/// was verified: an unsigned answer, or no answer from BACEN).
+pub struct Relayed {
+    /// The answer, as [`Relay::handle`] gives it.
+    pub response: Response<Bytes>,
+    /// The verdicts.
+    pub verdicts: Vec<Verdict>,
 }
 
 /// Collects a request body of at most `limit` bytes (the front ends' memory bound); past it, the

@@ -8,8 +8,8 @@ use bytes::Bytes;
 use http::Response;
 use http::header::{self, HeaderValue};
 
+use super::REQUEST_ID;
 use super::verify::Failure;
-use super::{REQUEST_ID, SIGNATURE_VALID};
 use crate::audit::{AuditRecord, AuditSink};
 use crate::wire;
 use pix_xmldsig::dsig::Profile;
@@ -21,6 +21,9 @@ pub(super) struct Evidence {
     pub bacen_body: Bytes,
     /// Why its verification failed, when it did.
     pub verification_error: Option<Failure>,
+    /// The relay's verdict on each of its messages: the record's `response_signature_valid`
+    /// comes from these, never from a header.
+    pub verdicts: Vec<super::Verdict>,
     /// The batch the message went in, when it shared its request with others.
     pub batch_id: Option<String>,
     /// The channel the request went on (`primary`, or ICOM's `secondary`).
@@ -106,6 +109,10 @@ impl Draft {
             add_new(&mut record.biz_msg_idrs, &m.biz_msg_idrs);
             add_new(&mut record.end_to_end_ids, &m.end_to_end_ids);
         }
+        let verified = evidence
+            .as_ref()
+            .is_some_and(|e| !e.verdicts.is_empty() && e.verdicts.iter().all(Result::is_ok));
+        record.response_signature_valid = verified.to_string();
         if let Some(e) = evidence {
             if let Some(failure) = e.verification_error {
                 record.verification_code = Some(failure.code.to_string());
@@ -115,12 +122,6 @@ impl Draft {
             record.bacen_channel = Some(e.channel.to_string());
         }
         record.response_status_code = i32::from(response.status().as_u16());
-        record.response_signature_valid = response
-            .headers()
-            .get(SIGNATURE_VALID)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("false")
-            .to_string();
         record.response_header = headers_json(response.headers());
         record.response_body = String::from_utf8_lossy(&bacen_body).into_owned();
         let took = started.elapsed();
@@ -185,12 +186,22 @@ pub struct Indexed {
     pub biz_msg_idrs: Vec<String>,
     /// `EndToEndId` and `OrgnlEndToEndId`, in document order.
     pub end_to_end_ids: Vec<String>,
+    /// `AppHdr/MsgDefIdr` (`pacs.002.spi.1.17`), when the message declares one.
+    pub msg_def_idr: Option<String>,
+}
+
+impl Indexed {
+    /// The message type its `MsgDefIdr` declares (`pacs.002`), when it declares one.
+    pub fn declared_type(&self) -> Option<&str> {
+        let def = self.msg_def_idr.as_deref()?;
+        def.split_once(".spi.").map(|(kind, _)| kind)
+    }
 }
 
 /// Every message of a body sent with `headers`: a gzip'd body decompressed, each part of a
 /// multipart one. The headers are the bank's: a body that arrived gzip'd went to DICT
 /// uncompressed, hence the look at gzip's magic bytes.
-fn messages(headers: &http::HeaderMap, body: &[u8]) -> Vec<Indexed> {
+pub(super) fn messages(headers: &http::HeaderMap, body: &[u8]) -> Vec<Indexed> {
     let gzip = wire::header_str(headers, header::CONTENT_ENCODING).eq_ignore_ascii_case("gzip");
     let plain = if gzip && body.starts_with(&[0x1f, 0x8b]) {
         match wire::gunzip(body, MAX_INDEXED) {
@@ -232,6 +243,10 @@ pub fn index(body: &[u8]) -> Option<Indexed> {
     for e in doc.elements() {
         let Some(x) = doc.element(e) else { continue };
         let field = match doc.local(x) {
+            "MsgDefIdr" if out.msg_def_idr.is_none() => {
+                out.msg_def_idr = Some(doc.text(e).trim().to_string());
+                continue;
+            }
             "BizMsgIdr" => &mut out.biz_msg_idrs,
             "EndToEndId" | "OrgnlEndToEndId" => &mut out.end_to_end_ids,
             _ => continue,

@@ -52,11 +52,14 @@ pub enum Problem {
     /// The callers policy does not allow this caller what the request needs (`403`, naming the
     /// permission).
     CallerForbidden,
+    /// The request names two different participants (path, `PI-RequestingParticipant`, the
+    /// query's `Participant`, the body's): the ISPB checked must be the ISPB signed (`400`).
+    ParticipantMismatch,
 }
 
 impl Problem {
     /// Every code, for the docs and the tests.
-    pub const ALL: [Problem; 18] = [
+    pub const ALL: [Problem; 19] = [
         Problem::InvalidPath,
         Problem::InvalidRequest,
         Problem::BodyTooLarge,
@@ -75,6 +78,7 @@ impl Problem {
         Problem::BacenBusy,
         Problem::CallerUnauthenticated,
         Problem::CallerForbidden,
+        Problem::ParticipantMismatch,
     ];
 
     /// The code, e.g. `signerUnavailable`.
@@ -98,6 +102,7 @@ impl Problem {
             Problem::BacenBusy => "bacenBusy",
             Problem::CallerUnauthenticated => "callerUnauthenticated",
             Problem::CallerForbidden => "callerForbidden",
+            Problem::ParticipantMismatch => "participantMismatch",
         }
     }
 
@@ -107,7 +112,8 @@ impl Problem {
             Problem::InvalidPath
             | Problem::InvalidRequest
             | Problem::InvalidBody
-            | Problem::InvalidMessage => StatusCode::BAD_REQUEST,
+            | Problem::InvalidMessage
+            | Problem::ParticipantMismatch => StatusCode::BAD_REQUEST,
             Problem::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Problem::UnsupportedEncoding | Problem::UnsupportedMediaType => {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE

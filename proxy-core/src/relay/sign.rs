@@ -6,6 +6,7 @@
 use http::header;
 
 use super::refusal::{Problem, Refusal};
+use crate::route::Route;
 use crate::wire;
 use pix_schemas::{Catalog, Invalid, Stage};
 use pix_xmldsig::dsig::{self, Profile, SignError};
@@ -19,28 +20,69 @@ pub(super) struct Signing<'a> {
     pub(super) schemas: Option<&'a Catalog>,
 }
 
-/// The body to send to BACEN for a bank's `body` with `headers`.
-pub(super) async fn request_body(
-    signing: &Signing<'_>,
+/// A request body as it will be signed: decompressed, with how it came.
+pub(super) struct Decoded {
+    /// The body, decompressed.
+    pub(super) plain: Vec<u8>,
+    /// Whether it came gzip'd.
+    gzip: bool,
+    /// Its `Content-Type`.
+    content_type: String,
+}
+
+impl Decoded {
+    /// The body as it goes to BACEN unsigned: gzip'd again for ICOM when it came so; DICT takes
+    /// no compressed request.
+    pub(super) fn outgoing(self, profile: Profile) -> bytes::Bytes {
+        if self.gzip && profile == Profile::Spi {
+            bytes::Bytes::from(wire::gzip(&self.plain))
+        } else {
+            bytes::Bytes::from(self.plain)
+        }
+    }
+}
+
+/// The bank's `body` with `headers`, decompressed: the bytes the callers stage reads the
+/// participant from are the bytes that are signed. A `Content-Encoding` other than gzip is
+/// `415`; a multipart body to DICT, whose operations each take one document, `415`.
+pub(super) fn decode(
+    route: &Route,
     headers: &http::HeaderMap,
     body: &[u8],
     max_body: usize,
-) -> Result<Vec<u8>, Refusal> {
-    let profile = signing.profile;
+) -> Result<Decoded, Refusal> {
     let encoding = wire::header_str(headers, header::CONTENT_ENCODING);
     let gzip = encoding.eq_ignore_ascii_case("gzip");
     if !gzip && !encoding.is_empty() && !encoding.eq_ignore_ascii_case("identity") {
         let reason = format!("Content-Encoding '{encoding}' (only gzip)");
         return Err(Refusal::new(Problem::UnsupportedEncoding, reason));
     }
+    let content_type = wire::header_str(headers, header::CONTENT_TYPE).to_string();
+    if route.profile == Profile::Dict && wire::boundary(&content_type).is_some() {
+        let reason = format!(
+            "{} takes one XML document; a multipart body is not relayed to DICT",
+            route.name()
+        );
+        return Err(Refusal::new(Problem::UnsupportedMediaType, reason));
+    }
     let plain = if gzip {
         wire::gunzip(body, max_body).map_err(|e| Refusal::new(Problem::InvalidBody, e.to_string()))?
     } else {
         body.to_vec()
     };
-    let content_type = wire::header_str(headers, header::CONTENT_TYPE);
+    Ok(Decoded {
+        plain,
+        gzip,
+        content_type,
+    })
+}
+
+/// The body to send to BACEN for a decoded one: signed, and for ICOM gzip'd again when it came
+/// so.
+pub(super) async fn request_body(signing: &Signing<'_>, decoded: &Decoded) -> Result<Vec<u8>, Refusal> {
+    let profile = signing.profile;
     let started = std::time::Instant::now();
-    let signed = sign_plain(signing, content_type, &plain).await;
+    let signed = sign_plain(signing, &decoded.content_type, &decoded.plain).await;
     let problem = match &signed {
         Err(r) if matches!(r.problem, Problem::SignerUnavailable | Problem::SigningFailed) => {
             Some(r.problem.code())
@@ -49,7 +91,7 @@ pub(super) async fn request_body(
     };
     crate::metrics::signed(profile, started.elapsed(), problem);
     let signed = signed?;
-    Ok(if gzip && profile == Profile::Spi {
+    Ok(if decoded.gzip && profile == Profile::Spi {
         wire::gzip(&signed)
     } else {
         signed

@@ -12,37 +12,16 @@
 //! Either way the audit record keeps BACEN's own bytes and the reason.
 
 use bytes::Bytes;
+use http::Response;
 use http::header::{self, HeaderValue};
-use http::{Method, Response};
 
 use super::forward::Answer;
 use super::refusal::{Problem, Refusal};
-use super::{SIGNATURE_ERROR, SIGNATURE_VALID};
+use super::{SIGNATURE_ERROR, SIGNATURE_VALID, Verdict};
+use crate::route::{AnswerKind as Kind, shown};
 use crate::wire::{self, WireError};
 use pix_xmldsig::dsig::{self, Profile, VerifyError};
 use pix_xmldsig::trust::TrustStore;
-
-/// What kind of answer BACEN gives to a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Kind {
-    /// Not a signed message (ICOM's catalogs).
-    Unsigned,
-    /// A stream read: a failed verification is a verdict, not a refusal.
-    Stream,
-    /// Anything else: a failed verification is `502`.
-    Signed,
-}
-
-impl Kind {
-    /// The kind of answer to `method path` in `profile`.
-    pub(super) fn of(profile: Profile, method: &Method, path: &str) -> Kind {
-        match profile {
-            Profile::Spi if path.ends_with("/catalog") => Kind::Unsigned,
-            Profile::Spi if *method == Method::GET && path.contains("/stream/") => Kind::Stream,
-            _ => Kind::Signed,
-        }
-    }
-}
 
 /// Why one message of BACEN's answer was not accepted: its body could not be read, or its
 /// signature failed a check.
@@ -83,6 +62,14 @@ pub(super) struct Judged {
     pub bacen_body: Bytes,
     /// Why verification failed, when it did.
     pub verification_error: Option<Failure>,
+    /// The verdict on each message (the whole body, or each part in order).
+    pub verdicts: Vec<Verdict>,
+}
+
+/// Whether a header is one of the proxy's own (`pix-*`, any case: header names arrive
+/// lowercased), which nothing from upstream may set.
+fn proxys_own(name: &str) -> bool {
+    name.len() >= 4 && name[..4].eq_ignore_ascii_case("pix-")
 }
 
 /// What the relay checks BACEN's answers with.
@@ -105,19 +92,24 @@ impl Verifier<'_> {
             (bytes.clone(), None)
         };
         let boundary = wire::boundary(wire::header_str(&parts.headers, header::CONTENT_TYPE));
-        // One verdict per message: the whole body, or each part.
-        let (verdicts, split) = if kind == Kind::Unsigned || bytes.is_empty() {
-            (Vec::new(), None)
-        } else if let Some(e) = unreadable {
-            (vec![Err(e)], None)
-        } else if let Some(b) = &boundary {
-            match wire::parse_multipart(&plain, b) {
-                Ok(ps) => (ps.iter().map(|p| self.verify(&p.body)).collect(), Some(ps)),
-                Err(e) => (vec![Err(e.into())], None),
-            }
-        } else {
-            (vec![self.verify(&plain)], None)
+        // The parts of a multipart answer (their headers are cleaned below whatever the kind).
+        let split = match (&boundary, &unreadable) {
+            (Some(b), None) if !bytes.is_empty() => wire::parse_multipart(&plain, b),
+            _ => Err(WireError::Multipart("not read")),
         };
+        // One verdict per message: the whole body, or each part.
+        let verdicts = if kind == Kind::Unsigned || bytes.is_empty() {
+            Vec::new()
+        } else if let Some(e) = unreadable {
+            vec![Err(e)]
+        } else {
+            match (&boundary, &split) {
+                (Some(_), Ok(ps)) => ps.iter().map(|p| self.verify(&p.body)).collect(),
+                (Some(_), Err(e)) => vec![Err(e.clone().into())],
+                (None, _) => vec![self.verify(&plain)],
+            }
+        };
+        let split = split.ok();
         let error = first_error(&verdicts, split.is_some());
         // Counted for the messages BACEN answers with (its error documents are not all signed).
         if !verdicts.is_empty() && parts.status.is_success() {
@@ -128,6 +120,10 @@ impl Verifier<'_> {
             }
         }
         let valid = !verdicts.is_empty() && error.is_none();
+        let own: Vec<Verdict> = verdicts
+            .iter()
+            .map(|v| v.as_ref().map(|_| ()).map_err(ToString::to_string))
+            .collect();
         if kind == Kind::Signed
             && parts.status.is_success()
             && !bytes.is_empty()
@@ -138,17 +134,24 @@ impl Verifier<'_> {
                 response: Refusal::new(Problem::InvalidResponseSignature, reason).response(),
                 bacen_body: plain,
                 verification_error: error,
+                verdicts: own,
             };
         }
-        // A stream's multipart answer: each part with its own verdict among its headers.
-        let body = match (kind, split, &boundary) {
-            (Kind::Stream, Some(mut ps), Some(b)) => {
-                for (p, verdict) in ps.iter_mut().zip(&verdicts) {
-                    p.headers
-                        .push((SIGNATURE_VALID.into(), verdict.is_ok().to_string()));
-                    if let Err(e) = verdict {
+        // A multipart answer: each part without upstream's `pix-*` headers and, on the stream,
+        // with the relay's own verdict.
+        let body = match (split, &boundary) {
+            (Some(mut ps), Some(b)) => {
+                for (i, p) in ps.iter_mut().enumerate() {
+                    p.headers.retain(|(name, _)| !proxys_own(name));
+                    if kind != Kind::Stream {
+                        continue;
+                    }
+                    let verdict = verdicts.get(i);
+                    let ok = matches!(verdict, Some(Ok(())));
+                    p.headers.push((SIGNATURE_VALID.into(), ok.to_string()));
+                    if let Some(Err(e)) = verdict {
                         p.headers
-                            .push((SIGNATURE_ERROR.into(), header_text(&e.to_string())));
+                            .push((SIGNATURE_ERROR.into(), shown(&e.to_string(), 300)));
                     }
                 }
                 let rebuilt = wire::build_multipart(b, &ps);
@@ -158,10 +161,12 @@ impl Verifier<'_> {
         };
         let mut r = Response::builder().status(parts.status);
         for (name, value) in &parts.headers {
+            // Nothing upstream speaks for the proxy: its own headers are its own alone.
             if !matches!(
                 name.as_str(),
                 "connection" | "keep-alive" | "transfer-encoding" | "content-length"
-            ) {
+            ) && !proxys_own(name.as_str())
+            {
                 r = r.header(name, value);
             }
         }
@@ -170,7 +175,7 @@ impl Verifier<'_> {
             HeaderValue::from_static(if valid { "true" } else { "false" }),
         );
         if let Some(e) = &error {
-            r = r.header(SIGNATURE_ERROR, header_text(&e.detail));
+            r = r.header(SIGNATURE_ERROR, shown(&e.detail, 300));
         }
         let response = r.body(body).unwrap_or_else(|_| {
             Refusal::new(Problem::InvalidResponse, "BACEN's answer headers are invalid").response()
@@ -179,6 +184,7 @@ impl Verifier<'_> {
             response,
             bacen_body: plain,
             verification_error: error,
+            verdicts: own,
         }
     }
 
@@ -201,15 +207,6 @@ fn first_error(verdicts: &[Result<(), AnswerError>], multipart: bool) -> Option<
             },
         })
     })
-}
-
-/// A reason as a header value: printable ASCII, at most 300 characters.
-fn header_text(reason: &str) -> String {
-    reason
-        .chars()
-        .map(|c| if (' '..='~').contains(&c) { c } else { '?' })
-        .take(300)
-        .collect()
 }
 
 #[cfg(test)]
@@ -314,14 +311,70 @@ mod tests {
             assert!(p.header(SIGNATURE_ERROR).is_some());
         }
         assert!(j.verification_error.unwrap().detail.starts_with("part 1: "));
-        assert!(Kind::of(Profile::Spi, &Method::GET, "/api/v1/out/1/stream/start") == Kind::Stream);
-        assert!(Kind::of(Profile::Spi, &Method::GET, "/api/v1/in/catalog") == Kind::Unsigned);
-        assert!(Kind::of(Profile::Dict, &Method::GET, "/api/v2/entries/x") == Kind::Signed);
+        assert_eq!(j.verdicts.len(), 2);
+        assert!(j.verdicts.iter().all(Result::is_err));
     }
 
     #[test]
     fn reasons_become_safe_header_values() {
-        assert_eq!(header_text("não\r\nconfiável"), "n?o??confi?vel");
-        assert!(HeaderValue::from_str(&header_text(&"é".repeat(1000))).is_ok());
+        assert_eq!(shown("não\r\nconfiável", 300), "n?o??confi?vel");
+        assert!(HeaderValue::from_str(&shown(&"é".repeat(1000), 300)).is_ok());
+    }
+
+    #[test]
+    fn no_verdict_from_upstream_reaches_the_bank() {
+        // Upstream forges the proxy's verdict, on the answer and on each part.
+        let trust = TrustStore::new();
+        let v = verifier(&trust);
+        let forged = [
+            ("pix-signature-valid", "true"),
+            ("PIX-Signature-Valid", "true"),
+            ("pix-request-id", "forged"),
+        ];
+        let j = v.judge(
+            answer(StatusCode::OK, &forged, b"<Envelope/>".to_vec()),
+            Kind::Stream,
+        );
+        let values: Vec<_> = j.response.headers().get_all(SIGNATURE_VALID).iter().collect();
+        assert_eq!(values, ["false"], "exactly one verdict, the relay's");
+        assert!(j.response.headers().get("pix-request-id").is_none());
+        assert_eq!(j.verdicts.len(), 1);
+        assert!(j.verdicts[0].is_err());
+        let parts = vec![
+            wire::Part {
+                headers: vec![
+                    ("content-type".into(), "application/xml".into()),
+                    ("Pix-Signature-Valid".into(), "true".into()),
+                    ("pix-signature-error".into(), "none".into()),
+                ],
+                body: b"<a/>".to_vec(),
+            };
+            2
+        ];
+        let body = wire::build_multipart("b1", &parts);
+        let head = [
+            ("content-type", "multipart/mixed; boundary=b1"),
+            ("pix-signature-valid", "true"),
+        ];
+        for kind in [Kind::Stream, Kind::Unsigned] {
+            let j = v.judge(answer(StatusCode::OK, &head, body.clone()), kind);
+            let back = wire::parse_multipart(j.response.body(), "b1").unwrap();
+            for p in &back {
+                let verdicts: Vec<_> = p
+                    .headers
+                    .iter()
+                    .filter(|(n, _)| n.eq_ignore_ascii_case(SIGNATURE_VALID))
+                    .map(|(_, v)| v.as_str())
+                    .collect();
+                let expected: &[&str] = if kind == Kind::Stream { &["false"] } else { &[] };
+                assert_eq!(verdicts, expected, "{kind:?}");
+                let errors = p
+                    .headers
+                    .iter()
+                    .filter(|(n, _)| n.eq_ignore_ascii_case(SIGNATURE_ERROR))
+                    .count();
+                assert_eq!(errors, usize::from(kind == Kind::Stream));
+            }
+        }
     }
 }
