@@ -62,3 +62,12 @@ def role_statements(iam, role_name):
             doc = json.loads(doc) if doc.lstrip().startswith('{"') else ast.literal_eval(doc)
         statements += doc["Statement"] if isinstance(doc["Statement"], list) else [doc["Statement"]]
     return statements
+
+
+def denied_calls(iam, secretsmanager, role_name, recording, access_key):
+    """Every call signed with `access_key` in moto's recording, and those the role's policies as
+    deployed do not allow: (calls, denied)."""
+    statements = role_statements(iam, role_name)
+    secrets = {s["Name"]: s["ARN"] for s in secretsmanager.list_secrets()["SecretList"]}
+    calls = calls_by(recording, access_key)
+    return calls, sorted({c for c in calls if not allowed(statements, c[0], c[1], secrets)})
