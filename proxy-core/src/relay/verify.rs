@@ -79,37 +79,25 @@ pub(super) struct Verifier<'a> {
     pub max_body: usize,
 }
 
+/// BACEN's body read: decompressed, split into its parts when multipart.
+struct Read {
+    /// Decompressed (BACEN's bytes when they do not decompress).
+    plain: Bytes,
+    /// Why the body could not be decompressed.
+    unreadable: Option<AnswerError>,
+    /// The multipart boundary, when the content type names one.
+    boundary: Option<String>,
+    /// The parts, when the body is multipart and splits.
+    split: Result<Vec<wire::Part>, WireError>,
+}
+
 impl Verifier<'_> {
     /// The answer for the bank, and the evidence for the audit record.
     pub(super) fn judge(&self, (parts, bytes): Answer, kind: Kind) -> Judged {
         let gzip = wire::header_str(&parts.headers, header::CONTENT_ENCODING).eq_ignore_ascii_case("gzip");
-        let (plain, unreadable) = if gzip {
-            match wire::gunzip(&bytes, self.max_body) {
-                Ok(p) => (Bytes::from(p), None),
-                Err(e) => (bytes.clone(), Some(AnswerError::from(e))),
-            }
-        } else {
-            (bytes.clone(), None)
-        };
-        let boundary = wire::boundary(wire::header_str(&parts.headers, header::CONTENT_TYPE));
-        // The parts of a multipart answer (their headers are cleaned below whatever the kind).
-        let split = match (&boundary, &unreadable) {
-            (Some(b), None) if !bytes.is_empty() => wire::parse_multipart(&plain, b),
-            _ => Err(WireError::Multipart("not read")),
-        };
-        // One verdict per message: the whole body, or each part.
-        let verdicts = if kind == Kind::Unsigned || bytes.is_empty() {
-            Vec::new()
-        } else if let Some(e) = unreadable {
-            vec![Err(e)]
-        } else {
-            match (&boundary, &split) {
-                (Some(_), Ok(ps)) => ps.iter().map(|p| self.verify(&p.body)).collect(),
-                (Some(_), Err(e)) => vec![Err(e.clone().into())],
-                (None, _) => vec![self.verify(&plain)],
-            }
-        };
-        let split = split.ok();
+        let read = self.read(&parts.headers, &bytes, gzip);
+        let verdicts = self.verdicts(&read, kind, bytes.is_empty());
+        let split = read.split.ok();
         let error = first_error(&verdicts, split.is_some());
         // Counted for the messages BACEN answers with (its error documents are not all signed).
         if !verdicts.is_empty() && parts.status.is_success() {
@@ -119,72 +107,67 @@ impl Verifier<'_> {
                 tracing::warn!(metric = "SignatureInvalid", family = self.profile.name(), check = e.code, error = %e.detail, "BACEN's answer failed verification");
             }
         }
-        let valid = !verdicts.is_empty() && error.is_none();
         let own: Vec<Verdict> = verdicts
             .iter()
             .map(|v| v.as_ref().map(|_| ()).map_err(ToString::to_string))
             .collect();
-        if kind == Kind::Signed
-            && parts.status.is_success()
-            && !bytes.is_empty()
-            && let Some(reason) = &error
-        {
-            let reason = format!("BACEN's answer failed verification: {}", reason.detail);
-            return Judged {
-                response: Refusal::new(Problem::InvalidResponseSignature, reason).response(),
-                bacen_body: plain,
-                verification_error: error,
-                verdicts: own,
-            };
-        }
-        // A multipart answer: each part without upstream's `pix-*` headers and, on the stream,
-        // with the relay's own verdict.
-        let body = match (split, &boundary) {
-            (Some(mut ps), Some(b)) => {
-                for (i, p) in ps.iter_mut().enumerate() {
-                    p.headers.retain(|(name, _)| !proxys_own(name));
-                    if kind != Kind::Stream {
-                        continue;
-                    }
-                    let verdict = verdicts.get(i);
-                    let ok = matches!(verdict, Some(Ok(())));
-                    p.headers.push((SIGNATURE_VALID.into(), ok.to_string()));
-                    if let Some(Err(e)) = verdict {
-                        p.headers
-                            .push((SIGNATURE_ERROR.into(), shown(&e.to_string(), 300)));
-                    }
-                }
-                let rebuilt = wire::build_multipart(b, &ps);
-                Bytes::from(if gzip { wire::gzip(&rebuilt) } else { rebuilt })
+        let response = match &error {
+            Some(reason) if kind == Kind::Signed && parts.status.is_success() && !bytes.is_empty() => {
+                let reason = format!("BACEN's answer failed verification: {}", reason.detail);
+                Refusal::new(Problem::InvalidResponseSignature, reason).response()
             }
-            _ => bytes,
+            _ => {
+                let body = match (split, &read.boundary) {
+                    (Some(ps), Some(b)) => Bytes::from(rebuilt(ps, b, kind, &verdicts, gzip)),
+                    _ => bytes,
+                };
+                let valid = !verdicts.is_empty() && error.is_none();
+                for_the_bank(&parts, body, valid, error.as_ref())
+            }
         };
-        let mut r = Response::builder().status(parts.status);
-        for (name, value) in &parts.headers {
-            // Nothing upstream speaks for the proxy: its own headers are its own alone.
-            if !matches!(
-                name.as_str(),
-                "connection" | "keep-alive" | "transfer-encoding" | "content-length"
-            ) && !proxys_own(name.as_str())
-            {
-                r = r.header(name, value);
-            }
-        }
-        r = r.header(
-            SIGNATURE_VALID,
-            HeaderValue::from_static(if valid { "true" } else { "false" }),
-        );
-        if let Some(e) = &error {
-            r = r.header(SIGNATURE_ERROR, shown(&e.detail, 300));
-        }
-        let response = r.body(body).unwrap_or_else(|_| {
-            Refusal::new(Problem::InvalidResponse, "BACEN's answer headers are invalid").response()
-        });
         Judged {
             response,
-            bacen_body: plain,
+            bacen_body: read.plain,
             verification_error: error,
             verdicts: own,
+        }
+    }
+
+    /// BACEN's body decompressed and split.
+    fn read(&self, headers: &http::HeaderMap, bytes: &Bytes, gzip: bool) -> Read {
+        let (plain, unreadable) = if gzip {
+            match wire::gunzip(bytes, self.max_body) {
+                Ok(p) => (Bytes::from(p), None),
+                Err(e) => (bytes.clone(), Some(AnswerError::from(e))),
+            }
+        } else {
+            (bytes.clone(), None)
+        };
+        let boundary = wire::boundary(wire::header_str(headers, header::CONTENT_TYPE));
+        let split = match (&boundary, &unreadable) {
+            (Some(b), None) if !bytes.is_empty() => wire::parse_multipart(&plain, b),
+            _ => Err(WireError::Multipart("not read")),
+        };
+        Read {
+            plain,
+            unreadable,
+            boundary,
+            split,
+        }
+    }
+
+    /// One verdict per message: the whole body, or each part; none for an unsigned answer.
+    fn verdicts(&self, read: &Read, kind: Kind, empty: bool) -> Vec<Result<(), AnswerError>> {
+        if kind == Kind::Unsigned || empty {
+            return Vec::new();
+        }
+        if let Some(e) = &read.unreadable {
+            return vec![Err(e.clone())];
+        }
+        match (&read.boundary, &read.split) {
+            (Some(_), Ok(ps)) => ps.iter().map(|p| self.verify(&p.body)).collect(),
+            (Some(_), Err(e)) => vec![Err(e.clone().into())],
+            (None, _) => vec![self.verify(&read.plain)],
         }
     }
 
@@ -193,6 +176,62 @@ impl Verifier<'_> {
             .map(|_| ())
             .map_err(AnswerError::from)
     }
+}
+
+/// A multipart answer rebuilt: each part without upstream's `pix-*` headers and, on the stream,
+/// with the relay's own verdict; gzip'd again when it came so.
+fn rebuilt(
+    mut parts: Vec<wire::Part>,
+    boundary: &str,
+    kind: Kind,
+    verdicts: &[Result<(), AnswerError>],
+    gzip: bool,
+) -> Vec<u8> {
+    for (i, p) in parts.iter_mut().enumerate() {
+        p.headers.retain(|(name, _)| !proxys_own(name));
+        if kind != Kind::Stream {
+            continue;
+        }
+        let verdict = verdicts.get(i);
+        let ok = matches!(verdict, Some(Ok(())));
+        p.headers.push((SIGNATURE_VALID.into(), ok.to_string()));
+        if let Some(Err(e)) = verdict {
+            p.headers
+                .push((SIGNATURE_ERROR.into(), shown(&e.to_string(), 300)));
+        }
+    }
+    let rebuilt = wire::build_multipart(boundary, &parts);
+    if gzip { wire::gzip(&rebuilt) } else { rebuilt }
+}
+
+/// BACEN's status and headers with `body`, less the hop-by-hop ones and every `pix-*` one (nothing
+/// upstream speaks for the proxy), then the relay's own verdict.
+fn for_the_bank(
+    parts: &http::response::Parts,
+    body: Bytes,
+    valid: bool,
+    error: Option<&Failure>,
+) -> Response<Bytes> {
+    let mut r = Response::builder().status(parts.status);
+    for (name, value) in &parts.headers {
+        if !matches!(
+            name.as_str(),
+            "connection" | "keep-alive" | "transfer-encoding" | "content-length"
+        ) && !proxys_own(name.as_str())
+        {
+            r = r.header(name, value);
+        }
+    }
+    r = r.header(
+        SIGNATURE_VALID,
+        HeaderValue::from_static(if valid { "true" } else { "false" }),
+    );
+    if let Some(e) = error {
+        r = r.header(SIGNATURE_ERROR, shown(&e.detail, 300));
+    }
+    r.body(body).unwrap_or_else(|_| {
+        Refusal::new(Problem::InvalidResponse, "BACEN's answer headers are invalid").response()
+    })
 }
 
 /// The first failure, naming its part in a multipart answer.

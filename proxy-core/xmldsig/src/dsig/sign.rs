@@ -37,6 +37,8 @@ pub async fn sign(message: &[u8], profile: Profile, signer: &dyn Signer) -> Resu
 
 /// Signs `message` under `profile`: returns the message with a `ds:Signature` inserted where the
 /// profile puts it (an existing SPI `Sgntr` has its content replaced), every other byte unchanged.
+/// The steps: where the signature goes, the digests of what it covers, the `KeyInfo` and
+/// `SignedInfo` built, the signer's signature, the bytes spliced.
 pub async fn sign_with_limits(
     message: &[u8],
     profile: Profile,
@@ -60,51 +62,81 @@ pub async fn sign_with_limits(
         }
         Profile::Dict => (doc.root(), None),
     };
-    let mut digests = Vec::with_capacity(3);
-    let mut c14n = Vec::with_capacity(message.len());
-    match parts {
-        Some(parts) => {
-            // Refuse signatures elsewhere: the result would carry two and never verify.
-            if let Some(other) = signatures(&doc).find(|&s| doc.node(s).parent() != Some(slot)) {
-                return Err(shape(format!(
-                    "a ds:Signature already stands in <{}>",
-                    parent_name(&doc, other)
-                )));
-            }
-            let old: Vec<NodeId> = doc.children(slot).collect();
-            xml::canonicalize_subtree(&doc, parts.app_hdr, C14nOptions::default(), &old, &mut c14n);
-            digests.push(sha256_b64(&c14n));
-            c14n.clear();
-            xml::canonicalize_subtree(&doc, parts.document, C14nOptions::default(), &[], &mut c14n);
-            digests.push(sha256_b64(&c14n));
-        }
-        None => {
-            if signatures(&doc).next().is_some() {
-                return Err(shape("the document is already signed".into()));
-            }
-            xml::canonicalize_document(&doc, C14nOptions::default(), &[], &mut c14n);
-            digests.push(sha256_b64(&c14n));
-        }
-    }
-
+    let digests = covered_digests(&doc, slot, parts, message.len()).map_err(shape)?;
     let certificate = signer.certificate();
     // A fresh NCName with 128 random bits: it cannot collide with an `Id` already in the message.
     let key_info_id = format!("KeyInfo-{}", crate::ids::random_id());
-    let mut key_info =
-        format!("<ds:KeyInfo Id=\"{key_info_id}\"><ds:X509Data><ds:X509IssuerSerial><ds:X509IssuerName>");
-    escape_text(&mut key_info, certificate.issuer());
-    let _ = write!(
-        key_info,
-        "</ds:X509IssuerName><ds:X509SerialNumber>{}</ds:X509SerialNumber></ds:X509IssuerSerial></ds:X509Data></ds:KeyInfo>",
-        certificate.serial()
+    let key_info = key_info_xml(
+        &key_info_id,
+        certificate.issuer(),
+        &certificate.serial().to_string(),
     );
     let key_info_digest = sha256_b64(&canonical_child(&key_info)?);
+    let all_digests = std::iter::once(key_info_digest).chain(digests);
+    let signed_info = signed_info_xml(profile, &key_info_id, all_digests);
+    let value = signer.sign(&canonical_child(&signed_info)?).await?;
+    let signature = format!(
+        "<ds:Signature xmlns:ds=\"{DSIG_NS}\">{signed_info}<ds:SignatureValue>{}</ds:SignatureValue>{key_info}</ds:Signature>",
+        B64.encode(value)
+    );
+    Ok(splice(&doc, message, slot, profile, &signature))
+}
 
+/// The digests of what the signature covers, in the profile's order after the `KeyInfo`'s: SPI's
+/// `AppHdr` (without the `Sgntr`'s old content) and `Document`; DICT's whole document. A signature
+/// already elsewhere is refused: the result would carry two and never verify.
+fn covered_digests(
+    doc: &Document<'_>,
+    slot: NodeId,
+    parts: Option<super::SpiParts>,
+    size: usize,
+) -> Result<Vec<String>, String> {
+    let mut digests = Vec::with_capacity(2);
+    let mut c14n = Vec::with_capacity(size);
+    match parts {
+        Some(parts) => {
+            if let Some(other) = signatures(doc).find(|&s| doc.node(s).parent() != Some(slot)) {
+                return Err(format!(
+                    "a ds:Signature already stands in <{}>",
+                    parent_name(doc, other)
+                ));
+            }
+            let old: Vec<NodeId> = doc.children(slot).collect();
+            xml::canonicalize_subtree(doc, parts.app_hdr, C14nOptions::default(), &old, &mut c14n);
+            digests.push(sha256_b64(&c14n));
+            c14n.clear();
+            xml::canonicalize_subtree(doc, parts.document, C14nOptions::default(), &[], &mut c14n);
+            digests.push(sha256_b64(&c14n));
+        }
+        None => {
+            if signatures(doc).next().is_some() {
+                return Err("the document is already signed".into());
+            }
+            xml::canonicalize_document(doc, C14nOptions::default(), &[], &mut c14n);
+            digests.push(sha256_b64(&c14n));
+        }
+    }
+    Ok(digests)
+}
+
+/// `ds:KeyInfo` naming the certificate by issuer and serial.
+fn key_info_xml(id: &str, issuer: &str, serial: &str) -> String {
+    let mut key_info =
+        format!("<ds:KeyInfo Id=\"{id}\"><ds:X509Data><ds:X509IssuerSerial><ds:X509IssuerName>");
+    escape_text(&mut key_info, issuer);
+    let _ = write!(
+        key_info,
+        "</ds:X509IssuerName><ds:X509SerialNumber>{serial}</ds:X509SerialNumber></ds:X509IssuerSerial></ds:X509Data></ds:KeyInfo>"
+    );
+    key_info
+}
+
+/// `ds:SignedInfo` with the profile's references and `digests` in their order.
+fn signed_info_xml(profile: Profile, key_info_id: &str, digests: impl Iterator<Item = String>) -> String {
     let mut signed_info = format!(
         "<ds:SignedInfo><ds:CanonicalizationMethod Algorithm=\"{EXC_C14N}\"/><ds:SignatureMethod Algorithm=\"{RSA_SHA256}\"/>"
     );
-    let all_digests = std::iter::once(key_info_digest).chain(digests);
-    for (spec, digest) in profile.references().iter().zip(all_digests) {
+    for (spec, digest) in profile.references().iter().zip(digests) {
         match spec.target {
             RefTarget::KeyInfo => {
                 let _ = write!(signed_info, "<ds:Reference URI=\"#{key_info_id}\">");
@@ -122,14 +154,12 @@ pub async fn sign_with_limits(
         );
     }
     signed_info.push_str("</ds:SignedInfo>");
+    signed_info
+}
 
-    let value = signer.sign(&canonical_child(&signed_info)?).await?;
-    let signature = format!(
-        "<ds:Signature xmlns:ds=\"{DSIG_NS}\">{signed_info}<ds:SignatureValue>{}</ds:SignatureValue>{key_info}</ds:Signature>",
-        B64.encode(value)
-    );
-
-    let (range, before, after) = fill(&doc, slot, profile == Profile::Spi);
+/// The message with `signature` put in `slot`, every other byte as it was.
+fn splice(doc: &Document<'_>, message: &[u8], slot: NodeId, profile: Profile, signature: &str) -> Vec<u8> {
+    let (range, before, after) = fill(doc, slot, profile == Profile::Spi);
     let src = doc.source().as_bytes();
     let mut out = Vec::with_capacity(message.len() + signature.len() + 32);
     out.extend_from_slice(&message[..doc.bom_len()]);
@@ -138,7 +168,7 @@ pub async fn sign_with_limits(
     out.extend_from_slice(signature.as_bytes());
     out.extend_from_slice(after.as_bytes());
     out.extend_from_slice(&src[range.end..]);
-    Ok(out)
+    out
 }
 
 /// Every `ds:Signature` element of the document.

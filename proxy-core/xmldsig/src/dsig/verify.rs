@@ -6,7 +6,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 
 use super::sign::signatures;
 use super::{EXC_C14N, Profile, RSA_SHA256, RefTarget, SHA256, spi_parts};
-use crate::trust::{TrustError, TrustStore};
+use crate::trust::{TrustError, TrustStore, TrustedKey};
 use crate::xml::{self, C14nOptions, DSIG_NS, Document, Limits, NodeId, NodeKind, XmlError};
 
 /// A valid signature: who made it.
@@ -106,7 +106,8 @@ pub fn verify(
 }
 
 /// Verifies the signature of `message` under `profile`, with keys from `trust`, at time `now`
-/// (seconds since the epoch).
+/// (seconds since the epoch): the six checks of the crate's documentation, in their order, each
+/// a function of its own.
 pub fn verify_with_limits(
     message: &[u8],
     profile: Profile,
@@ -114,16 +115,39 @@ pub fn verify_with_limits(
     now: i64,
     limits: &Limits,
 ) -> Result<Verified, VerifyError> {
+    // 1. The bytes parse under the limits.
     let doc = xml::parse(message, limits)?;
-    let found: Vec<NodeId> = signatures(&doc).collect();
+    // 2. The profile's shape: one signature, in its place.
+    let placed = placement(&doc, profile)?;
+    // 3. The algorithms are exactly the profile's.
+    let signature = algorithms(&doc, profile, placed.sig)?;
+    // 4. Every reference points where the profile says.
+    let expected = references(&doc, profile, &placed, &signature)?;
+    // 5. The key, from the trust store only.
+    let trusted = trusted_key(&doc, signature.key_info, trust, now)?;
+    // 6. Every digest, then the RSA signature over the canonical SignedInfo.
+    digests(&doc, placed.sig, expected, message.len())?;
+    signature_value(&doc, &signature, trusted)
+}
+
+/// Where the signature is, and what `URI=""` and no URI cover there.
+struct Placed {
+    sig: NodeId,
+    /// What `URI=""` covers: SPI's `AppHdr` (`None`: the whole document).
+    empty_target: Option<NodeId>,
+    /// What a reference without URI covers: SPI's `Document` (`None`: the profile has none).
+    absent_target: Option<NodeId>,
+}
+
+/// Check 2: exactly one `ds:Signature`, where the profile puts it (anti-wrapping).
+fn placement(doc: &Document<'_>, profile: Profile) -> Result<Placed, VerifyError> {
+    let found: Vec<NodeId> = signatures(doc).collect();
     let &[sig] = found.as_slice() else {
         return Err(VerifyError::SignatureCount(found.len()));
     };
-
-    // Where the profile puts the signature, and what `URI=""` / no URI mean there.
-    let (empty_target, absent_target) = match profile {
+    match profile {
         Profile::Spi => {
-            let parts = spi_parts(&doc).map_err(VerifyError::Structure)?;
+            let parts = spi_parts(doc).map_err(VerifyError::Structure)?;
             let parent = doc.node(sig).parent();
             let in_sgntr = parent.is_some_and(|p| {
                 doc.element(p).is_some_and(|e| doc.local(e) == "Sgntr")
@@ -134,7 +158,11 @@ pub fn verify_with_limits(
                     "the SPI profile puts it in AppHdr/Sgntr".into(),
                 ));
             }
-            (Some(parts.app_hdr), Some(parts.document))
+            Ok(Placed {
+                sig,
+                empty_target: Some(parts.app_hdr),
+                absent_target: Some(parts.document),
+            })
         }
         Profile::Dict => {
             if doc.node(sig).parent() != Some(doc.root()) {
@@ -142,13 +170,29 @@ pub fn verify_with_limits(
                     "the DICT profile puts it as a direct child of the root element".into(),
                 ));
             }
-            (None, None)
+            Ok(Placed {
+                sig,
+                empty_target: None,
+                absent_target: None,
+            })
         }
-    };
+    }
+}
 
+/// The parts of a `ds:Signature` the later checks read.
+struct SignatureParts {
+    signed_info: NodeId,
+    signature_value: NodeId,
+    key_info: NodeId,
+    references: Vec<NodeId>,
+}
+
+/// Check 3: the signature's elements, its canonicalization and signature algorithms the
+/// profile's, and as many references as the profile has.
+fn algorithms(doc: &Document<'_>, profile: Profile, sig: NodeId) -> Result<SignatureParts, VerifyError> {
     let [signed_info, signature_value, key_info] =
-        ds_children(&doc, sig, &["SignedInfo", "SignatureValue", "KeyInfo"])?;
-    let parts = ds_children_prefix(&doc, signed_info)?;
+        ds_children(doc, sig, &["SignedInfo", "SignatureValue", "KeyInfo"])?;
+    let parts = ds_children_prefix(doc, signed_info)?;
     let specs = profile.references();
     let (methods, references) = parts.split_at(2.min(parts.len()));
     if methods.len() != 2
@@ -159,8 +203,8 @@ pub fn verify_with_limits(
             "SignedInfo must start with CanonicalizationMethod and SignatureMethod".into(),
         ));
     }
-    check_algorithm(&doc, methods[0], EXC_C14N)?;
-    check_algorithm(&doc, methods[1], RSA_SHA256)?;
+    check_algorithm(doc, methods[0], EXC_C14N)?;
+    check_algorithm(doc, methods[1], RSA_SHA256)?;
     if references.len() != specs.len() || !references.iter().all(|&r| doc.is(r, DSIG_NS, "Reference")) {
         return Err(VerifyError::Malformed(format!(
             "the {profile} profile has exactly {} ds:Reference elements in SignedInfo, found {} other elements",
@@ -168,13 +212,32 @@ pub fn verify_with_limits(
             references.len()
         )));
     }
+    Ok(SignatureParts {
+        signed_info,
+        signature_value,
+        key_info,
+        references: references.to_vec(),
+    })
+}
 
-    // KeyInfo: the first reference must name it by a unique Id.
+/// A reference's target and the digest it claims.
+type Expected = (usize, Target, Vec<u8>);
+
+/// Check 4: each reference points where the profile says (the `KeyInfo` by a unique `Id`), with
+/// exactly the profile's transforms and digest algorithm; what each covers and claims.
+fn references(
+    doc: &Document<'_>,
+    profile: Profile,
+    placed: &Placed,
+    signature: &SignatureParts,
+) -> Result<Vec<Expected>, VerifyError> {
+    let key_info = signature.key_info;
     let key_info_id = doc
         .attribute(key_info, "Id")
         .ok_or_else(|| VerifyError::Malformed("ds:KeyInfo has no Id attribute".into()))?;
+    let specs = profile.references();
     let mut expected = Vec::with_capacity(specs.len());
-    for (i, (&reference, spec)) in references.iter().zip(specs).enumerate() {
+    for (i, (&reference, spec)) in signature.references.iter().zip(specs).enumerate() {
         let index = i + 1;
         let uri = doc.attribute(reference, "URI");
         let fail = |reason: String| VerifyError::Reference {
@@ -184,17 +247,17 @@ pub fn verify_with_limits(
         };
         let target = match (spec.target, uri) {
             (RefTarget::KeyInfo, Some(u)) if u.strip_prefix('#') == Some(key_info_id) => {
-                let holders = doc.elements().filter(|&e| has_id(&doc, e, key_info_id)).count();
+                let holders = doc.elements().filter(|&e| has_id(doc, e, key_info_id)).count();
                 if holders != 1 {
                     return Err(fail(format!("Id '{key_info_id}' appears on {holders} elements")));
                 }
                 Target::Subtree(key_info, "KeyInfo")
             }
-            (RefTarget::Empty, Some("")) => match empty_target {
+            (RefTarget::Empty, Some("")) => match placed.empty_target {
                 Some(app_hdr) => Target::Subtree(app_hdr, "AppHdr"),
                 None => Target::Document,
             },
-            (RefTarget::Absent, None) => match absent_target {
+            (RefTarget::Absent, None) => match placed.absent_target {
                 Some(document) => Target::Subtree(document, "Document"),
                 None => return Err(fail("the DICT profile has no reference without URI".into())),
             },
@@ -207,56 +270,79 @@ pub fn verify_with_limits(
                 return Err(fail(format!("the {profile} profile expects {want} here")));
             }
         };
-        let [transforms, digest_method, digest_value] =
-            ds_children(&doc, reference, &["Transforms", "DigestMethod", "DigestValue"])
-                .map_err(|e| fail(e.to_string()))?;
-        let list = ds_children_prefix(&doc, transforms)?;
-        let algorithms: Vec<&str> = list
-            .iter()
-            .map(|&t| {
-                if doc.is(t, DSIG_NS, "Transform") {
-                    doc.attribute(t, "Algorithm").unwrap_or("")
-                } else {
-                    ""
-                }
-            })
-            .collect();
-        if algorithms != spec.transforms {
-            return Err(fail(format!(
-                "transforms must be [{}], found [{}]",
-                spec.transforms.join(", "),
-                algorithms.join(", ")
-            )));
-        }
-        if list.iter().any(|&t| doc.child_elements(t).next().is_some()) {
-            return Err(fail(
-                "transform parameters (e.g. InclusiveNamespaces) are not supported".into(),
-            ));
-        }
-        check_algorithm(&doc, digest_method, SHA256)?;
-        let digest = decode_b64(&doc.text(digest_value)).map_err(|e| fail(format!("DigestValue: {e}")))?;
+        let digest = reference_digest(doc, reference, spec.transforms, &fail)?;
         expected.push((index, target, digest));
     }
+    Ok(expected)
+}
 
-    // The key: by issuer and serial, from the trust store only.
-    let [x509_data] = ds_children(&doc, key_info, &["X509Data"])?;
+/// A reference's transforms (exactly `transforms`, without parameters), its digest algorithm
+/// (SHA-256) and the digest it claims.
+fn reference_digest(
+    doc: &Document<'_>,
+    reference: NodeId,
+    transforms: &[&str],
+    fail: &dyn Fn(String) -> VerifyError,
+) -> Result<Vec<u8>, VerifyError> {
+    let [transforms_node, digest_method, digest_value] =
+        ds_children(doc, reference, &["Transforms", "DigestMethod", "DigestValue"])
+            .map_err(|e| fail(e.to_string()))?;
+    let list = ds_children_prefix(doc, transforms_node)?;
+    let algorithms: Vec<&str> = list
+        .iter()
+        .map(|&t| {
+            if doc.is(t, DSIG_NS, "Transform") {
+                doc.attribute(t, "Algorithm").unwrap_or("")
+            } else {
+                ""
+            }
+        })
+        .collect();
+    if algorithms != transforms {
+        return Err(fail(format!(
+            "transforms must be [{}], found [{}]",
+            transforms.join(", "),
+            algorithms.join(", ")
+        )));
+    }
+    if list.iter().any(|&t| doc.child_elements(t).next().is_some()) {
+        return Err(fail(
+            "transform parameters (e.g. InclusiveNamespaces) are not supported".into(),
+        ));
+    }
+    check_algorithm(doc, digest_method, SHA256)?;
+    decode_b64(&doc.text(digest_value)).map_err(|e| fail(format!("DigestValue: {e}")))
+}
+
+/// Check 5: the key, by issuer and serial, from the trust store only.
+fn trusted_key<'t>(
+    doc: &Document<'_>,
+    key_info: NodeId,
+    trust: &'t TrustStore,
+    now: i64,
+) -> Result<&'t TrustedKey, VerifyError> {
+    let [x509_data] = ds_children(doc, key_info, &["X509Data"])?;
     let serial_node = doc
         .child_elements(x509_data)
         .find(|&c| doc.is(c, DSIG_NS, "X509IssuerSerial"))
         .ok_or_else(|| VerifyError::Malformed("ds:X509Data has no ds:X509IssuerSerial".into()))?;
-    let [issuer, serial] = ds_children(&doc, serial_node, &["X509IssuerName", "X509SerialNumber"])?;
-    let trusted = trust.lookup(&doc.text(issuer), &doc.text(serial), now)?;
+    let [issuer, serial] = ds_children(doc, serial_node, &["X509IssuerName", "X509SerialNumber"])?;
+    Ok(trust.lookup(&doc.text(issuer), &doc.text(serial), now)?)
+}
 
-    let mut c14n = Vec::with_capacity(message.len());
+/// Check 6, first half: every reference's digest over its canonical target (the signature
+/// itself left out).
+fn digests(doc: &Document<'_>, sig: NodeId, expected: Vec<Expected>, size: usize) -> Result<(), VerifyError> {
+    let mut c14n = Vec::with_capacity(size);
     for (index, target, digest) in expected {
         c14n.clear();
         let what = match target {
             Target::Subtree(id, what) => {
-                xml::canonicalize_subtree(&doc, id, C14nOptions::default(), &[sig], &mut c14n);
+                xml::canonicalize_subtree(doc, id, C14nOptions::default(), &[sig], &mut c14n);
                 what
             }
             Target::Document => {
-                xml::canonicalize_document(&doc, C14nOptions::default(), &[sig], &mut c14n);
+                xml::canonicalize_document(doc, C14nOptions::default(), &[sig], &mut c14n);
                 "document"
             }
         };
@@ -265,11 +351,19 @@ pub fn verify_with_limits(
             return Err(VerifyError::DigestMismatch { index, target: what });
         }
     }
+    Ok(())
+}
 
-    let value = decode_b64(&doc.text(signature_value))
+/// Check 6, second half: the RSA signature over the canonical `SignedInfo`, with the trusted key.
+fn signature_value(
+    doc: &Document<'_>,
+    signature: &SignatureParts,
+    trusted: &TrustedKey,
+) -> Result<Verified, VerifyError> {
+    let value = decode_b64(&doc.text(signature.signature_value))
         .map_err(|e| VerifyError::Malformed(format!("SignatureValue: {e}")))?;
-    c14n.clear();
-    xml::canonicalize_subtree(&doc, signed_info, C14nOptions::default(), &[], &mut c14n);
+    let mut c14n = Vec::new();
+    xml::canonicalize_subtree(doc, signature.signed_info, C14nOptions::default(), &[], &mut c14n);
     let subject = trusted.certificate.subject().to_string();
     trusted
         .key

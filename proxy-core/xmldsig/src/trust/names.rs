@@ -146,108 +146,30 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// Parses an RFC 4514 (or RFC 2253 / 1779 style) distinguished name into a [`NameKey`].
+/// Parses an RFC 4514 (or RFC 2253 / 1779 style) distinguished name into a [`NameKey`]: attribute
+/// after attribute (`type=value`), `+` joining those of one RDN, `,` or `;` ending it.
 pub(super) fn parse_name(text: &str) -> Result<NameKey, TrustError> {
-    let bad = |reason: &str| TrustError::BadName {
-        name: text.to_string(),
-        reason: reason.to_string(),
+    if text.trim().is_empty() {
+        return Err(bad_name(text, "empty name"));
+    }
+    let mut cursor = Cursor {
+        text,
+        chars: text.chars().collect(),
+        i: 0,
     };
-    let chars: Vec<char> = text.chars().collect();
-    let mut i = 0;
     let mut rdns: NameKey = Vec::new();
     let mut rdn: Vec<(String, String)> = Vec::new();
-    if text.trim().is_empty() {
-        return Err(bad("empty name"));
-    }
     loop {
-        while i < chars.len() && chars[i] == ' ' {
-            i += 1;
-        }
-        let start = i;
-        while i < chars.len() && chars[i] != '=' {
-            i += 1;
-        }
-        if i >= chars.len() {
-            return Err(bad("attribute without '='"));
-        }
-        let ty: String = chars[start..i].iter().collect::<String>().trim().to_string();
-        i += 1;
-        let oid = if let Some(k) = keyword_oid(&ty) {
-            k.to_string()
-        } else {
-            let dotted = ty
-                .strip_prefix("OID.")
-                .or_else(|| ty.strip_prefix("oid."))
-                .unwrap_or(&ty);
-            if dotted.is_empty()
-                || !dotted
-                    .split('.')
-                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-            {
-                return Err(bad(&format!("unknown attribute type '{ty}'")));
-            }
-            dotted.to_string()
-        };
-        while i < chars.len() && chars[i] == ' ' {
-            i += 1;
-        }
-        let value = if i < chars.len() && chars[i] == '#' {
-            i += 1;
-            let start = i;
-            while i < chars.len() && chars[i].is_ascii_hexdigit() {
-                i += 1;
-            }
-            let hexs: String = chars[start..i].iter().collect();
-            let bytes = unhex(&hexs).ok_or_else(|| bad("bad hex value"))?;
-            hex_value_key(&bytes)
-        } else if i < chars.len() && chars[i] == '"' {
-            i += 1;
-            let mut v = String::new();
-            while i < chars.len() && chars[i] != '"' {
-                if chars[i] == '\\' && i + 1 < chars.len() {
-                    i += 1;
-                }
-                v.push(chars[i]);
-                i += 1;
-            }
-            if i >= chars.len() {
-                return Err(bad("unterminated quoted value"));
-            }
-            i += 1;
-            fold(&v)
-        } else {
-            let mut bytes: Vec<u8> = Vec::new();
-            while i < chars.len() && !matches!(chars[i], ',' | '+' | ';') {
-                if chars[i] == '\\' {
-                    i += 1;
-                    let Some(&c) = chars.get(i) else {
-                        return Err(bad("dangling '\\'"));
-                    };
-                    let pair: Option<String> = chars.get(i..i + 2).map(|p| p.iter().collect());
-                    if let Some(b) = pair.as_deref().and_then(|p| u8::from_str_radix(p, 16).ok()) {
-                        bytes.push(b);
-                        i += 2;
-                        continue;
-                    }
-                    let mut buf = [0u8; 4];
-                    bytes.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-                } else {
-                    let mut buf = [0u8; 4];
-                    bytes.extend_from_slice(chars[i].encode_utf8(&mut buf).as_bytes());
-                }
-                i += 1;
-            }
-            let v = String::from_utf8(bytes).map_err(|_| bad("escaped bytes are not UTF-8"))?;
-            fold(&v)
-        };
+        cursor.skip_spaces();
+        let oid = cursor.attribute_type()?;
+        cursor.skip_spaces();
+        let value = cursor.attribute_value()?;
         rdn.push((oid, value));
-        while i < chars.len() && chars[i] == ' ' {
-            i += 1;
-        }
-        match chars.get(i) {
-            Some('+') => i += 1,
-            Some(',') | Some(';') => {
-                i += 1;
+        cursor.skip_spaces();
+        match cursor.peek() {
+            Some('+') => cursor.i += 1,
+            Some(',' | ';') => {
+                cursor.i += 1;
                 rdn.sort();
                 rdns.push(std::mem::take(&mut rdn));
             }
@@ -256,11 +178,134 @@ pub(super) fn parse_name(text: &str) -> Result<NameKey, TrustError> {
                 rdns.push(rdn);
                 break;
             }
-            Some(c) => return Err(bad(&format!("unexpected '{c}'"))),
+            Some(c) => return Err(cursor.bad(&format!("unexpected '{c}'"))),
         }
     }
     rdns.reverse();
     Ok(rdns)
+}
+
+fn bad_name(text: &str, reason: &str) -> TrustError {
+    TrustError::BadName {
+        name: text.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// A position in a name being parsed.
+struct Cursor<'t> {
+    text: &'t str,
+    chars: Vec<char>,
+    i: usize,
+}
+
+impl Cursor<'_> {
+    fn bad(&self, reason: &str) -> TrustError {
+        bad_name(self.text, reason)
+    }
+
+    fn peek(&self) -> Option<char> {
+        self.chars.get(self.i).copied()
+    }
+
+    fn skip_spaces(&mut self) {
+        while self.peek() == Some(' ') {
+            self.i += 1;
+        }
+    }
+
+    /// The attribute type up to `=`, as an OID: a keyword's, or a dotted one (`OID.` allowed).
+    fn attribute_type(&mut self) -> Result<String, TrustError> {
+        let start = self.i;
+        while self.peek().is_some_and(|c| c != '=') {
+            self.i += 1;
+        }
+        if self.peek().is_none() {
+            return Err(self.bad("attribute without '='"));
+        }
+        let ty: String = self.chars[start..self.i]
+            .iter()
+            .collect::<String>()
+            .trim()
+            .to_string();
+        self.i += 1;
+        if let Some(k) = keyword_oid(&ty) {
+            return Ok(k.to_string());
+        }
+        let dotted = ty
+            .strip_prefix("OID.")
+            .or_else(|| ty.strip_prefix("oid."))
+            .unwrap_or(&ty);
+        if dotted.is_empty()
+            || !dotted
+                .split('.')
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(self.bad(&format!("unknown attribute type '{ty}'")));
+        }
+        Ok(dotted.to_string())
+    }
+
+    /// The attribute value, as compared: `#hex` (the DER value), `"quoted"`, or plain with `\`
+    /// escapes (a character, or two hex digits of a byte).
+    fn attribute_value(&mut self) -> Result<String, TrustError> {
+        match self.peek() {
+            Some('#') => {
+                self.i += 1;
+                let start = self.i;
+                while self.peek().is_some_and(|c| c.is_ascii_hexdigit()) {
+                    self.i += 1;
+                }
+                let hexs: String = self.chars[start..self.i].iter().collect();
+                let bytes = unhex(&hexs).ok_or_else(|| self.bad("bad hex value"))?;
+                Ok(hex_value_key(&bytes))
+            }
+            Some('"') => self.quoted(),
+            _ => self.plain(),
+        }
+    }
+
+    fn quoted(&mut self) -> Result<String, TrustError> {
+        self.i += 1;
+        let mut v = String::new();
+        while self.peek().is_some_and(|c| c != '"') {
+            if self.chars[self.i] == '\\' && self.i + 1 < self.chars.len() {
+                self.i += 1;
+            }
+            v.push(self.chars[self.i]);
+            self.i += 1;
+        }
+        if self.peek().is_none() {
+            return Err(self.bad("unterminated quoted value"));
+        }
+        self.i += 1;
+        Ok(fold(&v))
+    }
+
+    fn plain(&mut self) -> Result<String, TrustError> {
+        let mut bytes: Vec<u8> = Vec::new();
+        let mut buf = [0u8; 4];
+        while let Some(c) = self.peek().filter(|c| !matches!(c, ',' | '+' | ';')) {
+            if c == '\\' {
+                self.i += 1;
+                let Some(escaped) = self.peek() else {
+                    return Err(self.bad("dangling '\\'"));
+                };
+                let pair: Option<String> = self.chars.get(self.i..self.i + 2).map(|p| p.iter().collect());
+                if let Some(b) = pair.as_deref().and_then(|p| u8::from_str_radix(p, 16).ok()) {
+                    bytes.push(b);
+                    self.i += 2;
+                    continue;
+                }
+                bytes.extend_from_slice(escaped.encode_utf8(&mut buf).as_bytes());
+            } else {
+                bytes.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            }
+            self.i += 1;
+        }
+        let v = String::from_utf8(bytes).map_err(|_| self.bad("escaped bytes are not UTF-8"))?;
+        Ok(fold(&v))
+    }
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
