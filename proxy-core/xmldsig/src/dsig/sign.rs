@@ -66,11 +66,7 @@ pub async fn sign_with_limits(
     let certificate = signer.certificate();
     // A fresh NCName with 128 random bits: it cannot collide with an `Id` already in the message.
     let key_info_id = format!("KeyInfo-{}", crate::ids::random_id());
-    let key_info = key_info_xml(
-        &key_info_id,
-        certificate.issuer(),
-        &certificate.serial().to_string(),
-    );
+    let key_info = key_info_xml(&key_info_id, certificate.issuer(), certificate.serial());
     let key_info_digest = sha256_b64(&canonical_child(&key_info)?);
     let all_digests = std::iter::once(key_info_digest).chain(digests);
     let signed_info = signed_info_xml(profile, &key_info_id, all_digests);
