@@ -27,6 +27,39 @@ impl Backoff {
     }
 }
 
+/// A [`Backoff`] that counts its own attempts: the delay before the next one, and back to the
+/// first after a success.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempts {
+    delays: Backoff,
+    attempt: u32,
+}
+
+impl Attempts {
+    /// Attempts whose delays start under `base` and grow up to `cap` (at least `base`).
+    pub fn new(base: Duration, cap: Duration) -> Self {
+        Attempts {
+            delays: Backoff {
+                base,
+                cap: cap.max(base),
+            },
+            attempt: 0,
+        }
+    }
+
+    /// The delay before the next attempt.
+    pub fn next_delay(&mut self) -> Duration {
+        let wait = self.delays.delay(self.attempt);
+        self.attempt = self.attempt.saturating_add(1);
+        wait
+    }
+
+    /// After a success: the next failure waits the first delay again.
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

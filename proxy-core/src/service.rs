@@ -77,7 +77,6 @@ pub async fn serve<S, B>(
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    use hyper_util::rt::{TokioIo, TokioTimer};
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let open = std::sync::Arc::new(tokio::sync::Semaphore::new(serving.max_connections.max(1)));
     tokio::pin!(stop);
@@ -97,62 +96,7 @@ pub async fn serve<S, B>(
         let (service, tls, watcher) = (service.clone(), tls.clone(), graceful.watcher());
         tokio::spawn(async move {
             let _place = place;
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(serving.header_read_timeout)
-                .max_buf_size(serving.max_header_bytes.max(8192))
-                .max_headers(serving.max_headers);
-            let result = match tls {
-                // The handshake counts against the same deadline as the request head.
-                Some(acceptor) => {
-                    match tokio::time::timeout(serving.header_read_timeout, acceptor.accept(tcp)).await {
-                        Ok(Ok(stream)) => {
-                            let peer_certificate = stream
-                                .get_ref()
-                                .1
-                                .peer_certificates()
-                                .and_then(|c| c.first())
-                                .map(|c| PeerCertificate(std::sync::Arc::new(c.to_vec())));
-                            // Who the verified certificate names, worked out once per connection.
-                            let caller = peer_certificate
-                                .as_ref()
-                                .map(|c| crate::callers::Caller::from_certificate(&c.0));
-                            let service = WithPeer {
-                                inner: service,
-                                peer_certificate,
-                                caller,
-                            };
-                            watcher
-                                .watch(builder.serve_connection(TokioIo::new(stream), service))
-                                .await
-                        }
-                        Ok(Err(e)) => {
-                            // A caller without a certificate of the trusted CA, or with an
-                            // expired one: counted and logged like every refusal.
-                            match crate::callers::tls::classify(&e) {
-                                Some(because) => {
-                                    crate::callers::refused(because, &peer.to_string(), &e.to_string())
-                                }
-                                None => tracing::debug!(%peer, "closed before the TLS handshake"),
-                            }
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::info!(%peer, "TLS handshake not finished in time");
-                            return;
-                        }
-                    }
-                }
-                None => {
-                    watcher
-                        .watch(builder.serve_connection(TokioIo::new(tcp), service))
-                        .await
-                }
-            };
-            if let Err(e) = result {
-                tracing::debug!(%peer, error = %e, "connection ended");
-            }
+            connection(tcp, peer, tls, service, &serving, watcher).await;
         });
     }
     // Refuse new connections at once while the open ones drain.
@@ -165,6 +109,87 @@ pub async fn serve<S, B>(
             seconds = serving.drain.as_secs(),
             "connections still open after the drain at shutdown"
         );
+    }
+}
+
+/// One connection of [`serve`]: the TLS handshake (within the head's deadline) when there is
+/// one, then HTTP/1.1 with the limits of `serving`, watched for the drain.
+async fn connection<S, B>(
+    tcp: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    service: S,
+    serving: &Serving,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    S: hyper::service::Service<http::Request<hyper::body::Incoming>, Response = http::Response<B>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(serving.header_read_timeout)
+        .max_buf_size(serving.max_header_bytes.max(8192))
+        .max_headers(serving.max_headers);
+    let result = match tls {
+        // The handshake counts against the same deadline as the request head.
+        Some(acceptor) => match tokio::time::timeout(serving.header_read_timeout, acceptor.accept(tcp)).await
+        {
+            Ok(Ok(stream)) => {
+                let service = with_peer(service, &stream);
+                watcher
+                    .watch(builder.serve_connection(TokioIo::new(stream), service))
+                    .await
+            }
+            Ok(Err(e)) => {
+                // A caller without a certificate of the trusted CA, or with an expired one:
+                // counted and logged like every refusal.
+                match crate::callers::tls::classify(&e) {
+                    Some(because) => crate::callers::refused(because, &peer.to_string(), &e.to_string()),
+                    None => tracing::debug!(%peer, "closed before the TLS handshake"),
+                }
+                return;
+            }
+            Err(_) => {
+                tracing::info!(%peer, "TLS handshake not finished in time");
+                return;
+            }
+        },
+        None => {
+            watcher
+                .watch(builder.serve_connection(TokioIo::new(tcp), service))
+                .await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(%peer, error = %e, "connection ended");
+    }
+}
+
+/// `service` with the connection's client certificate and the caller it names (worked out once
+/// per connection) in each request's extensions.
+fn with_peer<S>(service: S, stream: &tokio_rustls::server::TlsStream<tokio::net::TcpStream>) -> WithPeer<S> {
+    let peer_certificate = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| PeerCertificate(std::sync::Arc::new(c.to_vec())));
+    let caller = peer_certificate
+        .as_ref()
+        .map(|c| crate::callers::Caller::from_certificate(&c.0));
+    WithPeer {
+        inner: service,
+        peer_certificate,
+        caller,
     }
 }
 

@@ -36,6 +36,7 @@ pub use seen::Seen;
 
 use crate::callers::Caller;
 use crate::relay::{self, Relay, Relayed};
+use crate::retry::Attempts;
 use crate::route::{Operation, Route, shown};
 use crate::wire;
 use pix_xmldsig::dsig::Profile;
@@ -96,7 +97,7 @@ impl Consumer {
     async fn read(self: Arc<Self>, reader: usize, mut stop: watch::Receiver<bool>) {
         let start = format!("/api/v1/out/{}/stream/start", self.config.ispb);
         let mut next = start.clone();
-        let mut backoff = Backoff::new(self.config.max_backoff);
+        let mut backoff = Attempts::new(Duration::from_millis(200), self.config.max_backoff);
         loop {
             if *stop.borrow() {
                 break;
@@ -129,7 +130,7 @@ impl Consumer {
                     next = start.clone();
                 }
                 status => {
-                    let wait = backoff.next();
+                    let wait = backoff.next_delay();
                     tracing::warn!(reader, %status, path = %next, wait_ms = wait.as_millis() as u64, "stream read failed; trying again");
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => {}
@@ -274,7 +275,7 @@ impl Consumer {
     /// Hands every message of a page off, each retried until it is taken and then recorded in
     /// the duplicate window. False when `stop` came first.
     async fn hand_off(&self, reader: usize, messages: &[Message], stop: &mut watch::Receiver<bool>) -> bool {
-        let mut backoff = Backoff::new(self.config.max_backoff);
+        let mut backoff = Attempts::new(Duration::from_millis(200), self.config.max_backoff);
         for m in messages {
             loop {
                 match self.destination.hand_off(m).await {
@@ -284,7 +285,7 @@ impl Consumer {
                     }
                     Err(e) => {
                         metrics::counter!(crate::metrics::CONSUMER_HANDOFF_FAILURES).increment(1);
-                        let wait = backoff.next();
+                        let wait = backoff.next_delay();
                         tracing::warn!(metric = "HandOffFailed", reader, resource_id = %m.resource_id, error = %e, wait_ms = wait.as_millis() as u64, "hand-off failed; the stream waits");
                         tokio::select! {
                             _ = tokio::time::sleep(wait) => {}
@@ -342,34 +343,4 @@ fn streams_open(reader: usize, open: bool) {
     } else {
         0.0
     });
-}
-
-/// The waits between attempts after failures: [`crate::retry::Backoff`] from 200 ms up to the
-/// configured limit, counted from the last success.
-struct Backoff {
-    delays: crate::retry::Backoff,
-    attempt: u32,
-}
-
-impl Backoff {
-    fn new(max: Duration) -> Self {
-        let base = Duration::from_millis(200);
-        Backoff {
-            delays: crate::retry::Backoff {
-                base,
-                cap: max.max(base),
-            },
-            attempt: 0,
-        }
-    }
-
-    fn next(&mut self) -> Duration {
-        let wait = self.delays.delay(self.attempt);
-        self.attempt = self.attempt.saturating_add(1);
-        wait
-    }
-
-    fn reset(&mut self) {
-        self.attempt = 0;
-    }
 }

@@ -14,8 +14,8 @@
 //! (`metric=SecondaryChannelInUse`, the alarm's source), and the gauge
 //! `pix_bacen_secondary_in_use` is 1.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
@@ -23,6 +23,7 @@ use http::header::{self, HeaderValue};
 use http::{Method, StatusCode};
 
 use super::forward::{Answer, Forwarder};
+use super::link::Current;
 use super::refusal::{Problem, Refusal};
 use crate::bucket::{SecondaryBuckets, cost_of};
 use crate::wire;
@@ -254,6 +255,42 @@ impl Channels {
         head.headers.remove(header::CONTENT_ENCODING);
         head.headers.remove(header::CONTENT_LENGTH);
         Ok((head, Bytes::from(plain)))
+    }
+}
+
+/// Sends on the channel in use: the primary (each outcome telling the channels whether it is
+/// reached), or the secondary with its rules while the primary is asked now and then whether it
+/// answers again. Without a secondary channel, the primary alone.
+pub(super) async fn deliver(
+    channels: Option<&Arc<Channels>>,
+    current: &Current,
+    method: &Method,
+    headers: &http::HeaderMap,
+    target: String,
+    body: Bytes,
+) -> Result<(Answer, Channel), Refusal> {
+    let (Some(channels), Some(secondary)) = (channels, &current.secondary) else {
+        let answer = current.forwarder.send(method, headers, target, body).await?;
+        return Ok((answer, Channel::Primary));
+    };
+    if channels.on_secondary() {
+        channels.probe_primary(&current.forwarder);
+        let target = rebase(&current.forwarder, &target, secondary);
+        let answer = channels
+            .over_secondary(secondary, method, headers, target, body)
+            .await?;
+        return Ok((answer, Channel::Secondary));
+    }
+    let outcome = current.forwarder.send(method, headers, target, body).await;
+    channels.primary_outcome(&outcome);
+    Ok((outcome?, Channel::Primary))
+}
+
+/// `target` (a URL of `primary`'s server) on the `secondary` channel's server instead.
+fn rebase(primary: &Forwarder, target: &str, secondary: &Forwarder) -> String {
+    match primary.path_of(target) {
+        Some(path) => secondary.url(path),
+        None => target.to_string(),
     }
 }
 

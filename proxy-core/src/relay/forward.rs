@@ -20,8 +20,9 @@ use hyper_util::client::legacy::connect::dns::Name;
 use hyper_util::rt::TokioExecutor;
 use rustls_pki_types::ServerName;
 
+use super::config::{RelayConfig, RelayError};
+use super::errors::Unhealthy;
 use super::refusal::{Problem, Refusal};
-use super::{RelayConfig, RelayError};
 use crate::route::{self, Route};
 use crate::wire;
 use pix_xmldsig::dsig::Profile;
@@ -144,12 +145,9 @@ impl Forwarder {
         format!("{}{path}", self.main.base)
     }
 
-    /// `target` (a URL of this forwarder's main server) on `other`'s main server instead.
-    pub(super) fn rebase(&self, target: &str, other: &Forwarder) -> String {
-        match target.strip_prefix(&self.main.base) {
-            Some(path) => other.url(path),
-            None => target.to_string(),
-        }
+    /// The path of `target`, when it is a URL of this forwarder's main server.
+    pub(super) fn path_of<'t>(&self, target: &'t str) -> Option<&'t str> {
+        target.strip_prefix(&self.main.base)
     }
 
     /// The largest answer body read.
@@ -223,9 +221,9 @@ impl Forwarder {
     }
 
     /// Whether BACEN accepts a TCP connection within `limit`.
-    pub(super) async fn probe(&self, limit: Duration) -> Result<(), super::Unhealthy> {
+    pub(super) async fn probe(&self, limit: Duration) -> Result<(), Unhealthy> {
         let probe = &self.probe;
-        let unreachable = |reason: String| super::Unhealthy::Bacen {
+        let unreachable = |reason: String| Unhealthy::Bacen {
             endpoint: probe.to_string(),
             reason,
         };

@@ -1,30 +1,21 @@
-//! The link to BACEN: what BACEN is trusted with and the mTLS client built on it (both replaced
-//! whole at a reload), BACEN's limits on each side of ICOM ([`Budget`]), and automatic batching of
-//! SPI sends.
-//!
-//! **Batching.** ICOM takes up to 10 messages in one `multipart/mixed` send and says multipart is
-//! how throughput grows past the 6 requests in flight (DESIGN §6; BACEN's public Q&A #446). When a
-//! place of the send budget frees, everything queued for it — up to `batch_max` single-message
-//! sends, already signed by their own callers, concurrently — goes as one request. Nothing waits
-//! for a batch to fill: at low load each message goes alone and at once. Each caller gets its own
-//! answer: `201` with its own `PI-ResourceId` (ICOM returns them comma-separated in part order), or
-//! BACEN's refusal of the whole batch.
+//! The link to BACEN: what BACEN is trusted with and the mTLS clients built on it (both replaced
+//! whole at a reload, or when the bank's certificates are renewed), and the send stage's way
+//! through it: within BACEN's limits on each side of ICOM ([`budget`](super::budget)), batched
+//! ([`batch`](super::batch)), on the channel in use ([`channel`](super::channel)).
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
-use http::header::{self, HeaderValue};
 use http::{Method, StatusCode};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
+use super::batch;
 use super::budget::{self, Budget};
+use super::config::{BacenTrust, RelayConfig, RelayError};
+use super::errors::RecertifyError;
 use super::forward::{Answer, Forwarder};
 use super::refusal::Refusal;
-use super::{BacenTrust, RelayConfig, RelayError};
 use crate::route::{BudgetSide, Route};
-use crate::wire;
 use pix_xmldsig::dsig::Profile;
 use pix_xmldsig::signer::Signer;
 use pix_xmldsig::trust::Certificate;
@@ -84,11 +75,13 @@ pub(super) struct Current {
 
 /// The link to BACEN of one relay.
 pub(super) struct Link {
-    config: RelayConfig,
+    /// The relay's configuration (the batcher reads its `batch_max` and `gzip_batches`).
+    pub(super) config: RelayConfig,
     current: RwLock<Arc<Current>>,
-    sends: Budget,
+    /// BACEN's limit of sends in flight (the batcher takes its places).
+    pub(super) sends: Budget,
     reads: Budget,
-    batches: Option<mpsc::UnboundedSender<Arc<Queued>>>,
+    batches: Option<batch::Queue>,
     /// Which of ICOM's channels is in use, when a secondary one is configured.
     channels: Option<Arc<Channels>>,
 }
@@ -129,7 +122,7 @@ impl Link {
             channels,
         });
         if let Some(rx) = rx {
-            tokio::spawn(dispatch(Arc::downgrade(&link), rx));
+            tokio::spawn(batch::dispatch(Arc::downgrade(&link), rx));
         }
         Ok(link)
     }
@@ -165,8 +158,8 @@ impl Link {
         &self,
         signature: &Certificate,
         mtls: &Certificate,
-    ) -> Result<bool, super::RecertifyError> {
-        let refused = |role, reason| super::RecertifyError { role, reason };
+    ) -> Result<bool, RecertifyError> {
+        let refused = |role, reason| RecertifyError { role, reason };
         self.update(|now| {
             let signer = recertified(&now.signer, signature).map_err(|r| refused("signature", r))?;
             let client = recertified(&now.mtls, mtls).map_err(|r| refused("mtls", r))?;
@@ -228,9 +221,9 @@ impl Link {
         };
         if side == BudgetSide::Send
             && let Some(batches) = &self.batches
-            && is_single(headers)
+            && batch::is_single(headers)
         {
-            return self.batched(batches, target, body).await;
+            return batch::queue(&self.sends, batches, target, body).await;
         }
         let budget = match side {
             BudgetSide::Send => &self.sends,
@@ -248,10 +241,8 @@ impl Link {
         })
     }
 
-    /// Sends on the channel in use: the primary (each outcome telling the channels whether it is
-    /// reached), or the secondary with its rules while the primary is asked now and then whether
-    /// it answers again.
-    async fn deliver(
+    /// Sends on the channel in use ([`channel::deliver`](super::channel::deliver)).
+    pub(super) async fn deliver(
         &self,
         current: &Current,
         method: &Method,
@@ -259,197 +250,6 @@ impl Link {
         target: String,
         body: Bytes,
     ) -> Result<(Answer, Channel), Refusal> {
-        let (Some(channels), Some(secondary)) = (&self.channels, &current.secondary) else {
-            let answer = current.forwarder.send(method, headers, target, body).await?;
-            return Ok((answer, Channel::Primary));
-        };
-        if channels.on_secondary() {
-            channels.probe_primary(&current.forwarder);
-            let target = current.forwarder.rebase(&target, secondary);
-            let answer = channels
-                .over_secondary(secondary, method, headers, target, body)
-                .await?;
-            return Ok((answer, Channel::Secondary));
-        }
-        let outcome = current.forwarder.send(method, headers, target, body).await;
-        channels.primary_outcome(&outcome);
-        Ok((outcome?, Channel::Primary))
+        super::channel::deliver(self.channels.as_ref(), current, method, headers, target, body).await
     }
-
-    /// Queues a signed message for the next send; waits at most the queue timeout for it to be
-    /// taken.
-    async fn batched(
-        &self,
-        batches: &mpsc::UnboundedSender<Arc<Queued>>,
-        target: String,
-        body: Bytes,
-    ) -> Result<Sent, Refusal> {
-        let (tx, mut rx) = oneshot::channel();
-        let queued = Arc::new(Queued {
-            target,
-            body,
-            state: AtomicU8::new(QUEUED),
-            reply: Mutex::new(Some(tx)),
-        });
-        if batches.send(Arc::clone(&queued)).is_err() {
-            return Err(self.sends.busy());
-        }
-        match tokio::time::timeout(self.sends.queue_timeout(), &mut rx).await {
-            Ok(reply) => reply.unwrap_or_else(|_| Err(self.sends.busy())),
-            Err(_) => {
-                if queued
-                    .state
-                    .compare_exchange(QUEUED, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
-                {
-                    return Err(self.sends.busy());
-                }
-                // Taken just now: it is on its way to BACEN, so its caller waits for the answer.
-                rx.await.unwrap_or_else(|_| Err(self.sends.busy()))
-            }
-        }
-    }
-}
-
-/// A single-message send, as batching takes it: plain XML, not compressed.
-fn is_single(headers: &http::HeaderMap) -> bool {
-    wire::is_xml(wire::header_str(headers, header::CONTENT_TYPE))
-        && wire::header_str(headers, header::CONTENT_ENCODING).is_empty()
-}
-
-const QUEUED: u8 = 0;
-const TAKEN: u8 = 1;
-const ABANDONED: u8 = 2;
-
-/// A signed message waiting for a send.
-struct Queued {
-    target: String,
-    body: Bytes,
-    state: AtomicU8,
-    reply: Mutex<Option<oneshot::Sender<Result<Sent, Refusal>>>>,
-}
-
-impl Queued {
-    fn answer(&self, outcome: Result<Sent, Refusal>) {
-        if let Some(tx) = self.reply.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            let _ = tx.send(outcome);
-        }
-    }
-}
-
-/// The batcher: takes a place of the send budget, then everything queued for it.
-async fn dispatch(link: Weak<Link>, mut queue: mpsc::UnboundedReceiver<Arc<Queued>>) {
-    let mut carried: VecDeque<Arc<Queued>> = VecDeque::new();
-    loop {
-        // What another participant's path left for later goes first.
-        let next = carried.pop_front();
-        let Some(first) = (if next.is_some() { next } else { queue.recv().await }) else {
-            return;
-        };
-        let Some(l) = link.upgrade() else { return };
-        let Some(place) = l.sends.wait().await else { return };
-        let max = l.config.batch_max;
-        let mut batch: Vec<Arc<Queued>> = Vec::with_capacity(max);
-        let mut candidate = Some(first);
-        while let Some(q) = candidate {
-            if batch.first().is_some_and(|b| b.target != q.target) {
-                carried.push_back(q); // another participant's path: a request of its own
-            } else if q
-                .state
-                .compare_exchange(QUEUED, TAKEN, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
-                batch.push(q);
-            }
-            candidate = if batch.len() < max {
-                queue.try_recv().ok()
-            } else {
-                None
-            };
-        }
-        if batch.is_empty() {
-            continue;
-        }
-        let current = l.current();
-        let gzip = l.config.gzip_batches;
-        tokio::spawn(async move {
-            let _place = place;
-            let outcomes = send_batch(&l, &current, &batch, gzip).await;
-            if let Some(Ok(sent)) = outcomes.first()
-                && sent.answer.0.status == StatusCode::TOO_MANY_REQUESTS
-            {
-                l.sends.pause_for(budget::retry_after(&sent.answer.0.headers));
-            }
-            for (q, outcome) in batch.iter().zip(outcomes) {
-                q.answer(outcome);
-            }
-        });
-    }
-}
-
-/// Sends `batch` (one request; multipart when more than one) and splits BACEN's answer per caller.
-async fn send_batch(
-    link: &Link,
-    current: &Current,
-    batch: &[Arc<Queued>],
-    gzip: bool,
-) -> Vec<Result<Sent, Refusal>> {
-    let mut headers = http::HeaderMap::new();
-    let xml = HeaderValue::from_static("application/xml; charset=utf-8");
-    let target = batch[0].target.clone();
-    if batch.len() == 1 {
-        headers.insert(header::CONTENT_TYPE, xml);
-        let answer = link
-            .deliver(current, &Method::POST, &headers, target, batch[0].body.clone())
-            .await;
-        return vec![answer.map(|(answer, channel)| Sent {
-            answer,
-            batch_id: None,
-            channel,
-        })];
-    }
-    let id = wire::new_id();
-    let parts: Vec<wire::Part> = batch
-        .iter()
-        .map(|q| wire::Part {
-            headers: vec![("content-type".into(), "application/xml; charset=utf-8".into())],
-            body: q.body.to_vec(),
-        })
-        .collect();
-    let mut body = wire::build_multipart(&id, &parts);
-    if gzip {
-        body = wire::gzip(&body);
-        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-    }
-    if let Ok(v) = HeaderValue::from_str(&format!("multipart/mixed; boundary={id}")) {
-        headers.insert(header::CONTENT_TYPE, v);
-    }
-    let answer = link
-        .deliver(current, &Method::POST, &headers, target, Bytes::from(body))
-        .await;
-    let ((head, bytes), channel) = match answer {
-        Ok(a) => a,
-        Err(refusal) => return batch.iter().map(|_| Err(refusal.clone())).collect(),
-    };
-    let ids: Vec<String> = head
-        .headers
-        .get("pi-resourceid")
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(',').map(|s| s.trim().to_string()).collect())
-        .unwrap_or_default();
-    (0..batch.len())
-        .map(|i| {
-            let mut own = head.clone();
-            if head.status.is_success()
-                && let Some(v) = ids.get(i).and_then(|id| HeaderValue::from_str(id).ok())
-            {
-                own.headers.insert("pi-resourceid", v);
-            }
-            Ok(Sent {
-                answer: (own, bytes.clone()),
-                batch_id: Some(id.clone()),
-                channel,
-            })
-        })
-        .collect()
 }

@@ -1,28 +1,34 @@
 //! The relay: one pipeline from a bank service's request to BACEN and back (DESIGN §1), used by
-//! both front ends. Each stage has its file:
+//! both front ends. The stages as [`Relay::relay`] runs them, each in its file:
 //!
+//! 0. [`crate::route`] reads the request line once, then [`crate::callers`] decides whether the
+//!    caller may do it for the participant the request names; a refusal is answered (`400`,
+//!    `401`, `403`) and audited before anything is signed;
 //! 1. [`sign`]: the request body signed with the deployment's profile (each part of a multipart
-//!    batch; a gzip'd body decompressed, signed and compressed again);
-//! 2. [`forward`]: sent to the configured endpoint only, over mutual TLS on pooled keep-alive
-//!    connections, with BACEN's header whitelist;
-//! 3. [`verify`]: BACEN's answer verified (each part of a multipart one), `pix-signature-valid`;
-//!    a stream message that fails is passed with its verdict, anything else that fails is `502`;
+//!    batch; a gzip'd body decompressed, signed and, for ICOM, compressed again);
+//! 2. the send, through the [`link`] (BACEN's trust and the bank's identities, replaced whole at
+//!    a reload): within BACEN's limits of requests in flight ([`budget`]), single SPI sends
+//!    [`batch`]ed, on ICOM's [`channel`] in use (the secondary one during a failover), by the
+//!    [`forward`]er over mutual TLS on pooled keep-alive connections, with BACEN's header
+//!    whitelist;
+//! 3. [`verify`]: BACEN's answer verified (each part of a multipart one), upstream's `pix-*`
+//!    headers dropped and the relay's own verdict added ([`headers`]); a stream message that fails
+//!    is passed with its verdict, anything else that fails is `502`;
 //! 4. [`record`]: one audit record per exchange, failures included.
-//!
-//! Before them, stage 0 ([`crate::callers`]): the caller the front end put in the request's
-//! extensions, checked against the callers policy; a refusal is answered (`401`/`403`) and
-//! audited with the caller's identity like every exchange.
 //!
 //! Failures are answers, never panics: every answer the proxy gives itself is a [`Refusal`]
 //! with one of the [`Problem`] codes (a bad request `400`, an unsignable body `400`/`415`, a
 //! signer that is down `503`, BACEN unreachable `502`, too slow `504`, an answer whose signature
 //! fails `502` naming the failed check).
 
+mod batch;
 mod budget;
 mod certified;
 mod channel;
 mod config;
+mod errors;
 mod forward;
+mod headers;
 mod link;
 mod record;
 mod refusal;
@@ -37,8 +43,11 @@ use http::{Request, Response};
 use http_body_util::{BodyExt, Limited};
 
 pub use config::{BacenTrust, RelayConfig, RelayError};
+pub use errors::{RecertifyError, Unhealthy};
+pub use headers::{REQUEST_ID, SIGNATURE_ERROR, SIGNATURE_VALID};
 pub use record::{Indexed, index as describe};
 pub use refusal::{Problem, Refusal};
+pub use verify::{Failure, Verdict};
 
 use crate::audit::{AuditSink, InFlight};
 use crate::callers::{Caller, Callers, Need, RefusedBecause, Unclear};
@@ -49,46 +58,6 @@ use pix_xmldsig::signer::Signer;
 use pix_xmldsig::trust::{Certificate, TrustStore};
 use record::Evidence;
 use verify::Verifier;
-
-/// The header that tells the bank service whether BACEN's answer was verified.
-pub const SIGNATURE_VALID: &str = "pix-signature-valid";
-/// Response header (and multipart part header) naming the check that failed when
-/// `pix-signature-valid` is `false` for a stream message.
-pub const SIGNATURE_ERROR: &str = "pix-signature-error";
-/// Response header carrying the exchange's `request_id`, the key of its audit record.
-pub const REQUEST_ID: &str = "pix-request-id";
-
-/// Why the bank's renewed certificate was refused (the ones in use stay).
-#[derive(Debug, thiserror::Error)]
-#[error("the {role} certificate {reason}")]
-pub struct RecertifyError {
-    /// `signature` or `mtls`.
-    pub role: &'static str,
-    /// Why.
-    pub reason: String,
-}
-
-/// Why a relay is not ready (the `/ready` check says it).
-#[derive(Debug, thiserror::Error)]
-pub enum Unhealthy {
-    /// The audit sink does not take records.
-    #[error("audit: {0}")]
-    Audit(#[from] crate::audit::AuditError),
-    /// The signer refused or failed a signature.
-    #[error("signer: {0}")]
-    Signer(pix_xmldsig::signer::SignerError),
-    /// The signer did not answer in time.
-    #[error("signer: no answer")]
-    SignerSilent,
-    /// BACEN does not accept a TCP connection.
-    #[error("BACEN {endpoint}: {reason}")]
-    Bacen {
-        /// BACEN's `host:port`.
-        endpoint: String,
-        /// The operating system's reason, or `no answer`.
-        reason: String,
-    },
-}
 
 /// The pipeline. Build once; share across requests (it holds the connection pool).
 pub struct Relay {
@@ -356,9 +325,6 @@ impl Relay {
         (judged.response, sent, Some(evidence))
     }
 }
-
-/// One message of BACEN's answer as the relay judged it: `Ok` verified, `Err` the failed check.
-pub type Verdict = Result<(), String>;
 
 /// A relayed exchange: the answer for the bank, and the relay's verdict on each message of
 /// BACEN's answer (the whole body, or each part of a multipart one, in order; empty when nothing

@@ -8,8 +8,8 @@ use bytes::Bytes;
 use http::Response;
 use http::header::{self, HeaderValue};
 
-use super::REQUEST_ID;
-use super::verify::Failure;
+use super::headers::REQUEST_ID;
+use super::verify::{Failure, Verdict};
 use crate::audit::{AuditRecord, AuditSink};
 use crate::wire;
 use pix_xmldsig::dsig::Profile;
@@ -23,7 +23,7 @@ pub(super) struct Evidence {
     pub verification_error: Option<Failure>,
     /// The relay's verdict on each of its messages: the record's `response_signature_valid`
     /// comes from these, never from a header.
-    pub verdicts: Vec<super::Verdict>,
+    pub verdicts: Vec<Verdict>,
     /// The batch the message went in, when it shared its request with others.
     pub batch_id: Option<String>,
     /// The channel the request went on (`primary`, or ICOM's `secondary`).

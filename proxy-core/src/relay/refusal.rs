@@ -6,7 +6,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
 
-use super::SIGNATURE_VALID;
+use super::headers::SIGNATURE_VALID;
 
 /// Why the proxy answered itself. The code is the problem document's `type` (after
 /// `urn:pix-proxy:error:`) and `title`.

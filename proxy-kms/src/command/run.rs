@@ -47,58 +47,18 @@ pub async fn run(command: Option<Command>, started: Instant) -> Result<(), Start
             ));
         }
     };
-    let env_family = std::env::var("PIX_SPI_PROXY").ok();
     match command {
         Command::Csr {
             key_id,
             subject,
             san,
             aws_endpoint,
-        } => {
-            let clients = Clients::load(aws_endpoint.as_deref()).await;
-            let public = proxy_kms::kms::rsa_public_key(&clients.kms, &key_id).await?;
-            let kms = clients.kms.clone();
-            let id = key_id.clone();
-            let pem = proxy_core::csr::request(&subject, &san, public, |tbs| async move {
-                proxy_kms::kms::sign_raw(&kms, &id, tbs).await
-            })
-            .await?;
-            print!("{pem}");
-            Ok(())
-        }
+        } => csr(&key_id, &subject, &san, aws_endpoint.as_deref()).await,
         Command::Certificates { aws_endpoint } => {
             let clients = Clients::load(aws_endpoint.as_deref()).await;
             configured::check_certificates(&clients).await
         }
-        Command::Lambda => {
-            lambda_environment()?;
-            let profile = configured::profile_from_env(env_family.as_deref()).map_err(StartError::from)?;
-            let clients = Clients::load(None).await;
-            let relay = configured::relay(&clients, profile, &Deployment::default()).await?;
-            let reloader = Arc::new(configured::reloader(&clients, &relay)?);
-            let emf = proxy_kms::emf::EmfRecorder::install();
-            proxy_core::reload::log_in_use(&relay);
-            tracing::info!(
-                family = profile.name(),
-                ready_ms = started.elapsed().as_millis() as u64,
-                "ready"
-            );
-            let service = lambda_http::service_fn(move |event| {
-                let (relay, reloader) = (Arc::clone(&relay), Arc::clone(&reloader));
-                async move {
-                    reloader.if_due().await;
-                    let answer = handler::handle(relay, event).await;
-                    // The invocation's metrics, before Lambda may freeze the container.
-                    emf.flush();
-                    Ok::<_, std::convert::Infallible>(answer)
-                }
-            });
-            // The runtime client fails only when the Runtime API itself does: the environment was
-            // checked above.
-            lambda_http::run(service)
-                .await
-                .map_err(|e| StartError::Usage(format!("the Lambda runtime API failed: {e}")))
-        }
+        Command::Lambda => lambda(started).await,
         Command::Serve {
             aws_endpoint,
             listen,
@@ -107,39 +67,107 @@ pub async fn run(command: Option<Command>, started: Instant) -> Result<(), Start
             tls_server_name,
             schemas,
         } => {
-            let profile = match family {
-                Some(p) => p,
-                None => configured::profile_from_env(env_family.as_deref())?,
+            let network = Network {
+                resolve,
+                tls_server_name,
+                schemas,
+                ..Network::default()
             };
-            let listener = local::bind(listen).await?;
-            let clients = Clients::load(aws_endpoint.as_deref()).await;
-            let deployment = Deployment {
-                network: Network {
-                    resolve,
-                    tls_server_name,
-                    schemas,
-                    ..Network::default()
-                },
-                // A development server on loopback: no API Gateway authenticates its callers.
-                callers: configured::CallerAuth::Unauthenticated,
-                ..Deployment::default()
-            };
-            let relay = configured::relay(&clients, profile, &deployment).await?;
-            let reloader = Arc::new(configured::reloader(&clients, &relay)?);
-            proxy_core::reload::log_in_use(&relay);
-            let addr = listener.local_addr().map_err(|source| StartError::Bind {
-                address: listen.to_string(),
-                source,
-            })?;
-            tracing::info!(family = profile.name(), %addr, ready_ms = started.elapsed().as_millis() as u64, "ready");
-            local::serve(
-                listener,
-                relay,
-                Some(reloader),
-                proxy_core::service::shutdown_signal(),
-            )
-            .await;
-            Ok(())
+            serve(aws_endpoint.as_deref(), listen, family, network, started).await
         }
     }
+}
+
+/// The family of `PIX_SPI_PROXY` (as the stacks set it per function).
+fn family_from_env() -> Result<pix_xmldsig::dsig::Profile, StartError> {
+    let env_family = std::env::var("PIX_SPI_PROXY").ok();
+    Ok(configured::profile_from_env(env_family.as_deref())?)
+}
+
+/// `proxy-kms csr`: a certificate request for the KMS key, signed by it, on stdout.
+async fn csr(
+    key_id: &str,
+    subject: &str,
+    san: &[String],
+    aws_endpoint: Option<&str>,
+) -> Result<(), StartError> {
+    let clients = Clients::load(aws_endpoint).await;
+    let public = proxy_kms::kms::rsa_public_key(&clients.kms, key_id).await?;
+    let kms = clients.kms.clone();
+    let id = key_id.to_string();
+    let pem = proxy_core::csr::request(subject, san, public, |tbs| async move {
+        proxy_kms::kms::sign_raw(&kms, &id, tbs).await
+    })
+    .await?;
+    print!("{pem}");
+    Ok(())
+}
+
+/// `proxy-kms lambda`: the handler under the Lambda runtime, with the relay of its family.
+async fn lambda(started: Instant) -> Result<(), StartError> {
+    lambda_environment()?;
+    let profile = family_from_env()?;
+    let clients = Clients::load(None).await;
+    let relay = configured::relay(&clients, profile, &Deployment::default()).await?;
+    let reloader = Arc::new(configured::reloader(&clients, &relay)?);
+    let emf = proxy_kms::emf::EmfRecorder::install();
+    proxy_core::reload::log_in_use(&relay);
+    tracing::info!(
+        family = profile.name(),
+        ready_ms = started.elapsed().as_millis() as u64,
+        "ready"
+    );
+    let service = lambda_http::service_fn(move |event| {
+        let (relay, reloader) = (Arc::clone(&relay), Arc::clone(&reloader));
+        async move {
+            reloader.if_due().await;
+            let answer = handler::handle(relay, event).await;
+            // The invocation's metrics, before Lambda may freeze the container.
+            emf.flush();
+            Ok::<_, std::convert::Infallible>(answer)
+        }
+    });
+    // The runtime client fails only when the Runtime API itself does: the environment was
+    // checked above.
+    lambda_http::run(service)
+        .await
+        .map_err(|e| StartError::Usage(format!("the Lambda runtime API failed: {e}")))
+}
+
+/// `proxy-kms serve`: the handler over plain HTTP on `listen` (local runs).
+async fn serve(
+    aws_endpoint: Option<&str>,
+    listen: std::net::SocketAddr,
+    family: Option<pix_xmldsig::dsig::Profile>,
+    network: Network,
+    started: Instant,
+) -> Result<(), StartError> {
+    let profile = match family {
+        Some(p) => p,
+        None => family_from_env()?,
+    };
+    let listener = local::bind(listen).await?;
+    let clients = Clients::load(aws_endpoint).await;
+    let deployment = Deployment {
+        network,
+        // A development server on loopback: no API Gateway authenticates its callers.
+        callers: configured::CallerAuth::Unauthenticated,
+        ..Deployment::default()
+    };
+    let relay = configured::relay(&clients, profile, &deployment).await?;
+    let reloader = Arc::new(configured::reloader(&clients, &relay)?);
+    proxy_core::reload::log_in_use(&relay);
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        address: listen.to_string(),
+        source,
+    })?;
+    tracing::info!(family = profile.name(), %addr, ready_ms = started.elapsed().as_millis() as u64, "ready");
+    local::serve(
+        listener,
+        relay,
+        Some(reloader),
+        proxy_core::service::shutdown_signal(),
+    )
+    .await;
+    Ok(())
 }

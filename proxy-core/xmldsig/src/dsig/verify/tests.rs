@@ -1,6 +1,7 @@
 //! Unit tests of `verify`.
 
 use super::*;
+use crate::trust::TrustError;
 
 #[test]
 fn failed_checks_map_to_a_bounded_set_of_codes() {

@@ -15,6 +15,7 @@ use super::{
     NodeKind, NsDecl, XML_NS, XmlError, index, link, name_offset, offset,
 };
 
+mod attributes;
 mod names;
 mod prolog;
 mod scan;

@@ -2,9 +2,9 @@
 //! (no attribute, the parent's prefix), and the copy hint each element earns (see
 //! [`super::super::CopyHint`]).
 
+use super::attributes::AttValue;
 use super::names::{Colons, HEAD_MASKS, canonical_attribute, check_qname, name_head, scan_name};
-use super::scan::{DECODE, LT, scan_value, skip_ws};
-use super::text::decode_into;
+use super::scan::skip_ws;
 use super::*;
 
 impl<'a> Builder<'a> {
@@ -79,29 +79,13 @@ impl<'a> Builder<'a> {
             let name = &self.src[ws..name_end];
             check_qname(name, colon)
                 .map_err(|m| self.syntax(ws, format!("attribute name in <{qname}>: {m}")))?;
-            let eq = skip_ws(self.bytes, name_end);
-            if self.bytes.get(eq) != Some(&b'=') {
-                return Err(self.syntax(eq, format!("attribute '{name}' has no value")));
-            }
-            let q = skip_ws(self.bytes, eq + 1);
-            let quote = match self.bytes.get(q) {
-                Some(&c @ (b'"' | b'\'')) => c,
-                _ => return Err(self.syntax(q, format!("value of attribute '{name}' is not quoted"))),
-            };
-            let (close, seen) = scan_value(self.bytes, q + 1, quote)
-                .ok_or_else(|| self.syntax(q, format!("unterminated value of attribute '{name}'")))?;
-            let raw = &self.src[q + 1..close];
-            if seen & LT != 0 {
-                return Err(self.syntax(q, format!("'<' in the value of attribute '{name}'")));
-            }
-            let value = if seen & DECODE == 0 {
-                Cow::Borrowed(raw)
-            } else {
-                let mut decoded = String::with_capacity(raw.len());
-                decode_into(raw, true, &mut decoded)
-                    .map_err(|(at, e)| self.reference_error(q + 1 + at, e))?;
-                Cow::Owned(decoded)
-            };
+            let AttValue {
+                eq,
+                q,
+                quote,
+                close,
+                value,
+            } = self.att_value(name, name_end)?;
             if self.pending.len() >= self.limits.max_attributes {
                 return Err(XmlError::TooManyAttributes {
                     element: qname.to_string(),
