@@ -3,7 +3,7 @@
 //! on a flavour (`proxy-hsm`, `proxy-kms`): the flavours' set-ups on loopback, the demo and the
 //! rehearsal live in `pix-dev`.
 //!
-//! - [`tools`]: the missing-tool policy (`SKIPPED`, or a failure under `PIX_REQUIRE_TOOLS=1`) and
+//! - from [`testbase`], the bottom of the kit: [`tools`]: the missing-tool policy (`SKIPPED`, or a failure under `PIX_REQUIRE_TOOLS=1`) and
 //!   the `../shared` fixtures policy;
 //! - [`samples`]: the project's sample messages, built in;
 //! - [`test_pki`]: a throwaway PKI for signature tests (CA, signer, expired, rogue);
@@ -17,9 +17,14 @@ pub mod aws;
 pub mod bank;
 pub mod lambda;
 pub mod process;
-pub mod samples;
 pub mod softhsm;
-pub mod test_pki;
-pub mod tools;
 
 pub use simulator::pki::DevPki;
+
+pub use testbase::{samples, test_pki};
+
+/// The policies every test shares ([`testbase::tools`]), and the signature layer's clock.
+pub mod tools {
+    pub use pix_xmldsig::clock::unix_now;
+    pub use testbase::tools::*;
+}

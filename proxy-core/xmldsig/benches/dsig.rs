@@ -3,7 +3,7 @@
 //! pacs.008 and on a ~1 MB document. The README quotes the figures.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use testkit::test_pki as pki;
+use testbase::test_pki as pki;
 
 use std::hint::black_box;
 
@@ -21,7 +21,7 @@ const NOW: i64 = 1_795_000_000;
 
 /// The pacs.008 fixture of `../shared`, when present.
 fn fixture() -> Option<Vec<u8>> {
-    let read = testkit::tools::fixture("pacs.008.xml").and_then(|p| std::fs::read(p).ok());
+    let read = testbase::tools::fixture("pacs.008.xml").and_then(|p| std::fs::read(p).ok());
     if read.is_none() {
         eprintln!("benchmarking the project's own pacs.008 sample instead");
     }

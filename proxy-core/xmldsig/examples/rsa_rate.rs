@@ -4,7 +4,7 @@
 //! `cargo run --release -p proxy-core --example rsa_rate`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use testkit::test_pki as pki;
+use testbase::test_pki as pki;
 
 use std::time::{Duration, Instant};
 

@@ -5,7 +5,7 @@
 //! `cargo run -p proxy-core --example sign_and_verify`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use testkit::test_pki as pki;
+use testbase::test_pki as pki;
 
 use std::path::Path;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};

@@ -7,9 +7,9 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 #[allow(unused_imports)]
-pub use testkit::test_pki::Pki;
+pub use testbase::test_pki::Pki;
 #[allow(unused_imports)]
-pub use testkit::tools::{fixture, have, have_java, jdk};
+pub use testbase::tools::{fixture, have, have_java, jdk};
 
 pub fn have_xmllint() -> bool {
     have("xmllint", &["--version"])

@@ -2,15 +2,15 @@
 //! the tree at run time.
 
 /// `samples/pacs.008.xml`: a credit transfer.
-pub const PACS_008: &str = include_str!("../../samples/pacs.008.xml");
+pub const PACS_008: &str = include_str!("../../../samples/pacs.008.xml");
 /// `samples/pacs.002.xml`: a payment status report.
-pub const PACS_002: &str = include_str!("../../samples/pacs.002.xml");
+pub const PACS_002: &str = include_str!("../../../samples/pacs.002.xml");
 /// `samples/pacs.004.xml`: a refund (of the pacs.008's payment, by its payee).
-pub const PACS_004: &str = include_str!("../../samples/pacs.004.xml");
+pub const PACS_004: &str = include_str!("../../../samples/pacs.004.xml");
 /// `samples/pibr.001.xml`: an echo.
-pub const PIBR_001: &str = include_str!("../../samples/pibr.001.xml");
+pub const PIBR_001: &str = include_str!("../../../samples/pibr.001.xml");
 /// `samples/dict-create-entry.xml`: a DICT CreateEntryRequest.
-pub const DICT_CREATE_ENTRY: &str = include_str!("../../samples/dict-create-entry.xml");
+pub const DICT_CREATE_ENTRY: &str = include_str!("../../../samples/dict-create-entry.xml");
 
 /// A sample by its file name, e.g. `pacs.008.xml`.
 pub fn sample(name: &str) -> Option<&'static str> {

@@ -1,7 +1,6 @@
 //! The policies every test shares: what to do when a reference tool is missing, and when
 //! `../shared` (the outside fixtures) is not beside the checkout.
 
-pub use pix_xmldsig::clock::unix_now;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -36,7 +35,7 @@ pub fn have(tool: &str, probe: &[&str]) -> bool {
 
 /// The workspace's root (tests, benches and examples only: a compile-time path).
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// `../shared/<relative>` when the shared folder is beside the checkout; else `None`, saying
@@ -80,7 +79,7 @@ pub fn have_java() -> bool {
 /// The JDK's `javax.xml.crypto` as a reference verifier and signer: `testkit/jdk/DsigHarness.java`
 /// run as a single-file program with `args` (`sign|verify PROFILE …`).
 pub fn jdk<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> std::process::Output {
-    let harness = concat!(env!("CARGO_MANIFEST_DIR"), "/jdk/DsigHarness.java");
+    let harness = concat!(env!("CARGO_MANIFEST_DIR"), "/../jdk/DsigHarness.java");
     Command::new("java")
         .args([
             "--add-exports",
