@@ -6,10 +6,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::catalog::Catalog;
-use crate::dict_limits::Policy;
+use crate::dict::limits as dict_limits;
+use crate::dict::limits::Policy;
 use crate::participants::Participant;
 use crate::pki::DevPki;
-use crate::{dict_limits, tls};
+use crate::tls;
 
 /// Where the simulator listens and who it is.
 #[derive(Debug, Clone)]

@@ -8,7 +8,7 @@ use hyper::body::Incoming;
 
 use crate::clearing;
 use crate::config::Family;
-use crate::dict_limits::Policy;
+use crate::dict::limits::Policy;
 use crate::faults::Faults;
 use crate::state::State;
 use crate::wire::{Body, empty, respond};

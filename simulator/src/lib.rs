@@ -13,7 +13,8 @@ pub mod clearing;
 mod config;
 mod control;
 pub mod dict;
-pub mod dict_limits;
+/// DICT's rate limits, as `dict::limits`.
+pub use dict::limits as dict_limits;
 pub mod faults;
 mod find;
 pub mod participants;

@@ -17,11 +17,12 @@ use tokio::task::JoinSet;
 
 use crate::config::{Config, Family, StartError};
 use crate::control::{control, set_faults};
+use crate::dict::limits as dict_limits;
 use crate::faults::{Decision, Faults, Rng};
 use crate::participants::Registry;
 use crate::state::{FaultState, State, Stats, rogue_signer};
 use crate::wire::{Body, empty};
-use crate::{clearing, dict, dict_limits, spi, tls, wire};
+use crate::{clearing, dict, spi, tls, wire};
 
 /// A running simulator.
 pub struct Simulator {

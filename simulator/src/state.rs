@@ -8,9 +8,10 @@ use pix_xmldsig::dsig::{self, Profile};
 use pix_xmldsig::signer::{Signer, SoftwareSigner};
 
 use crate::config::{Config, Family};
+use crate::dict::limits as dict_limits;
 use crate::faults::{Decision, Faults, Rng};
 use crate::participants::Registry;
-use crate::{clearing, dict, dict_limits, spi};
+use crate::{clearing, dict, spi};
 
 /// State shared by every connection.
 pub(crate) struct State {

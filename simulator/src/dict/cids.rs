@@ -9,20 +9,11 @@
 use http::StatusCode;
 use pix_xmldsig::xml::Document;
 
-use super::entries::{self, Entry};
+use super::entries;
 use super::{Inner, Refusal, bad_request, error, field, forbidden, query_params};
 use crate::State;
 use crate::reconciliation::vsync;
 use crate::wire::{escape, timestamp, unix_millis};
-
-/// One event of a participant's CID set.
-pub(super) struct Event {
-    participant: String,
-    key_type: String,
-    kind: &'static str,
-    cid: String,
-    at: i64,
-}
 
 /// A CID set file.
 pub(super) struct File {
@@ -33,19 +24,6 @@ pub(super) struct File {
 }
 
 type Answer = Result<(StatusCode, &'static str, String), Refusal>;
-
-/// Records that `e` was `ADDED` to or `REMOVED` from its participant's set.
-pub(super) fn record(events: &mut Vec<Event>, e: &Entry, kind: &'static str) {
-    if let (Some(cid), key_type) = entries::cid_of(e) {
-        events.push(Event {
-            participant: e.participant.clone(),
-            key_type,
-            kind,
-            cid,
-            at: unix_millis(),
-        });
-    }
-}
 
 fn key_type_of(doc_value: &str) -> Result<String, Refusal> {
     if matches!(doc_value, "CPF" | "CNPJ" | "PHONE" | "EMAIL" | "EVP") {

@@ -107,11 +107,12 @@ fn period_not_ended(period: &str, id: &str, end: i64) -> Refusal {
     )
 }
 
-/// Whether a claim on `key` is neither completed nor cancelled (it locks the key's entry).
-pub(super) fn open_on(d: &super::Inner, key: &str) -> bool {
-    d.claims
-        .values()
-        .any(|c| c.key == key && !matches!(c.status, "COMPLETED" | "CANCELLED"))
+impl Claim {
+    /// Whether this claim is on `key` and neither completed nor cancelled (it locks the key's
+    /// entry).
+    pub(super) fn is_open_on(&self, key: &str) -> bool {
+        self.key == key && !matches!(self.status, "COMPLETED" | "CANCELLED")
+    }
 }
 
 /// Whether a claim of `kind` may be made on a key of `key_type` (createClaim's table).
@@ -148,7 +149,7 @@ pub(super) fn create(state: &State, doc: &Document<'_>, actor: &str) -> Answer {
         .get(&key)
         .map(|e| e.participant.clone())
         .ok_or_else(|| error("ClaimKeyNotFound", format!("no entry for key {key}")))?;
-    if open_on(&d, &key) {
+    if d.claim_open_on(&key) {
         return Err(error(
             "ClaimAlreadyExistsForKey",
             format!("a claim on key {key} is neither completed nor cancelled"),

@@ -14,7 +14,7 @@ use pix_xmldsig::xml::Document;
 use super::{Refusal, bad_request, error, field, forbidden, no_entry, uuid};
 use crate::State;
 use crate::find::{all, content, first};
-use crate::wire::{escape, utc_now};
+use crate::wire::{escape, unix_millis, utc_now};
 
 /// Keys one `keys/check` may ask about (the simulator's own bound: it keeps requests small).
 const MAX_CHECKED_KEYS: usize = 200;
@@ -133,7 +133,7 @@ pub(super) fn create(state: &State, doc: &Document<'_>) -> Answer {
         request_id: request_id.clone(),
     };
     let xml = entry.xml();
-    super::cids::record(&mut d.cid_events, &entry, "ADDED");
+    record(&mut d.cid_events, &entry, "ADDED");
     d.entries.insert(key.clone(), entry);
     d.entry_requests.insert(request, (key, requested));
     Ok((StatusCode::CREATED, "CreateEntryResponse", xml))
@@ -215,7 +215,7 @@ pub(super) fn by_cid(state: &State, cid: &str, requester: &str) -> Answer {
 
 /// `EntryLockedByClaim` when a claim on `key` is neither completed nor cancelled.
 fn locked(d: &super::Inner, key: &str) -> Result<(), Refusal> {
-    if super::claims::open_on(d, key) {
+    if d.claim_open_on(key) {
         return Err(error(
             "EntryLockedByClaim",
             format!("a claim on key {key} is under way"),
@@ -246,9 +246,9 @@ pub(super) fn update(state: &State, key: &str, doc: &Document<'_>, actor: &str) 
             e.participant
         )));
     }
-    super::cids::record(&mut d.cid_events, e, "REMOVED");
+    record(&mut d.cid_events, e, "REMOVED");
     e.fields = fields;
-    super::cids::record(&mut d.cid_events, e, "ADDED");
+    record(&mut d.cid_events, e, "ADDED");
     Ok((StatusCode::OK, "UpdateEntryResponse", e.xml()))
 }
 
@@ -298,7 +298,7 @@ pub(super) fn delete(state: &State, key: &str, actor: &str) -> Answer {
     }
     locked(&d, key)?;
     if let Some(e) = d.entries.remove(key) {
-        super::cids::record(&mut d.cid_events, &e, "REMOVED");
+        record(&mut d.cid_events, &e, "REMOVED");
     }
     Ok((
         StatusCode::OK,
@@ -338,10 +338,7 @@ pub(super) fn check_keys(state: &State, doc: &Document<'_>) -> Answer {
 /// Moves `key` to `participant` with the account `account` (a completed claim): the entry's
 /// `EntryCreationDate` and new `KeyOwnershipDate`, as completeClaim answers them.
 pub(super) fn move_key(
-    (entries, events): (
-        &mut std::collections::HashMap<String, Entry>,
-        &mut Vec<super::cids::Event>,
-    ),
+    (entries, events): (&mut std::collections::HashMap<String, Entry>, &mut Vec<Event>),
     key: &str,
     participant: &str,
     account: &str,
@@ -350,7 +347,7 @@ pub(super) fn move_key(
         return String::new();
     };
     // The donor's set loses the entry, the claimer's gains it (CID events).
-    super::cids::record(events, e, "REMOVED");
+    record(events, e, "REMOVED");
     e.participant = participant.to_string();
     e.owned_since = utc_now();
     {
@@ -360,9 +357,31 @@ pub(super) fn move_key(
                 .replace_range(start..end, &format!("<Account>{account}</Account>"));
         }
     }
-    super::cids::record(events, e, "ADDED");
+    record(events, e, "ADDED");
     format!(
         "<EntryCreationDate>{}</EntryCreationDate><KeyOwnershipDate>{}</KeyOwnershipDate>",
         e.created, e.owned_since
     )
+}
+
+/// One event of a participant's CID set.
+pub(super) struct Event {
+    pub(super) participant: String,
+    pub(super) key_type: String,
+    pub(super) kind: &'static str,
+    pub(super) cid: String,
+    pub(super) at: i64,
+}
+
+/// Records that `e` was `ADDED` to or `REMOVED` from its participant's set.
+pub(super) fn record(events: &mut Vec<Event>, e: &Entry, kind: &'static str) {
+    if let (Some(cid), key_type) = cid_of(e) {
+        events.push(Event {
+            participant: e.participant.clone(),
+            key_type,
+            kind,
+            cid,
+            at: unix_millis(),
+        });
+    }
 }

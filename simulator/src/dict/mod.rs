@@ -10,7 +10,7 @@
 //!
 //! Write requests must carry a valid DICT-profile signature of the calling participant (else `400
 //! RequestSignatureInvalid`) and may act only for the caller's own participant (`403`); requests
-//! are rate-limited per operation ([`crate::dict_limits`], `429 RateLimited`); compressed requests
+//! are rate-limited per operation ([`limits`], `429 RateLimited`); compressed requests
 //! are refused (DICT takes none); every answer, errors included, is signed. Other DICT resources
 //! answer a signed `501` problem, not a fake success.
 
@@ -18,6 +18,7 @@ mod cases;
 mod cids;
 mod claims;
 mod entries;
+pub mod limits;
 mod recoveries;
 
 use std::sync::Mutex;
@@ -28,11 +29,11 @@ use pix_xmldsig::dsig::{self, Profile};
 use pix_xmldsig::xml::{self, Document, Limits};
 use proxy_core::service::PeerCertificate;
 
-use crate::dict_limits;
 use crate::find::text as field;
 use crate::wire::unix_now;
 use crate::wire::{self, Body, respond, utc_now};
 use crate::{Family, State};
+use limits as dict_limits;
 
 /// The directory.
 #[derive(Default)]
@@ -46,7 +47,7 @@ struct Inner {
     claims: std::collections::HashMap<String, claims::Claim>,
     cases: std::collections::HashMap<String, cases::Case>,
     /// Every change of a participant's CID sets, in order.
-    cid_events: Vec<cids::Event>,
+    cid_events: Vec<entries::Event>,
     /// CID set files made, their ids their positions from 1.
     cid_files: Vec<cids::File>,
     /// Sync verifications made (their ids count them).
@@ -56,6 +57,13 @@ struct Inner {
     /// `createEntry`'s `RequestId`s by participant: the key each created and the `<Entry>` it
     /// asked for (idempotence).
     entry_requests: std::collections::HashMap<(String, String), (String, String)>,
+}
+
+impl Inner {
+    /// Whether an open claim locks `key`'s entry.
+    fn claim_open_on(&self, key: &str) -> bool {
+        self.claims.values().any(|c| c.is_open_on(key))
+    }
 }
 
 impl Dict {
